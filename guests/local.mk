@@ -1,0 +1,1 @@
+# Payload guests (flat binaries built with GNU as/ld) are added by the VMM work.

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef THPVM_RESULT_H
+#define THPVM_RESULT_H
+
+/*
+ * Every pipeline declares its results once, as an X-macro list of
+ * X(NAME, ERRNO, "what happened"), in the style of khugepaged's SCAN_*
+ * codes. The same list yields the enum, the strings and the errno, so a
+ * result can never be added to one and forgotten in another.
+ *
+ * Public functions still return 0 or -errno; the precise result of the last
+ * failure on this thread, with a message naming the problem, is available
+ * from thpvm_last_error().
+ */
+
+#define THPVM_RESULT_ENUM_ITEM(name, err, str) name,
+#define THPVM_RESULT_STR_ITEM(name, err, str) [name] = str,
+#define THPVM_RESULT_NAME_ITEM(name, err, str) [name] = #name,
+#define THPVM_RESULT_ERRNO_ITEM(name, err, str) [name] = err,
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Message of the last failed libthpvm call on this thread: one line naming
+ * the problem (e.g. "region 'ram' [0x0, 0x4000000) overlaps region 'low'
+ * [0x0, 0x200000)"). Empty string when nothing failed yet.
+ */
+const char *thpvm_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

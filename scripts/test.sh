@@ -1,0 +1,41 @@
+#!/bin/bash
+# The whole test suite, as CI runs it:
+#   1. warnings-as-errors build, every Criterion test (unit, thp, kvm)
+#   2. -fsanitize=address,undefined build, unit and host-mm tests under it
+#   3. the nested Linux lab, where qemu-system-x86 is installed
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+start=$(date +%s)
+step() { printf '\n=== %s (%ds) ===\n' "$*" $(( $(date +%s) - start )); }
+
+failed=0
+check() { # check BUILD_DIR TARGET
+	if ! make -C "$1" "$2"; then
+		failed=1
+		find "$1/tests" -name '*.log' -newer "$1/.configure-args" -exec grep -l -E '^(FAIL|ERROR)' {} + 2>/dev/null |
+			while read -r log; do echo "--- $log"; cat "$log"; done
+	fi
+}
+
+step "dependencies"
+"$top/scripts/install-deps.sh"
+
+step "build (warnings are errors)"
+"$top/scripts/build.sh" build --enable-werror
+step "make check"
+check "$top/build" check
+
+step "build with -fsanitize=address,undefined"
+"$top/scripts/build.sh" build-asan --enable-werror --enable-sanitizers
+step "unit and host-mm tests under the sanitizers"
+check "$top/build-asan" check-sanitized
+
+if command -v qemu-system-x86_64 >/dev/null; then
+	step "nested Linux lab"
+	check "$top/build" check-lab
+else
+	step "nested Linux lab skipped: qemu-system-x86_64 is not installed"
+fi
+
+step "done: $([ $failed = 0 ] && echo PASS || echo FAIL)"
+exit $failed

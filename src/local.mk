@@ -1,0 +1,17 @@
+lib_LTLIBRARIES += src/libthpvm.la
+src_libthpvm_la_SOURCES = \
+	src/internal.h \
+	src/kernel_compat.h \
+	src/errmsg.c \
+	src/host_thp.c \
+	src/thp_policy.c \
+	src/memmap.c \
+	src/region_map.c \
+	src/extent.c \
+	src/pagemap.c \
+	src/smaps.c \
+	src/coverage.c \
+	src/coverage_report.c
+src_libthpvm_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(URING_CFLAGS)
+src_libthpvm_la_LIBADD = $(JANSSON_LIBS) $(URING_LIBS)
+src_libthpvm_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared test helpers: per-page index patterns, child processes, host checks. */
+#ifndef THPVM_TEST_HELPERS_H
+#define THPVM_TEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MIB (1ULL << 20)
+#define GIB (1ULL << 30)
+
+/*
+ * Per-page index pattern: every 8-byte word of a page encodes the page's
+ * index, a generation and a seed, so a page that landed at the wrong place,
+ * a stale page or a torn page are all told apart.
+ */
+uint64_t pattern_word(uint64_t page_idx, uint32_t gen, uint32_t seed, unsigned word);
+void pattern_fill_page(void *page, uint64_t page_idx, uint32_t gen, uint32_t seed);
+bool pattern_check_page(const void *page, uint64_t page_idx, uint32_t gen, uint32_t seed);
+void pattern_fill(void *base, uint64_t first_page_idx, uint64_t nr_pages, uint32_t gen, uint32_t seed);
+/* Number of pages that do not hold the pattern. */
+uint64_t pattern_check(const void *base, uint64_t first_page_idx, uint64_t nr_pages, uint32_t gen, uint32_t seed);
+
+/*
+ * Runs fn in a forked child and returns its exit status (or 128 + signal).
+ * The child writes a one-line reason for a failure to the pipe fd passed in;
+ * child_reason() returns it.
+ */
+typedef int (*child_fn)(void *arg, int reason_fd);
+int run_in_child(child_fn fn, void *arg, char *reason, size_t reason_len);
+/* In a child: write a reason line and return status. */
+int child_fail(int reason_fd, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Whether the host would give this process 2 MiB THP for MADV_HUGEPAGE memory. */
+bool host_thp_allowed(void);
+/*
+ * Number of VMAs in /proc/self/maps of a size a region of size_bytes could
+ * leave behind: its mapping or its reservation (size + 2 MiB slack + guards).
+ */
+int count_vmas(uint64_t size_bytes);
+/* Protection string ("rw-p", "---p") of the VMA holding addr, or "" */
+const char *vma_prot(const void *addr, char *buf, size_t len);
+
+#endif

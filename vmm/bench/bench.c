@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "bench.h"
+#include "../cli.h"
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_percentile(const double *v, size_t n, double p)
+{
+	double *s, r;
+	size_t rank;
+
+	if (!n)
+		return NAN;
+	s = malloc(n * sizeof(*s));
+	if (!s)
+		return NAN;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	rank = (size_t)ceil(p / 100.0 * (double)n);
+	r = s[rank ? rank - 1 : 0];
+	free(s);
+	return r;
+}
+
+double bench_median(const double *v, size_t n)
+{
+	double *s, r;
+
+	if (!n)
+		return NAN;
+	s = malloc(n * sizeof(*s));
+	if (!s)
+		return NAN;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	r = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+	free(s);
+	return r;
+}
+
+void bench_progress(const char *label, unsigned i, unsigned n)
+{
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "\r%s %u/%u   ", label, i, n);
+}
+
+void bench_progress_done(void)
+{
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "\r\033[K");
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: thpvm bench NAME [OPTIONS]\n\nbenchmarks:\n");
+	for (const struct bench *const *b = benches; *b; b++)
+		fprintf(out, "  %-9s %s\n", (*b)->name, (*b)->summary);
+}
+
+static int cmd_bench_run(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	for (const struct bench *const *b = benches; *b; b++) {
+		if (strcmp(argv[1], (*b)->name))
+			continue;
+		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			printf("usage: %s\n%s\n", (*b)->usage, (*b)->summary);
+			return 0;
+		}
+		return (*b)->run(argc - 1, argv + 1);
+	}
+	cli_error("unknown benchmark '%s' (try 'thpvm bench --help')", argv[1]);
+	return 2;
+}
+
+const struct cli_command cmd_bench = {
+	.name = "bench",
+	.summary = "run a benchmark (coverage, ...) and print medians",
+	.usage = "thpvm bench NAME [OPTIONS]   (thpvm bench --help lists them)",
+	.run = cmd_bench_run,
+};

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+#include <stddef.h>
+#include "cli.h"
+
+extern const struct cli_command cmd_demo;
+extern const struct cli_command cmd_bench;
+
+const struct cli_command *const cli_commands[] = {
+	&cmd_demo,
+	&cmd_bench,
+	NULL,
+};

@@ -1,0 +1,13 @@
+bin_PROGRAMS += vmm/thpvm
+vmm_thpvm_SOURCES = \
+	vmm/cli.h \
+	vmm/main.c \
+	vmm/commands.c \
+	vmm/util.c \
+	vmm/cmd_demo.c \
+	vmm/bench/bench.h \
+	vmm/bench/bench.c \
+	vmm/bench/benches.c \
+	vmm/bench/bench_coverage.c
+vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm

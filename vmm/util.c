@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "cli.h"
+
+int parse_size(const char *str, uint64_t *out)
+{
+	unsigned long long val;
+	unsigned shift = 0;
+	char *end;
+
+	if (!str || !isdigit((unsigned char)*str))
+		return -EINVAL;
+	errno = 0;
+	val = strtoull(str, &end, 0);
+	if (errno)
+		return -ERANGE;
+	switch (tolower((unsigned char)*end)) {
+	case '\0': break;
+	case 'k': shift = 10; end++; break;
+	case 'm': shift = 20; end++; break;
+	case 'g': shift = 30; end++; break;
+	case 't': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	/* accept "1G", "1GB", "1GiB" */
+	if (shift && (*end == 'i' || *end == 'I'))
+		end++;
+	if (shift && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && val > (~0ULL >> shift))
+		return -ERANGE;
+	*out = (uint64_t)val << shift;
+	return 0;
+}
+
+int parse_uint(const char *str, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long val;
+	char *end;
+
+	if (!str || !isdigit((unsigned char)*str))
+		return -EINVAL;
+	errno = 0;
+	val = strtoull(str, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	if (val < min || val > max)
+		return -ERANGE;
+	*out = val;
+	return 0;
+}
+
+const char *format_size(uint64_t bytes, char *buf, unsigned len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+	double v = (double)bytes;
+
+	while (v >= 1024.0 && u < 4) {
+		v /= 1024.0;
+		u++;
+	}
+	if (v == (double)(uint64_t)v)
+		snprintf(buf, len, "%llu %s", (unsigned long long)v, unit[u]);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("thpvm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
