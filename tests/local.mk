@@ -9,7 +9,8 @@ TEST_LDADD = tests/lib/libtesthelpers.la src/libthpvm.la $(CRITERION_LIBS) $(JAN
 
 UNIT_TESTS = \
 	tests/unit/test_memmap \
-	tests/unit/test_thp_policy
+	tests/unit/test_thp_policy \
+	tests/unit/test_x86_tables
 THP_TESTS = \
 	tests/thp/test_extent \
 	tests/thp/test_cow \
@@ -24,6 +25,9 @@ tests_unit_test_memmap_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_memmap_LDADD = $(TEST_LDADD)
 tests_unit_test_thp_policy_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_thp_policy_LDADD = $(TEST_LDADD)
+tests_unit_test_x86_tables_SOURCES = tests/unit/test_x86_tables.c $(VMM_X86_SOURCES)
+tests_unit_test_x86_tables_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm
+tests_unit_test_x86_tables_LDADD = $(TEST_LDADD)
 tests_thp_test_extent_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_extent_LDADD = $(TEST_LDADD)
 tests_thp_test_cow_CFLAGS = $(TEST_CFLAGS)

@@ -1,3 +1,11 @@
+# x86 building blocks shared by the VMM and its unit tests
+VMM_X86_SOURCES = \
+	vmm/x86/layout.h \
+	vmm/x86/pagetable.h \
+	vmm/x86/pagetable.c \
+	vmm/x86/gdt.h \
+	vmm/x86/gdt.c
+
 bin_PROGRAMS += vmm/thpvm
 vmm_thpvm_SOURCES = \
 	vmm/cli.h \
@@ -8,6 +16,7 @@ vmm_thpvm_SOURCES = \
 	vmm/bench/bench.h \
 	vmm/bench/bench.c \
 	vmm/bench/benches.c \
-	vmm/bench/bench_coverage.c
+	vmm/bench/bench_coverage.c \
+	$(VMM_X86_SOURCES)
 vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm

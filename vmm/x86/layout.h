@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest-physical layout of an x86-64 thpvm guest: every fixed address in one
+ * place. Low memory follows the PC conventions Linux expects (and what
+ * Firecracker and kvmtool use), so the same layout serves payload and Linux
+ * guests.
+ */
+#ifndef THPVM_X86_LAYOUT_H
+#define THPVM_X86_LAYOUT_H
+
+/* Low memory: boot structures below the EBDA */
+#define X86_BOOT_GDT_GPA        0x500ULL     /* boot GDT, 16 entries */
+#define X86_BOOT_GDT_SIZE       0x80ULL
+#define X86_BOOT_IDT_GPA        0x580ULL     /* empty IDT for Linux entry */
+#define X86_PVH_START_INFO_GPA  0x6000ULL    /* hvm_start_info (PVH boot) */
+#define X86_PVH_MODLIST_GPA     0x6040ULL
+#define X86_PVH_MEMMAP_GPA      0x6100ULL    /* hvm_memmap_table_entry[] */
+#define X86_ZERO_PAGE_GPA       0x7000ULL    /* struct boot_params (bzImage boot) */
+#define X86_BOOT_STACK_GPA      0x8ff0ULL    /* initial RSP for Linux entry */
+#define X86_BOOT_PT_GPA         0x9000ULL    /* boot page tables: PML4, PDPT, PDs ... */
+#define X86_BOOT_PT_SIZE        0x10000ULL   /* up to 16 tables */
+#define X86_CMDLINE_GPA         0x20000ULL   /* kernel command line */
+#define X86_CMDLINE_MAX         0x10000ULL   /* bytes, including the NUL */
+#define X86_EBDA_GPA            0x9fc00ULL   /* MP table lives here */
+#define X86_EBDA_END            0x100000ULL  /* VGA hole and BIOS ROM up to 1 MiB: e820 reserved */
+#define X86_MPTABLE_GPA         X86_EBDA_GPA
+
+/* The kernel is loaded at 1 MiB (bzImage protected-mode code, vmlinux PT_LOAD) */
+#define X86_HIMEM_GPA           0x100000ULL
+
+/* The 32-bit MMIO hole: RAM stops at 3.25 GiB and resumes at 4 GiB */
+#define X86_MMIO_HOLE_GPA       0xd0000000ULL
+#define X86_MMIO_HOLE_END       0x100000000ULL
+#define X86_IOAPIC_GPA          0xfec00000ULL
+#define X86_LAPIC_GPA           0xfee00000ULL
+#define X86_RAM_HIGH_GPA        X86_MMIO_HOLE_END
+
+/* Legacy I/O ports */
+#define X86_PORT_PIC_MASTER     0x20
+#define X86_PORT_PIT            0x40
+#define X86_PORT_I8042_DATA     0x60
+#define X86_PORT_I8042_CMD      0x64
+#define X86_PORT_CMOS           0x70
+#define X86_PORT_PIC_SLAVE      0xa0
+#define X86_PORT_COM1           0x3f8
+#define X86_COM1_IRQ            4
+#define X86_PORT_DEBUG_EXIT     0x501        /* like QEMU's isa-debug-exit */
+
+#endif
