@@ -16,7 +16,8 @@ THP_TESTS = \
 	tests/thp/test_cow \
 	tests/thp/test_fallback \
 	tests/thp/test_coverage
-KVM_TESTS =
+KVM_TESTS = \
+	tests/kvm/test_kvm_state
 
 check_PROGRAMS += $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
 TESTS += $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
@@ -28,6 +29,9 @@ tests_unit_test_thp_policy_LDADD = $(TEST_LDADD)
 tests_unit_test_x86_tables_SOURCES = tests/unit/test_x86_tables.c $(VMM_X86_SOURCES)
 tests_unit_test_x86_tables_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm
 tests_unit_test_x86_tables_LDADD = $(TEST_LDADD)
+tests_kvm_test_kvm_state_SOURCES = tests/kvm/test_kvm_state.c $(VMM_X86_SOURCES) $(VMM_STATE_SOURCES)
+tests_kvm_test_kvm_state_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm
+tests_kvm_test_kvm_state_LDADD = $(TEST_LDADD)
 tests_thp_test_extent_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_extent_LDADD = $(TEST_LDADD)
 tests_thp_test_cow_CFLAGS = $(TEST_CFLAGS)

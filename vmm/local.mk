@@ -6,6 +6,11 @@ VMM_X86_SOURCES = \
 	vmm/x86/gdt.h \
 	vmm/x86/gdt.c
 
+# KVM state capture and restore (pause, fork, snapshots)
+VMM_STATE_SOURCES = \
+	vmm/state/kvm_state.h \
+	vmm/state/kvm_state.c
+
 bin_PROGRAMS += vmm/thpvm
 vmm_thpvm_SOURCES = \
 	vmm/cli.h \
@@ -17,6 +22,7 @@ vmm_thpvm_SOURCES = \
 	vmm/bench/bench.c \
 	vmm/bench/benches.c \
 	vmm/bench/bench_coverage.c \
-	$(VMM_X86_SOURCES)
+	$(VMM_X86_SOURCES) \
+	$(VMM_STATE_SOURCES)
 vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
