@@ -219,7 +219,9 @@ int ctl_server_open(struct ctl_server **out, const struct ctl_server_config *cfg
 void ctl_server_request_stop(struct ctl_server *srv);
 /*
  * Stops the server thread and joins it (waits for a running handler), closes
- * the clients. Idempotent. Returns -EDEADLK when called on the server thread.
+ * the clients and the listening socket (connections still in its backlog are
+ * reset; the file stays until destroy). Cannot be restarted. Idempotent.
+ * Returns -EDEADLK when called on the server thread.
  */
 int ctl_server_stop(struct ctl_server *srv);
 /* Stops, closes, unlinks the socket (only if it is still the one we created), frees. NULL is fine. */

@@ -677,6 +677,9 @@ int ctl_server_stop(struct ctl_server *srv)
 	ctl_server_request_stop(srv);
 	pthread_join(srv->thread, NULL);
 	srv->joined = true;
+	/* connections still in the backlog are reset rather than left waiting for nobody */
+	close(srv->listen_fd);
+	srv->listen_fd = -1;
 	return 0;
 }
 
@@ -690,7 +693,8 @@ void ctl_server_destroy(struct ctl_server *srv)
 	}
 	for (unsigned i = 0; i < srv->max_clients; i++)
 		client_close(srv, &srv->clients[i]);
-	close(srv->listen_fd);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
 	close(srv->wake_fd);
 	ctl_socket_unlink_if_ours(srv->path, &srv->sock_id);
 	pthread_mutex_destroy(&srv->reg_lock);
@@ -702,7 +706,8 @@ void ctl_server_forget_after_fork(struct ctl_server *srv)
 	if (!srv)
 		return;
 	/* no locks, no unlink, no join: those belong to the parent */
-	close(srv->listen_fd);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
 	close(srv->wake_fd);
 	srv->listen_fd = srv->wake_fd = -1;
 	for (unsigned i = 0; i < srv->max_clients; i++) {
