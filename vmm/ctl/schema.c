@@ -31,6 +31,11 @@ static const char *json_type_str(json_t *v)
 	return "?";
 }
 
+static const char *article(enum ctl_arg_type type)
+{
+	return type == CTL_ARG_INT || type == CTL_ARG_OBJECT || type == CTL_ARG_ARRAY ? "an" : "a";
+}
+
 static bool bounded(const struct ctl_arg *a)
 {
 	return a->min || a->max;
@@ -80,8 +85,8 @@ static bool check_type(const struct ctl_command *cmd, const char *what, enum ctl
 			ctl_fail(err, CTL_ARG_TYPE, "%s of '%s' must be a uint, got %lld", what, cmd->name,
 				 (long long)json_integer_value(v));
 		else
-			ctl_fail(err, CTL_ARG_TYPE, "%s of '%s' must be a %s, got %s", what, cmd->name,
-				 ctl_arg_type_str(type), json_type_str(v));
+			ctl_fail(err, CTL_ARG_TYPE, "%s of '%s' must be %s %s, got %s", what, cmd->name,
+				 article(type), ctl_arg_type_str(type), json_type_str(v));
 		return false;
 	}
 	if (type == CTL_ARG_STRING && choices) {
