@@ -69,7 +69,8 @@ CTL_TESTS = \
 # appended to UNIT_TESTS: built, run by check, check-unit and check-sanitized
 UNIT_TESTS += $(CTL_TESTS)
 CTL_TEST_SOURCES = tests/unit/test_ctl_helpers.c tests/unit/test_ctl_helpers.h $(VMM_CTL_SOURCES)
-CTL_TEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm -DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"'
+CTL_TEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm -DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' \
+	-DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_ctl_protocol_SOURCES = tests/unit/test_ctl_protocol.c $(CTL_TEST_SOURCES)
 tests_unit_test_ctl_protocol_CFLAGS = $(CTL_TEST_CFLAGS)
 tests_unit_test_ctl_protocol_LDADD = $(TEST_LDADD)

@@ -234,7 +234,9 @@ void ctl_server_destroy(struct ctl_server *srv);
  * May be called by a handler that forked on the server thread: the handler
  * then should not return (it continues as the child's main and ends with
  * exit()); if it returns anyway, its reply is dropped and the thread ends
- * (the child process ends with it unless it started other threads).
+ * (the child process ends with it unless it started other threads). That
+ * thread is a copy of the server thread: every signal is blocked in it, so
+ * the child unblocks what it needs (pthread_sigmask) before relying on it.
  */
 void ctl_server_forget_after_fork(struct ctl_server *srv);
 
