@@ -81,7 +81,8 @@ static void run_ctl(struct run *r, bool as_nobody, ...)
 		execv(THPVM_BIN, (char **)argv);
 		_exit(122);
 	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	while (waitpid(pid, &status, 0) < 0)
+		cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
 	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	cr_assert(r->status < 120, "could not run %s (status %d)", THPVM_BIN, r->status);
 	slurp(out_path, r->out, sizeof(r->out));

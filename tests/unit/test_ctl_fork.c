@@ -245,6 +245,7 @@ static void fork_from_handler(enum child_style style)
 	struct fork_ctx fc;
 	struct ctl_server *srv = parent_server(&fc, style);
 	int fd = conn_open(tmp.path), idle = conn_open(tmp.path), cfd;
+	char moved[200];
 	pid_t child;
 	json_t *r;
 
@@ -279,11 +280,19 @@ static void fork_from_handler(enum child_style style)
 	json_decref(r);
 	cr_assert_eq(access(tmp.path, F_OK), 0, "the child did not remove the parent's socket");
 
-	/* the child dropped its copies of the parent's descriptors: stopping the parent ends them */
+	/*
+	 * The child dropped its copies of the parent's descriptors: stopping the
+	 * parent ends them. The socket file is moved aside first so that stop
+	 * leaves it: connecting to it afterwards tells whether anybody (the
+	 * child) still holds the listening socket.
+	 */
+	snprintf(moved, sizeof(moved), "%s.moved", tmp.path);
+	cr_assert_eq(rename(tmp.path, moved), 0);
 	cr_assert_eq(ctl_server_stop(srv), 0);
 	cr_assert(conn_closed(idle), "a client is held open by the child's inherited descriptor");
 	cr_assert(conn_closed(fd));
-	cr_assert_eq(conn_open(tmp.path), -ECONNREFUSED, "the child still holds the parent's listening socket");
+	cr_assert_eq(conn_open(moved), -ECONNREFUSED, "the child still holds the parent's listening socket");
+	cr_assert_eq(unlink(moved), 0);
 	cfd = connect_retry(fc.child_path);
 	cr_assert_eq(whoami(cfd), child, "the child serves on while the parent is stopped");
 	close(cfd);

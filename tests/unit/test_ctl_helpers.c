@@ -203,7 +203,9 @@ int conn_open(const char *path)
 	if (fd < 0)
 		return -errno;
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+	while (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		if (errno == EINTR)
+			continue;
 		int e = errno;
 		close(fd);
 		return -e;
@@ -221,6 +223,8 @@ void conn_send(int fd, const char *text)
 	while (len) {
 		ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		cr_assert_gt(n, 0, "send: %s", strerror(errno));
 		text += n;
 		len -= (size_t)n;
@@ -246,6 +250,9 @@ json_t *conn_recv(int fd)
 			cr_assert_not_null(pending[fd].buf);
 		}
 		n = recv(fd, pending[fd].buf + pending[fd].len, pending[fd].cap - pending[fd].len, 0);
+		/* sockets with a timeout are not restarted after a signal (SIGCHLD from our children) */
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
 			cr_assert(n == 0 || errno == ECONNRESET, "recv: %s", strerror(errno));
 			cr_assert_eq(pending[fd].len, 0, "connection ended inside a reply");
@@ -277,7 +284,9 @@ bool conn_closed(int fd)
 
 	if (fd >= 0 && fd < MAX_FDS && pending[fd].len)
 		return false;
-	n = recv(fd, &c, 1, 0);
+	do
+		n = recv(fd, &c, 1, 0);
+	while (n < 0 && errno == EINTR);
 
 	return n == 0 || (n < 0 && errno == ECONNRESET);
 }

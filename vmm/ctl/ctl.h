@@ -220,11 +220,11 @@ void ctl_server_request_stop(struct ctl_server *srv);
 /*
  * Stops the server thread and joins it (waits for a running handler), closes
  * the clients and the listening socket (connections still in its backlog are
- * reset; the file stays until destroy). Cannot be restarted. Idempotent.
- * Returns -EDEADLK when called on the server thread.
+ * reset) and removes the socket file if it is still the one we created.
+ * Cannot be restarted. Idempotent. Returns -EDEADLK on the server thread.
  */
 int ctl_server_stop(struct ctl_server *srv);
-/* Stops, closes, unlinks the socket (only if it is still the one we created), frees. NULL is fine. */
+/* Stops (see above; also for a server never started), frees. NULL is fine. */
 void ctl_server_destroy(struct ctl_server *srv);
 /*
  * In a child after fork(): drops the inherited server without touching the

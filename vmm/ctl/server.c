@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -387,7 +388,8 @@ static void refuse(int fd, enum ctl_result res, const char *fmt, ...)
 	close(fd);
 }
 
-static void accept_one(struct ctl_server *srv)
+/* Accepts one connection; false when there is none left to accept now. */
+static bool accept_one(struct ctl_server *srv)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -396,14 +398,23 @@ static void accept_one(struct ctl_server *srv)
 
 	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-			server_log(srv, "accept failed: %s", strerror(errno));
-		return;
+		int e = errno;
+
+		if (e == EINTR || e == ECONNABORTED)
+			return true;
+		if (e != EAGAIN && e != EWOULDBLOCK) {
+			/* out of descriptors or memory: the backlog stays readable, so pause rather than spin */
+			struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+
+			server_log(srv, "accept failed: %s; retrying in 100 ms", strerror(e));
+			nanosleep(&pause, NULL);
+		}
+		return false;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
 		server_log(srv, "cannot read the peer's credentials: %s; connection closed", strerror(errno));
 		close(fd);
-		return;
+		return true;
 	}
 	if (cred.uid != srv->uid) {
 		STAT_ADD(srv, refused_peer, 1);
@@ -411,7 +422,7 @@ static void accept_one(struct ctl_server *srv)
 			   (unsigned)cred.uid, (int)cred.pid, (unsigned)srv->uid);
 		refuse(fd, CTL_PEER_REFUSED, "connection from uid %u refused: this control socket serves uid %u only",
 		       (unsigned)cred.uid, (unsigned)srv->uid);
-		return;
+		return true;
 	}
 	for (unsigned i = 0; i < srv->max_clients && !c; i++)
 		if (srv->clients[i].fd < 0)
@@ -422,19 +433,20 @@ static void accept_one(struct ctl_server *srv)
 			   srv->max_clients);
 		refuse(fd, CTL_TOO_MANY_CLIENTS, "too many clients: %u connected, the maximum; try again later",
 		       srv->max_clients);
-		return;
+		return true;
 	}
 	c->in = malloc(CTL_LINE_MAX);
 	if (!c->in) {
 		server_log(srv, "out of memory for a client; connection closed");
 		close(fd);
-		return;
+		return true;
 	}
 	c->fd = fd;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
 	STAT_ADD(srv, connections, 1);
 	STAT_ADD(srv, clients, 1);
+	return true;
 }
 
 /* ---- the thread ---- */
@@ -492,8 +504,8 @@ static void *server_thread(void *arg)
 		}
 		/* a few per round, so a connection storm cannot starve the clients */
 		if (srv->pfds[1].revents & POLLIN)
-			for (unsigned k = 0; k < 8; k++)
-				accept_one(srv);
+			for (unsigned k = 0; k < 8 && accept_one(srv); k++)
+				;
 	}
 	for (unsigned i = 0; i < srv->max_clients; i++)
 		if (srv->clients[i].fd >= 0) {
@@ -668,6 +680,16 @@ void ctl_server_request_stop(struct ctl_server *srv)
 	}
 }
 
+/* Closes the listening socket (connections still in its backlog are reset) and removes our socket file. */
+static void release_socket(struct ctl_server *srv)
+{
+	if (srv->listen_fd < 0)
+		return;
+	close(srv->listen_fd);
+	srv->listen_fd = -1;
+	ctl_socket_unlink_if_ours(srv->path, &srv->sock_id);
+}
+
 int ctl_server_stop(struct ctl_server *srv)
 {
 	if (!srv->started || srv->joined)
@@ -677,9 +699,7 @@ int ctl_server_stop(struct ctl_server *srv)
 	ctl_server_request_stop(srv);
 	pthread_join(srv->thread, NULL);
 	srv->joined = true;
-	/* connections still in the backlog are reset rather than left waiting for nobody */
-	close(srv->listen_fd);
-	srv->listen_fd = -1;
+	release_socket(srv);
 	return 0;
 }
 
@@ -693,10 +713,8 @@ void ctl_server_destroy(struct ctl_server *srv)
 	}
 	for (unsigned i = 0; i < srv->max_clients; i++)
 		client_close(srv, &srv->clients[i]);
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
+	release_socket(srv);
 	close(srv->wake_fd);
-	ctl_socket_unlink_if_ours(srv->path, &srv->sock_id);
 	pthread_mutex_destroy(&srv->reg_lock);
 	server_free(srv);
 }
