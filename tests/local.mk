@@ -63,3 +63,27 @@ check-sanitized:
 check-lab:
 	@echo "check-lab: no lab tests yet"
 .PHONY: check-sanitized check-lab
+
+# The control socket (suite ctl): real unix sockets, real fork, a real second uid, the built client
+CTL_TESTS = \
+	tests/unit/test_ctl_protocol \
+	tests/unit/test_ctl_socket \
+	tests/unit/test_ctl_fork \
+	tests/unit/test_ctl_cli
+# appended to UNIT_TESTS: built, run by check, check-unit and check-sanitized
+UNIT_TESTS += $(CTL_TESTS)
+CTL_TEST_SOURCES = tests/unit/test_ctl_helpers.c tests/unit/test_ctl_helpers.h $(VMM_CTL_SOURCES)
+CTL_TEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm -DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' \
+	-DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_ctl_protocol_SOURCES = tests/unit/test_ctl_protocol.c $(CTL_TEST_SOURCES)
+tests_unit_test_ctl_protocol_CFLAGS = $(CTL_TEST_CFLAGS)
+tests_unit_test_ctl_protocol_LDADD = $(TEST_LDADD)
+tests_unit_test_ctl_socket_SOURCES = tests/unit/test_ctl_socket.c $(CTL_TEST_SOURCES)
+tests_unit_test_ctl_socket_CFLAGS = $(CTL_TEST_CFLAGS)
+tests_unit_test_ctl_socket_LDADD = $(TEST_LDADD)
+tests_unit_test_ctl_fork_SOURCES = tests/unit/test_ctl_fork.c $(CTL_TEST_SOURCES)
+tests_unit_test_ctl_fork_CFLAGS = $(CTL_TEST_CFLAGS)
+tests_unit_test_ctl_fork_LDADD = $(TEST_LDADD)
+tests_unit_test_ctl_cli_SOURCES = tests/unit/test_ctl_cli.c $(CTL_TEST_SOURCES)
+tests_unit_test_ctl_cli_CFLAGS = $(CTL_TEST_CFLAGS)
+tests_unit_test_ctl_cli_LDADD = $(TEST_LDADD)

@@ -4,9 +4,11 @@
 
 extern const struct cli_command cmd_demo;
 extern const struct cli_command cmd_bench;
+extern const struct cli_command cmd_ctl;
 
 const struct cli_command *const cli_commands[] = {
 	&cmd_demo,
 	&cmd_bench,
+	&cmd_ctl,
 	NULL,
 };

@@ -26,3 +26,16 @@ vmm_thpvm_SOURCES = \
 	$(VMM_STATE_SOURCES)
 vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
+
+# The control socket (server, protocol, command table, client), shared with its tests
+VMM_CTL_SOURCES = \
+	vmm/ctl/ctl.h \
+	vmm/ctl/internal.h \
+	vmm/ctl/result.c \
+	vmm/ctl/schema.c \
+	vmm/ctl/socket.c \
+	vmm/ctl/protocol.c \
+	vmm/ctl/server.c \
+	vmm/ctl/client.c \
+	vmm/ctl/api.c
+vmm_thpvm_SOURCES += vmm/cmd_ctl.c $(VMM_CTL_SOURCES)

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM's control commands: names, help and argument schemas, declared
+ * here once and documented in docs/api.md; the VMM supplies the handlers
+ * with ctl_api_register(). Change a schema here and in docs/api.md together.
+ */
+#include "config.h"
+#include <errno.h>
+#include <string.h>
+#include "ctl.h"
+
+static const struct ctl_arg stats_args[] = {
+	{ .name = "extents", .type = CTL_ARG_BOOL, .help = "include the per-extent table (default false)" },
+	{ 0 },
+};
+
+static const struct ctl_arg fork_args[] = {
+	{ .name = "count", .type = CTL_ARG_UINT, .min = 1, .max = CTL_FORK_MAX_COUNT,
+	  .help = "number of children (default 1)" },
+	{ .name = "template", .type = CTL_ARG_BOOL,
+	  .help = "stay paused as a template after forking (default false: resume)" },
+	{ .name = "sockets", .type = CTL_ARG_ARRAY, .items = CTL_ARG_STRING, .min = 1, .max = CTL_FORK_MAX_COUNT,
+	  .help = "control socket path of each child, one per child (default: prefix + \".N\")" },
+	{ .name = "prefix", .type = CTL_ARG_STRING, .min = 1, .max = 100,
+	  .help = "children's sockets are PREFIX.1 .. PREFIX.count (default: this VM's socket path)" },
+	{ 0 },
+};
+
+static const char *const collapse_modes[] = { "off", "tlb", "balanced", "density", NULL };
+
+static const struct ctl_arg collapse_args[] = {
+	{ .name = "mode", .type = CTL_ARG_STRING, .choices = collapse_modes, .help = "collapse policy" },
+	{ .name = "threshold", .type = CTL_ARG_UINT, .min = 1, .max = 512,
+	  .help = "balanced: private 4 KiB pages of a split extent that trigger its collapse" },
+	{ .name = "delay_ms", .type = CTL_ARG_UINT, .min = 0, .max = 86400000,
+	  .help = "balanced: collapse an extent split longer than this" },
+	{ .name = "rate_mib_s", .type = CTL_ARG_UINT, .min = 0, .max = 1048576,
+	  .help = "copying rate limit in MiB/s (0: unlimited)" },
+	{ .name = "interval_ms", .type = CTL_ARG_UINT, .min = 1, .max = 3600000, .help = "time between passes" },
+	{ .name = "budget", .type = CTL_ARG_UINT, .min = 1, .max = 1048576, .help = "extents examined per pass" },
+	{ 0 },
+};
+
+static const struct ctl_command planned[] = {
+	{ .name = "pause", .help = "stop every vCPU at an instruction boundary and quiesce the devices" },
+	{ .name = "resume", .help = "let a paused VM run again" },
+	{ .name = "stats", .help = "KVM stats, guest memory coverage, fork and copy-on-write counters",
+	  .args = stats_args },
+	{ .name = "fork", .help = "pause, capture the state and fork child VMs sharing this VM's memory",
+	  .args = fork_args },
+	{ .name = "quit", .help = "stop the VM and exit the VMM after replying" },
+	{ .name = "collapse", .help = "show the collapse thread's state and counters; with arguments, change its policy",
+	  .args = collapse_args },
+};
+
+const struct ctl_command *ctl_api_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
+		if (!strcmp(planned[i].name, name))
+			return &planned[i];
+	return NULL;
+}
+
+int ctl_api_register(struct ctl_server *srv, const char *name, ctl_handler_fn handler, void *ctx)
+{
+	const struct ctl_command *spec = ctl_api_find(name);
+	struct ctl_command cmd;
+
+	if (!spec)
+		return -ENOENT;
+	cmd = *spec;
+	cmd.handler = handler;
+	return ctl_server_register(srv, &cmd, ctx);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals shared by the control socket's sources. */
+#ifndef THPVM_VMM_CTL_INTERNAL_H
+#define THPVM_VMM_CTL_INTERNAL_H
+
+#include <sys/types.h>
+#include "ctl.h"
+
+/* The inode the server bound, so it removes its own socket and nobody else's. */
+struct ctl_sock_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * Creates, binds (mode 0600) and listens on a unix stream socket at path,
+ * non-blocking and close-on-exec; replaces a stale socket nobody listens on.
+ * Returns the descriptor or -errno with err set.
+ */
+int ctl_socket_listen(const char *path, int backlog, struct ctl_sock_id *id, struct ctl_error *err);
+/* Unlinks path if it is still the socket described by id. */
+void ctl_socket_unlink_if_ours(const char *path, const struct ctl_sock_id *id);
+
+/* Writes all of buf to a non-blocking or blocking socket, without SIGPIPE; waits up to timeout_ms. */
+int ctl_send_all(int fd, const char *buf, size_t len, int timeout_ms);
+/* A reply line (with its '\n') for a request that failed; id may be NULL. Caller frees. */
+char *ctl_error_line(const struct ctl_error *err, json_t *id);
+
+#endif
