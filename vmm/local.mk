@@ -5,6 +5,25 @@ VMM_X86_SOURCES = \
 	vmm/x86/pagetable.c \
 	vmm/x86/gdt.h \
 	vmm/x86/gdt.c
+# Linux boot: loader (bzImage, PVH vmlinux), e820, MP table, boot CPU state, CPUID, MSRs
+VMM_X86_SOURCES += \
+	vmm/x86/linux.h \
+	vmm/x86/linux_internal.h \
+	vmm/x86/linux.c \
+	vmm/x86/linux_result.c \
+	vmm/x86/linux_file.c \
+	vmm/x86/linux_cpu.c \
+	vmm/x86/bzimage.c \
+	vmm/x86/elf_pvh.c \
+	vmm/x86/pvh.h \
+	vmm/x86/e820.h \
+	vmm/x86/e820.c \
+	vmm/x86/mptable.h \
+	vmm/x86/mptable.c \
+	vmm/x86/cpuid.h \
+	vmm/x86/cpuid.c \
+	vmm/x86/msr.h \
+	vmm/x86/msr.c
 
 bin_PROGRAMS += vmm/thpvm
 vmm_thpvm_SOURCES = \
