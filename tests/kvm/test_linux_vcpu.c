@@ -101,8 +101,9 @@ static void make_vm(const struct linux_load_config *cfg, struct linux_boot *b)
 	sup = supported_cpuid();
 	cpuid = calloc(1, cpuid2_size_bytes(sup->nent + CPUID_EXTRA_ENTRIES));
 	cr_assert_eq(msr_boot_entries(entries, MSR_NR_BOOT_ENTRIES), MSR_NR_BOOT_ENTRIES);
+	bool tsc_deadline = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	for (unsigned i = 0; i < NR_VCPUS; i++) {
-		struct cpuid_vcpu_config cc = { .apic_id = i, .nr_cpus = NR_VCPUS };
+		struct cpuid_vcpu_config cc = { .apic_id = i, .nr_cpus = NR_VCPUS, .tsc_deadline = tsc_deadline };
 
 		vcpu[i] = ioctl(vm, KVM_CREATE_VCPU, i);
 		cr_assert_geq(vcpu[i], 0, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));

@@ -173,6 +173,17 @@ Test(cpuid, single_vcpu_has_no_htt)
 	cr_assert_eq(leaf(0xb, 1)->ebx, 1);
 }
 
+Test(cpuid, tsc_deadline_timer_follows_the_vmm)
+{
+	struct cpuid_vcpu_config cfg = { .apic_id = 0, .nr_cpus = 1, .tsc_deadline = true };
+
+	build(false, 0, 1);
+	cr_assert(!(leaf(1, 0)->ecx & CPUID_1_ECX_TSC_DEADLINE), "off unless the VMM has the in-kernel LAPIC");
+	cr_assert_eq(cpuid_build(supported, &cfg, out, capacity), 0);
+	cr_assert(leaf(1, 0)->ecx & CPUID_1_ECX_TSC_DEADLINE);
+	cr_assert(leaf(1, 0)->ecx & CPUID_1_ECX_HYPERVISOR);
+}
+
 Test(cpuid, pmu_hidden)
 {
 	build(false, 0, 2);

@@ -138,7 +138,9 @@ int cpuid_build(const struct kvm_cpuid2 *supported, const struct cpuid_vcpu_conf
 		switch (e->function) {
 		case CPUID_LEAF_FEATURES:
 			e->ebx = (e->ebx & 0xffff) | (cfg->nr_cpus > 255 ? 255 : cfg->nr_cpus) << 16 | cfg->apic_id << 24;
-			e->ecx = (e->ecx | CPUID_1_ECX_HYPERVISOR) & ~CPUID_1_ECX_PDCM;
+			e->ecx = (e->ecx | CPUID_1_ECX_HYPERVISOR) & ~(CPUID_1_ECX_PDCM | CPUID_1_ECX_TSC_DEADLINE);
+			if (cfg->tsc_deadline)
+				e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
 			if (cfg->nr_cpus > 1)
 				e->edx |= CPUID_1_EDX_HTT;
 			else

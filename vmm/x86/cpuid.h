@@ -11,6 +11,7 @@
 #ifndef THPVM_X86_CPUID_H
 #define THPVM_X86_CPUID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/kvm.h>
@@ -31,6 +32,7 @@
 #define CPUID_LEAF_AMD_TOPOLOGY    0x8000001e
 #define CPUID_LEAF_AMD_PMU         0x80000022
 #define CPUID_1_ECX_PDCM           (1u << 15)
+#define CPUID_1_ECX_TSC_DEADLINE   (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR     (1u << 31)
 #define CPUID_1_EDX_HTT            (1u << 28)
 #define CPUID_80000001_ECX_PERFCTR_CORE (1u << 23)
@@ -56,6 +58,13 @@
 struct cpuid_vcpu_config {
 	uint32_t apic_id;  /* this vCPU: 0..nr_cpus-1, as in the MP table */
 	uint32_t nr_cpus;
+	/*
+	 * The in-kernel local APIC emulates the TSC-deadline timer: true when the
+	 * VMM has KVM_CREATE_IRQCHIP and KVM_CHECK_EXTENSION(KVM_CAP_TSC_DEADLINE_TIMER).
+	 * KVM does not report it in KVM_GET_SUPPORTED_CPUID; without it Linux
+	 * calibrates the LAPIC timer against the PIT, which fails in the nested lab.
+	 */
+	bool tsc_deadline;
 };
 
 /* Bytes of a struct kvm_cpuid2 holding nent entries. */
@@ -73,6 +82,7 @@ size_t cpuid2_size_bytes(unsigned nent);
  *   nr_cpus) with EDX = x2APIC id, leaf 4 / 0x8000001d sharing counts, and on
  *   AMD 0x80000008 ECX NC and 0x8000001e.
  * - PMU hidden: leaf 0xa and 0x80000022 zeroed, PDCM and PERFCTR_CORE cleared.
+ * - Leaf 1 ECX TSC_DEADLINE set or cleared as cfg->tsc_deadline says.
  * Returns 0, -EINVAL (nr_cpus 0 or above 256, apic_id >= nr_cpus) or -E2BIG
  * (capacity below supported->nent + CPUID_EXTRA_ENTRIES is always enough).
  */
