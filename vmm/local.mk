@@ -24,6 +24,15 @@ VMM_X86_SOURCES += \
 	vmm/x86/cpuid.c \
 	vmm/x86/msr.h \
 	vmm/x86/msr.c
+# Legacy PC devices for Linux guests (COM1 UART, i8042, debug-exit port): TO BE WIRED to the I/O bus
+VMM_LEGACY_DEV_SOURCES = \
+	vmm/dev/legacy_dev.h \
+	vmm/dev/uart8250.h \
+	vmm/dev/uart8250.c \
+	vmm/dev/i8042.h \
+	vmm/dev/i8042.c \
+	vmm/dev/debug_exit.h \
+	vmm/dev/debug_exit.c
 
 bin_PROGRAMS += vmm/thpvm
 vmm_thpvm_SOURCES = \
@@ -39,3 +48,4 @@ vmm_thpvm_SOURCES = \
 	$(VMM_X86_SOURCES)
 vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
+vmm_thpvm_SOURCES += $(VMM_LEGACY_DEV_SOURCES)
