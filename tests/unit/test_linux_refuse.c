@@ -119,7 +119,7 @@ Test(linux_refuse, random_file)
 
 Test(linux_refuse, tiny_file)
 {
-	refuse(linux_test_file("tiny", "hello, kernel\n", 14), ENOEXEC, LINUX_LOAD_NOT_A_KERNEL, "tiny");
+	refuse(linux_test_file("tiny", "hello, kernel\n", 14), ENOEXEC, LINUX_LOAD_NOT_A_KERNEL, "14 bytes, too short");
 }
 
 /* bzImage header */
@@ -269,7 +269,7 @@ Test(linux_refuse, initrd_below_initrd_addr_max_has_no_room)
 		.nr_cpus = 1,
 	};
 
-	expect_load_refused(map, &cfg, ENOSPC, LINUX_LOAD_INITRD_NO_ROOM, "initrd limit");
+	expect_load_refused(map, &cfg, ENOSPC, LINUX_LOAD_INITRD_NO_ROOM, "wants its initrd below 0x1400000");
 	assert_guest_untouched();
 }
 
@@ -328,7 +328,7 @@ Test(linux_refuse, ram_not_starting_at_zero)
 
 	cr_assert_eq(thpvm_memmap_create(&high), 0);
 	cr_assert_eq(thpvm_memmap_add(high, &rc, NULL), 0);
-	expect_load_refused(high, &cfg, ENOMEM, LINUX_LOAD_RAM_TOO_SMALL, "from 0");
+	expect_load_refused(high, &cfg, ENOMEM, LINUX_LOAD_RAM_TOO_SMALL, "must start at 0");
 	thpvm_memmap_destroy(high);
 }
 

@@ -39,7 +39,11 @@ int bzimage_probe(const struct linux_file *f, const uint8_t *head, uint64_t head
 	const struct setup_header *h = &img->hdr;
 	uint64_t hdr_end, setup_sects, need, out_gpa;
 
-	if (head_len < 0x200 || le16(head + 0x1fe) != BZ_BOOT_FLAG)
+	if (head_len < 0x200)
+		return linux_fail(LINUX_LOAD_NOT_A_KERNEL,
+				  "%s '%s': not a Linux kernel: %llu bytes, too short for a bzImage or an ELF vmlinux",
+				  f->what, f->path, (unsigned long long)head_len);
+	if (le16(head + 0x1fe) != BZ_BOOT_FLAG)
 		return linux_fail(LINUX_LOAD_NOT_A_KERNEL,
 				  "%s '%s': not a Linux kernel: neither an ELF vmlinux (no \\177ELF magic) nor a "
 				  "bzImage (no boot sector signature 0xAA55 at 0x1fe)",

@@ -25,13 +25,19 @@ static int place_initrd(const struct linux_file *initrd, const struct linux_file
 	uint64_t floor = ALIGN_UP(img->end_gpa, PAGE_BYTES);
 
 	top = ALIGN_DOWN(top, PAGE_BYTES);
-	if (top < floor || initrd->size_bytes > top - floor)
+	if (top < floor)
+		return linux_fail(LINUX_LOAD_INITRD_NO_ROOM,
+				  "%s '%s': no room: kernel '%s' wants its initrd below 0x%llx, but its boot-time footprint "
+				  "reaches 0x%llx",
+				  initrd->what, initrd->path, kernel->path, (unsigned long long)top,
+				  (unsigned long long)floor);
+	if (initrd->size_bytes > top - floor)
 		return linux_fail(LINUX_LOAD_INITRD_NO_ROOM,
 				  "%s '%s' (%llu bytes) does not fit in guest RAM: only %llu bytes free between the end "
 				  "of kernel '%s' at 0x%llx and 0x%llx (the lower of the kernel's initrd limit and the end "
 				  "of low RAM)",
 				  initrd->what, initrd->path, (unsigned long long)initrd->size_bytes,
-				  (unsigned long long)(top > floor ? top - floor : 0), kernel->path,
+				  (unsigned long long)(top - floor), kernel->path,
 				  (unsigned long long)floor, (unsigned long long)top);
 	*gpa = ALIGN_DOWN(top - initrd->size_bytes, PAGE_BYTES);
 	return 0;
@@ -122,9 +128,16 @@ int linux_load(struct thpvm_memmap *map, const struct linux_load_config *cfg, st
 
 	/* the boot structures need RAM from 0 through the first MiB, the kernel from 1 MiB on */
 	low_end = linux_ram_end(map, 0);
-	if (low_end < X86_EBDA_END || img.end_gpa > low_end) {
+	if (low_end < X86_EBDA_END) {
 		ret = linux_fail(LINUX_LOAD_RAM_TOO_SMALL,
-				 "kernel '%s' needs guest RAM from 0 up to 0x%llx (%llu MiB: loaded at 0x%llx, boot-time "
+				 "guest RAM must start at 0 and cover the first MiB (boot structures, MP table); RAM from 0 "
+				 "ends at 0x%llx",
+				 (unsigned long long)low_end);
+		goto out;
+	}
+	if (img.end_gpa > low_end) {
+		ret = linux_fail(LINUX_LOAD_RAM_TOO_SMALL,
+				 "kernel '%s' needs guest RAM up to 0x%llx (%llu MiB: loaded at 0x%llx, boot-time "
 				 "footprint to 0x%llx), but RAM below the MMIO hole ends at 0x%llx",
 				 kernel.path, (unsigned long long)img.end_gpa, (unsigned long long)(img.end_gpa >> 20),
 				 (unsigned long long)img.load_gpa, (unsigned long long)img.end_gpa,
