@@ -1,2 +1,3 @@
 EXTRA_DIST += docs/design.md docs/benchmarks.md
 EXTRA_DIST += docs/api.md
+EXTRA_DIST += docs/linux-boot.md

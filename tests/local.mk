@@ -87,3 +87,60 @@ tests_unit_test_ctl_fork_LDADD = $(TEST_LDADD)
 tests_unit_test_ctl_cli_SOURCES = tests/unit/test_ctl_cli.c $(CTL_TEST_SOURCES)
 tests_unit_test_ctl_cli_CFLAGS = $(CTL_TEST_CFLAGS)
 tests_unit_test_ctl_cli_LDADD = $(TEST_LDADD)
+# Linux boot (vmm/x86: loader, e820, MP table, boot CPU state, CPUID, MSRs). Tests that
+# load real kernels read them from $THPVM_TEST_KERNEL_DIR (default: guests/linux in the
+# build tree) and skip, saying where they looked, when there are none.
+check_LTLIBRARIES += tests/lib/libvmmx86.la
+tests_lib_libvmmx86_la_SOURCES = $(VMM_X86_SOURCES) $(VMM_LEGACY_DEV_SOURCES)
+tests_lib_libvmmx86_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/vmm
+LINUX_TEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm -I$(top_srcdir)/tests/unit \
+	-DTHPVM_TEST_KERNEL_DIR_DEFAULT='"$(abs_top_builddir)/guests/linux"'
+LINUX_TEST_LDADD = tests/lib/libvmmx86.la $(TEST_LDADD)
+LINUX_TEST_HELPERS = tests/unit/test_linux_helpers.c tests/unit/test_linux_helpers.h
+LINUX_UNIT_TESTS = \
+	tests/unit/test_linux_bzimage \
+	tests/unit/test_linux_pvh \
+	tests/unit/test_linux_refuse \
+	tests/unit/test_linux_e820 \
+	tests/unit/test_linux_mptable \
+	tests/unit/test_linux_cpuid \
+	tests/unit/test_linux_msr \
+	tests/unit/test_linux_regs \
+	tests/unit/test_linux_uart8250 \
+	tests/unit/test_linux_i8042 \
+	tests/unit/test_linux_debug_exit
+UNIT_TESTS += $(LINUX_UNIT_TESTS)
+KVM_TESTS += tests/kvm/test_linux_vcpu
+tests_unit_test_linux_bzimage_SOURCES = tests/unit/test_linux_bzimage.c $(LINUX_TEST_HELPERS)
+tests_unit_test_linux_bzimage_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_bzimage_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_pvh_SOURCES = tests/unit/test_linux_pvh.c $(LINUX_TEST_HELPERS)
+tests_unit_test_linux_pvh_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_pvh_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_refuse_SOURCES = tests/unit/test_linux_refuse.c $(LINUX_TEST_HELPERS)
+tests_unit_test_linux_refuse_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_refuse_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_e820_SOURCES = tests/unit/test_linux_e820.c $(LINUX_TEST_HELPERS)
+tests_unit_test_linux_e820_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_e820_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_mptable_SOURCES = tests/unit/test_linux_mptable.c $(LINUX_TEST_HELPERS)
+tests_unit_test_linux_mptable_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_mptable_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_cpuid_SOURCES = tests/unit/test_linux_cpuid.c
+tests_unit_test_linux_cpuid_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_cpuid_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_msr_SOURCES = tests/unit/test_linux_msr.c
+tests_unit_test_linux_msr_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_msr_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_regs_SOURCES = tests/unit/test_linux_regs.c $(LINUX_TEST_HELPERS)
+tests_unit_test_linux_regs_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_regs_LDADD = $(LINUX_TEST_LDADD)
+tests_kvm_test_linux_vcpu_SOURCES = tests/kvm/test_linux_vcpu.c $(LINUX_TEST_HELPERS)
+tests_kvm_test_linux_vcpu_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_kvm_test_linux_vcpu_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_uart8250_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_uart8250_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_i8042_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_i8042_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_debug_exit_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_debug_exit_LDADD = $(LINUX_TEST_LDADD)

@@ -5,6 +5,34 @@ VMM_X86_SOURCES = \
 	vmm/x86/pagetable.c \
 	vmm/x86/gdt.h \
 	vmm/x86/gdt.c
+# Linux boot: loader (bzImage, PVH vmlinux), e820, MP table, boot CPU state, CPUID, MSRs
+VMM_X86_SOURCES += \
+	vmm/x86/linux.h \
+	vmm/x86/linux_internal.h \
+	vmm/x86/linux.c \
+	vmm/x86/linux_result.c \
+	vmm/x86/linux_file.c \
+	vmm/x86/linux_cpu.c \
+	vmm/x86/bzimage.c \
+	vmm/x86/elf_pvh.c \
+	vmm/x86/pvh.h \
+	vmm/x86/e820.h \
+	vmm/x86/e820.c \
+	vmm/x86/mptable.h \
+	vmm/x86/mptable.c \
+	vmm/x86/cpuid.h \
+	vmm/x86/cpuid.c \
+	vmm/x86/msr.h \
+	vmm/x86/msr.c
+# Legacy PC devices for Linux guests (COM1 UART, i8042, debug-exit port): TO BE WIRED to the I/O bus
+VMM_LEGACY_DEV_SOURCES = \
+	vmm/dev/legacy_dev.h \
+	vmm/dev/uart8250.h \
+	vmm/dev/uart8250.c \
+	vmm/dev/i8042.h \
+	vmm/dev/i8042.c \
+	vmm/dev/debug_exit.h \
+	vmm/dev/debug_exit.c
 
 # KVM state capture and restore (pause, fork, snapshots)
 VMM_STATE_SOURCES = \
@@ -39,3 +67,4 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/client.c \
 	vmm/ctl/api.c
 vmm_thpvm_SOURCES += vmm/cmd_ctl.c $(VMM_CTL_SOURCES)
+vmm_thpvm_SOURCES += $(VMM_LEGACY_DEV_SOURCES)

@@ -34,6 +34,9 @@
 #define X86_IOAPIC_GPA          0xfec00000ULL
 #define X86_LAPIC_GPA           0xfee00000ULL
 #define X86_RAM_HIGH_GPA        X86_MMIO_HOLE_END
+/* KVM's private pages (VMX without unrestricted guest), in the hole where QEMU puts them */
+#define X86_KVM_IDENTITY_MAP_GPA 0xfeffc000ULL /* KVM_SET_IDENTITY_MAP_ADDR: one page */
+#define X86_KVM_TSS_GPA          0xfeffd000ULL /* KVM_SET_TSS_ADDR: three pages */
 
 /* Legacy I/O ports */
 #define X86_PORT_PIC_MASTER     0x20

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/* TO BE WIRED (see legacy_dev.h): i8042 controller, reset only. */
+#include <errno.h>
+#include <string.h>
+#include "i8042.h"
+
+/* The controller configuration byte a BIOS leaves: keyboard interrupt on, translation on, system flag. */
+#define I8042_CTR_DEFAULT 0x45
+#define I8042_OUTPORT_DEFAULT 0x03 /* reset line high, A20 enabled */
+
+void i8042_init(struct i8042 *k, i8042_reset_fn reset, void *opaque)
+{
+	memset(k, 0, sizeof(*k));
+	pthread_mutex_init(&k->lock, NULL);
+	k->reset = reset;
+	k->opaque = opaque;
+	k->status = I8042_STR_SYSFLAG;
+	k->ctr = I8042_CTR_DEFAULT;
+	k->outport = I8042_OUTPORT_DEFAULT;
+}
+
+void i8042_destroy(struct i8042 *k)
+{
+	pthread_mutex_destroy(&k->lock);
+}
+
+static void reply(struct i8042 *k, uint8_t byte)
+{
+	k->out = byte;
+	k->status |= I8042_STR_OBF;
+}
+
+/* Returns true when the command asks for a CPU reset. */
+static bool command(struct i8042 *k, uint8_t cmd)
+{
+	k->status |= I8042_STR_CMDDAT;
+	switch (cmd) {
+	case I8042_CMD_READ_CTR:
+		reply(k, k->ctr);
+		break;
+	case I8042_CMD_WRITE_CTR:
+	case I8042_CMD_WRITE_OUTPORT:
+		k->pending_cmd = cmd;
+		break;
+	case I8042_CMD_READ_OUTPORT:
+		reply(k, k->outport);
+		break;
+	case I8042_CMD_SELF_TEST:
+		reply(k, I8042_SELF_TEST_OK);
+		break;
+	case I8042_CMD_KBD_TEST:
+	case I8042_CMD_AUX_TEST:
+		reply(k, 0x00); /* interface OK */
+		break;
+	case I8042_CMD_RESET:
+		return true;
+	default:
+		break; /* enable/disable and the rest: accepted, nothing attached */
+	}
+	return false;
+}
+
+/* A byte on the data port: the argument of a pending command, else for the (absent) keyboard. */
+static bool data(struct i8042 *k, uint8_t byte)
+{
+	uint8_t cmd = k->pending_cmd;
+
+	k->status &= ~I8042_STR_CMDDAT;
+	k->pending_cmd = 0;
+	if (cmd == I8042_CMD_WRITE_CTR) {
+		k->ctr = byte;
+	} else if (cmd == I8042_CMD_WRITE_OUTPORT) {
+		k->outport = byte;
+		return !(byte & I8042_OUTPORT_RESET_N);
+	}
+	return false;
+}
+
+int i8042_pio(void *dev, uint16_t port, bool is_write, uint8_t *d, unsigned size)
+{
+	struct i8042 *k = dev;
+	bool reset = false;
+
+	if (size != 1 || (port != I8042_DATA_PORT && port != I8042_COMMAND_PORT))
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	if (port == I8042_COMMAND_PORT && is_write)
+		reset = command(k, *d);
+	else if (port == I8042_COMMAND_PORT)
+		*d = k->status;
+	else if (is_write)
+		reset = data(k, *d);
+	else {
+		*d = k->out;
+		k->status &= ~I8042_STR_OBF;
+	}
+	if (reset)
+		k->nr_resets++;
+	pthread_mutex_unlock(&k->lock);
+	/* outside the lock: the VMM may stop every vCPU, this one included */
+	if (reset && k->reset)
+		k->reset(k->opaque);
+	return 0;
+}
+
+json_t *i8042_save(struct i8042 *k)
+{
+	json_t *s;
+
+	pthread_mutex_lock(&k->lock);
+	s = json_pack("{s:i, s:i, s:i, s:i, s:i}", "status", k->status, "ctr", k->ctr, "outport", k->outport, "out",
+		      k->out, "pending_cmd", k->pending_cmd);
+	pthread_mutex_unlock(&k->lock);
+	return s;
+}
+
+int i8042_restore(struct i8042 *k, const json_t *state)
+{
+	int status, ctr, outport, out, pending;
+
+	if (json_unpack((json_t *)state, "{s:i, s:i, s:i, s:i, s:i}", "status", &status, "ctr", &ctr, "outport",
+			&outport, "out", &out, "pending_cmd", &pending) ||
+	    (status | ctr | outport | out | pending) & ~0xff)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->status = (uint8_t)status;
+	k->ctr = (uint8_t)ctr;
+	k->outport = (uint8_t)outport;
+	k->out = (uint8_t)out;
+	k->pending_cmd = (uint8_t)pending;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
