@@ -37,6 +37,14 @@ tests_thp_test_fallback_LDADD = $(TEST_LDADD)
 tests_thp_test_coverage_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_coverage_LDADD = $(TEST_LDADD)
 
+# The collapse thread (suite collapse).
+COLLAPSE_TESTS = \
+	tests/thp/test_collapse
+THP_TESTS += $(COLLAPSE_TESTS)
+EXTRA_DIST += tests/thp/collapse_common.h
+tests_thp_test_collapse_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_LDADD = $(TEST_LDADD)
+
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 LOG_COMPILER = $(top_srcdir)/tests/criterion-tap.sh
 EXTRA_DIST += tests/criterion-tap.sh
