@@ -39,11 +39,20 @@ tests_thp_test_coverage_LDADD = $(TEST_LDADD)
 
 # The collapse thread (suite collapse).
 COLLAPSE_TESTS = \
-	tests/thp/test_collapse
+	tests/thp/test_collapse \
+	tests/thp/test_collapse_fire \
+	tests/thp/test_collapse_file \
+	tests/thp/test_collapse_policy
 THP_TESTS += $(COLLAPSE_TESTS)
 EXTRA_DIST += tests/thp/collapse_common.h
 tests_thp_test_collapse_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_collapse_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_fire_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_fire_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_file_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_file_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_policy_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_policy_LDADD = $(TEST_LDADD)
 
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 LOG_COMPILER = $(top_srcdir)/tests/criterion-tap.sh

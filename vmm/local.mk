@@ -20,3 +20,4 @@ vmm_thpvm_SOURCES = \
 	$(VMM_X86_SOURCES)
 vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
+vmm_thpvm_SOURCES += vmm/bench/bench_collapse_mem.c

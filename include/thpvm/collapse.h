@@ -152,6 +152,12 @@ struct thpvm_collapse_stats {
 	uint64_t max_vmas;       /* the limit in force */
 	uint64_t nr_stalls;      /* writer faults on a write-protected extent */
 	uint64_t nr_stalls_unseen; /* stalls woken before the handler read their event */
+	/* where copy-and-remap spends its time, summed over operations */
+	uint64_t remap_alloc_ns;   /* staging THP: mmap + MADV_POPULATE_WRITE + check */
+	uint64_t remap_protect_ns; /* UFFDIO_REGISTER + UFFDIO_WRITEPROTECT (or the quiesce hook) */
+	uint64_t remap_copy_ns;    /* memcpy */
+	uint64_t remap_install_ns; /* revalidate + mremap */
+	uint64_t remap_wake_ns;    /* UFFDIO_WAKE (or unprotect) + measure + release */
 	uint64_t results[THPVM_NR_COLLAPSE_RESULTS];
 	struct thpvm_collapse_hist latency; /* per collapse operation */
 	struct thpvm_collapse_hist stall;   /* per writer fault: event read -> wake */

@@ -59,16 +59,27 @@ static enum thpvm_collapse_result stop_writers(struct thpvm_collapse *c, uint8_t
 	return THPVM_COLLAPSE_SUCCEED;
 }
 
+static void add_phase(struct thpvm_collapse *c, uint64_t *field, uint64_t *t)
+{
+	uint64_t now = monotonic_ns();
+
+	pthread_mutex_lock(&c->stats_lock);
+	*field += now - *t;
+	pthread_mutex_unlock(&c->stats_lock);
+	*t = now;
+}
+
 /* Copy, revalidate, install: extents [from, from + k) of op are claimed. */
 static enum thpvm_collapse_result copy_and_install(struct thpvm_collapse *c, struct collapse_op *op, uint32_t from,
 						   uint32_t k, uint8_t *staging, const struct extent_snapshot *snap,
-						   bool wp)
+						   bool wp, uint64_t *t)
 {
 	uint8_t *hva = extent_hva(op->r, op->first + from);
 	uint64_t len = (uint64_t)k * THPVM_EXTENT_SIZE;
 
 	/* every write before the protection is in these pages; every later one is blocked */
 	memcpy(staging, hva, len);
+	add_phase(c, &c->stats.remap_copy_ns, t);
 	if (collapse_injected(c, THPVM_COLLAPSE_INJECT_GENERATION))
 		extent_bump_generation(op->r, op->first + from);
 	for (uint32_t i = 0; i < k; i++)
@@ -90,13 +101,16 @@ static bool remap_claimed(struct thpvm_collapse *c, struct collapse_op *op, uint
 {
 	struct window_count counts[COLLAPSE_MAX_BATCH];
 	uint8_t *hva = extent_hva(op->r, op->first + from);
-	uint64_t len = (uint64_t)k * THPVM_EXTENT_SIZE, t0 = monotonic_ns();
+	uint64_t len = (uint64_t)k * THPVM_EXTENT_SIZE, t0 = monotonic_ns(), t = t0;
 	bool wp = false, quiesced = false, measured = false;
 	enum thpvm_collapse_result res;
 
 	res = stop_writers(c, hva, len, &wp, &quiesced);
-	if (res == THPVM_COLLAPSE_SUCCEED)
-		res = copy_and_install(c, op, from, k, staging, snap, wp);
+	add_phase(c, &c->stats.remap_protect_ns, &t);
+	if (res == THPVM_COLLAPSE_SUCCEED) {
+		res = copy_and_install(c, op, from, k, staging, snap, wp, &t);
+		add_phase(c, &c->stats.remap_install_ns, &t);
+	}
 	if (wp) {
 		/* writers that faulted are queued by now (they enqueue before mremap can take mmap_lock) */
 		uffd_drain(&c->uffd);
@@ -128,6 +142,7 @@ static bool remap_claimed(struct thpvm_collapse *c, struct collapse_op *op, uint
 	}
 	if (res == THPVM_COLLAPSE_VMA_LIMIT)
 		op->pass->vma_limit = true;
+	add_phase(c, &c->stats.remap_wake_ns, &t);
 	op->pass->nr_ops++;
 	account_op(c, monotonic_ns() - t0);
 	return res == THPVM_COLLAPSE_SUCCEED;
@@ -137,6 +152,7 @@ void engine_remap(struct thpvm_collapse *c, struct collapse_op *op, uint32_t fro
 {
 	struct extent_snapshot snap[COLLAPSE_MAX_BATCH];
 	bool moved[COLLAPSE_MAX_BATCH] = { false };
+	uint64_t t;
 	uint8_t *staging;
 
 	if (!vma_room(c)) {
@@ -145,7 +161,9 @@ void engine_remap(struct thpvm_collapse *c, struct collapse_op *op, uint32_t fro
 		op->pass->vma_limit = true;
 		return;
 	}
+	t = monotonic_ns();
 	staging = staging_alloc(c, n);
+	add_phase(c, &c->stats.remap_alloc_ns, &t);
 	if (!staging) {
 		for (uint32_t i = from; i < from + n; i++)
 			op->res[i] = THPVM_COLLAPSE_ALLOC_FAILED;

@@ -46,7 +46,7 @@ static inline void test_config(struct thpvm_collapse_config *cfg, enum thpvm_col
 			       enum thpvm_collapse_engine engine, unsigned batch)
 {
 	thpvm_collapse_config_default(cfg);
-	cfg->mode = mode;
+	thpvm_collapse_config_parse(cfg, thpvm_collapse_mode_str(mode)); /* the mode's thresholds */
 	cfg->engine = engine;
 	cfg->batch_extents = batch;
 	cfg->interval_ms = 1;
