@@ -42,7 +42,9 @@ COLLAPSE_TESTS = \
 	tests/thp/test_collapse \
 	tests/thp/test_collapse_fire \
 	tests/thp/test_collapse_file \
-	tests/thp/test_collapse_policy
+	tests/thp/test_collapse_policy \
+	tests/thp/test_collapse_fail \
+	tests/thp/test_collapse_vma
 THP_TESTS += $(COLLAPSE_TESTS)
 EXTRA_DIST += tests/thp/collapse_common.h
 tests_thp_test_collapse_CFLAGS = $(TEST_CFLAGS)
@@ -53,6 +55,10 @@ tests_thp_test_collapse_file_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_collapse_file_LDADD = $(TEST_LDADD)
 tests_thp_test_collapse_policy_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_collapse_policy_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_fail_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_fail_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_vma_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_vma_LDADD = $(TEST_LDADD)
 
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 LOG_COMPILER = $(top_srcdir)/tests/criterion-tap.sh
