@@ -140,6 +140,11 @@ THPVM_EXPORT json_t *thpvm_collapse_stats_json(struct thpvm_collapse *c)
 	SET_INT("stalls", s.nr_stalls);
 	SET_INT("stalls_unseen", s.nr_stalls_unseen);
 #undef SET_INT
+	json_object_set_new(root, "remap_phase_us",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "alloc", (json_int_t)(s.remap_alloc_ns / 1000), "protect",
+				      (json_int_t)(s.remap_protect_ns / 1000), "copy", (json_int_t)(s.remap_copy_ns / 1000),
+				      "install", (json_int_t)(s.remap_install_ns / 1000), "wake",
+				      (json_int_t)(s.remap_wake_ns / 1000)));
 	json_object_set_new(root, "results", results);
 	json_object_set_new(root, "latency_us", hist_json(&s.latency));
 	json_object_set_new(root, "stall_us", hist_json(&s.stall));

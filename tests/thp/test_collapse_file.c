@@ -47,6 +47,7 @@ static void file_setup(struct file_fixture *f)
 	cr_assert_not_null(buf);
 	pattern_fill(buf, 0, NR_EXTENTS * PAGES_PER_EXTENT, 1, SEED);
 	cr_assert_eq(pwrite(f->fd, buf, SIZE, 0), (ssize_t)SIZE);
+	cr_assert_eq(fsync(f->fd), 0); /* clean page cache, as a snapshot file on disk would be */
 	free(buf);
 	rc.fd = f->fd;
 	cr_assert_eq(thpvm_memmap_create(&f->map), 0);
