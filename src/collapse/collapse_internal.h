@@ -51,8 +51,12 @@ struct thpvm_collapse {
 	uint64_t backoff_until_ns;
 	uint64_t backoff_step_ms;
 	uint64_t rate_next_ns;
-	uint64_t nr_vmas;        /* counted at the start of a pass, plus what our remaps may add */
+	uint64_t nr_vmas;        /* last count, plus what our remaps may have added since */
 	uint64_t vma_limit;
+	uint64_t max_map_count;
+	uint64_t vmas_counted_ns;
+	struct thpvm_host_thp host; /* sysfs settings, reread at most once a second; prctl every pass */
+	uint64_t host_read_ns;
 	int pagemap_fd;          /* this process's /proc/self/pagemap (a forked child opens its own) */
 
 	uint32_t inject[THPVM_NR_COLLAPSE_INJECTS]; /* atomics */
@@ -123,7 +127,9 @@ int uffd_range_written(int pagemap_fd, void *start, uint64_t len);
 
 /* vma.c */
 uint64_t vma_count_now(void);
-uint64_t vma_limit_for(const struct thpvm_collapse_config *cfg);
+/* vm.max_map_count, read (never written). */
+uint64_t vma_max_map_count(void);
+uint64_t vma_limit_for(const struct thpvm_collapse_config *cfg, uint64_t max_map_count);
 
 /* account.c */
 void hist_add(struct thpvm_collapse_hist *h, uint64_t ns);

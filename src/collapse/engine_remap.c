@@ -32,6 +32,7 @@ static bool vma_room(struct thpvm_collapse *c)
 	if (c->nr_vmas + VMAS_PER_OP <= c->vma_limit)
 		return true;
 	c->nr_vmas = vma_count_now(); /* the estimate is pessimistic: count before refusing */
+	c->vmas_counted_ns = monotonic_ns();
 	return c->nr_vmas + VMAS_PER_OP <= c->vma_limit;
 }
 
@@ -50,6 +51,8 @@ static enum thpvm_collapse_result stop_writers(struct thpvm_collapse *c, uint8_t
 		uffd_unregister(&c->uffd, hva, len);
 		return THPVM_COLLAPSE_UFFD_FAILED;
 	}
+	if (ret == -ENOMEM) /* registering splits the VMA: no room for it */
+		return THPVM_COLLAPSE_VMA_LIMIT;
 	/* EINVAL: not anonymous, shmem or hugetlb (ext4 MAP_PRIVATE); EOPNOTSUPP: no userfaultfd */
 	if (!c->cfg.quiesce)
 		return THPVM_COLLAPSE_NO_WRITE_PROTECT;

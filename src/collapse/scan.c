@@ -8,7 +8,11 @@
  * instead of one per extent, seed 001).
  */
 #include <errno.h>
+#include <sys/prctl.h>
 #include "collapse_internal.h"
+#include "../kernel_compat.h"
+
+#define SECOND_NS 1000000000ULL
 
 struct run {
 	struct thpvm_region *r;
@@ -101,7 +105,17 @@ int collapse_pass(struct thpvm_collapse *c, struct thpvm_collapse_pass *pass)
 		pass->results[THPVM_COLLAPSE_BACKOFF]++;
 		return 0;
 	}
-	thpvm_host_thp_read(&host);
+	/* an idle pass stays cheap: sysfs and /proc/self/maps at most once a second */
+	now = monotonic_ns();
+	if (now - c->host_read_ns >= SECOND_NS || !c->host_read_ns) {
+		thpvm_host_thp_read(&c->host);
+		c->host_read_ns = now;
+	} else {
+		int prctl_now = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
+
+		c->host.prctl_thp_disable = prctl_now > 0 ? prctl_now : 0;
+	}
+	host = c->host;
 	for (unsigned i = 0; i < map->nr_regions; i++) {
 		struct thpvm_region *r = map->regions[i];
 
@@ -112,8 +126,11 @@ int collapse_pass(struct thpvm_collapse *c, struct thpvm_collapse_pass *pass)
 			return ret;
 		total += r->nr_extents;
 	}
-	c->nr_vmas = vma_count_now();
-	c->vma_limit = vma_limit_for(&c->cfg);
+	if (now - c->vmas_counted_ns >= SECOND_NS || !c->vmas_counted_ns) {
+		c->nr_vmas = vma_count_now();
+		c->vmas_counted_ns = now;
+	}
+	c->vma_limit = vma_limit_for(&c->cfg, c->max_map_count);
 	if (c->cursor_region >= map->nr_regions) {
 		c->cursor_region = 0;
 		c->cursor_extent = 0;

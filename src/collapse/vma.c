@@ -29,7 +29,7 @@ uint64_t vma_count_now(void)
 	return lines;
 }
 
-static uint64_t max_map_count(void)
+uint64_t vma_max_map_count(void)
 {
 	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
 	unsigned long long v = 0;
@@ -42,9 +42,8 @@ static uint64_t max_map_count(void)
 	return v;
 }
 
-uint64_t vma_limit_for(const struct thpvm_collapse_config *cfg)
+uint64_t vma_limit_for(const struct thpvm_collapse_config *cfg, uint64_t sys)
 {
-	uint64_t sys = max_map_count();
 	/* leave an eighth for everything else the VMM maps (threads, libraries, a fork's needs) */
 	uint64_t limit = sys - sys / 8;
 

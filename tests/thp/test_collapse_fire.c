@@ -94,9 +94,9 @@ static void *splitter(void *arg)
 			thpvm_collapse_resume(f->c);
 			f->nr_forks += child > 0;
 		}
-		if (f->inject_failures && n % 50 == 25) {
+		if (f->inject_failures && n % 100 == 50) {
 			/* the abort paths under fire: the old mapping must stay intact and the writers go on */
-			thpvm_collapse_inject(f->c, n % 100 == 25 ? THPVM_COLLAPSE_INJECT_GENERATION
+			thpvm_collapse_inject(f->c, n % 200 == 50 ? THPVM_COLLAPSE_INJECT_GENERATION
 								  : THPVM_COLLAPSE_INJECT_REMAP_FAIL, 1);
 			f->nr_injected++;
 		}
