@@ -98,6 +98,9 @@ struct window_count {
 };
 int pagemap_count_windows(uintptr_t start, uintptr_t end, uintptr_t first_window,
 			  struct window_count *out, uint64_t nr_windows);
+/* The same on an open /proc/self/pagemap (of this process: a forked child opens its own). */
+int pagemap_count_windows_fd(int fd, uintptr_t start, uintptr_t end, uintptr_t first_window,
+			     struct window_count *out, uint64_t nr_windows);
 bool pagemap_scan_supported(void);
 struct page_detail {
 	uint32_t nr_present, nr_private, nr_shared;

@@ -41,7 +41,8 @@ static void madv_claimed(struct thpvm_collapse *c, struct collapse_op *op, uint3
 		ret = madvise(hva, len, MADV_COLLAPSE);
 		err = ret ? errno : 0;
 	}
-	measured = !pagemap_count_windows((uintptr_t)hva, (uintptr_t)(hva + len), (uintptr_t)hva, counts, k);
+	measured = !pagemap_count_windows_fd(c->pagemap_fd, (uintptr_t)hva, (uintptr_t)(hva + len),
+						     (uintptr_t)hva, counts, k);
 	for (uint32_t i = 0; i < k; i++) {
 		uint32_t o = from + i;
 		bool huge = measured && counts[i].nr_huge == THPVM_EXTENT_PAGES;

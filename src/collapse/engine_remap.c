@@ -130,7 +130,8 @@ static bool remap_claimed(struct thpvm_collapse *c, struct collapse_op *op, uint
 		c->cfg.quiesce(c->cfg.quiesce_arg, false);
 
 	if (res == THPVM_COLLAPSE_SUCCEED) {
-		measured = !pagemap_count_windows((uintptr_t)hva, (uintptr_t)(hva + len), (uintptr_t)hva, counts, k);
+		measured = !pagemap_count_windows_fd(c->pagemap_fd, (uintptr_t)hva, (uintptr_t)(hva + len),
+						     (uintptr_t)hva, counts, k);
 		c->nr_vmas += 2;
 		op->bytes_copied += len;
 	}

@@ -29,7 +29,8 @@ uint8_t *staging_alloc(struct thpvm_collapse *c, uint32_t nr_extents)
 		munmap(p + len, (size_t)(raw + THPVM_EXTENT_SIZE - p));
 	if (madvise(p, len, MADV_HUGEPAGE) || madvise(p, len, MADV_POPULATE_WRITE))
 		goto fail;
-	if (pagemap_count_windows((uintptr_t)p, (uintptr_t)(p + len), (uintptr_t)p, counts, nr_extents))
+	if (pagemap_count_windows_fd(c->pagemap_fd, (uintptr_t)p, (uintptr_t)(p + len), (uintptr_t)p, counts,
+				     nr_extents))
 		goto fail;
 	for (uint32_t i = 0; i < nr_extents; i++)
 		if (counts[i].nr_huge != THPVM_EXTENT_PAGES)

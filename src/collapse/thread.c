@@ -188,9 +188,12 @@ THPVM_EXPORT int thpvm_collapse_configure(struct thpvm_collapse *c, const struct
 
 	if (ret)
 		return ret;
+	/* a pause cuts a long rate-limit or back-off sleep short instead of waiting it out */
+	thpvm_collapse_pause(c);
 	pthread_mutex_lock(&c->op_lock);
 	c->cfg = *cfg;
 	pthread_mutex_unlock(&c->op_lock);
+	thpvm_collapse_resume(c);
 	pthread_mutex_lock(&c->stats_lock);
 	c->stats.config = *cfg;
 	pthread_mutex_unlock(&c->stats_lock);
