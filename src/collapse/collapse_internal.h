@@ -59,6 +59,11 @@ struct thpvm_collapse {
 	uint64_t host_read_ns;
 	int pagemap_fd;          /* this process's /proc/self/pagemap (a forked child opens its own) */
 
+	struct {
+		uint8_t *base;   /* 2 MiB aligned; NULL: none */
+		uint32_t next;   /* first window never handed out or still populated for reuse */
+	} pool;          /* staging windows, under op_lock (staging.c) */
+
 	uint32_t inject[THPVM_NR_COLLAPSE_INJECTS]; /* atomics */
 	struct collapse_uffd uffd;
 
@@ -98,13 +103,12 @@ void engine_madv(struct thpvm_collapse *c, struct collapse_op *op, uint32_t from
 /* engine_remap.c: copy-and-remap of op's extents [from, from + n). */
 void engine_remap(struct thpvm_collapse *c, struct collapse_op *op, uint32_t from, uint32_t n);
 
-/* staging.c: a fresh 2 MiB-aligned, PMD-mapped anonymous THP area of nr_extents, or NULL. */
+/* staging.c (under op_lock): nr_extents fresh, PMD-mapped anonymous THPs from the pool, or NULL. */
 uint8_t *staging_alloc(struct thpvm_collapse *c, uint32_t nr_extents);
-/*
- * Unmaps windows that were not moved. Never pass a window that was: its
- * hole may already hold another thread's mapping.
- */
-void staging_free(uint8_t *staging, uint32_t nr_extents);
+/* After the operation: moved[i] says whether window i now lives on guest RAM. */
+void staging_done(struct thpvm_collapse *c, uint8_t *staging, uint32_t nr_extents, const bool *moved);
+/* Unmaps the pool's unused windows (on pause, so a fork inherits none, and on destroy). */
+void staging_release(struct thpvm_collapse *c);
 
 /* uffd.c */
 int uffd_open(struct collapse_uffd *u);

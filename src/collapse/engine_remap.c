@@ -193,11 +193,5 @@ void engine_remap(struct thpvm_collapse *c, struct collapse_op *op, uint32_t fro
 			for (uint32_t m = i; m < j; m++)
 				moved[m] = true;
 	}
-	/* unmap only windows still there: a moved window's hole may hold someone else's mapping now */
-	for (uint32_t i = 0, j; i < n; i = j) {
-		for (j = i; j < n && moved[j] == moved[i]; j++)
-			;
-		if (!moved[i])
-			staging_free(staging + (uint64_t)i * THPVM_EXTENT_SIZE, j - i);
-	}
+	staging_done(c, staging, n, moved);
 }

@@ -170,6 +170,11 @@ THPVM_EXPORT void thpvm_collapse_destroy(struct thpvm_collapse *c)
 	owner = getpid() == c->owner_pid;
 	if (owner)
 		thpvm_collapse_stop(c);
+	if (owner) {
+		pthread_mutex_lock(&c->op_lock);
+		staging_release(c);
+		pthread_mutex_unlock(&c->op_lock);
+	}
 	uffd_close(&c->uffd, owner);
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
@@ -242,6 +247,7 @@ THPVM_EXPORT int thpvm_collapse_pause(struct thpvm_collapse *c)
 	pthread_mutex_unlock(&c->ctl_lock);
 	/* the pass in flight yields after its current operation; taking op_lock waits for that */
 	pthread_mutex_lock(&c->op_lock);
+	staging_release(c);
 	pthread_mutex_unlock(&c->op_lock);
 	return 0;
 }

@@ -86,7 +86,12 @@ Test(collapse, scattered_remaps_stop_at_the_vma_limit, .timeout = 60)
 	thpvm_memmap_destroy(map);
 }
 
-Test(collapse, adjacent_batch_is_one_vma, .timeout = 60)
+/*
+ * Adjacent extents stay one VMA: a batch comes from one staging VMA, and
+ * consecutive operations take consecutive windows of the staging pool, which
+ * merge once moved next to each other.
+ */
+static void adjacent_case(unsigned batch, uint64_t want_ops)
 {
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
@@ -99,21 +104,34 @@ Test(collapse, adjacent_batch_is_one_vma, .timeout = 60)
 		cr_skip_test("host gives no THP to this process: nothing to collapse to");
 	cr_assert_eq(thpvm_memmap_create(&map), 0);
 	make_region(map, 64, &hva);
-	/* all but the first and the last: the batch lands inside the region's VMA */
+	/* all but the first and the last: the run lands inside the region's VMA */
 	for (unsigned i = 1; i < 63; i++)
 		cr_assert_eq(madvise(hva + i * 2 * MIB, 4096, MADV_DONTNEED), 0);
-	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, 64);
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, batch);
 	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
 	before = maps_lines();
 	run_passes(c, 10);
 	thpvm_collapse_stats(c, &st);
 	cr_assert_eq(st.nr_collapsed, 62);
-	cr_assert_eq(st.nr_ops, 1, "%llu operations for one run of 62 adjacent extents", (unsigned long long)st.nr_ops);
-	cr_log_info("62 adjacent extents in one operation: VMAs %d -> %d", before, maps_lines());
-	cr_assert_leq(maps_lines(), before + 2);
+	cr_assert_eq(st.nr_ops, want_ops, "%llu operations for 62 adjacent extents in batches of %u",
+		     (unsigned long long)st.nr_ops, batch);
+	cr_log_info("62 adjacent extents in %llu operations: VMAs %d -> %d", (unsigned long long)st.nr_ops, before,
+		    maps_lines());
+	/* the region's VMA around one moved-in VMA, and the staging pool's remainder */
+	cr_assert_leq(maps_lines(), before + 3);
 	for (unsigned p = 0; p < 64 * PAGES_PER_EXTENT; p++)
 		if (p % PAGES_PER_EXTENT || p == 0 || p == 63 * PAGES_PER_EXTENT)
 			cr_assert(pattern_check_page(hva + (uint64_t)p * 4096, p, 1, SEED), "page %u", p);
 	thpvm_collapse_destroy(c);
 	thpvm_memmap_destroy(map);
+}
+
+Test(collapse, adjacent_batch_is_one_vma, .timeout = 60)
+{
+	adjacent_case(64, 1);
+}
+
+Test(collapse, consecutive_remaps_merge_into_one_vma, .timeout = 60)
+{
+	adjacent_case(1, 62);
 }
