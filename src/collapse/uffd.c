@@ -26,6 +26,10 @@
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
 #endif
+/* Linux 5.19: write-protect shmem and hugetlbfs too (a snapshot in a memfd mapped private) */
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
@@ -93,19 +97,39 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
+/* The features this kernel offers (UFFDIO_API enables features once per descriptor: ask on a throwaway one). */
+static uint64_t uffd_features(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = uffd_new();
+	uint64_t features = 0;
+
+	if (fd >= 0 && !ioctl(fd, UFFDIO_API, &api))
+		features = api.features;
+	if (fd >= 0)
+		close(fd);
+	return features;
+}
+
 int uffd_open(struct collapse_uffd *u)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_UNPOPULATED };
+	struct uffdio_api api = { .api = UFFD_API };
+	uint64_t offered;
 	int ret;
 
 	memset(u, 0, sizeof(*u));
 	u->fd = u->stop_efd = -1;
 	pthread_mutex_init(&u->lock, NULL);
+	offered = uffd_features();
+	/* without markers on absent pages a write there would slip past the protection: required */
+	if (!(offered & UFFD_FEATURE_WP_UNPOPULATED))
+		return -EOPNOTSUPP;
+	api.features = UFFD_FEATURE_WP_UNPOPULATED | (offered & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
 	u->fd = uffd_new();
 	if (u->fd < 0)
 		return -errno;
 	if (ioctl(u->fd, UFFDIO_API, &api)) {
-		ret = -errno; /* EINVAL: a kernel without the features we need */
+		ret = -errno;
 		goto fail;
 	}
 	if (!(api.ioctls & (1ULL << _UFFDIO_REGISTER))) {

@@ -7,6 +7,7 @@
  * hook, which a VMM implements by pausing its vCPUs. The file lives on the
  * real disk (ext4 gives large folios, tmpfs here gives no THP).
  */
+#include "config.h" /* _GNU_SOURCE: memfd_create */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -236,4 +237,104 @@ Test(collapse, remap_engine_without_write_protect_leaves_the_file_mapping, .time
 	cr_assert_eq(check_child_data(f.hva, NR_EXTENTS, NR_EXTENTS), 0);
 	thpvm_collapse_destroy(c);
 	file_teardown(&f);
+}
+
+/*
+ * A snapshot in a memfd (shmem) mapped private: userfaultfd can write-protect
+ * shmem, so copy-and-remap needs no quiesce hook there, and a writer that
+ * never stops loses nothing.
+ */
+struct free_writer {
+	uint8_t *hva;
+	pthread_t thread;
+	volatile bool done;
+	uint32_t seq[NR_EXTENTS];
+	uint64_t nr_writes;
+};
+
+static void *free_writer_main(void *arg)
+{
+	struct free_writer *w = arg;
+	uint64_t rng = 88172645463325252ULL;
+
+	while (!w->done) {
+		unsigned i;
+		uint64_t idx;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		i = (unsigned)(rng % NR_EXTENTS);
+		idx = (uint64_t)i * PAGES_PER_EXTENT + writer_page(i);
+		pattern_fill_page(w->hva + idx * 4096, idx, 100 + ++w->seq[i], SEED);
+		w->nr_writes++;
+	}
+	return NULL;
+}
+
+Test(collapse, shmem_private_copy_and_remap_under_uffd_wp_without_a_hook, .timeout = 60)
+{
+	struct thpvm_region_config rc = { .size_bytes = SIZE, .backing = THPVM_BACKING_FILE,
+					  .populate = THPVM_POPULATE_PREFAULT };
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse_stats st;
+	struct thpvm_region_info info;
+	struct thpvm_coverage cov;
+	struct free_writer w = { 0 };
+	struct thpvm_memmap *map;
+	struct thpvm_region *r;
+	struct thpvm_collapse *c;
+	uint64_t bad = 0;
+	void *buf;
+	int fd;
+
+	if (!host_thp_allowed())
+		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	fd = memfd_create("thpvm-snapshot", MFD_CLOEXEC);
+	cr_assert_geq(fd, 0, "memfd_create: %m");
+	buf = malloc(SIZE);
+	pattern_fill(buf, 0, NR_EXTENTS * PAGES_PER_EXTENT, 1, SEED);
+	cr_assert_eq(pwrite(fd, buf, SIZE, 0), (ssize_t)SIZE);
+	rc.fd = fd;
+	cr_assert_eq(thpvm_memmap_create(&map), 0);
+	cr_assert_eq(thpvm_memmap_add(map, &rc, &r), 0, "%s", thpvm_last_error());
+	thpvm_region_get_info(r, &info);
+	w.hva = info.hva;
+	child_write_one_page_per_extent(w.hva, NR_EXTENTS);
+	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
+	cr_assert_eq(cov.nr_huge, 0);
+
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 2);
+	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	thpvm_collapse_stats(c, &st);
+	if (!st.uffd)
+		cr_skip_test("no userfaultfd write-protect on this host");
+	cr_assert_eq(pthread_create(&w.thread, NULL, free_writer_main, &w), 0);
+	usleep(10000);
+	run_passes(c, 20);
+	w.done = true;
+	pthread_join(w.thread, NULL);
+	thpvm_collapse_stats(c, &st);
+	cr_log_info("shmem-private: %llu collapsed by copy-and-remap, %llu writer stalls, %llu writes",
+		    (unsigned long long)st.nr_collapsed_by_engine[THPVM_COLLAPSE_ENGINE_REMAP],
+		    (unsigned long long)st.nr_stalls, (unsigned long long)w.nr_writes);
+	cr_assert_eq(st.nr_collapsed_by_engine[THPVM_COLLAPSE_ENGINE_REMAP], NR_EXTENTS);
+	cr_assert_eq(st.results[THPVM_COLLAPSE_NO_WRITE_PROTECT], 0);
+	cr_assert_eq(expect_all_huge(r, SIZE, 2, 10, false), 0, "not all huge");
+	for (unsigned i = 0; i < NR_EXTENTS; i++)
+		for (unsigned p = 0; p < PAGES_PER_EXTENT; p++) {
+			uint64_t idx = (uint64_t)i * PAGES_PER_EXTENT + p;
+			uint32_t gen = p == written_page(i) ? 2 : 1;
+
+			if (p == writer_page(i) && w.seq[i])
+				gen = 100 + w.seq[i];
+			bad += !pattern_check_page(w.hva + idx * 4096, idx, gen, SEED);
+		}
+	cr_assert_eq(bad, 0, "%llu pages lost data", (unsigned long long)bad);
+	cr_assert_eq(pread(fd, buf, SIZE, 0), (ssize_t)SIZE);
+	cr_assert_eq(pattern_check(buf, 0, NR_EXTENTS * PAGES_PER_EXTENT, 1, SEED), 0, "the memfd changed");
+	free(buf);
+	thpvm_collapse_destroy(c);
+	thpvm_memmap_destroy(map);
+	close(fd);
 }
