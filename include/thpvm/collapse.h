@@ -99,6 +99,7 @@ struct thpvm_collapse_config {
 	uint32_t interval_ms;      /* sleep after a pass that collapsed nothing (100) */
 	uint32_t rate_mib_s;       /* copy rate limit, MiB/s; 0 = unlimited (0) */
 	int nice;                  /* the thread's nice value (0) */
+	int wp_nice;               /* nice while writers wait on its write-protect (-10; needs CAP_SYS_NICE) */
 	uint32_t max_vmas;         /* stop at this many VMAs; 0 = vm.max_map_count less 1/8 (0) */
 	uint32_t backoff_min_ms;   /* first sleep after an allocation failure (10) */
 	uint32_t backoff_max_ms;   /* doubling up to this (5000) */
@@ -188,7 +189,7 @@ void thpvm_collapse_config_default(struct thpvm_collapse_config *cfg);
  * Applies "MODE[,key=value...]" on top of cfg, e.g. "tlb",
  * "balanced,private=64,delay_ms=500", "density,private=384,engine=remap".
  * Keys: engine, private, delay_ms, max_absent, budget, batch, interval_ms,
- * rate (MiB/s), nice, max_vmas, backoff_min_ms, backoff_max_ms. A mode word
+ * rate (MiB/s), nice, wp_nice, max_vmas, backoff_min_ms, backoff_max_ms. A mode word
  * resets the thresholds to that mode's defaults. Returns 0 or -EINVAL with
  * thpvm_last_error() naming the bad option.
  */

@@ -146,6 +146,9 @@ void account_pass(struct thpvm_collapse *c, const struct thpvm_collapse_pass *pa
 bool collapse_injected(struct thpvm_collapse *c, enum thpvm_collapse_inject what);
 /* Whether the pass should stop between operations (pause or stop requested). */
 bool collapse_should_yield(struct thpvm_collapse *c);
+/* Runs the calling thread at wp_nice while writers may wait on it; returns what to restore. */
+int collapse_boost(struct thpvm_collapse *c);
+void collapse_unboost(int old_nice);
 /* Sleeps until deadline_ns or until pause/stop is requested. Returns the time slept. */
 uint64_t collapse_sleep_until(struct thpvm_collapse *c, uint64_t deadline_ns);
 

@@ -28,6 +28,7 @@ THPVM_EXPORT void thpvm_collapse_config_default(struct thpvm_collapse_config *cf
 	cfg->interval_ms = 100;
 	cfg->backoff_min_ms = 10;
 	cfg->backoff_max_ms = 5000;
+	cfg->wp_nice = -10;
 }
 
 int collapse_config_check(const struct thpvm_collapse_config *cfg)
@@ -46,8 +47,8 @@ int collapse_config_check(const struct thpvm_collapse_config *cfg)
 		bad = "budget must be at least 1 extent";
 	else if (!cfg->batch_extents || cfg->batch_extents > COLLAPSE_MAX_BATCH)
 		bad = "batch must be 1..64 extents";
-	else if (cfg->nice < -20 || cfg->nice > 19)
-		bad = "nice must be -20..19";
+	else if (cfg->nice < -20 || cfg->nice > 19 || cfg->wp_nice < -20 || cfg->wp_nice > 19)
+		bad = "nice and wp_nice must be -20..19";
 	else if (!cfg->backoff_min_ms || cfg->backoff_max_ms < cfg->backoff_min_ms)
 		bad = "backoff_min_ms must be at least 1 and at most backoff_max_ms";
 	if (bad) {
@@ -74,6 +75,7 @@ static const struct key keys[] = {
 	U32(interval_ms, 0, UINT32_MAX),
 	{ "rate", offsetof(struct thpvm_collapse_config, rate_mib_s), 0, UINT32_MAX, false },
 	{ "nice", offsetof(struct thpvm_collapse_config, nice), -20, 19, true },
+	{ "wp_nice", offsetof(struct thpvm_collapse_config, wp_nice), -20, 19, true },
 	U32(max_vmas, 0, UINT32_MAX),
 	U32(backoff_min_ms, 1, UINT32_MAX),
 	U32(backoff_max_ms, 1, UINT32_MAX),
@@ -113,7 +115,7 @@ static int parse_key(struct thpvm_collapse_config *cfg, const char *item)
 		return 0;
 	}
 	thpvm_set_error("collapse option '%s': unknown (modes: off, tlb, balanced, density; keys: engine, private, "
-			"delay_ms, max_absent, budget, batch, interval_ms, rate, nice, max_vmas, backoff_min_ms, "
+			"delay_ms, max_absent, budget, batch, interval_ms, rate, nice, wp_nice, max_vmas, backoff_min_ms, "
 			"backoff_max_ms)", item);
 	return -EINVAL;
 }

@@ -38,8 +38,11 @@ static void madv_claimed(struct thpvm_collapse *c, struct collapse_op *op, uint3
 		ret = -1;
 		err = ENOMEM;
 	} else {
+		int old_nice = collapse_boost(c);
+
 		ret = madvise(hva, len, MADV_COLLAPSE);
 		err = ret ? errno : 0;
+		collapse_unboost(old_nice);
 	}
 	measured = !pagemap_count_windows_fd(c->pagemap_fd, (uintptr_t)hva, (uintptr_t)(hva + len),
 						     (uintptr_t)hva, counts, k);

@@ -107,6 +107,7 @@ static bool remap_claimed(struct thpvm_collapse *c, struct collapse_op *op, uint
 	uint64_t len = (uint64_t)k * THPVM_EXTENT_SIZE, t0 = monotonic_ns(), t = t0;
 	bool wp = false, quiesced = false, measured = false;
 	enum thpvm_collapse_result res;
+	int old_nice = collapse_boost(c);
 
 	res = stop_writers(c, hva, len, &wp, &quiesced);
 	add_phase(c, &c->stats.remap_protect_ns, &t);
@@ -128,6 +129,7 @@ static bool remap_claimed(struct thpvm_collapse *c, struct collapse_op *op, uint
 	}
 	if (quiesced)
 		c->cfg.quiesce(c->cfg.quiesce_arg, false);
+	collapse_unboost(old_nice);
 
 	if (res == THPVM_COLLAPSE_SUCCEED) {
 		measured = !pagemap_count_windows_fd(c->pagemap_fd, (uintptr_t)hva, (uintptr_t)(hva + len),

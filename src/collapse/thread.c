@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -47,6 +48,31 @@ uint64_t collapse_sleep_until(struct thpvm_collapse *c, uint64_t deadline_ns)
 			break;
 	pthread_mutex_unlock(&c->ctl_lock);
 	return monotonic_ns() - start;
+}
+
+/*
+ * While writers sleep on our protection (or the VM is quiesced) the copy must
+ * not queue behind other work: a collapser niced for background copying
+ * would otherwise turn into the priority inversion seed 000 warns of for
+ * khugepaged. The boost lasts from the protection to the wake; without
+ * CAP_SYS_NICE it silently does nothing.
+ */
+int collapse_boost(struct thpvm_collapse *c)
+{
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int old;
+
+	errno = 0;
+	old = getpriority(PRIO_PROCESS, tid);
+	if (errno || c->cfg.wp_nice >= old)
+		return INT_MAX;
+	return setpriority(PRIO_PROCESS, tid, c->cfg.wp_nice) ? INT_MAX : old;
+}
+
+void collapse_unboost(int old)
+{
+	if (old != INT_MAX)
+		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), old);
 }
 
 static void apply_nice(struct thpvm_collapse *c, int *applied)
