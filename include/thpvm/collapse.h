@@ -95,7 +95,8 @@ struct thpvm_collapse_config {
 	uint32_t delay_ms;         /* balanced: collapse any extent split longer than this (2000) */
 	uint32_t max_absent_pages; /* never collapse an extent with more absent pages (511: any present page) */
 	uint32_t budget_extents;   /* extents examined per pass (512) */
-	uint32_t batch_extents;    /* adjacent extents collapsed in one operation (16) */
+	uint32_t batch_extents;    /* adjacent extents handed to the engines at once; one MADV_COLLAPSE call (16) */
+	uint32_t remap_batch_extents; /* extents per copy-and-remap operation: writers wait for this many copies (1) */
 	uint32_t interval_ms;      /* sleep after a pass that collapsed nothing (100) */
 	uint32_t rate_mib_s;       /* copy rate limit, MiB/s; 0 = unlimited (0) */
 	int nice;                  /* the thread's nice value (0) */
@@ -188,7 +189,7 @@ void thpvm_collapse_config_default(struct thpvm_collapse_config *cfg);
 /*
  * Applies "MODE[,key=value...]" on top of cfg, e.g. "tlb",
  * "balanced,private=64,delay_ms=500", "density,private=384,engine=remap".
- * Keys: engine, private, delay_ms, max_absent, budget, batch, interval_ms,
+ * Keys: engine, private, delay_ms, max_absent, budget, batch, remap_batch, interval_ms,
  * rate (MiB/s), nice, wp_nice, max_vmas, backoff_min_ms, backoff_max_ms. A mode word
  * resets the thresholds to that mode's defaults. Returns 0 or -EINVAL with
  * thpvm_last_error() naming the bad option.

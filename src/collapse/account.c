@@ -108,10 +108,11 @@ THPVM_EXPORT json_t *thpvm_collapse_stats_json(struct thpvm_collapse *c)
 		result_key((enum thpvm_collapse_result)r, key, sizeof(key));
 		json_object_set_new(results, key, json_integer((json_int_t)s.results[r]));
 	}
-	config = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}",
+	config = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}",
 			   "private_pages", (int)s.config.private_pages, "delay_ms", (int)s.config.delay_ms,
 			   "max_absent_pages", (int)s.config.max_absent_pages, "budget_extents",
-			   (int)s.config.budget_extents, "batch_extents", (int)s.config.batch_extents, "interval_ms",
+			   (int)s.config.budget_extents, "batch_extents", (int)s.config.batch_extents,
+			   "remap_batch_extents", (int)s.config.remap_batch_extents, "interval_ms",
 			   (int)s.config.interval_ms, "rate_mib_s", (int)s.config.rate_mib_s, "nice", s.config.nice,
 			   "wp_nice", s.config.wp_nice, "max_vmas", (int)s.config.max_vmas, "backoff_min_ms", (int)s.config.backoff_min_ms,
 			   "backoff_max_ms", (int)s.config.backoff_max_ms, "quiesce_hook", s.config.quiesce != NULL);

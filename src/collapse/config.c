@@ -25,6 +25,7 @@ THPVM_EXPORT void thpvm_collapse_config_default(struct thpvm_collapse_config *cf
 	cfg->max_absent_pages = THPVM_EXTENT_PAGES - 1;
 	cfg->budget_extents = 512;
 	cfg->batch_extents = 16;
+	cfg->remap_batch_extents = 1;
 	cfg->interval_ms = 100;
 	cfg->backoff_min_ms = 10;
 	cfg->backoff_max_ms = 5000;
@@ -47,6 +48,8 @@ int collapse_config_check(const struct thpvm_collapse_config *cfg)
 		bad = "budget must be at least 1 extent";
 	else if (!cfg->batch_extents || cfg->batch_extents > COLLAPSE_MAX_BATCH)
 		bad = "batch must be 1..64 extents";
+	else if (!cfg->remap_batch_extents || cfg->remap_batch_extents > COLLAPSE_MAX_BATCH)
+		bad = "remap_batch must be 1..64 extents";
 	else if (cfg->nice < -20 || cfg->nice > 19 || cfg->wp_nice < -20 || cfg->wp_nice > 19)
 		bad = "nice and wp_nice must be -20..19";
 	else if (!cfg->backoff_min_ms || cfg->backoff_max_ms < cfg->backoff_min_ms)
@@ -72,6 +75,7 @@ static const struct key keys[] = {
 	{ "max_absent", offsetof(struct thpvm_collapse_config, max_absent_pages), 0, THPVM_EXTENT_PAGES - 1, false },
 	{ "budget", offsetof(struct thpvm_collapse_config, budget_extents), 1, UINT32_MAX, false },
 	{ "batch", offsetof(struct thpvm_collapse_config, batch_extents), 1, COLLAPSE_MAX_BATCH, false },
+	{ "remap_batch", offsetof(struct thpvm_collapse_config, remap_batch_extents), 1, COLLAPSE_MAX_BATCH, false },
 	U32(interval_ms, 0, UINT32_MAX),
 	{ "rate", offsetof(struct thpvm_collapse_config, rate_mib_s), 0, UINT32_MAX, false },
 	{ "nice", offsetof(struct thpvm_collapse_config, nice), -20, 19, true },
@@ -115,7 +119,7 @@ static int parse_key(struct thpvm_collapse_config *cfg, const char *item)
 		return 0;
 	}
 	thpvm_set_error("collapse option '%s': unknown (modes: off, tlb, balanced, density; keys: engine, private, "
-			"delay_ms, max_absent, budget, batch, interval_ms, rate, nice, wp_nice, max_vmas, backoff_min_ms, "
+			"delay_ms, max_absent, budget, batch, remap_batch, interval_ms, rate, nice, wp_nice, max_vmas, backoff_min_ms, "
 			"backoff_max_ms)", item);
 	return -EINVAL;
 }

@@ -13,6 +13,21 @@ static bool remap_can_help(enum thpvm_collapse_result res)
 	return res == THPVM_COLLAPSE_MADV_EINVAL || res == THPVM_COLLAPSE_MADV_FAILED;
 }
 
+/*
+ * Writers wait for a whole copy-and-remap operation, so it takes at most
+ * remap_batch extents: the write-protect window stays one copy long. The
+ * staging pool still merges the results of consecutive operations into one
+ * VMA, so small operations cost flushes, not VMAs.
+ */
+static void remap_chunks(struct thpvm_collapse *c, struct collapse_op *op, uint32_t from, uint32_t n)
+{
+	for (uint32_t done = 0; done < n && !op->pass->vma_limit; done += c->cfg.remap_batch_extents) {
+		uint32_t k = n - done < c->cfg.remap_batch_extents ? n - done : c->cfg.remap_batch_extents;
+
+		engine_remap(c, op, from + done, k);
+	}
+}
+
 void collapse_op_run(struct thpvm_collapse *c, struct collapse_op *op)
 {
 	for (uint32_t i = 0; i < op->n; i++) {
@@ -24,7 +39,7 @@ void collapse_op_run(struct thpvm_collapse *c, struct collapse_op *op)
 		engine_madv(c, op, 0, op->n);
 		break;
 	case THPVM_COLLAPSE_ENGINE_REMAP:
-		engine_remap(c, op, 0, op->n);
+		remap_chunks(c, op, 0, op->n);
 		break;
 	default:
 		engine_madv(c, op, 0, op->n);
@@ -35,7 +50,7 @@ void collapse_op_run(struct thpvm_collapse *c, struct collapse_op *op)
 			}
 			for (j = i; j < op->n && remap_can_help(op->res[j]); j++)
 				op->pass->results[op->res[j]]++; /* every stage's verdict is counted */
-			engine_remap(c, op, i, j - i);
+			remap_chunks(c, op, i, j - i);
 		}
 		break;
 	}

@@ -41,7 +41,7 @@ static inline void child_write_one_page_per_extent(void *hva, unsigned nr_writte
 	}
 }
 
-/* A config for tests: the given mode and engine, no sleeps, batches as asked. */
+/* A config for tests: the given mode and engine, no sleeps, batches (both engines) as asked. */
 static inline void test_config(struct thpvm_collapse_config *cfg, enum thpvm_collapse_mode mode,
 			       enum thpvm_collapse_engine engine, unsigned batch)
 {
@@ -49,6 +49,7 @@ static inline void test_config(struct thpvm_collapse_config *cfg, enum thpvm_col
 	thpvm_collapse_config_parse(cfg, thpvm_collapse_mode_str(mode)); /* the mode's thresholds */
 	cfg->engine = engine;
 	cfg->batch_extents = batch;
+	cfg->remap_batch_extents = batch;
 	cfg->interval_ms = 1;
 	cfg->backoff_min_ms = 5;
 	cfg->backoff_max_ms = 40;

@@ -17,6 +17,7 @@ Test(collapse_config, defaults_are_balanced_auto_and_bounded)
 	cr_assert_eq(cfg.max_absent_pages, 511);
 	cr_assert_gt(cfg.budget_extents, 0);
 	cr_assert_gt(cfg.batch_extents, 0);
+	cr_assert_eq(cfg.remap_batch_extents, 1);
 	cr_assert_eq(cfg.rate_mib_s, 0);
 	cr_assert_eq(cfg.wp_nice, -10);
 	cr_assert_lt(cfg.backoff_min_ms, cfg.backoff_max_ms);
@@ -47,7 +48,7 @@ Test(collapse_config, every_key_parses)
 
 	thpvm_collapse_config_default(&cfg);
 	cr_assert_eq(thpvm_collapse_config_parse(&cfg, "density,private=384,engine=remap,max_absent=100,budget=64,"
-						       "batch=8,interval_ms=50,rate=200,nice=-5,wp_nice=-15,max_vmas=1000,"
+						       "batch=8,remap_batch=2,interval_ms=50,rate=200,nice=-5,wp_nice=-15,max_vmas=1000,"
 						       "backoff_min_ms=20,backoff_max_ms=800"),
 		     0, "%s", thpvm_last_error());
 	cr_assert_eq(cfg.private_pages, 384);
@@ -55,6 +56,7 @@ Test(collapse_config, every_key_parses)
 	cr_assert_eq(cfg.max_absent_pages, 100);
 	cr_assert_eq(cfg.budget_extents, 64);
 	cr_assert_eq(cfg.batch_extents, 8);
+	cr_assert_eq(cfg.remap_batch_extents, 2);
 	cr_assert_eq(cfg.interval_ms, 50);
 	cr_assert_eq(cfg.rate_mib_s, 200);
 	cr_assert_eq(cfg.nice, -5);
@@ -85,6 +87,7 @@ Test(collapse_config, bad_options_name_the_problem_and_change_nothing)
 	expect_refused("tlb,private=-1", "private=-1");
 	expect_refused("tlb,batch=0", "batch=0");
 	expect_refused("tlb,batch=65", "batch=65");
+	expect_refused("tlb,remap_batch=0", "remap_batch=0");
 	expect_refused("tlb,nice=20", "nice=20");
 	expect_refused("tlb,wp_nice=-21", "wp_nice=-21");
 	expect_refused("tlb,engine=fast", "unknown engine");

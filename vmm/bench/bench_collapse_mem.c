@@ -323,8 +323,8 @@ static int run(int argc, char **argv)
 		return 2;
 	}
 	if (!nr_cfgs) {
-		static const char *const defaults[] = { "tlb,engine=madv,batch=16", "tlb,engine=remap,batch=1",
-							"tlb,engine=remap,batch=16", "khugepaged" };
+		static const char *const defaults[] = { "tlb,engine=madv", "tlb,engine=remap",
+							"tlb,engine=remap,remap_batch=4", "khugepaged" };
 
 		for (unsigned i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
 			add_config(cfgs, &nr_cfgs, defaults[i]);
@@ -395,6 +395,6 @@ const struct bench bench_collapse_mem = {
 	.name = "collapse-mem",
 	.summary = "fork a THP template, split every extent in the child, time the recovery per mode and engine",
 	.usage = "thpvm bench collapse-mem [--memory SIZE] [--reps N] [--writers N] [--config OPTS]... [--window S] "
-		 "[--no-warm]\n  --config takes collapse options (e.g. tlb,engine=remap,batch=16) or 'khugepaged'",
+		 "[--no-warm]\n  --config takes collapse options (e.g. tlb,engine=remap,remap_batch=4) or 'khugepaged'",
 	.run = run,
 };
