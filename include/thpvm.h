@@ -8,5 +8,6 @@
 #include <thpvm/memmap.h>
 #include <thpvm/extent.h>
 #include <thpvm/coverage.h>
+#include <thpvm/collapse.h>
 
 #endif

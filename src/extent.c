@@ -121,6 +121,10 @@ static void extent_update(struct thpvm_region *r, uint64_t idx, const struct win
 	uint8_t from;
 
 	pthread_mutex_lock(&e->lock);
+	if (e->claimed) { /* mid-collapse: the collapser records what it did when it releases */
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
 	from = e->state;
 	if (state != from || c->nr_present != e->nr_present) {
 		e->generation++;
@@ -185,9 +189,11 @@ THPVM_EXPORT int thpvm_region_refresh_detail(struct thpvm_region *r, uint64_t id
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&e->lock);
-	e->nr_private = (uint16_t)d.nr_private;
-	e->nr_shared = (uint16_t)d.nr_shared;
-	e->detail_valid = 1;
+	if (!e->claimed) {
+		e->nr_private = (uint16_t)d.nr_private;
+		e->nr_shared = (uint16_t)d.nr_shared;
+		e->detail_valid = 1;
+	}
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
@@ -219,4 +225,92 @@ THPVM_EXPORT void thpvm_region_counters(const struct thpvm_region *r, struct thp
 	pthread_mutex_lock((pthread_mutex_t *)&r->counters_lock);
 	*out = r->counters;
 	pthread_mutex_unlock((pthread_mutex_t *)&r->counters_lock);
+}
+
+int extent_claim(struct thpvm_region *r, uint64_t idx, struct extent_snapshot *out)
+{
+	struct extent *e = &r->extents[idx];
+	int ret = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->claimed) {
+		ret = -EBUSY;
+	} else {
+		e->claimed = 1;
+		out->state = e->state;
+		out->nr_pages = e->nr_pages;
+		out->nr_present = e->nr_present;
+		out->generation = e->generation;
+		out->state_since_ns = e->state_since_ns;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return ret;
+}
+
+uint64_t extent_generation(struct thpvm_region *r, uint64_t idx)
+{
+	struct extent *e = &r->extents[idx];
+	uint64_t gen;
+
+	pthread_mutex_lock(&e->lock);
+	gen = e->generation;
+	pthread_mutex_unlock(&e->lock);
+	return gen;
+}
+
+void extent_bump_generation(struct thpvm_region *r, uint64_t idx)
+{
+	struct extent *e = &r->extents[idx];
+
+	pthread_mutex_lock(&e->lock);
+	e->generation++;
+	pthread_mutex_unlock(&e->lock);
+}
+
+void extent_release(struct thpvm_region *r, uint64_t idx, const struct window_count *measured, bool alloc_failed)
+{
+	struct extent *e = &r->extents[idx];
+	bool collapsed = false;
+
+	pthread_mutex_lock(&e->lock);
+	if (measured) {
+		enum thpvm_extent_state state = classify(measured, e->nr_pages);
+
+		collapsed = state == THPVM_EXTENT_HUGE && e->state != THPVM_EXTENT_HUGE;
+		if (state != e->state || measured->nr_present != e->nr_present) {
+			e->generation++;
+			e->detail_valid = 0;
+		}
+		if (state != e->state) {
+			e->state = (uint8_t)state;
+			e->state_since_ns = monotonic_ns();
+		}
+		e->nr_present = (uint16_t)measured->nr_present;
+	}
+	e->claimed = 0;
+	pthread_mutex_unlock(&e->lock);
+
+	if (collapsed || alloc_failed) {
+		pthread_mutex_lock(&r->counters_lock);
+		r->counters.thp_collapse_alloc += collapsed;
+		r->counters.thp_collapse_alloc_failed += alloc_failed;
+		pthread_mutex_unlock(&r->counters_lock);
+	}
+}
+
+void region_count_collapse_failed(struct thpvm_region *r, uint64_t nr)
+{
+	pthread_mutex_lock(&r->counters_lock);
+	r->counters.thp_collapse_alloc_failed += nr;
+	pthread_mutex_unlock(&r->counters_lock);
+}
+
+void region_thp_reason_update(struct thpvm_region *r, enum thpvm_thp_reason current)
+{
+	pthread_mutex_lock(&r->counters_lock);
+	if (current == THPVM_THP_ELIGIBLE &&
+	    (r->thp_reason == THPVM_THP_HOST_NEVER || r->thp_reason == THPVM_THP_HOST_2M_NEVER ||
+	     r->thp_reason == THPVM_THP_PRCTL_DISABLED))
+		r->thp_reason = THPVM_THP_ELIGIBLE;
+	pthread_mutex_unlock(&r->counters_lock);
 }

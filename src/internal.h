@@ -15,8 +15,11 @@
 
 /*
  * One 2 MiB extent. The lock guards every field; it is held only to read or
- * update the record (or, in the collapse engines, across one extent's
- * remap), never while another extent's lock is held: no nesting, ever.
+ * update the record, never while another extent's lock is held: no nesting,
+ * ever. A collapser that rewrites the extent's mapping sets `claimed` under
+ * the lock and owns the mapping until it clears it: claims are try-only (a
+ * claimed extent is skipped, never waited for), so a batch may hold several
+ * without any lock order (docs/collapse.md).
  */
 struct extent {
 	pthread_mutex_t lock;
@@ -24,6 +27,7 @@ struct extent {
 	uint64_t state_since_ns;
 	uint8_t state;
 	uint8_t detail_valid;
+	uint8_t claimed;
 	uint16_t nr_pages;
 	uint16_t nr_present;
 	uint16_t nr_private;
@@ -38,6 +42,9 @@ struct thpvm_region {
 	enum thpvm_backing backing;
 	enum thpvm_populate populate;
 	uint32_t flags;
+	/* THPVM_BACKING_FILE: the caller's fd, used only while mapping; offset of gpa in the file */
+	int file_fd;
+	uint64_t file_offset;
 	/* the guard-page-padded mapping we own: [map_base, map_base + map_len) */
 	uint8_t *map_base;
 	uint64_t map_len;
@@ -91,11 +98,43 @@ struct window_count {
 };
 int pagemap_count_windows(uintptr_t start, uintptr_t end, uintptr_t first_window,
 			  struct window_count *out, uint64_t nr_windows);
+/* The same on an open /proc/self/pagemap (of this process: a forked child opens its own). */
+int pagemap_count_windows_fd(int fd, uintptr_t start, uintptr_t end, uintptr_t first_window,
+			     struct window_count *out, uint64_t nr_windows);
 bool pagemap_scan_supported(void);
 struct page_detail {
 	uint32_t nr_present, nr_private, nr_shared;
 };
 int pagemap_detail(uintptr_t start, uint32_t nr_pages, struct page_detail *out);
+
+/* extent.c: collapse claims. Each takes the extent's lock, alone. */
+struct extent_snapshot {
+	uint8_t state;
+	uint16_t nr_pages, nr_present;
+	uint64_t generation;
+	uint64_t state_since_ns;
+};
+/* Claims the extent for one collapse: 0, or -EBUSY when another collapser holds it. */
+int extent_claim(struct thpvm_region *r, uint64_t idx, struct extent_snapshot *out);
+/* The generation of the extent now. */
+uint64_t extent_generation(struct thpvm_region *r, uint64_t idx);
+/* Bumps the generation: the extent's mapping changed under a claim (and for tests). */
+void extent_bump_generation(struct thpvm_region *r, uint64_t idx);
+/*
+ * Ends a claim. measured (may be NULL: mapping untouched) is the window as
+ * PAGEMAP_SCAN saw it after the attempt; a huge window counts a
+ * thp_collapse_alloc, alloc_failed a thp_collapse_alloc_failed. Takes the
+ * extent's lock, then the region's counters lock, never both at once.
+ */
+void extent_release(struct thpvm_region *r, uint64_t idx, const struct window_count *measured, bool alloc_failed);
+/* Counts nr thp_collapse_alloc_failed for extents no claim was taken for. Takes the counters lock. */
+void region_count_collapse_failed(struct thpvm_region *r, uint64_t nr);
+/*
+ * Records the host's current verdict for a region that refused THP for a
+ * host reason (never, prctl): once it says ELIGIBLE, the region is again.
+ * Takes the counters lock.
+ */
+void region_thp_reason_update(struct thpvm_region *r, enum thpvm_thp_reason current);
 
 /* smaps.c */
 struct smaps_sum {

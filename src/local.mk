@@ -15,3 +15,18 @@ src_libthpvm_la_SOURCES = \
 src_libthpvm_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(URING_CFLAGS)
 src_libthpvm_la_LIBADD = $(JANSSON_LIBS) $(URING_LIBS)
 src_libthpvm_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
+# The collapse thread (docs/collapse.md): scan -> choose -> collapse -> account.
+src_libthpvm_la_SOURCES += \
+	src/collapse/collapse_internal.h \
+	src/collapse/result.c \
+	src/collapse/config.c \
+	src/collapse/scan.c \
+	src/collapse/policy.c \
+	src/collapse/engine.c \
+	src/collapse/engine_madv.c \
+	src/collapse/engine_remap.c \
+	src/collapse/staging.c \
+	src/collapse/uffd.c \
+	src/collapse/vma.c \
+	src/collapse/account.c \
+	src/collapse/thread.c

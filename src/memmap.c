@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "internal.h"
 
 static const char *const backing_str[] = {
@@ -25,7 +26,7 @@ THPVM_EXPORT int thpvm_backing_parse(const char *str, enum thpvm_backing *out)
 			return 0;
 		}
 	}
-	thpvm_set_error("unknown backing '%s' (expected thp, 4k or hugetlb)", str ? str : "");
+	thpvm_set_error("unknown backing '%s' (expected thp, 4k, hugetlb or file)", str ? str : "");
 	return -EINVAL;
 }
 
@@ -54,6 +55,24 @@ THPVM_EXPORT void thpvm_memmap_destroy(struct thpvm_memmap *map)
 	for (unsigned i = 0; i < map->nr_regions; i++)
 		region_free(map->regions[i]);
 	free(map);
+}
+
+/* Past EOF a private file mapping raises SIGBUS: refuse a file shorter than the region. */
+static enum thpvm_map_result validate_file(const struct thpvm_region_config *cfg, const char *name)
+{
+	struct stat st;
+	uint64_t end;
+
+	if (cfg->fd < 0 || fstat(cfg->fd, &st) || !S_ISREG(st.st_mode))
+		return map_error(THPVM_MAP_BAD_FILE, "region '%s' fd %d", name, cfg->fd);
+	if (cfg->file_offset % THPVM_PAGE_SIZE)
+		return map_error(THPVM_MAP_UNALIGNED_OFFSET, "region '%s' offset 0x%llx", name,
+				 (unsigned long long)cfg->file_offset);
+	if (__builtin_add_overflow(cfg->file_offset, cfg->size_bytes, &end) || end > (uint64_t)st.st_size)
+		return map_error(THPVM_MAP_FILE_TOO_SHORT, "region '%s' needs bytes [0x%llx, 0x%llx) of a %lld-byte file",
+				 name, (unsigned long long)cfg->file_offset,
+				 (unsigned long long)(cfg->file_offset + cfg->size_bytes), (long long)st.st_size);
+	return THPVM_MAP_OK;
 }
 
 static enum thpvm_map_result validate(const struct thpvm_memmap *map, const struct thpvm_region_config *cfg,
@@ -91,6 +110,8 @@ static enum thpvm_map_result validate(const struct thpvm_memmap *map, const stru
 	}
 	if (map->nr_regions >= THPVM_MAX_REGIONS)
 		return map_error(THPVM_MAP_TOO_MANY_REGIONS, "at most %d regions", THPVM_MAX_REGIONS);
+	if (cfg->backing == THPVM_BACKING_FILE)
+		return validate_file(cfg, name);
 	return THPVM_MAP_OK;
 }
 
@@ -121,6 +142,8 @@ THPVM_EXPORT int thpvm_memmap_add(struct thpvm_memmap *map, const struct thpvm_r
 	r->backing = cfg->backing;
 	r->populate = cfg->populate;
 	r->flags = cfg->flags;
+	r->file_fd = cfg->backing == THPVM_BACKING_FILE ? cfg->fd : -1;
+	r->file_offset = cfg->backing == THPVM_BACKING_FILE ? cfg->file_offset : 0;
 	pthread_mutex_init(&r->counters_lock, NULL);
 	thpvm_host_thp_read(&host);
 	r->thp_reason = thp_eligibility(&host, cfg->backing, cfg->flags, cfg->gpa, cfg->size_bytes);

@@ -148,6 +148,15 @@ static int count_by_pagemap(int fd, uintptr_t start, uintptr_t end, uintptr_t fi
 	return ret;
 }
 
+int pagemap_count_windows_fd(int fd, uintptr_t start, uintptr_t end, uintptr_t first_window,
+			     struct window_count *out, uint64_t nr_windows)
+{
+	memset(out, 0, nr_windows * sizeof(*out));
+	if (pagemap_scan_supported())
+		return count_by_scan(fd, start, end, first_window, out, nr_windows);
+	return count_by_pagemap(fd, start, end, first_window, out, nr_windows);
+}
+
 int pagemap_count_windows(uintptr_t start, uintptr_t end, uintptr_t first_window, struct window_count *out,
 			  uint64_t nr_windows)
 {
@@ -155,11 +164,7 @@ int pagemap_count_windows(uintptr_t start, uintptr_t end, uintptr_t first_window
 
 	if (fd < 0)
 		return fd;
-	memset(out, 0, nr_windows * sizeof(*out));
-	if (pagemap_scan_supported())
-		ret = count_by_scan(fd, start, end, first_window, out, nr_windows);
-	else
-		ret = count_by_pagemap(fd, start, end, first_window, out, nr_windows);
+	ret = pagemap_count_windows_fd(fd, start, end, first_window, out, nr_windows);
 	close(fd);
 	return ret;
 }

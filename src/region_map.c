@@ -66,7 +66,10 @@ enum thpvm_map_result region_map(struct thpvm_region *r)
 
 	if (r->backing == THPVM_BACKING_HUGETLB)
 		flags |= MAP_HUGETLB | MAP_HUGE_2MB;
-	if (mmap(hva, r->size_bytes, PROT_READ | PROT_WRITE, flags, -1, 0) == MAP_FAILED) {
+	if (r->backing == THPVM_BACKING_FILE)
+		flags &= ~MAP_ANONYMOUS;
+	if (mmap(hva, r->size_bytes, PROT_READ | PROT_WRITE, flags, r->backing == THPVM_BACKING_FILE ? r->file_fd : -1,
+		 (off_t)r->file_offset) == MAP_FAILED) {
 		int err = errno;
 
 		munmap(r->map_base, r->map_len);
@@ -77,6 +80,7 @@ enum thpvm_map_result region_map(struct thpvm_region *r)
 				 (unsigned long long)r->size_bytes, strerror(err));
 	}
 	r->hva = hva;
+	r->file_fd = -1; /* the mapping holds its own reference to the file */
 
 	advice = backing_advice(r);
 	if (advice >= 0 && madvise(hva, r->size_bytes, advice)) {
@@ -104,23 +108,29 @@ void region_unmap(struct thpvm_region *r)
 /* Populate this much at a time so progress is reported and can be cancelled. */
 #define PREFAULT_CHUNK (64ULL << 20)
 
-static int populate_by_touch(uint8_t *p, uint64_t len)
+static int populate_by_touch(uint8_t *p, uint64_t len, bool write)
 {
-	for (uint64_t off = 0; off < len; off += THPVM_PAGE_SIZE)
-		__atomic_fetch_add((uint8_t *)(p + off), 0, __ATOMIC_RELAXED);
+	for (uint64_t off = 0; off < len; off += THPVM_PAGE_SIZE) {
+		if (write)
+			__atomic_fetch_add((uint8_t *)(p + off), 0, __ATOMIC_RELAXED);
+		else
+			(void)*(volatile uint8_t *)(p + off);
+	}
 	return 0;
 }
 
 enum thpvm_map_result region_prefault(struct thpvm_region *r, thpvm_progress_fn progress, void *arg)
 {
+	/* writing a private file mapping would copy every page: a file region is populated by reading */
+	bool write = r->backing != THPVM_BACKING_FILE;
 	uint64_t done = 0;
 
 	while (done < r->size_bytes) {
 		uint64_t len = r->size_bytes - done < PREFAULT_CHUNK ? r->size_bytes - done : PREFAULT_CHUNK;
 
-		if (madvise(r->hva + done, len, MADV_POPULATE_WRITE)) {
+		if (madvise(r->hva + done, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)) {
 			if (errno == EINVAL) /* kernel older than 5.14 */
-				populate_by_touch(r->hva + done, len);
+				populate_by_touch(r->hva + done, len, write);
 			else
 				return map_error(THPVM_MAP_POPULATE_FAILED, "region '%s' at +0x%llx: %s", r->name,
 						 (unsigned long long)done, strerror(errno));

@@ -41,6 +41,38 @@ tests_thp_test_fallback_LDADD = $(TEST_LDADD)
 tests_thp_test_coverage_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_coverage_LDADD = $(TEST_LDADD)
 
+# The collapse thread (suite collapse) and the file backing it collapses (suite memmap_file).
+UNIT_TESTS += tests/unit/test_collapse_config
+COLLAPSE_TESTS = \
+	tests/thp/test_memmap_file \
+	tests/thp/test_collapse \
+	tests/thp/test_collapse_fire \
+	tests/thp/test_collapse_file \
+	tests/thp/test_collapse_policy \
+	tests/thp/test_collapse_fail \
+	tests/thp/test_collapse_vma \
+	tests/thp/test_collapse_thread
+THP_TESTS += $(COLLAPSE_TESTS)
+EXTRA_DIST += tests/thp/collapse_common.h
+tests_unit_test_collapse_config_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_collapse_config_LDADD = $(TEST_LDADD)
+tests_thp_test_memmap_file_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_memmap_file_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_fire_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_fire_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_file_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_file_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_policy_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_policy_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_fail_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_fail_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_vma_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_vma_LDADD = $(TEST_LDADD)
+tests_thp_test_collapse_thread_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_collapse_thread_LDADD = $(TEST_LDADD)
+
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 LOG_COMPILER = $(top_srcdir)/tests/criterion-tap.sh
 EXTRA_DIST += tests/criterion-tap.sh

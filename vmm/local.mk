@@ -68,3 +68,4 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/api.c
 vmm_thpvm_SOURCES += vmm/cmd_ctl.c $(VMM_CTL_SOURCES)
 vmm_thpvm_SOURCES += $(VMM_LEGACY_DEV_SOURCES)
+vmm_thpvm_SOURCES += vmm/bench/bench_collapse_mem.c

@@ -17,11 +17,19 @@ extern "C" {
 #define THPVM_GPA_LIMIT (1ULL << 52)               /* x86-64 MAXPHYADDR ceiling */
 #define THPVM_MAX_REGIONS 64
 
-/* How a region's host memory is backed. THP is the product; the others are baselines. */
+/*
+ * How a region's host memory is backed. THP is the product; 4k and hugetlb
+ * are baselines. FILE maps a file (a snapshot) MAP_PRIVATE with
+ * MADV_HUGEPAGE: reads share the page cache (PMD-mapped where the file
+ * system gives large folios and file_offset == gpa mod 2 MiB), the first
+ * write to a page copies it; the collapse thread turns such extents back
+ * into anonymous THPs.
+ */
 #define THPVM_BACKINGS(X)                                                   \
 	X(THPVM_BACKING_THP, 0, "thp")                                      \
 	X(THPVM_BACKING_4K, 0, "4k")                                        \
-	X(THPVM_BACKING_HUGETLB, 0, "hugetlb")
+	X(THPVM_BACKING_HUGETLB, 0, "hugetlb")                              \
+	X(THPVM_BACKING_FILE, 0, "file")
 
 enum thpvm_backing {
 #define X(name, err, str) name,
@@ -59,7 +67,10 @@ enum thpvm_populate {
 	X(THPVM_MAP_MADVISE_FAILED, EIO, "madvise on the region failed")                       \
 	X(THPVM_MAP_POPULATE_FAILED, ENOMEM, "cannot populate the region")                     \
 	X(THPVM_MAP_POPULATE_CANCELLED, ECANCELED, "populate cancelled by the progress callback") \
-	X(THPVM_MAP_NO_MEMORY, ENOMEM, "out of memory for region bookkeeping")
+	X(THPVM_MAP_NO_MEMORY, ENOMEM, "out of memory for region bookkeeping")                 \
+	X(THPVM_MAP_BAD_FILE, EBADF, "backing file descriptor is not an open regular file")    \
+	X(THPVM_MAP_UNALIGNED_OFFSET, EINVAL, "backing file offset is not page aligned")       \
+	X(THPVM_MAP_FILE_TOO_SHORT, EINVAL, "backing file ends before the region does")
 
 enum thpvm_map_result {
 	THPVM_MAP_RESULTS(THPVM_RESULT_ENUM_ITEM)
@@ -100,6 +111,9 @@ struct thpvm_region_config {
 	uint32_t flags;            /* THPVM_REGION_F_* */
 	thpvm_progress_fn progress;
 	void *progress_arg;
+	/* THPVM_BACKING_FILE only: the file (may be closed after add) and where the region starts in it */
+	int fd;
+	uint64_t file_offset;
 };
 
 struct thpvm_memmap;
@@ -117,7 +131,7 @@ struct thpvm_region_info {
 };
 
 const char *thpvm_backing_str(enum thpvm_backing backing);
-/* Parses "thp", "4k" or "hugetlb". Returns 0 or -EINVAL. */
+/* Parses "thp", "4k", "hugetlb" or "file". Returns 0 or -EINVAL. */
 int thpvm_backing_parse(const char *str, enum thpvm_backing *out);
 const char *thpvm_map_result_str(enum thpvm_map_result result);
 const char *thpvm_map_result_name(enum thpvm_map_result result);

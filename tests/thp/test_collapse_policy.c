@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Choose: the modes' thresholds on private pages and split age, the budget
+ * and the cursor, measured on a forked child whose extent i holds 16 * i
+ * private pages (copied on write) and shares the rest with its template.
+ */
+#include <criterion/criterion.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <thpvm.h>
+#include "collapse_common.h"
+
+#define NR_EXTENTS 32
+#define SIZE (NR_EXTENTS * 2 * MIB)
+#define PRIVATE_PAGES(i) (16 * (i)) /* extent 0 is never written and stays huge */
+
+struct policy_ctx {
+	struct thpvm_memmap *map;
+	struct thpvm_region *r;
+	uint8_t *hva;
+	int (*check)(struct policy_ctx *x, int reason);
+};
+
+static void extent_states(struct thpvm_region *r, bool *huge)
+{
+	thpvm_region_refresh(r);
+	for (unsigned i = 0; i < NR_EXTENTS; i++) {
+		struct thpvm_extent_info e;
+
+		thpvm_region_extent(r, i, &e);
+		huge[i] = e.state == THPVM_EXTENT_HUGE;
+	}
+}
+
+static int child_main(void *arg, int reason)
+{
+	struct policy_ctx *x = arg;
+	struct thpvm_extent_info e;
+
+	for (unsigned i = 0; i < NR_EXTENTS; i++)
+		for (unsigned p = 0; p < PRIVATE_PAGES(i); p++)
+			x->hva[i * 2 * MIB + (1 + p) * 4096] ^= 1;
+	thpvm_region_refresh(x->r);
+	thpvm_region_refresh_detail(x->r, 5);
+	thpvm_region_extent(x->r, 5, &e);
+	if (e.state != THPVM_EXTENT_SPLIT || e.nr_private != PRIVATE_PAGES(5))
+		return child_fail(reason, 9, "extent 5: %s with %u private pages, want split with %u",
+				  thpvm_extent_state_str(e.state), e.nr_private, PRIVATE_PAGES(5));
+	return x->check(x, reason);
+}
+
+static void policy_case(int (*check)(struct policy_ctx *x, int reason))
+{
+	struct thpvm_region_config rc = { .size_bytes = SIZE, .populate = THPVM_POPULATE_PREFAULT };
+	struct policy_ctx x = { .check = check };
+	struct thpvm_region_info info;
+	char reason[512];
+	int st;
+
+	if (!host_thp_allowed())
+		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	cr_assert_eq(thpvm_memmap_create(&x.map), 0);
+	cr_assert_eq(thpvm_memmap_add(x.map, &rc, &x.r), 0, "%s", thpvm_last_error());
+	thpvm_region_get_info(x.r, &info);
+	x.hva = info.hva;
+	memset(x.hva, 0x33, SIZE);
+	thpvm_region_refresh(x.r);
+	st = run_in_child(child_main, &x, reason, sizeof(reason));
+	cr_assert_eq(st, 0, "child status %d: %s", st, reason);
+	thpvm_memmap_destroy(x.map);
+}
+
+static int density_check(struct policy_ctx *x, int reason)
+{
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse_stats st;
+	struct thpvm_collapse *c;
+	bool huge[NR_EXTENTS];
+
+	test_config(&cfg, THPVM_COLLAPSE_MODE_DENSITY, THPVM_COLLAPSE_ENGINE_AUTO, 8);
+	if (cfg.private_pages != 256)
+		return child_fail(reason, 10, "density default threshold %u, want 256", cfg.private_pages);
+	if (thpvm_collapse_create(x->map, &cfg, &c))
+		return child_fail(reason, 11, "create: %s", thpvm_last_error());
+	run_passes(c, 10);
+	extent_states(x->r, huge);
+	for (unsigned i = 0; i < NR_EXTENTS; i++) {
+		bool want = i == 0 || PRIVATE_PAGES(i) >= 256;
+
+		if (huge[i] != want)
+			return child_fail(reason, 12, "density: extent %u with %u private pages is %s", i,
+					  PRIVATE_PAGES(i), huge[i] ? "huge" : "split");
+	}
+	thpvm_collapse_stats(c, &st);
+	if (st.nr_collapsed != 16 || !st.results[THPVM_COLLAPSE_POLICY_SHARED])
+		return child_fail(reason, 13, "density: %llu collapsed, %llu POLICY_SHARED",
+				  (unsigned long long)st.nr_collapsed,
+				  (unsigned long long)st.results[THPVM_COLLAPSE_POLICY_SHARED]);
+	thpvm_collapse_destroy(c);
+	return 0;
+}
+
+Test(collapse, density_never_collapses_below_its_private_threshold, .timeout = 60)
+{
+	policy_case(density_check);
+}
+
+static int density_custom_check(struct policy_ctx *x, int reason)
+{
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse *c;
+	bool huge[NR_EXTENTS];
+
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, 8);
+	if (thpvm_collapse_config_parse(&cfg, "density,private=400,engine=remap"))
+		return child_fail(reason, 10, "parse: %s", thpvm_last_error());
+	if (thpvm_collapse_create(x->map, &cfg, &c))
+		return child_fail(reason, 11, "create: %s", thpvm_last_error());
+	run_passes(c, 10);
+	extent_states(x->r, huge);
+	for (unsigned i = 1; i < NR_EXTENTS; i++)
+		if (huge[i] != (PRIVATE_PAGES(i) >= 400))
+			return child_fail(reason, 12, "density,private=400: extent %u with %u private pages is %s", i,
+					  PRIVATE_PAGES(i), huge[i] ? "huge" : "split");
+	thpvm_collapse_destroy(c);
+	return 0;
+}
+
+Test(collapse, density_threshold_from_options_with_the_remap_engine, .timeout = 60)
+{
+	policy_case(density_custom_check);
+}
+
+static int off_check(struct policy_ctx *x, int reason)
+{
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse_stats st;
+	struct thpvm_coverage cov;
+	struct thpvm_collapse *c;
+
+	test_config(&cfg, THPVM_COLLAPSE_MODE_OFF, THPVM_COLLAPSE_ENGINE_AUTO, 8);
+	if (thpvm_collapse_create(x->map, &cfg, &c) || thpvm_collapse_start(c))
+		return child_fail(reason, 11, "create/start: %s", thpvm_last_error());
+	usleep(100000);
+	run_passes(c, 5);
+	thpvm_collapse_stop(c);
+	thpvm_collapse_stats(c, &st);
+	if (thpvm_region_coverage(x->r, THPVM_COVERAGE_REFRESH, &cov) || cov.nr_huge != 1 || st.nr_collapsed || st.nr_ops)
+		return child_fail(reason, 12, "off: %llu huge, %llu collapsed, %llu operations",
+				  (unsigned long long)cov.nr_huge, (unsigned long long)st.nr_collapsed,
+				  (unsigned long long)st.nr_ops);
+	thpvm_collapse_destroy(c);
+	return 0;
+}
+
+Test(collapse, off_collapses_nothing, .timeout = 60)
+{
+	policy_case(off_check);
+}
+
+static int balanced_check(struct policy_ctx *x, int reason)
+{
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse_pass pass;
+	struct thpvm_collapse *c;
+	bool huge[NR_EXTENTS];
+
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 8);
+	if (thpvm_collapse_config_parse(&cfg, "balanced,private=64,delay_ms=400"))
+		return child_fail(reason, 10, "parse: %s", thpvm_last_error());
+	if (thpvm_collapse_create(x->map, &cfg, &c))
+		return child_fail(reason, 11, "create: %s", thpvm_last_error());
+	/* young extents: only those at the threshold */
+	if (thpvm_collapse_run_pass(c, &pass) || pass.results[THPVM_COLLAPSE_POLICY_YOUNG] != 3)
+		return child_fail(reason, 12, "balanced: %llu POLICY_YOUNG in the first pass, want 3 (extents 1-3)",
+				  (unsigned long long)pass.results[THPVM_COLLAPSE_POLICY_YOUNG]);
+	extent_states(x->r, huge);
+	for (unsigned i = 1; i < NR_EXTENTS; i++)
+		if (huge[i] != (PRIVATE_PAGES(i) >= 64))
+			return child_fail(reason, 13, "balanced, before the delay: extent %u with %u private pages is %s",
+					  i, PRIVATE_PAGES(i), huge[i] ? "huge" : "split");
+	/* past the delay, every split extent goes */
+	usleep(450000);
+	run_passes(c, 10);
+	extent_states(x->r, huge);
+	for (unsigned i = 0; i < NR_EXTENTS; i++)
+		if (!huge[i])
+			return child_fail(reason, 14, "balanced, after the delay: extent %u still split", i);
+	thpvm_collapse_destroy(c);
+	return 0;
+}
+
+Test(collapse, balanced_honours_threshold_then_delay, .timeout = 60)
+{
+	policy_case(balanced_check);
+}
+
+static int budget_check(struct policy_ctx *x, int reason)
+{
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse_pass pass;
+	struct thpvm_collapse *c;
+	bool huge[NR_EXTENTS];
+	unsigned examined = 0;
+
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_MADV, 8);
+	cfg.budget_extents = 5;
+	if (thpvm_collapse_create(x->map, &cfg, &c))
+		return child_fail(reason, 11, "create: %s", thpvm_last_error());
+	for (unsigned n = 0; n < 7; n++) {
+		if (thpvm_collapse_run_pass(c, &pass) || pass.nr_examined != 5)
+			return child_fail(reason, 12, "pass %u examined %llu extents, budget 5", n,
+					  (unsigned long long)pass.nr_examined);
+		examined += 5;
+		if (pass.wrapped != (n == 6))
+			return child_fail(reason, 13, "pass %u: wrapped %d", n, pass.wrapped);
+		/* the cursor walks in order: everything below it is huge, nothing above */
+		extent_states(x->r, huge);
+		for (unsigned i = 0; i < NR_EXTENTS; i++)
+			if (huge[i] != (i == 0 || i < examined))
+				return child_fail(reason, 14, "after pass %u: extent %u is %s", n, i,
+						  huge[i] ? "huge" : "split");
+	}
+	thpvm_collapse_destroy(c);
+	return 0;
+}
+
+Test(collapse, budget_and_cursor_cover_all_extents_across_passes, .timeout = 60)
+{
+	policy_case(budget_check);
+}
+
+/* Absent pages become zero-filled memory in a collapse: max_absent bounds that. */
+Test(collapse, max_absent_keeps_sparse_extents_split, .timeout = 60)
+{
+	struct thpvm_region_config rc = { .size_bytes = 8 * MIB, .populate = THPVM_POPULATE_PREFAULT };
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse_pass pass;
+	struct thpvm_region_info info;
+	struct thpvm_extent_info e;
+	struct thpvm_collapse *c;
+	struct thpvm_memmap *map;
+	struct thpvm_region *r;
+
+	if (!host_thp_allowed())
+		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	cr_assert_eq(thpvm_memmap_create(&map), 0);
+	cr_assert_eq(thpvm_memmap_add(map, &rc, &r), 0, "%s", thpvm_last_error());
+	thpvm_region_get_info(r, &info);
+	pattern_fill(info.hva, 0, 4 * PAGES_PER_EXTENT, 1, SEED);
+	cr_assert_eq(madvise((uint8_t *)info.hva + 2 * MIB + 100 * 4096, 300 * 4096, MADV_DONTNEED), 0);
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 8);
+	cfg.max_absent_pages = 256;
+	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_run_pass(c, &pass), 0);
+	cr_assert_eq(pass.results[THPVM_COLLAPSE_POLICY_ABSENT], 1);
+	cr_assert_eq(pass.nr_collapsed, 0);
+	cfg.max_absent_pages = 300;
+	cr_assert_eq(thpvm_collapse_configure(c, &cfg), 0);
+	cr_assert_eq(thpvm_collapse_run_pass(c, &pass), 0);
+	cr_assert_eq(pass.nr_collapsed, 1);
+	thpvm_region_extent(r, 1, &e);
+	cr_assert_eq(e.state, THPVM_EXTENT_HUGE);
+	/* the holes read as zeros, the rest kept its data */
+	for (unsigned p = 0; p < 4 * PAGES_PER_EXTENT; p++) {
+		const uint8_t *page = (const uint8_t *)info.hva + (uint64_t)p * 4096;
+		bool hole = p >= PAGES_PER_EXTENT + 100 && p < PAGES_PER_EXTENT + 400;
+
+		if (hole)
+			cr_assert(page[0] == 0 && !memcmp(page, page + 1, 4095), "page %u is not zero", p);
+		else
+			cr_assert(pattern_check_page(page, p, 1, SEED), "page %u lost its data", p);
+	}
+	thpvm_collapse_destroy(c);
+	thpvm_memmap_destroy(map);
+}
