@@ -6,8 +6,9 @@
  * page, generation, seed and word), so the host can check guest-written
  * memory, and the guest host-written memory, directly.
  *
- * The pages are the free ranges of the boot info in order, the first `size`
- * bytes of them (default all); vCPU c of n takes pages [c*T/n, (c+1)*T/n).
+ * The pages are the free ranges of the boot info in order, `size` bytes of
+ * them (default all) after the first `skip` bytes (default 0); vCPU c of n
+ * takes the c-th n-th of those pages.
  * Modes (mode=):
  *   fill          write (gen, seed)
  *   verify        check (gen, seed)
@@ -60,6 +61,7 @@ payload_args:
 	.asciz "base_gen"
 	.asciz "iterations"
 	.asciz "size"
+	.asciz "skip"
 	.byte 0
 key_mode:	.asciz "mode"
 key_seed:	.asciz "seed"
@@ -69,6 +71,7 @@ key_base_seed:	.asciz "base_seed"
 key_base_gen:	.asciz "base_gen"
 key_iterations:	.asciz "iterations"
 key_size:	.asciz "size"
+key_skip:	.asciz "skip"
 s_fill:		.asciz "fill"
 s_verify:	.asciz "verify"
 s_fill_verify:	.asciz "fill+verify"
@@ -354,22 +357,34 @@ payload_main:
 	add $16, %rsi
 	dec %ecx
 	jmp 1b
-2:	lea key_size(%rip), %rdi
+2:	/* [first, first + count): first = min(skip, T), count = min(size or all, T - first) */
+	lea key_skip(%rip), %rdi
 	xor %esi, %esi
 	call pl_arg_num
 	shr $12, %rax
-	je 3f
 	cmp %r14, %rax
-	jae 3f
-	mov %rax, %r14
-3:	mov BI_NR_CPUS(%r12), %ecx
+	jbe 3f
+	mov %r14, %rax
+3:	mov %rax, %rbp              /* first */
+	sub %rax, %r14              /* pages after it */
+	lea key_size(%rip), %rdi
+	xor %esi, %esi
+	call pl_arg_num
+	shr $12, %rax
+	je 4f
+	cmp %r14, %rax
+	jae 4f
+	mov %rax, %r14              /* count */
+4:	mov BI_NR_CPUS(%r12), %ecx
 	mov %r14, %rax
 	mul %rbx
 	div %rcx
+	add %rbp, %rax
 	mov %rax, C_LO(%r15)
 	lea 1(%rbx), %rax
 	mul %r14
 	div %rcx
+	add %rbp, %rax
 	mov %rax, C_HI(%r15)
 
 	lea key_mode(%rip), %rdi

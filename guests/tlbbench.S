@@ -9,8 +9,11 @@
  * (mode=line). Sattolo's algorithm (seed) turns the elements into one
  * random cycle of pointers, built in place. After one warm lap, `laps`
  * laps of dependent loads (each load's address is the previous load's
- * value) are timed with the TSC; then a sequential pass reads one word per
- * line. Results: ws_bytes, elements, stride, chase_cycles, chase_accesses,
+ * value) are timed with the TSC, in chunks of 1024 loads; then a
+ * sequential pass reads one word per line. Results: ws_bytes, elements,
+ * stride, chase_cycles, chase_accesses (all laps), chase_chunks,
+ * chase_chunk_accesses, chase_chunk_min_cycles, chase_chunk_median_cycles
+ * (per chunk: the median is immune to the host preempting the vCPU),
  * seq_cycles, seq_accesses. Only vCPU 0 works; the others finish at once.
  */
 #include <payload_abi.h>
@@ -46,6 +49,10 @@ r_chase_cycles:	.asciz "chase_cycles"
 r_chase_acc:	.asciz "chase_accesses"
 r_seq_cycles:	.asciz "seq_cycles"
 r_seq_acc:	.asciz "seq_accesses"
+r_chunks:	.asciz "chase_chunks"
+r_chunk_acc:	.asciz "chase_chunk_accesses"
+r_chunk_min:	.asciz "chase_chunk_min_cycles"
+r_chunk_median:	.asciz "chase_chunk_median_cycles"
 
 /*
  * \out = base + i * stride + (((i * GOLDEN) >> 52) & mask); mask is 0xfc0
@@ -64,11 +71,16 @@ r_seq_acc:	.asciz "seq_accesses"
 	.endm
 
 /* stack slots */
-#define SIZE   0
-#define LAPS   8
-#define SEED   16
-#define ACC    24
-#define T0     32
+#define SIZE    0
+#define LAPS    8
+#define SEED    16
+#define ACC     24
+#define T0      32
+#define NCHUNKS 40
+
+#define CHUNK_SHIFT 10
+#define CHUNK_ACC   (1 << CHUNK_SHIFT)   /* loads per timed chunk */
+#define MAX_CHUNKS  8192
 
 	.text
 payload_main:
@@ -221,16 +233,28 @@ warm:	mov (%rsi), %rsi
 	dec %rcx
 	jne warm
 
-	/* timed laps, 8 loads per iteration */
+	/*
+	 * Timed laps in chunks of CHUNK_ACC loads, each chunk timed on its
+	 * own: the TSC counts wall time, so a chunk during which the host
+	 * ran something else is slow; the median chunk is not.
+	 */
 	mov LAPS(%rsp), %rax
 	imul %r13, %rax
-	add $7, %rax
-	shr $3, %rax
-	mov %rax, %rbp
-	shl $3, %rax
+	add $CHUNK_ACC - 1, %rax
+	shr $CHUNK_SHIFT, %rax
+	cmp $MAX_CHUNKS, %rax
+	jbe 1f
+	mov $MAX_CHUNKS, %eax
+1:	mov %rax, NCHUNKS(%rsp)
+	shl $CHUNK_SHIFT, %rax
 	mov %rax, ACC(%rsp)
+	xor %r9d, %r9d              /* chunk index */
+	lea chunks(%rip), %r10
 	call pl_rdtsc
 	mov %rax, T0(%rsp)
+chunk:	call pl_rdtsc
+	mov %rax, %r8
+	mov $CHUNK_ACC / 8, %ebp
 chase:	mov (%rsi), %rsi
 	mov (%rsi), %rsi
 	mov (%rsi), %rsi
@@ -242,12 +266,53 @@ chase:	mov (%rsi), %rsi
 	dec %rbp
 	jne chase
 	call pl_rdtsc
+	sub %r8, %rax
+	mov %rax, (%r10,%r9,8)
+	inc %r9
+	cmp NCHUNKS(%rsp), %r9
+	jb chunk
+	call pl_rdtsc
 	sub T0(%rsp), %rax
 	lea r_chase_cycles(%rip), %rdi
 	mov %rax, %rsi
 	call pl_result
 	lea r_chase_acc(%rip), %rdi
 	mov ACC(%rsp), %rsi
+	call pl_result
+
+	/* insertion sort of the chunk times, then min and median */
+	lea chunks(%rip), %r10
+	mov NCHUNKS(%rsp), %r9
+	mov $1, %ecx
+2:	cmp %r9, %rcx
+	jae 5f
+	mov (%r10,%rcx,8), %rax
+	mov %rcx, %rdx
+3:	test %rdx, %rdx
+	je 4f
+	mov -8(%r10,%rdx,8), %r8
+	cmp %rax, %r8
+	jbe 4f
+	mov %r8, (%r10,%rdx,8)
+	dec %rdx
+	jmp 3b
+4:	mov %rax, (%r10,%rdx,8)
+	inc %rcx
+	jmp 2b
+5:	lea r_chunks(%rip), %rdi
+	mov %r9, %rsi
+	call pl_result
+	lea r_chunk_acc(%rip), %rdi
+	mov $CHUNK_ACC, %esi
+	call pl_result
+	lea r_chunk_min(%rip), %rdi
+	mov chunks(%rip), %rsi
+	call pl_result
+	mov NCHUNKS(%rsp), %rax
+	shr $1, %rax
+	lea chunks(%rip), %r10
+	lea r_chunk_median(%rip), %rdi
+	mov (%r10,%rax,8), %rsi
 	call pl_result
 
 	/* sequential pass: one load per line */
@@ -291,3 +356,7 @@ bad_mode:
 	lea key_mode(%rip), %rdi
 	lea why_mode(%rip), %rsi
 	jmp pl_bad_arg
+
+	.bss
+	.balign 8
+chunks:	.skip 8 * MAX_CHUNKS

@@ -32,12 +32,13 @@ int payload_image_parse(const void *buf, size_t len, struct payload_image *img)
 	size_t max_name;
 
 	memset(img, 0, sizeof(*img));
+	/* the magic first: a foreign file is "not a payload" whatever its size */
+	if (len < sizeof(h.magic) || memcmp(buf, &(uint64_t){ PAYLOAD_MAGIC }, sizeof(h.magic)))
+		return vmm_fail(-ENOEXEC, "not a thpvm payload: no THPVMPL magic at offset 0 (see docs/payload-abi.md)");
 	if (len < sizeof(h))
 		return vmm_fail(-ENOEXEC, "not a thpvm payload: %zu bytes, shorter than the %zu-byte payload header", len,
 				sizeof(h));
 	memcpy(&h, buf, sizeof(h));
-	if (h.magic != PAYLOAD_MAGIC)
-		return vmm_fail(-ENOEXEC, "not a thpvm payload: no THPVMPL magic at offset 0 (see docs/payload-abi.md)");
 	if (h.abi_version != PAYLOAD_ABI_VERSION)
 		return vmm_fail(-ENOEXEC, "payload ABI version %u, this thpvm speaks version %u", h.abi_version,
 				PAYLOAD_ABI_VERSION);
