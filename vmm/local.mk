@@ -54,6 +54,9 @@ vmm_thpvm_SOURCES = \
 	vmm/bench/bench.c \
 	vmm/bench/benches.c \
 	vmm/bench/bench_coverage.c \
+	vmm/bench/plot.h \
+	vmm/bench/plot.c \
+	vmm/bench/bench_tlb.c \
 	$(VMM_CORE_SOURCES)
 vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS)
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm

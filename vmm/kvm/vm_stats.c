@@ -130,35 +130,51 @@ static void print_kvm_stats(FILE *out, struct vm *vm)
 	}
 }
 
-int vm_stats_print(FILE *out, struct vm *vm)
+static void print_summary(FILE *out, const struct vm_stats_summary *s)
+{
+	fprintf(out, "guest RAM %.1f MiB: host view (libthpvm extents) | KVM view (stage-2 mappings)\n",
+		(double)s->cov.size_bytes / MIB);
+	fprintf(out, "  %-13s %8s %10s | %-9s %10s %10s\n", "page size", "extents", "MiB", "KVM stat", "pages", "MiB");
+	fprintf(out, "  %-13s %8" PRIu64 " %10.1f | ", "2 MiB (HUGE)", s->cov.nr_huge, (double)s->cov.huge_bytes / MIB);
+	if (s->kvm_valid)
+		fprintf(out, "%-9s %10" PRIu64 " %10.1f\n", "pages_2m", s->pages_2m, (double)(s->pages_2m << 21) / MIB);
+	else
+		fprintf(out, "(KVM has no binary statistics here)\n");
+	fprintf(out, "  %-13s %8" PRIu64 " %10.1f | ", "4 KiB (SPLIT)", s->cov.nr_split, (double)s->cov.split_bytes / MIB);
+	if (s->kvm_valid)
+		fprintf(out, "%-9s %10" PRIu64 " %10.1f\n", "pages_4k", s->pages_4k, (double)(s->pages_4k << 12) / MIB);
+	else
+		fputc('\n', out);
+	fprintf(out, "  %-13s %8s %10s | ", "1 GiB", "-", "-");
+	if (s->kvm_valid)
+		fprintf(out, "%-9s %10" PRIu64 " %10.1f\n", "pages_1g", s->pages_1g, (double)(s->pages_1g << 30) / MIB);
+	else
+		fputc('\n', out);
+	fprintf(out, "  %-13s %8" PRIu64 " %10.1f |\n", "absent", s->cov.nr_absent, (double)s->cov.absent_bytes / MIB);
+	fprintf(out, "  HUGE: %.1f%% of guest RAM", thpvm_coverage_pct(&s->cov, s->cov.huge_bytes));
+	if (s->kvm_valid)
+		fprintf(out, "; KVM maps %.1f%% of guest RAM with 2 MiB pages",
+			s->cov.size_bytes ? 100.0 * (double)(s->pages_2m << 21) / (double)s->cov.size_bytes : 0.0);
+	fputc('\n', out);
+}
+
+int vm_stats_print_summary(FILE *out, struct vm *vm)
 {
 	struct vm_stats_summary s;
+	int ret = vm_stats_summary(vm, &s);
+
+	if (!ret)
+		print_summary(out, &s);
+	return ret;
+}
+
+int vm_stats_print(FILE *out, struct vm *vm)
+{
 	int ret;
 
-	if ((ret = vm_stats_summary(vm, &s)))
+	if ((ret = vm_stats_print_summary(out, vm)))
 		return ret;
-	fprintf(out, "guest RAM %.1f MiB: host view (libthpvm extents) | KVM view (stage-2 mappings)\n",
-		(double)s.cov.size_bytes / MIB);
-	fprintf(out, "  %-12s %8s %12s | %-9s %10s %12s\n", "page size", "extents", "MiB", "KVM stat", "pages", "MiB");
-	if (s.kvm_valid) {
-		fprintf(out, "  %-12s %8" PRIu64 " %12.1f | %-9s %10" PRIu64 " %12.1f\n", "2 MiB (HUGE)", s.cov.nr_huge,
-			(double)s.cov.huge_bytes / MIB, "pages_2m", s.pages_2m, (double)(s.pages_2m << 21) / MIB);
-		fprintf(out, "  %-12s %8" PRIu64 " %12.1f | %-9s %10" PRIu64 " %12.1f\n", "4 KiB (SPLIT)", s.cov.nr_split,
-			(double)s.cov.split_bytes / MIB, "pages_4k", s.pages_4k, (double)(s.pages_4k << 12) / MIB);
-		fprintf(out, "  %-12s %8s %12s | %-9s %10" PRIu64 " %12.1f\n", "1 GiB", "-", "-", "pages_1g", s.pages_1g,
-			(double)(s.pages_1g << 30) / MIB);
-	} else {
-		fprintf(out, "  %-12s %8" PRIu64 " %12.1f | (KVM has no binary statistics here)\n", "2 MiB (HUGE)",
-			s.cov.nr_huge, (double)s.cov.huge_bytes / MIB);
-		fprintf(out, "  %-12s %8" PRIu64 " %12.1f |\n", "4 KiB (SPLIT)", s.cov.nr_split,
-			(double)s.cov.split_bytes / MIB);
-	}
-	fprintf(out, "  %-12s %8" PRIu64 " %12.1f |\n", "absent", s.cov.nr_absent, (double)s.cov.absent_bytes / MIB);
-	fprintf(out, "  HUGE %.1f%% of guest RAM", thpvm_coverage_pct(&s.cov, s.cov.huge_bytes));
-	if (s.kvm_valid)
-		fprintf(out, "; KVM maps %.1f%% of it with 2 MiB pages",
-			s.cov.size_bytes ? 100.0 * (double)(s.pages_2m << 21) / (double)s.cov.size_bytes : 0.0);
-	fputs("\n\n", out);
+	fputc('\n', out);
 	if ((ret = thpvm_memmap_coverage_print(out, vm->mem, THPVM_COVERAGE_DETAIL | THPVM_COVERAGE_SMAPS)))
 		return vmm_fail(ret, "coverage: %s", thpvm_last_error());
 	if (vm->stats.fd >= 0) {

@@ -33,6 +33,8 @@ int vm_stats_summary(struct vm *vm, struct vm_stats_summary *out);
  * vmm_last_error() set.
  */
 json_t *vm_stats_json(struct vm *vm);
+/* Only the side-by-side summary table (a few lines). */
+int vm_stats_print_summary(FILE *out, struct vm *vm);
 /* The same as tables: the side-by-side summary, the host report, every KVM statistic. */
 int vm_stats_print(FILE *out, struct vm *vm);
 
