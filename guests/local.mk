@@ -55,3 +55,26 @@ guests/tlbbench.bin: guests/tlbbench.elf
 	$(AM_V_GEN)$(PAYLOAD_BIN) guests/tlbbench.elf $@
 guests/memtest.bin: guests/memtest.elf
 	$(AM_V_GEN)$(PAYLOAD_BIN) guests/memtest.elf $@
+
+# The same payload cores as static Linux programs (guests/linux-user/rt.S:
+# system calls instead of port I/O), for Linux guests' initramfs.
+LINUX_USER_LINK = $(CC) -nostdlib -nostartfiles -static -no-pie -ffreestanding \
+	-I$(top_srcdir)/guests/include -Wa,--noexecstack \
+	-Wl,--build-id=none -Wl,-z,noexecstack
+LINUX_USER_DEPS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S $(PAYLOAD_ABI_H)
+LINUX_USER_SRCS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S
+LINUX_USER_BINS = guests/linux-user/tlbbench guests/linux-user/memtest guests/linux-user/selftest
+linuxuserdir = $(pkglibdir)/linux-user
+linuxuser_DATA = $(LINUX_USER_BINS)
+CLEANFILES += $(LINUX_USER_BINS)
+EXTRA_DIST += guests/linux-user/rt.S
+
+guests/linux-user/tlbbench: $(top_srcdir)/guests/tlbbench.S $(LINUX_USER_DEPS)
+	@$(MKDIR_P) guests/linux-user
+	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/tlbbench.S $(LINUX_USER_SRCS)
+guests/linux-user/memtest: $(top_srcdir)/guests/memtest.S $(LINUX_USER_DEPS)
+	@$(MKDIR_P) guests/linux-user
+	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/memtest.S $(LINUX_USER_SRCS)
+guests/linux-user/selftest: $(top_srcdir)/guests/selftest.S $(LINUX_USER_DEPS)
+	@$(MKDIR_P) guests/linux-user
+	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/selftest.S $(LINUX_USER_SRCS)

@@ -15,7 +15,8 @@ UNIT_TESTS = \
 	tests/unit/test_payload_args \
 	tests/unit/test_payload_layout \
 	tests/unit/test_kvm_stats \
-	tests/unit/test_iobus
+	tests/unit/test_iobus \
+	tests/unit/test_linux_user
 THP_TESTS = \
 	tests/thp/test_extent \
 	tests/thp/test_cow \
@@ -100,3 +101,5 @@ tests_kvm_test_run_cli_LDADD = $(VMM_TEST_LDADD)
 tests_kvm_test_vm_SOURCES = tests/kvm/test_vm.c $(KVM_TEST_SOURCES)
 tests_kvm_test_vm_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_vm_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_linux_user_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_linux_user_LDADD = $(VMM_TEST_LDADD)
