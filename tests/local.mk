@@ -61,7 +61,7 @@ check-kvm:
 .PHONY: check-unit check-thp check-kvm
 
 # What CI runs under -fsanitize=address,undefined.
-SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS)
+SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
 check-sanitized:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(SANITIZED_TESTS)"
 

@@ -287,7 +287,8 @@ static void print_table(const struct cell *cells, unsigned n, const struct opts 
 		double med;
 
 		if (c->skipped) {
-			printf("%-8s %-6s skipped: %s\n", thpvm_backing_str(c->backing), guest_page_str[c->page], c->skipped);
+			if (c->page == 0) /* one line per backing: the reason is the host's */
+				printf("%-8s %-6s skipped: %s\n", thpvm_backing_str(c->backing), "any", c->skipped);
 			continue;
 		}
 		med = median_of(c, offsetof(struct sample, cpa));
