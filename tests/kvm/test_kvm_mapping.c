@@ -8,6 +8,8 @@
 #include "helpers.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm_stats.h"
+#include "error.h"
+#include <unistd.h>
 
 #define A(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define TOUCHED (64 * MIB)
@@ -93,5 +95,28 @@ Test(kvm_mapping, stats_json_has_every_statistic_of_vm_and_vcpus)
 	cr_assert(json_is_object(json_object_get(json_object_get(j, "memory"), "total")));
 	cr_assert(json_is_integer(json_object_get(json_object_get(j, "summary"), "kvm_pages_2m")));
 	json_decref(j);
+	guest_teardown(&g);
+}
+
+Test(kvm_mapping, the_report_is_available_while_the_guest_runs)
+{
+	struct guest g;
+	struct vm_stats_summary s;
+	json_t *j;
+
+	REQUIRE_KVM();
+	guest_setup(&g, NULL, "selftest", 2, 2 * MIB, A("mode=spin"));
+	cr_assert_eq(vm_start(g.vm), 0);
+	usleep(200000);
+	cr_assert_eq(vm_stats_summary(g.vm, &s), 0, "%s", vmm_last_error());
+	cr_assert(s.kvm_valid);
+	cr_assert(s.pages_2m + s.pages_4k > 0, "the running guest's mappings are visible");
+	j = vm_stats_json(g.vm);
+	cr_assert(j, "%s", vmm_last_error());
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(j, "kvm"), "vcpus")), 2);
+	json_decref(j);
+	payload_request_stop(g.payload);
+	cr_assert_eq(vm_wait(g.vm, 10000000000ULL, NULL), 0);
+	cr_assert_eq(g.vm->exit.status, 0, "%s", g.vm->exit.message);
 	guest_teardown(&g);
 }
