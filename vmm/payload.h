@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <thpvm.h>
 #include <payload_abi.h>
@@ -20,7 +21,31 @@ struct vcpu;
 
 /* ---- the image (payload_image.c) ---- */
 
+/* Why a file is (not) a payload: one list, its errno, its text. */
+#define PAYLOAD_IMAGE_RESULTS(X)                                                                     \
+	X(PAYLOAD_IMAGE_OK, 0, "ok")                                                                 \
+	X(PAYLOAD_IMAGE_NOT_FOUND, ENOENT, "payload not found")                                      \
+	X(PAYLOAD_IMAGE_UNREADABLE, EIO, "payload file cannot be read")                              \
+	X(PAYLOAD_IMAGE_NO_MAGIC, ENOEXEC, "not a thpvm payload (no THPVMPL magic)")                  \
+	X(PAYLOAD_IMAGE_SHORT, ENOEXEC, "not a thpvm payload (shorter than the header)")             \
+	X(PAYLOAD_IMAGE_VERSION, ENOEXEC, "payload ABI version this thpvm does not speak")           \
+	X(PAYLOAD_IMAGE_HEADER_SIZE, ENOEXEC, "payload header of the wrong size")                    \
+	X(PAYLOAD_IMAGE_LOAD_GPA, ENOEXEC, "payload linked for another address")                     \
+	X(PAYLOAD_IMAGE_TOO_LARGE, EFBIG, "payload larger than the image area")                      \
+	X(PAYLOAD_IMAGE_SIZE_MISMATCH, ENOEXEC, "payload truncated or padded")                       \
+	X(PAYLOAD_IMAGE_BAD_ADDRESS, ENOEXEC, "payload header address outside the image")            \
+	X(PAYLOAD_IMAGE_BAD_FLAGS, ENOEXEC, "payload header with unknown flags")                     \
+	X(PAYLOAD_IMAGE_UNTERMINATED, ENOEXEC, "payload name or argument list not terminated")
+
+enum payload_image_result {
+	PAYLOAD_IMAGE_RESULTS(THPVM_RESULT_ENUM_ITEM)
+	PAYLOAD_NR_IMAGE_RESULTS
+};
+
+const char *payload_image_result_str(enum payload_image_result result);
+
 struct payload_image {
+	enum payload_image_result result;   /* of the last parse or load, also on failure */
 	char *path;                     /* where it was read from (NULL for a parsed buffer) */
 	char name[PAYLOAD_NAME_MAX];
 	const uint8_t *data;            /* the file */

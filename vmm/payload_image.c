@@ -2,6 +2,7 @@
 /* Payload files: finding them, reading them, and refusing anything that is not one. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,28 @@ _Static_assert(PAYLOAD_LOAD_GPA == X86_PAYLOAD_IMAGE_GPA, "the ABI's load addres
 #define THPVM_PAYLOAD_INSTALL_DIR "/usr/local/lib/thpvm/payloads"
 #endif
 
+static const char *const image_result_str[] = { PAYLOAD_IMAGE_RESULTS(THPVM_RESULT_STR_ITEM) };
+static const int image_result_errno[] = { PAYLOAD_IMAGE_RESULTS(THPVM_RESULT_ERRNO_ITEM) };
+
+const char *payload_image_result_str(enum payload_image_result result)
+{
+	return result < PAYLOAD_NR_IMAGE_RESULTS ? image_result_str[result] : "unknown";
+}
+
+/* Records result in img and the detailed one-line message; returns its -errno. */
+__attribute__((format(printf, 3, 4))) static int image_fail(struct payload_image *img, enum payload_image_result result,
+							    const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	img->result = result;
+	return vmm_fail(-image_result_errno[result], "%s", msg);
+}
+
 /* An address the header gives must point inside the file. */
 static bool in_file(const struct payload_image *img, uint64_t gpa)
 {
@@ -34,32 +57,32 @@ int payload_image_parse(const void *buf, size_t len, struct payload_image *img)
 	memset(img, 0, sizeof(*img));
 	/* the magic first: a foreign file is "not a payload" whatever its size */
 	if (len < sizeof(h.magic) || memcmp(buf, &(uint64_t){ PAYLOAD_MAGIC }, sizeof(h.magic)))
-		return vmm_fail(-ENOEXEC, "not a thpvm payload: no THPVMPL magic at offset 0 (see docs/payload-abi.md)");
+		return image_fail(img, PAYLOAD_IMAGE_NO_MAGIC, "not a thpvm payload: no THPVMPL magic at offset 0 (see docs/payload-abi.md)");
 	if (len < sizeof(h))
-		return vmm_fail(-ENOEXEC, "not a thpvm payload: %zu bytes, shorter than the %zu-byte payload header", len,
+		return image_fail(img, PAYLOAD_IMAGE_SHORT, "not a thpvm payload: %zu bytes, shorter than the %zu-byte payload header", len,
 				sizeof(h));
 	memcpy(&h, buf, sizeof(h));
 	if (h.abi_version != PAYLOAD_ABI_VERSION)
-		return vmm_fail(-ENOEXEC, "payload ABI version %u, this thpvm speaks version %u", h.abi_version,
+		return image_fail(img, PAYLOAD_IMAGE_VERSION, "payload ABI version %u, this thpvm speaks version %u", h.abi_version,
 				PAYLOAD_ABI_VERSION);
 	if (h.header_size != PH_SIZE)
-		return vmm_fail(-ENOEXEC, "payload header size %u, expected %u", h.header_size, PH_SIZE);
+		return image_fail(img, PAYLOAD_IMAGE_HEADER_SIZE, "payload header size %u, expected %u", h.header_size, PH_SIZE);
 	if (h.load_gpa != X86_PAYLOAD_IMAGE_GPA)
-		return vmm_fail(-ENOEXEC, "payload linked for 0x%llx, payloads load at 0x%llx",
+		return image_fail(img, PAYLOAD_IMAGE_LOAD_GPA, "payload linked for 0x%llx, payloads load at 0x%llx",
 				(unsigned long long)h.load_gpa, (unsigned long long)X86_PAYLOAD_IMAGE_GPA);
 	if (len > X86_PAYLOAD_IMAGE_MAX)
-		return vmm_fail(-EFBIG, "payload too large: %zu bytes, the image area holds %llu", len,
+		return image_fail(img, PAYLOAD_IMAGE_TOO_LARGE, "payload too large: %zu bytes, the image area holds %llu", len,
 				(unsigned long long)X86_PAYLOAD_IMAGE_MAX);
 	if (h.file_end_gpa < h.load_gpa || h.file_end_gpa - h.load_gpa != len)
-		return vmm_fail(-ENOEXEC, "payload truncated or padded: header says %lld bytes, file has %zu",
+		return image_fail(img, PAYLOAD_IMAGE_SIZE_MISMATCH, "payload truncated or padded: header says %lld bytes, file has %zu",
 				(long long)(h.file_end_gpa - h.load_gpa), len);
 	if (h.mem_end_gpa < h.file_end_gpa)
-		return vmm_fail(-ENOEXEC, "payload header: memory end before file end");
+		return image_fail(img, PAYLOAD_IMAGE_BAD_ADDRESS, "payload header: memory end before file end");
 	if (h.mem_end_gpa - h.load_gpa > X86_PAYLOAD_IMAGE_MAX)
-		return vmm_fail(-EFBIG, "payload too large: %llu bytes with bss, the image area holds %llu",
+		return image_fail(img, PAYLOAD_IMAGE_TOO_LARGE, "payload too large: %llu bytes with bss, the image area holds %llu",
 				(unsigned long long)(h.mem_end_gpa - h.load_gpa), (unsigned long long)X86_PAYLOAD_IMAGE_MAX);
 	if (h.flags & ~PAYLOAD_F_ALL)
-		return vmm_fail(-ENOEXEC, "payload header: unknown flags 0x%x", h.flags & ~PAYLOAD_F_ALL);
+		return image_fail(img, PAYLOAD_IMAGE_BAD_FLAGS, "payload header: unknown flags 0x%x", h.flags & ~PAYLOAD_F_ALL);
 	img->data = buf;
 	img->file_size = len;
 	img->load_gpa = h.load_gpa;
@@ -67,22 +90,22 @@ int payload_image_parse(const void *buf, size_t len, struct payload_image *img)
 	img->mem_size = h.mem_end_gpa - h.load_gpa;
 	img->flags = h.flags;
 	if (!in_file(img, h.entry_gpa) || h.entry_gpa - h.load_gpa < sizeof(h))
-		return vmm_fail(-ENOEXEC, "payload entry point 0x%llx is outside its code", (unsigned long long)h.entry_gpa);
+		return image_fail(img, PAYLOAD_IMAGE_BAD_ADDRESS, "payload entry point 0x%llx is outside its code", (unsigned long long)h.entry_gpa);
 	if (!in_file(img, h.name_gpa))
-		return vmm_fail(-ENOEXEC, "payload header: name outside the file");
+		return image_fail(img, PAYLOAD_IMAGE_BAD_ADDRESS, "payload header: name outside the file");
 	name = (const char *)buf + (h.name_gpa - h.load_gpa);
 	max_name = len - (h.name_gpa - h.load_gpa);
 	if (max_name > sizeof(img->name))
 		max_name = sizeof(img->name);
 	if (strnlen(name, max_name) == max_name)
-		return vmm_fail(-ENOEXEC, "payload header: name not terminated");
+		return image_fail(img, PAYLOAD_IMAGE_UNTERMINATED, "payload header: name not terminated");
 	strcpy(img->name, name);
 	if (h.args_gpa) {
 		const char *k;
 		size_t left;
 
 		if (!in_file(img, h.args_gpa))
-			return vmm_fail(-ENOEXEC, "payload header: argument list outside the file");
+			return image_fail(img, PAYLOAD_IMAGE_BAD_ADDRESS, "payload header: argument list outside the file");
 		k = (const char *)buf + (h.args_gpa - h.load_gpa);
 		left = len - (h.args_gpa - h.load_gpa);
 		img->arg_keys = k;
@@ -91,7 +114,7 @@ int payload_image_parse(const void *buf, size_t len, struct payload_image *img)
 			size_t n = strnlen(k, left);
 
 			if (n == left)
-				return vmm_fail(-ENOEXEC, "payload header: argument list not terminated");
+				return image_fail(img, PAYLOAD_IMAGE_UNTERMINATED, "payload header: argument list not terminated");
 			if (!n)
 				break;
 			k += n + 1;
@@ -178,8 +201,11 @@ int payload_image_load(const char *name_or_path, struct payload_image *img)
 	int fd, ret;
 
 	memset(img, 0, sizeof(*img));
-	if ((ret = payload_resolve(name_or_path, path, sizeof(path))))
+	if ((ret = payload_resolve(name_or_path, path, sizeof(path)))) {
+		img->result = PAYLOAD_IMAGE_NOT_FOUND;
 		return ret;
+	}
+	img->result = PAYLOAD_IMAGE_UNREADABLE;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vmm_fail(-errno, "payload %s: %s", path, strerror(errno));
@@ -191,7 +217,7 @@ int payload_image_load(const char *name_or_path, struct payload_image *img)
 	/* refuse before reading: a huge file is not a payload */
 	if ((uint64_t)st.st_size > X86_PAYLOAD_IMAGE_MAX) {
 		close(fd);
-		return vmm_fail(-EFBIG, "payload %s too large: %lld bytes, the image area holds %llu", path,
+		return image_fail(img, PAYLOAD_IMAGE_TOO_LARGE, "payload %s too large: %lld bytes, the image area holds %llu", path,
 				(long long)st.st_size, (unsigned long long)X86_PAYLOAD_IMAGE_MAX);
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
@@ -203,11 +229,12 @@ int payload_image_load(const char *name_or_path, struct payload_image *img)
 	close(fd);
 	if (n != st.st_size) {
 		free(buf);
-		return vmm_fail(-EIO, "payload %s: short read", path);
+		return image_fail(img, PAYLOAD_IMAGE_UNREADABLE, "payload %s: short read", path);
 	}
 	if ((ret = payload_image_parse(buf, (size_t)n, img))) {
 		vmm_error_prefix("%s", path);
 		free(buf);
+		img->data = NULL;
 		return ret;
 	}
 	img->owned = buf;

@@ -33,11 +33,13 @@ static struct payload_header *good(void)
 	return h;
 }
 
-static void refused(int err, const char *msg)
+static void refused(int err, enum payload_image_result result, const char *msg)
 {
 	struct payload_image img;
 
 	cr_assert_eq(payload_image_parse(buf, FILE_SIZE, &img), err, "%s", vmm_last_error());
+	cr_assert_eq(img.result, result, "result %s, want %s", payload_image_result_str(img.result),
+		     payload_image_result_str(result));
 	cr_assert(strstr(vmm_last_error(), msg), "'%s' lacks '%s'", vmm_last_error(), msg);
 }
 
@@ -66,49 +68,50 @@ Test(payload_image, short_or_foreign_files_are_not_payloads)
 
 	good();
 	cr_assert_eq(payload_image_parse(buf, 20, &img), -ENOEXEC);
+	cr_assert_eq(img.result, PAYLOAD_IMAGE_SHORT);
 	cr_assert(strstr(vmm_last_error(), "shorter than the 80-byte payload header"));
 	cr_assert_eq(payload_image_parse(buf, 4, &img), -ENOEXEC);
 	cr_assert(strstr(vmm_last_error(), "no THPVMPL magic"));
 	memcpy(buf, "\x7f" "ELF", 4);
-	refused(-ENOEXEC, "no THPVMPL magic");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_NO_MAGIC, "no THPVMPL magic");
 }
 
 Test(payload_image, inconsistent_headers_are_refused)
 {
 	good()->abi_version = 2;
-	refused(-ENOEXEC, "ABI version 2");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_VERSION, "ABI version 2");
 	good()->header_size = 64;
-	refused(-ENOEXEC, "header size 64");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_HEADER_SIZE, "header size 64");
 	good()->load_gpa = 0x100000;
-	refused(-ENOEXEC, "linked for 0x100000");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_LOAD_GPA, "linked for 0x100000");
 	good()->file_end_gpa = LOAD + FILE_SIZE + 100;
-	refused(-ENOEXEC, "truncated or padded");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_SIZE_MISMATCH, "truncated or padded");
 	good()->mem_end_gpa = LOAD + 10;
-	refused(-ENOEXEC, "memory end before file end");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_BAD_ADDRESS, "memory end before file end");
 	good()->entry_gpa = LOAD + FILE_SIZE;
-	refused(-ENOEXEC, "entry point");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_BAD_ADDRESS, "entry point");
 	good()->entry_gpa = LOAD + 8;
-	refused(-ENOEXEC, "entry point");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_BAD_ADDRESS, "entry point");
 	good()->name_gpa = LOAD + FILE_SIZE + 8;
-	refused(-ENOEXEC, "name outside");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_BAD_ADDRESS, "name outside");
 	good()->flags = 0x80;
-	refused(-ENOEXEC, "unknown flags 0x80");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_BAD_FLAGS, "unknown flags 0x80");
 	good();
 	memset(buf + 0x100, 'x', FILE_SIZE - 0x100);
-	refused(-ENOEXEC, "not terminated");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_UNTERMINATED, "not terminated");
 }
 
 Test(payload_image, unterminated_argument_list_is_refused)
 {
 	good()->args_gpa = LOAD + FILE_SIZE - 4;
 	memcpy(buf + FILE_SIZE - 4, "abcd", 4);
-	refused(-ENOEXEC, "argument list not terminated");
+	refused(-ENOEXEC, PAYLOAD_IMAGE_UNTERMINATED, "argument list not terminated");
 }
 
 Test(payload_image, oversized_images_are_refused)
 {
 	good()->mem_end_gpa = LOAD + X86_PAYLOAD_IMAGE_MAX + 4096;
-	refused(-EFBIG, "too large");
+	refused(-EFBIG, PAYLOAD_IMAGE_TOO_LARGE, "too large");
 }
 
 Test(payload_image, the_built_payloads_are_valid)
@@ -138,6 +141,12 @@ Test(payload_image, names_resolve_and_paths_are_taken_as_given)
 	cr_assert_eq(payload_resolve("memtest.bin", path, sizeof(path)), 0);
 	cr_assert_str_eq(path, THPVM_BUILD_DIR "/guests/memtest.bin");
 	cr_assert_eq(payload_resolve("nope", path, sizeof(path)), -ENOENT);
+	{
+		struct payload_image img;
+
+		cr_assert_eq(payload_image_load("nope", &img), -ENOENT);
+		cr_assert_eq(img.result, PAYLOAD_IMAGE_NOT_FOUND);
+	}
 	cr_assert(strstr(vmm_last_error(), "payload 'nope' not found"));
 	cr_assert_eq(payload_resolve("/nonexistent.bin", path, sizeof(path)), -ENOENT);
 	cr_assert_eq(payload_resolve(THPVM_BUILD_DIR "/guests", path, sizeof(path)), -ENOENT, "a directory");
