@@ -54,37 +54,100 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 	return ret;
 }
 
+/* Everything a run holds, built by the start-up table below and unwound in reverse. */
+struct run_ctx {
+	const struct run_opts *o;
+	struct payload_image image;
+	struct thpvm_memmap *mem;
+	struct vm *vm;
+	struct payload *payload;
+};
+
+static int load_image(struct run_ctx *c)
+{
+	return payload_image_load(c->o->payload, &c->image);
+}
+
+static void free_image(struct run_ctx *c)
+{
+	payload_image_free(&c->image);
+}
+
+/* Bad input is found before any memory or VM exists. */
+static int check_input(struct run_ctx *c)
+{
+	uint64_t mem = c->o->memory_bytes, low = mem < X86_MMIO_HOLE_GPA ? mem : X86_MMIO_HOLE_GPA;
+	struct payload_layout layout;
+	int ret;
+
+	if ((ret = payload_args_check(&c->o->args, &c->image)))
+		return ret;
+	return payload_layout_compute(low, mem - low, &layout);
+}
+
+static int create_ram(struct run_ctx *c)
+{
+	struct guest_ram_config rc = {
+		.size_bytes = c->o->memory_bytes,
+		.backing = c->o->backing,
+		.populate = c->o->prefault ? THPVM_POPULATE_PREFAULT : THPVM_POPULATE_ON_DEMAND,
+	};
+
+	return guest_ram_create(&rc, &c->mem);
+}
+
+static void destroy_ram(struct run_ctx *c)
+{
+	thpvm_memmap_destroy(c->mem);
+	c->mem = NULL;
+}
+
+static int create_vm(struct run_ctx *c)
+{
+	struct payload_config pc = { .image = &c->image, .args = &c->o->args, .guest_page_size = c->o->guest_page_size };
+
+	return payload_vm_create(c->mem, c->o->nr_cpus, &pc, &c->vm, &c->payload);
+}
+
+static void destroy_vm(struct run_ctx *c)
+{
+	vm_destroy(c->vm);
+	c->vm = NULL;
+}
+
+static const struct run_step {
+	const char *name;
+	int (*init)(struct run_ctx *c);
+	void (*exit)(struct run_ctx *c);
+	int fail_status;            /* thpvm's exit status when init fails: 2 = bad input */
+} run_steps[] = {
+	{ "load the payload", load_image, free_image, 2 },
+	{ "check arguments and memory size", check_input, NULL, 2 },
+	{ "allocate guest RAM", create_ram, destroy_ram, 1 },
+	{ "create the VM and the payload guest", create_vm, destroy_vm, 1 },
+};
+#define NR_RUN_STEPS (sizeof(run_steps) / sizeof(run_steps[0]))
+
+static void unwind(struct run_ctx *c, unsigned done)
+{
+	while (done > 0)
+		if (run_steps[--done].exit)
+			run_steps[done].exit(c);
+}
+
 int run_payload(const struct run_opts *o)
 {
-	struct payload_image image;
-	struct payload_layout layout;
-	struct guest_ram_config rc = {
-		.size_bytes = o->memory_bytes,
-		.backing = o->backing,
-		.populate = o->prefault ? THPVM_POPULATE_PREFAULT : THPVM_POPULATE_ON_DEMAND,
-	};
-	struct payload_config pc = { .image = &image, .args = &o->args, .guest_page_size = o->guest_page_size };
-	uint64_t low = o->memory_bytes < X86_MMIO_HOLE_GPA ? o->memory_bytes : X86_MMIO_HOLE_GPA;
+	struct run_ctx c = { .o = o };
 	struct sigaction sa, old_int, old_term;
-	struct thpvm_memmap *mem = NULL;
-	struct payload *payload;
-	struct vm *vm = NULL;
+	unsigned done;
 	int status;
 
-	if (payload_image_load(o->payload, &image)) {
-		cli_error("%s: %s", o->cmd, vmm_last_error());
-		return 2;
-	}
-	if (payload_args_check(&o->args, &image) || payload_layout_compute(low, o->memory_bytes - low, &layout)) {
-		cli_error("%s: %s", o->cmd, vmm_last_error());
-		payload_image_free(&image);
-		return 2;
-	}
-	if (guest_ram_create(&rc, &mem) || payload_vm_create(mem, o->nr_cpus, &pc, &vm, &payload)) {
-		cli_error("%s: %s", o->cmd, vmm_last_error());
-		thpvm_memmap_destroy(mem);
-		payload_image_free(&image);
-		return 1;
+	for (done = 0; done < NR_RUN_STEPS; done++) {
+		if (run_steps[done].init(&c)) {
+			cli_error("%s: %s", o->cmd, vmm_last_error());
+			unwind(&c, done);
+			return run_steps[done].fail_status;
+		}
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -92,20 +155,18 @@ int run_payload(const struct run_opts *o)
 	interrupted = 0;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	if (vm_run(vm, o->timeout_ns, &interrupted)) {
+	if (vm_run(c.vm, o->timeout_ns, &interrupted)) {
 		cli_error("%s: %s", o->cmd, vmm_last_error());
 		status = 1;
 	} else {
 		fflush(stdout);
-		print_exit(&vm->exit);
-		status = vm->exit.status;
+		print_exit(&c.vm->exit);
+		status = c.vm->exit.status;
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	if (write_stats(vm, o) && !status)
+	if (write_stats(c.vm, o) && !status)
 		status = 1;
-	vm_destroy(vm);
-	thpvm_memmap_destroy(mem);
-	payload_image_free(&image);
+	unwind(&c, done);
 	return status;
 }
