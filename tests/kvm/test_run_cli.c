@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thpvm.h>
@@ -238,4 +239,30 @@ Test(run_cli, stats_prints_both_views_of_guest_ram)
 	c = thpvm("run", "--payload", "selftest", "--memory", "64M", "--stats", NULL);
 	cr_assert_eq(c->status, 0);
 	cr_assert(strstr(c->out, "pages_2m"));
+}
+
+Test(run_cli, sigint_stops_the_guest_cleanly)
+{
+	const char *argv[] = { THPVM, "run", "--payload", "selftest", "--memory", "64M", "--cpus", "2",
+			       "--arg", "mode=spin", NULL };
+	int efd = memfd_create("err", 0), st;
+	char err[4096];
+	pid_t pid;
+
+	REQUIRE_KVM();
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		dup2(efd, 2);
+		execv(THPVM, (char *const *)argv);
+		_exit(127);
+	}
+	usleep(500000);
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	slurp(efd, err, sizeof(err));
+	cr_assert(WIFEXITED(st), "thpvm died of a signal instead of stopping the guest");
+	cr_assert_eq(WEXITSTATUS(st), 130, "stderr: %s", err);
+	cr_assert(strstr(err, "thpvm: interrupted by a signal"), "%s", err);
 }

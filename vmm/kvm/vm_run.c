@@ -128,12 +128,21 @@ int vm_wait(struct vm *vm, uint64_t timeout_ns, volatile sig_atomic_t *interrupt
 	pthread_mutex_lock(&vm->lock);
 	while (vm->nr_running > 0) {
 		struct timespec ts;
+		int rc;
 
 		/* 50 ms ticks: a signal handler can only set a flag, and we must notice it */
 		deadline_after(&ts, 50000000ULL);
-		pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
-		if (vm->stopping)
+		rc = pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+		if (vm->stopping) {
+			/* belt and braces: a vCPU still running 50 ms after a stop is kicked again */
+			if (rc == ETIMEDOUT) {
+				pthread_mutex_unlock(&vm->lock);
+				for (unsigned i = 0; i < vm->nr_vcpus; i++)
+					vcpu_kick(vm->vcpus[i], VCPU_REQ_STOP);
+				pthread_mutex_lock(&vm->lock);
+			}
 			continue;
+		}
 		if (interrupt && *interrupt) {
 			pthread_mutex_unlock(&vm->lock);
 			vm_stop(vm, VM_STOP_INTERRUPTED, VM_STATUS_INTERRUPTED, -1, "interrupted by a signal");
