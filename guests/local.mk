@@ -1,1 +1,80 @@
-# Payload guests (flat binaries built with GNU as/ld) are added by the VMM work.
+# Payload guests: flat binaries built from GNU as sources (docs/payload-abi.md).
+# Each links guests/rt (header, port-I/O layer) and guests/lib (helpers) with
+# guests/payload.ld, then objcopy -O binary. No host flags (sanitizers, PIE)
+# reach them: they run at CPL3 in a guest, not on the host.
+PAYLOAD_ABI_H = $(top_srcdir)/guests/include/payload_abi.h
+PAYLOAD_LDS = $(top_srcdir)/guests/payload.ld
+PAYLOAD_RT_SRCS = \
+	$(top_srcdir)/guests/rt/header.S \
+	$(top_srcdir)/guests/rt/portio.S \
+	$(top_srcdir)/guests/lib/util.S
+PAYLOAD_DEPS = $(PAYLOAD_RT_SRCS) $(PAYLOAD_LDS) $(PAYLOAD_ABI_H)
+PAYLOAD_LINK = $(CC) -nostdlib -nostartfiles -static -no-pie -ffreestanding \
+	-I$(top_srcdir)/guests/include -Wa,--noexecstack \
+	-Wl,--build-id=none -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -Wl,-T,$(PAYLOAD_LDS)
+PAYLOAD_BIN = $(OBJCOPY) -O binary
+
+PAYLOAD_BINS = \
+	guests/selftest.bin \
+	guests/triplefault.bin \
+	guests/tlbbench.bin \
+	guests/memtest.bin
+
+payloaddir = $(pkglibdir)/payloads
+payload_DATA = $(PAYLOAD_BINS)
+CLEANFILES += $(PAYLOAD_BINS) guests/selftest.elf guests/triplefault.elf guests/tlbbench.elf guests/memtest.elf
+EXTRA_DIST += \
+	guests/include/payload_abi.h \
+	guests/payload.ld \
+	guests/rt/header.S \
+	guests/rt/portio.S \
+	guests/lib/util.S \
+	guests/selftest.S \
+	guests/triplefault.S \
+	guests/tlbbench.S \
+	guests/memtest.S
+
+guests/selftest.elf: $(top_srcdir)/guests/selftest.S $(PAYLOAD_DEPS)
+	@$(MKDIR_P) guests
+	$(AM_V_GEN)$(PAYLOAD_LINK) -o $@ $(top_srcdir)/guests/selftest.S $(PAYLOAD_RT_SRCS)
+guests/triplefault.elf: $(top_srcdir)/guests/triplefault.S $(PAYLOAD_DEPS)
+	@$(MKDIR_P) guests
+	$(AM_V_GEN)$(PAYLOAD_LINK) -o $@ $(top_srcdir)/guests/triplefault.S $(PAYLOAD_RT_SRCS)
+guests/tlbbench.elf: $(top_srcdir)/guests/tlbbench.S $(PAYLOAD_DEPS)
+	@$(MKDIR_P) guests
+	$(AM_V_GEN)$(PAYLOAD_LINK) -o $@ $(top_srcdir)/guests/tlbbench.S $(PAYLOAD_RT_SRCS)
+guests/memtest.elf: $(top_srcdir)/guests/memtest.S $(PAYLOAD_DEPS)
+	@$(MKDIR_P) guests
+	$(AM_V_GEN)$(PAYLOAD_LINK) -o $@ $(top_srcdir)/guests/memtest.S $(PAYLOAD_RT_SRCS)
+
+guests/selftest.bin: guests/selftest.elf
+	$(AM_V_GEN)$(PAYLOAD_BIN) guests/selftest.elf $@
+guests/triplefault.bin: guests/triplefault.elf
+	$(AM_V_GEN)$(PAYLOAD_BIN) guests/triplefault.elf $@
+guests/tlbbench.bin: guests/tlbbench.elf
+	$(AM_V_GEN)$(PAYLOAD_BIN) guests/tlbbench.elf $@
+guests/memtest.bin: guests/memtest.elf
+	$(AM_V_GEN)$(PAYLOAD_BIN) guests/memtest.elf $@
+
+# The same payload cores as static Linux programs (guests/linux-user/rt.S:
+# system calls instead of port I/O), for Linux guests' initramfs.
+LINUX_USER_LINK = $(CC) -nostdlib -nostartfiles -static -no-pie -ffreestanding \
+	-I$(top_srcdir)/guests/include -Wa,--noexecstack \
+	-Wl,--build-id=none -Wl,-z,noexecstack
+LINUX_USER_DEPS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S $(PAYLOAD_ABI_H)
+LINUX_USER_SRCS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S
+LINUX_USER_BINS = guests/linux-user/tlbbench guests/linux-user/memtest guests/linux-user/selftest
+linuxuserdir = $(pkglibdir)/linux-user
+linuxuser_DATA = $(LINUX_USER_BINS)
+CLEANFILES += $(LINUX_USER_BINS)
+EXTRA_DIST += guests/linux-user/rt.S
+
+guests/linux-user/tlbbench: $(top_srcdir)/guests/tlbbench.S $(LINUX_USER_DEPS)
+	@$(MKDIR_P) guests/linux-user
+	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/tlbbench.S $(LINUX_USER_SRCS)
+guests/linux-user/memtest: $(top_srcdir)/guests/memtest.S $(LINUX_USER_DEPS)
+	@$(MKDIR_P) guests/linux-user
+	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/memtest.S $(LINUX_USER_SRCS)
+guests/linux-user/selftest: $(top_srcdir)/guests/selftest.S $(LINUX_USER_DEPS)
+	@$(MKDIR_P) guests/linux-user
+	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/selftest.S $(LINUX_USER_SRCS)

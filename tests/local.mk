@@ -10,14 +10,24 @@ TEST_LDADD = tests/lib/libtesthelpers.la src/libthpvm.la $(CRITERION_LIBS) $(JAN
 UNIT_TESTS = \
 	tests/unit/test_memmap \
 	tests/unit/test_thp_policy \
-	tests/unit/test_x86_tables
+	tests/unit/test_x86_tables \
+	tests/unit/test_payload_image \
+	tests/unit/test_payload_args \
+	tests/unit/test_payload_layout \
+	tests/unit/test_kvm_stats \
+	tests/unit/test_iobus \
+	tests/unit/test_linux_user
 THP_TESTS = \
 	tests/thp/test_extent \
 	tests/thp/test_cow \
 	tests/thp/test_fallback \
 	tests/thp/test_coverage
 KVM_TESTS = \
-	tests/kvm/test_kvm_state
+	tests/kvm/test_kvm_state \
+	tests/kvm/test_vm \
+	tests/kvm/test_payload \
+	tests/kvm/test_kvm_mapping \
+	tests/kvm/test_run_cli
 
 check_PROGRAMS += $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
 TESTS += $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
@@ -87,7 +97,7 @@ check-kvm:
 .PHONY: check-unit check-thp check-kvm
 
 # What CI runs under -fsanitize=address,undefined.
-SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS)
+SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
 check-sanitized:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(SANITIZED_TESTS)"
 
@@ -176,3 +186,36 @@ tests_unit_test_linux_i8042_CFLAGS = $(LINUX_TEST_CFLAGS)
 tests_unit_test_linux_i8042_LDADD = $(LINUX_TEST_LDADD)
 tests_unit_test_linux_debug_exit_CFLAGS = $(LINUX_TEST_CFLAGS)
 tests_unit_test_linux_debug_exit_LDADD = $(LINUX_TEST_LDADD)
+# The VMM core (vmm/), once, for every test that drives it.
+check_LTLIBRARIES += tests/lib/libvmmcore.la
+tests_lib_libvmmcore_la_SOURCES = $(VMM_CORE_SOURCES)
+tests_lib_libvmmcore_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS)
+VMM_TEST_CFLAGS = $(TEST_CFLAGS) $(VMM_CORE_CFLAGS) -DTHPVM_BUILD_DIR=\"$(abs_top_builddir)\"
+VMM_TEST_LDADD = tests/lib/libvmmcore.la $(TEST_LDADD)
+
+tests_unit_test_payload_image_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_payload_image_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_payload_args_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_payload_args_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_payload_layout_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_payload_layout_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_kvm_stats_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_kvm_stats_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_iobus_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_iobus_LDADD = $(VMM_TEST_LDADD)
+
+KVM_TEST_SOURCES = tests/kvm/kvm_test.h tests/kvm/kvm_test.c
+tests_kvm_test_payload_SOURCES = tests/kvm/test_payload.c $(KVM_TEST_SOURCES)
+tests_kvm_test_payload_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_payload_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_kvm_mapping_SOURCES = tests/kvm/test_kvm_mapping.c $(KVM_TEST_SOURCES)
+tests_kvm_test_kvm_mapping_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_kvm_mapping_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_run_cli_SOURCES = tests/kvm/test_run_cli.c $(KVM_TEST_SOURCES)
+tests_kvm_test_run_cli_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_run_cli_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_vm_SOURCES = tests/kvm/test_vm.c $(KVM_TEST_SOURCES)
+tests_kvm_test_vm_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_vm_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_linux_user_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_linux_user_LDADD = $(VMM_TEST_LDADD)

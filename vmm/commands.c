@@ -5,10 +5,14 @@
 extern const struct cli_command cmd_demo;
 extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_ctl;
+extern const struct cli_command cmd_run;
+extern const struct cli_command cmd_stats;
 
 const struct cli_command *const cli_commands[] = {
 	&cmd_demo,
 	&cmd_bench,
 	&cmd_ctl,
+	&cmd_run,
+	&cmd_stats,
 	NULL,
 };

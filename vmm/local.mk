@@ -39,20 +39,61 @@ VMM_STATE_SOURCES = \
 	vmm/state/kvm_state.h \
 	vmm/state/kvm_state.c
 
+# The VMM core: KVM VM/vCPU lifecycle, I/O bus, payload guests. Linked into
+# thpvm and (as tests/lib/libvmmcore.la) into the tests that drive real VMs.
+VMM_CORE_SOURCES = \
+	vmm/cli.h \
+	vmm/util.c \
+	vmm/error.h \
+	vmm/error.c \
+	vmm/kvm/kvm_stats.h \
+	vmm/kvm/kvm_stats.c \
+	vmm/kvm/vm.h \
+	vmm/kvm/vm.c \
+	vmm/kvm/vm_run.c \
+	vmm/kvm/vm_stats.h \
+	vmm/kvm/vm_stats.c \
+	vmm/kvm/vcpu.h \
+	vmm/kvm/vcpu.c \
+	vmm/kvm/vcpu_exit.c \
+	vmm/kvm/vcpu_dump.c \
+	vmm/dev/iobus.h \
+	vmm/dev/iobus.c \
+	vmm/guest_ram.h \
+	vmm/guest_ram.c \
+	vmm/payload.h \
+	vmm/payload_internal.h \
+	vmm/payload_image.c \
+	vmm/payload_args.c \
+	vmm/payload_layout.c \
+	vmm/payload_setup.c \
+	vmm/payload_dev.c \
+	guests/include/payload_abi.h \
+	$(VMM_X86_SOURCES) \
+	$(VMM_STATE_SOURCES)
+VMM_CORE_CFLAGS = -I$(top_srcdir)/vmm -I$(top_srcdir)/guests/include \
+	-DTHPVM_PAYLOAD_INSTALL_DIR=\"$(pkglibdir)/payloads\"
+
 bin_PROGRAMS += vmm/thpvm
 vmm_thpvm_SOURCES = \
-	vmm/cli.h \
 	vmm/main.c \
 	vmm/commands.c \
-	vmm/util.c \
 	vmm/cmd_demo.c \
+	vmm/run_opts.h \
+	vmm/run_opts.c \
+	vmm/run_payload.c \
+	vmm/cmd_run.c \
+	vmm/cmd_stats.c \
 	vmm/bench/bench.h \
 	vmm/bench/bench.c \
 	vmm/bench/benches.c \
 	vmm/bench/bench_coverage.c \
-	$(VMM_X86_SOURCES) \
-	$(VMM_STATE_SOURCES)
-vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+	vmm/bench/plot.h \
+	vmm/bench/plot.c \
+	vmm/bench/bench_tlb.c \
+	vmm/bench/bench_collapse_mem.c \
+	$(VMM_CORE_SOURCES)
+vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS)
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
 
 # The control socket (server, protocol, command table, client), shared with its tests
@@ -68,4 +109,3 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/api.c
 vmm_thpvm_SOURCES += vmm/cmd_ctl.c $(VMM_CTL_SOURCES)
 vmm_thpvm_SOURCES += $(VMM_LEGACY_DEV_SOURCES)
-vmm_thpvm_SOURCES += vmm/bench/bench_collapse_mem.c

@@ -3,10 +3,12 @@
 #include "bench.h"
 
 extern const struct bench bench_coverage;
+extern const struct bench bench_tlb;
 extern const struct bench bench_collapse_mem;
 
 const struct bench *const benches[] = {
 	&bench_coverage,
+	&bench_tlb,
 	&bench_collapse_mem,
 	NULL,
 };

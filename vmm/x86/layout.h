@@ -49,4 +49,28 @@
 #define X86_COM1_IRQ            4
 #define X86_PORT_DEBUG_EXIT     0x501        /* like QEMU's isa-debug-exit */
 
+/*
+ * Payload guests (docs/payload-abi.md). The first 2 MiB are the VMM's and
+ * mapped supervisor-only, so a payload (CPL3) can neither corrupt them nor
+ * dereference NULL; page tables sit at the top of RAM, also supervisor-only.
+ */
+#define X86_PAYLOAD_SYS_SIZE       0x200000ULL  /* [0, 2 MiB): GDT, IDT, TSSs, stubs, exception stacks */
+#define X86_PAYLOAD_GDT_GPA        0x1000ULL    /* null, kernel code/data, user code/data, one TSS per vCPU */
+#define X86_PAYLOAD_IDT_GPA        0x2000ULL    /* 256 gates */
+#define X86_PAYLOAD_EXC_STUBS_GPA  0x3000ULL    /* 32 exception stubs, 16 bytes each */
+#define X86_PAYLOAD_TSS_GPA        0x4000ULL    /* one TSS + I/O bitmap per vCPU */
+#define X86_PAYLOAD_TSS_STRIDE     0x100ULL
+#define X86_PAYLOAD_EXC_STACK_GPA  0x10000ULL   /* one exception stack per vCPU */
+#define X86_PAYLOAD_EXC_STACK_SIZE 0x1000ULL
+#define X86_PAYLOAD_BOOTINFO_GPA   0x200000ULL  /* struct payload_boot_info, user readable */
+#define X86_PAYLOAD_STACKS_GPA     0x300000ULL  /* one stack per vCPU, growing down from base + (i+1) * size */
+#define X86_PAYLOAD_STACK_SIZE     0x4000ULL
+#define X86_PAYLOAD_IMAGE_GPA      0x400000ULL  /* PAYLOAD_LOAD_GPA: where the flat binary is loaded */
+#define X86_PAYLOAD_IMAGE_MAX      0x400000ULL  /* image including bss */
+#define X86_PAYLOAD_HEAP_GPA       0x800000ULL  /* payload-owned RAM starts here */
+#define X86_PAYLOAD_MIN_RAM        0x1000000ULL /* 16 MiB: the above, page tables and some heap */
+/* Mapped user-accessible in the guest tables but not RAM: accesses exit to the VMM as MMIO. */
+#define X86_PAYLOAD_MMIO_PROBE_GPA X86_MMIO_HOLE_GPA
+#define X86_PAYLOAD_MMIO_PROBE_SIZE 0x200000ULL
+
 #endif

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tlbbench: guest memory latency as the TLB sees it.
+ *
+ * A working set of `size` bytes (default: the largest free range) at the
+ * start of the largest free range is cut into elements, one 64-byte line
+ * per 4 KiB page (mode=page, default; the line's place in its page is
+ * spread by a hash so pages do not pile onto one cache set) or every line
+ * (mode=line). Sattolo's algorithm (seed) turns the elements into one
+ * random cycle of pointers, built in place. After one warm lap, `laps`
+ * laps of dependent loads (each load's address is the previous load's
+ * value) are timed with the TSC, in chunks of 1024 loads; then a
+ * sequential pass reads one word per line. Results: ws_bytes, elements,
+ * stride, chase_cycles, chase_accesses (all laps), chase_chunks,
+ * chase_chunk_accesses, chase_chunk_min_cycles, chase_chunk_median_cycles
+ * (per chunk: the median is immune to the host preempting the vCPU),
+ * seq_cycles, seq_accesses. Only vCPU 0 works; the others finish at once.
+ */
+#include <payload_abi.h>
+
+#define GOLDEN   0x9e3779b97f4a7c15
+#define XS_MUL   0x2545f4914f6cdd1d
+
+	.globl payload_name, payload_args, payload_flags, payload_main
+	.set payload_flags, 0
+
+	.section .rodata
+payload_name:	.asciz "tlbbench"
+payload_args:
+	.asciz "size"
+	.asciz "mode"
+	.asciz "laps"
+	.asciz "seed"
+	.byte 0
+key_size:	.asciz "size"
+key_mode:	.asciz "mode"
+key_laps:	.asciz "laps"
+key_seed:	.asciz "seed"
+s_page:		.asciz "page"
+s_line:		.asciz "line"
+why_mode:	.asciz "' must be page or line\n"
+why_size:	.asciz "' must be at least 4096 and fit the largest free memory range\n"
+msg_start:	.asciz "tlbbench: building the pointer chain\n"
+msg_done:	.asciz "tlbbench: done\n"
+r_ws:		.asciz "ws_bytes"
+r_elements:	.asciz "elements"
+r_stride:	.asciz "stride"
+r_chase_cycles:	.asciz "chase_cycles"
+r_chase_acc:	.asciz "chase_accesses"
+r_seq_cycles:	.asciz "seq_cycles"
+r_seq_acc:	.asciz "seq_accesses"
+r_chunks:	.asciz "chase_chunks"
+r_chunk_acc:	.asciz "chase_chunk_accesses"
+r_chunk_min:	.asciz "chase_chunk_min_cycles"
+r_chunk_median:	.asciz "chase_chunk_median_cycles"
+
+/*
+ * \out = base + i * stride + (((i * GOLDEN) >> 52) & mask); mask is 0xfc0
+ * in page mode (a line offset inside the page), 0 in line mode.
+ * Uses r12 = base, r14 = stride, r15 = mask, rbx = GOLDEN; clobbers \tmp.
+ */
+	.macro ELEM_ADDR out, i, tmp
+	mov \i, \tmp
+	imul %rbx, \tmp
+	shr $52, \tmp
+	and %r15, \tmp
+	mov \i, \out
+	imul %r14, \out
+	add %r12, \out
+	add \tmp, \out
+	.endm
+
+/* stack slots */
+#define SIZE    0
+#define LAPS    8
+#define SEED    16
+#define ACC     24
+#define T0      32
+#define NCHUNKS 40
+
+#define CHUNK_SHIFT 10
+#define CHUNK_ACC   (1 << CHUNK_SHIFT)   /* loads per timed chunk */
+#define MAX_CHUNKS  8192
+
+	.text
+payload_main:
+	push %rbx
+	push %rbp
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+	sub $56, %rsp
+	xor %eax, %eax
+	test %esi, %esi
+	jne out                     /* one vCPU is enough */
+
+	/* the largest free range: gpa in r13, size in r14 */
+	mov BI_NR_RANGES(%rdi), %ecx
+	lea BI_RANGES(%rdi), %rsi
+	xor %r13d, %r13d
+	xor %r14d, %r14d
+1:	test %ecx, %ecx
+	je 3f
+	mov 8(%rsi), %rax
+	cmp %r14, %rax
+	jbe 2f
+	mov %rax, %r14
+	mov (%rsi), %r13
+2:	add $16, %rsi
+	dec %ecx
+	jmp 1b
+3:
+	lea key_size(%rip), %rdi
+	xor %esi, %esi
+	call pl_arg_num
+	test %rax, %rax
+	jne 4f
+	mov %r14, %rax
+4:	and $-4096, %rax
+	je bad_size
+	cmp %r14, %rax
+	ja bad_size
+	mov %rax, SIZE(%rsp)
+
+	mov $4096, %r14             /* stride */
+	mov $0xfc0, %r15            /* line-in-page mask */
+	lea key_mode(%rip), %rdi
+	call pl_arg_str
+	test %rax, %rax
+	je 5f
+	mov %rax, %rbx
+	mov %rbx, %rdi
+	lea s_page(%rip), %rsi
+	call pl_streq
+	test %eax, %eax
+	jne 5f
+	mov %rbx, %rdi
+	lea s_line(%rip), %rsi
+	call pl_streq
+	test %eax, %eax
+	je bad_mode
+	mov $64, %r14
+	xor %r15d, %r15d
+5:
+	lea key_laps(%rip), %rdi
+	mov $4, %esi
+	call pl_arg_num
+	test %rax, %rax
+	jne 6f
+	inc %rax
+6:	mov %rax, LAPS(%rsp)
+	lea key_seed(%rip), %rdi
+	mov $1, %esi
+	call pl_arg_num
+	mov %rax, SEED(%rsp)
+
+	mov %r13, %r12              /* base */
+	mov SIZE(%rsp), %rax
+	xor %edx, %edx
+	div %r14
+	mov %rax, %r13              /* N elements */
+	movabs $GOLDEN, %rbx
+
+	lea r_ws(%rip), %rdi
+	mov SIZE(%rsp), %rsi
+	call pl_result
+	lea r_elements(%rip), %rdi
+	mov %r13, %rsi
+	call pl_result
+	lea r_stride(%rip), %rdi
+	mov %r14, %rsi
+	call pl_result
+	lea msg_start(%rip), %rdi
+	call pl_puts
+
+	/* element i holds i */
+	xor %ebp, %ebp
+init:	ELEM_ADDR %rsi, %rbp, %rcx
+	mov %rbp, (%rsi)
+	inc %rbp
+	cmp %r13, %rbp
+	jb init
+
+	/* Sattolo: for i = N-1 .. 1, swap(e[i], e[j]) with j uniform in [0, i): one cycle */
+	mov SEED(%rsp), %r8
+	imul %rbx, %r8
+	or $1, %r8                  /* xorshift state must not be 0 */
+	movabs $XS_MUL, %r10
+	mov %r13, %rbp
+	dec %rbp
+shuffle:
+	test %rbp, %rbp
+	je shuffled
+	mov %r8, %rax
+	shr $12, %rax
+	xor %rax, %r8
+	mov %r8, %rax
+	shl $25, %rax
+	xor %rax, %r8
+	mov %r8, %rax
+	shr $27, %rax
+	xor %rax, %r8
+	mov %r8, %rax
+	imul %r10, %rax
+	mul %rbp                    /* rdx = (rand * i) >> 64, in [0, i) */
+	ELEM_ADDR %rsi, %rbp, %rcx
+	ELEM_ADDR %rdi, %rdx, %rcx
+	mov (%rsi), %rax
+	mov (%rdi), %rcx
+	mov %rcx, (%rsi)
+	mov %rax, (%rdi)
+	dec %rbp
+	jmp shuffle
+shuffled:
+
+	/* indices to addresses */
+	xor %ebp, %ebp
+convert:
+	ELEM_ADDR %rsi, %rbp, %rcx
+	mov (%rsi), %rdx
+	ELEM_ADDR %rdi, %rdx, %rcx
+	mov %rdi, (%rsi)
+	inc %rbp
+	cmp %r13, %rbp
+	jb convert
+
+	/* one warm lap: TLB, caches and KVM's mappings see every element once */
+	xor %edx, %edx
+	ELEM_ADDR %rsi, %rdx, %rcx
+	mov %r13, %rcx
+warm:	mov (%rsi), %rsi
+	dec %rcx
+	jne warm
+
+	/*
+	 * Timed laps in chunks of CHUNK_ACC loads, each chunk timed on its
+	 * own: the TSC counts wall time, so a chunk during which the host
+	 * ran something else is slow; the median chunk is not.
+	 */
+	mov LAPS(%rsp), %rax
+	imul %r13, %rax
+	add $CHUNK_ACC - 1, %rax
+	shr $CHUNK_SHIFT, %rax
+	cmp $MAX_CHUNKS, %rax
+	jbe 1f
+	mov $MAX_CHUNKS, %eax
+1:	mov %rax, NCHUNKS(%rsp)
+	shl $CHUNK_SHIFT, %rax
+	mov %rax, ACC(%rsp)
+	xor %r9d, %r9d              /* chunk index */
+	lea chunks(%rip), %r10
+	call pl_rdtsc
+	mov %rax, T0(%rsp)
+chunk:	call pl_rdtsc
+	mov %rax, %r8
+	mov $CHUNK_ACC / 8, %ebp
+chase:	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	dec %rbp
+	jne chase
+	call pl_rdtsc
+	sub %r8, %rax
+	mov %rax, (%r10,%r9,8)
+	inc %r9
+	cmp NCHUNKS(%rsp), %r9
+	jb chunk
+	call pl_rdtsc
+	sub T0(%rsp), %rax
+	lea r_chase_cycles(%rip), %rdi
+	mov %rax, %rsi
+	call pl_result
+	lea r_chase_acc(%rip), %rdi
+	mov ACC(%rsp), %rsi
+	call pl_result
+
+	/* insertion sort of the chunk times, then min and median */
+	lea chunks(%rip), %r10
+	mov NCHUNKS(%rsp), %r9
+	mov $1, %ecx
+2:	cmp %r9, %rcx
+	jae 5f
+	mov (%r10,%rcx,8), %rax
+	mov %rcx, %rdx
+3:	test %rdx, %rdx
+	je 4f
+	mov -8(%r10,%rdx,8), %r8
+	cmp %rax, %r8
+	jbe 4f
+	mov %r8, (%r10,%rdx,8)
+	dec %rdx
+	jmp 3b
+4:	mov %rax, (%r10,%rdx,8)
+	inc %rcx
+	jmp 2b
+5:	lea r_chunks(%rip), %rdi
+	mov %r9, %rsi
+	call pl_result
+	lea r_chunk_acc(%rip), %rdi
+	mov $CHUNK_ACC, %esi
+	call pl_result
+	lea r_chunk_min(%rip), %rdi
+	mov chunks(%rip), %rsi
+	call pl_result
+	mov NCHUNKS(%rsp), %rax
+	shr $1, %rax
+	lea chunks(%rip), %r10
+	lea r_chunk_median(%rip), %rdi
+	mov (%r10,%rax,8), %rsi
+	call pl_result
+
+	/* sequential pass: one load per line */
+	call pl_rdtsc
+	mov %rax, T0(%rsp)
+	mov %r12, %rsi
+	mov %r12, %rdi
+	add SIZE(%rsp), %rdi
+	xor %r8d, %r8d
+seq:	add (%rsi), %r8
+	add $64, %rsi
+	cmp %rdi, %rsi
+	jb seq
+	call pl_rdtsc
+	sub T0(%rsp), %rax
+	lea r_seq_cycles(%rip), %rdi
+	mov %rax, %rsi
+	call pl_result
+	lea r_seq_acc(%rip), %rdi
+	mov SIZE(%rsp), %rsi
+	shr $6, %rsi
+	call pl_result
+	lea msg_done(%rip), %rdi
+	call pl_puts
+	xor %eax, %eax
+out:
+	add $56, %rsp
+	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbp
+	pop %rbx
+	ret
+
+bad_size:
+	lea key_size(%rip), %rdi
+	lea why_size(%rip), %rsi
+	jmp pl_bad_arg
+bad_mode:
+	lea key_mode(%rip), %rdi
+	lea why_mode(%rip), %rsi
+	jmp pl_bad_arg
+
+	.bss
+	.balign 8
+chunks:	.skip 8 * MAX_CHUNKS

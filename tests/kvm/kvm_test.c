@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include "kvm_test.h"
+#include "error.h"
+
+void kvm_test_payload_dir(void)
+{
+	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+}
+
+struct thpvm_memmap *guest_mem(uint64_t size_bytes, enum thpvm_backing backing)
+{
+	struct guest_ram_config rc = { .size_bytes = size_bytes, .backing = backing };
+	struct thpvm_memmap *mem;
+
+	cr_assert_eq(guest_ram_create(&rc, &mem), 0, "guest RAM: %s", vmm_last_error());
+	return mem;
+}
+
+void guest_setup(struct guest *g, struct thpvm_memmap *mem, const char *payload, unsigned cpus, uint64_t page_size,
+		 const char *const *args)
+{
+	struct payload_config pc = { .guest_page_size = page_size };
+
+	memset(g, 0, sizeof(*g));
+	kvm_test_payload_dir();
+	g->own_mem = !mem;
+	g->mem = mem ? mem : guest_mem(64ULL << 20, THPVM_BACKING_THP);
+	cr_assert_eq(payload_image_load(payload, &g->image), 0, "%s", vmm_last_error());
+	for (unsigned i = 0; args && args[i]; i++)
+		cr_assert_eq(payload_args_add(&g->args, args[i]), 0, "%s", vmm_last_error());
+	g->out = open_memstream(&g->out_buf, &g->out_len);
+	cr_assert(g->out);
+	pc.image = &g->image;
+	pc.args = &g->args;
+	pc.out = g->out;
+	cr_assert_eq(payload_vm_create(g->mem, cpus, &pc, &g->vm, &g->payload), 0, "%s", vmm_last_error());
+}
+
+const struct vm_exit_info *guest_run(struct guest *g, unsigned timeout_ms)
+{
+	cr_assert_eq(vm_run(g->vm, timeout_ms * 1000000ULL, NULL), 0, "%s", vmm_last_error());
+	return &g->vm->exit;
+}
+
+const char *guest_output(struct guest *g)
+{
+	fflush(g->out);
+	return g->out_buf ? g->out_buf : "";
+}
+
+uint64_t guest_result(struct guest *g, const char *name)
+{
+	uint64_t v = 0;
+
+	cr_assert_eq(payload_result(g->payload, name, -1, &v), 0, "no result '%s'; output:\n%s", name, guest_output(g));
+	return v;
+}
+
+void guest_teardown(struct guest *g)
+{
+	vm_destroy(g->vm);
+	payload_image_free(&g->image);
+	if (g->out)
+		fclose(g->out);
+	free(g->out_buf);
+	if (g->own_mem)
+		thpvm_memmap_destroy(g->mem);
+	memset(g, 0, sizeof(*g));
+}

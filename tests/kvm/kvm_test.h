@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers for tests that run real payload guests on /dev/kvm. */
+#ifndef THPVM_KVM_TEST_H
+#define THPVM_KVM_TEST_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <thpvm.h>
+#include "guest_ram.h"
+#include "kvm/vm.h"
+#include "payload.h"
+
+/* Skips the test, with the reason, where /dev/kvm cannot be used. */
+#define REQUIRE_KVM()                                                                               \
+	do {                                                                                         \
+		if (access("/dev/kvm", R_OK | W_OK))                                                 \
+			cr_skip_test("/dev/kvm is not usable here: %s", strerror(errno));             \
+	} while (0)
+
+/* Payloads from this build tree, whatever the current directory. */
+void kvm_test_payload_dir(void);
+
+/* A payload guest run in-process: memory (owned or borrowed), image, VM, captured output. */
+struct guest {
+	struct thpvm_memmap *mem;
+	bool own_mem;
+	struct payload_image image;
+	struct payload_args args;
+	struct vm *vm;
+	struct payload *payload;
+	FILE *out;
+	char *out_buf;
+	size_t out_len;
+};
+
+/* RAM of size_bytes with backing, ram-low/ram-high like thpvm run. Asserts. */
+struct thpvm_memmap *guest_mem(uint64_t size_bytes, enum thpvm_backing backing);
+/*
+ * Sets up payload (a name) with args ("k=v" strings, NULL-terminated) on
+ * cpus vCPUs over mem (NULL: a fresh 64 MiB THP guest). Asserts.
+ */
+void guest_setup(struct guest *g, struct thpvm_memmap *mem, const char *payload, unsigned cpus, uint64_t page_size,
+		 const char *const *args);
+/* Runs to the end (timeout in ms) and returns vm->exit. */
+const struct vm_exit_info *guest_run(struct guest *g, unsigned timeout_ms);
+/* What the payload printed so far (NUL-terminated). */
+const char *guest_output(struct guest *g);
+/* The result name from any vCPU; fails the test when missing. */
+uint64_t guest_result(struct guest *g, const char *name);
+/* Destroys the VM, and the memory when the guest owns it. */
+void guest_teardown(struct guest *g);
+
+#endif

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* `thpvm run` and `thpvm stats` as a user calls them: statuses, one-line errors, the report. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <thpvm.h>
+#include "kvm_test.h"
+
+#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
+
+struct cmd {
+	int status;
+	char out[65536];
+	char err[65536];
+};
+
+static void slurp(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+/* Runs thpvm with the NULL-terminated arguments; captures status, stdout, stderr. */
+static struct cmd *thpvm(const char *first, ...)
+{
+	static struct cmd c;
+	const char *argv[64] = { THPVM, first };
+	int n = 2, ofd = memfd_create("out", 0), efd = memfd_create("err", 0), st;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, first);
+	while (n < 63 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	cr_assert(ofd >= 0 && efd >= 0);
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(THPVM, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	slurp(ofd, c.out, sizeof(c.out));
+	slurp(efd, c.err, sizeof(c.err));
+	return &c;
+}
+
+/* An error: the status, and a first stderr line "thpvm: ..." holding msg. */
+static void expect_error(const struct cmd *c, int status, const char *msg)
+{
+	cr_assert_eq(c->status, status, "status %d, want %d; stderr: %s", c->status, status, c->err);
+	cr_assert(!strncmp(c->err, "thpvm: ", 7), "stderr starts with 'thpvm: ': %s", c->err);
+	cr_assert(strstr(c->err, msg), "stderr lacks '%s': %s", msg, c->err);
+}
+
+static void expect_one_line(const struct cmd *c)
+{
+	cr_assert(strchr(c->err, '\n') == c->err + strlen(c->err) - 1, "one line: %s", c->err);
+}
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/thpvm-test-XXXXXX");
+	cr_assert(mkdtemp(tmpdir));
+	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(run_cli, .init = setup, .fini = teardown, .timeout = 60);
+
+static const char *write_file(const char *name, const void *data, size_t len)
+{
+	static char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+Test(run_cli, missing_payload_is_refused)
+{
+	const struct cmd *c = thpvm("run", "--payload", "no-such-payload", NULL);
+
+	expect_error(c, 2, "payload 'no-such-payload' not found");
+	expect_one_line(c);
+	c = thpvm("run", "--payload", "/nonexistent/dir/x.bin", NULL);
+	expect_error(c, 2, "No such file or directory");
+	c = thpvm("run", "--memory", "64M", NULL);
+	expect_error(c, 2, "--payload NAME_OR_PATH is required");
+}
+
+Test(run_cli, a_file_that_is_not_a_payload_is_refused)
+{
+	const char *text = "#!/bin/sh\necho I am not a payload, but I am long enough to hold a header......\n";
+	const struct cmd *c = thpvm("run", "--payload", write_file("script", text, strlen(text)), NULL);
+
+	expect_error(c, 2, "not a thpvm payload: no THPVMPL magic");
+	expect_one_line(c);
+	c = thpvm("run", "--payload", write_file("empty", "", 0), NULL);
+	expect_error(c, 2, "not a thpvm payload");
+}
+
+Test(run_cli, oversized_and_truncated_payloads_are_refused)
+{
+	size_t big = 5 << 20;
+	char *buf = calloc(1, big);
+	FILE *f;
+	size_t n;
+	const struct cmd *c;
+
+	c = thpvm("run", "--payload", write_file("big.bin", buf, big), NULL);
+	expect_error(c, 2, "too large");
+	f = fopen(THPVM_BUILD_DIR "/guests/selftest.bin", "rb");
+	cr_assert(f);
+	n = fread(buf, 1, big, f);
+	fclose(f);
+	c = thpvm("run", "--payload", write_file("cut.bin", buf, n - 100), NULL);
+	expect_error(c, 2, "payload truncated or padded");
+	free(buf);
+}
+
+Test(run_cli, memory_sizes_are_checked)
+{
+	expect_error(thpvm("run", "--payload", "selftest", "--memory", "8M", NULL), 2, "too small");
+	expect_error(thpvm("run", "--payload", "selftest", "--memory", "33M", NULL), 2, "multiple of 2 MiB");
+	expect_error(thpvm("run", "--payload", "selftest", "--memory", "0", NULL), 2, "multiple of 2 MiB");
+	expect_error(thpvm("run", "--payload", "selftest", "--memory", "lots", NULL), 2, "--memory 'lots'");
+}
+
+Test(run_cli, unknown_backing_guest_page_and_options_are_refused)
+{
+	expect_error(thpvm("run", "--payload", "selftest", "--backing", "huge", NULL), 2,
+		     "--backing 'huge': expected thp, 4k or hugetlb");
+	expect_error(thpvm("run", "--payload", "selftest", "--guest-page", "1g", NULL), 2,
+		     "--guest-page '1g': expected 4k or 2m");
+	expect_error(thpvm("run", "--payload", "selftest", "--cpus", "0", NULL), 2, "--cpus '0'");
+	expect_error(thpvm("run", "--payload", "selftest", "--frobnicate", NULL), 2, "unknown option '--frobnicate'");
+}
+
+Test(run_cli, bad_args_are_refused)
+{
+	expect_error(thpvm("run", "--payload", "selftest", "--arg", "novalue", NULL), 2, "expected KEY=VALUE");
+	expect_error(thpvm("run", "--payload", "selftest", "--arg", "Mode=1", NULL), 2, "keys use a-z, 0-9 and _");
+	expect_error(thpvm("run", "--payload", "selftest", "--arg", "status=1", "--arg", "status=2", NULL), 2,
+		     "--arg status given twice");
+	expect_error(thpvm("run", "--payload", "memtest", "--arg", "colour=red", NULL), 2,
+		     "payload 'memtest' takes no argument 'colour' (it takes: mode, seed");
+}
+
+Test(run_cli, hugetlb_without_a_pool_says_how_to_get_one)
+{
+	struct thpvm_host_thp host;
+
+	thpvm_host_thp_read(&host);
+	if (host.hugetlb_2m_free >= 32)
+		cr_skip_test("this host has a hugetlb pool (%llu free 2 MiB pages)", (unsigned long long)host.hugetlb_2m_free);
+	expect_error(thpvm("run", "--payload", "selftest", "--memory", "64M", "--backing", "hugetlb", NULL), 1,
+		     "hugetlb pages");
+}
+
+Test(run_cli, payload_status_becomes_thpvm_status)
+{
+	const struct cmd *c;
+
+	REQUIRE_KVM();
+	c = thpvm("run", "--payload", "selftest", "--memory", "64M", "--arg", "status=5", NULL);
+	cr_assert_eq(c->status, 5, "stderr: %s", c->err);
+	cr_assert(strstr(c->out, "selftest: hello from a payload guest\n"));
+	cr_assert(strstr(c->out, "result answer=42\n"));
+	cr_assert_str_eq(c->err, "");
+	c = thpvm("run", "--payload", THPVM_BUILD_DIR "/guests/selftest.bin", "--memory", "64M", "--cpus", "2",
+		  "--guest-page", "4k", "--backing", "4k", "--prefault", NULL);
+	cr_assert_eq(c->status, 0, "stderr: %s", c->err);
+	cr_assert(strstr(c->out, "result cpu1 guest_page_size=4096\n"), "%s", c->out);
+}
+
+Test(run_cli, guest_errors_print_one_line_then_the_registers)
+{
+	const struct cmd *c;
+
+	REQUIRE_KVM();
+	c = thpvm("run", "--payload", "selftest", "--memory", "64M", "--arg", "mode=pf", NULL);
+	expect_error(c, 1, "thpvm: vcpu 0: payload exception #PF page fault at rip 0x");
+	cr_assert(strstr(c->err, "\nvcpu 0 registers:\n"), "%s", c->err);
+	cr_assert(strstr(c->err, "cr2 0x00007f0000000000"), "CR2 names the address: %s", c->err);
+	c = thpvm("run", "--payload", "triplefault", "--memory", "64M", NULL);
+	expect_error(c, 1, "thpvm: vcpu 0: guest triple fault (KVM_EXIT_SHUTDOWN)");
+	cr_assert(strstr(c->err, "efer 0x"), "%s", c->err);
+	c = thpvm("run", "--payload", "selftest", "--memory", "64M", "--arg", "mode=spin", "--timeout", "1", NULL);
+	expect_error(c, 124, "guest still running after 1.0 s");
+}
+
+Test(run_cli, stats_prints_both_views_of_guest_ram)
+{
+	char json[128];
+	const struct cmd *c;
+	json_t *j;
+
+	REQUIRE_KVM();
+	snprintf(json, sizeof(json), "%s/stats.json", tmpdir);
+	c = thpvm("stats", "--payload", "memtest", "--memory", "64M", "--arg", "mode=fill", "--json", json, NULL);
+	cr_assert_eq(c->status, 0, "%s", c->err);
+	cr_assert(strstr(c->out, "host view (libthpvm extents) | KVM view (stage-2 mappings)"), "%s", c->out);
+	cr_assert(strstr(c->out, "pages_2m") && strstr(c->out, "pages_4k") && strstr(c->out, "pages_1g"), "%s", c->out);
+	cr_assert(strstr(c->out, "KVM statistics of the VM"), "%s", c->out);
+	cr_assert(strstr(c->out, "region     backing"), "the host coverage table: %s", c->out);
+	j = json_load_file(json, 0, NULL);
+	cr_assert(j, "stats JSON written");
+	cr_assert(json_is_integer(json_object_get(json_object_get(json_object_get(j, "kvm"), "vm"), "pages_2m")));
+	json_decref(j);
+	c = thpvm("run", "--payload", "selftest", "--memory", "64M", "--stats", NULL);
+	cr_assert_eq(c->status, 0);
+	cr_assert(strstr(c->out, "pages_2m"));
+}
+
+Test(run_cli, sigint_stops_the_guest_cleanly)
+{
+	const char *argv[] = { THPVM, "run", "--payload", "selftest", "--memory", "64M", "--cpus", "2",
+			       "--arg", "mode=spin", NULL };
+	int efd = memfd_create("err", 0), st;
+	char err[4096];
+	pid_t pid;
+
+	REQUIRE_KVM();
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		dup2(efd, 2);
+		execv(THPVM, (char *const *)argv);
+		_exit(127);
+	}
+	usleep(500000);
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	slurp(efd, err, sizeof(err));
+	cr_assert(WIFEXITED(st), "thpvm died of a signal instead of stopping the guest");
+	cr_assert_eq(WEXITSTATUS(st), 130, "stderr: %s", err);
+	cr_assert(strstr(err, "thpvm: interrupted by a signal"), "%s", err);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* The payload cores as static Linux programs (guests/linux-user): same arguments, same results. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DIR THPVM_BUILD_DIR "/guests/linux-user/"
+
+struct proc {
+	int status;
+	char out[16384];
+};
+
+static struct proc *run(const char *prog, ...)
+{
+	static struct proc p;
+	const char *argv[32] = { prog };
+	int n = 1, fd = memfd_create("out", 0), st;
+	va_list ap;
+	ssize_t len;
+	pid_t pid;
+
+	va_start(ap, prog);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		dup2(fd, 1);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	p.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	len = pread(fd, p.out, sizeof(p.out) - 1, 0);
+	p.out[len > 0 ? len : 0] = '\0';
+	close(fd);
+	return &p;
+}
+
+TestSuite(linux_user, .timeout = 60);
+
+Test(linux_user, selftest_prints_reports_and_exits_like_in_a_vm)
+{
+	struct proc *p = run(DIR "selftest", "status=4", "value=64M", NULL);
+
+	cr_assert_eq(p->status, 4);
+	cr_assert(strstr(p->out, "selftest: hello from a payload guest\n"), "%s", p->out);
+	cr_assert(strstr(p->out, "result answer=42\n"));
+	cr_assert(strstr(p->out, "result value=67108864\n"));
+	cr_assert(strstr(p->out, "=18446744073709551615\n"), "u64 max formatted: %s", p->out);
+}
+
+Test(linux_user, memtest_on_threads)
+{
+	struct proc *p = run(DIR "memtest", "mem=16M", "cpus=3", "mode=seq", "iterations=3", NULL);
+
+	cr_assert_eq(p->status, 0, "%s", p->out);
+	cr_assert(strstr(p->out, "result pages_written=12288\n"), "3 passes over 16 MiB: %s", p->out);
+	cr_assert(strstr(p->out, "result pages_checked=8192\n"), "%s", p->out);
+	cr_assert(strstr(p->out, "result pages_bad=0\n"));
+	cr_assert_eq(strstr(strstr(strstr(p->out, "passes=3") + 1, "passes=3") + 1, "passes=3") != NULL, 1,
+		     "every thread reports its passes: %s", p->out);
+}
+
+Test(linux_user, tlbbench_runs)
+{
+	struct proc *p = run(DIR "tlbbench", "mem=8M", "size=4M", "laps=1", NULL);
+
+	cr_assert_eq(p->status, 0, "%s", p->out);
+	cr_assert(strstr(p->out, "result elements=1024\n"), "%s", p->out);
+	cr_assert(strstr(p->out, "result chase_accesses=1024\n"), "%s", p->out);
+}
+
+Test(linux_user, bad_arguments_are_refused)
+{
+	cr_assert_eq(run(DIR "memtest", "colour=red", NULL)->status, 2);
+	cr_assert_eq(run(DIR "memtest", "seed=1", "seed=2", NULL)->status, 2);
+	cr_assert_eq(run(DIR "memtest", "mem=lots", NULL)->status, 2);
+	cr_assert_eq(run(DIR "memtest", "cpus=0", NULL)->status, 2);
+	cr_assert_eq(run(DIR "memtest", "Seed=1", NULL)->status, 2);
+	cr_assert(strstr(run(DIR "memtest", "noequals", NULL)->out, "payload: bad argument 'noequals'"));
+	cr_assert_eq(run(DIR "memtest", "mem=4M", "mode=nope", NULL)->status, 2);
+}

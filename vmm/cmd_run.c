@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* thpvm run: run a guest; its exit status becomes thpvm's. */
+#include "cli.h"
+#include "run_opts.h"
+
+static int run(int argc, char **argv)
+{
+	struct run_opts o = { .cmd = "run" };
+	int ret = run_opts_parse(argc, argv, &o);
+
+	return ret ? ret : run_payload(&o);
+}
+
+const struct cli_command cmd_run = {
+	.name = "run",
+	.summary = "run a payload guest; its exit status becomes thpvm's",
+	.usage = "thpvm run " RUN_OPTS_USAGE " [--stats] [--stats-json FILE]",
+	.run = run,
+};

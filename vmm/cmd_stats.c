@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thpvm stats: runs a guest like `thpvm run` and, when it ends, prints one
+ * report of its RAM from both sides (libthpvm's coverage, KVM's statistics).
+ * With a control socket (later) the same report comes from a running VM.
+ */
+#include "cli.h"
+#include "run_opts.h"
+
+static int run(int argc, char **argv)
+{
+	struct run_opts o = { .cmd = "stats" };
+	int ret = run_opts_parse(argc, argv, &o);
+
+	if (ret)
+		return ret;
+	o.stats = true;
+	return run_payload(&o);
+}
+
+const struct cli_command cmd_stats = {
+	.name = "stats",
+	.summary = "run a guest and report its RAM: host coverage next to KVM's statistics",
+	.usage = "thpvm stats " RUN_OPTS_USAGE " [--json FILE]",
+	.run = run,
+};

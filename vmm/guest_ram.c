@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include "guest_ram.h"
+#include "error.h"
+#include "x86/layout.h"
+
+int guest_ram_create(const struct guest_ram_config *cfg, struct thpvm_memmap **out)
+{
+	uint64_t low = cfg->size_bytes < X86_MMIO_HOLE_GPA ? cfg->size_bytes : X86_MMIO_HOLE_GPA;
+	struct thpvm_region_config rc = {
+		.backing = cfg->backing,
+		.populate = cfg->populate,
+		.progress = cfg->progress,
+		.progress_arg = cfg->progress_arg,
+	};
+	struct thpvm_memmap *map;
+	int ret;
+
+	*out = NULL;
+	if (!cfg->size_bytes || cfg->size_bytes % THPVM_EXTENT_SIZE)
+		return vmm_fail(-EINVAL, "guest memory must be a non-zero multiple of 2 MiB");
+	if ((ret = thpvm_memmap_create(&map)))
+		return vmm_fail(ret, "%s", thpvm_last_error());
+	rc.name = "ram-low";
+	rc.gpa = 0;
+	rc.size_bytes = low;
+	ret = thpvm_memmap_add(map, &rc, NULL);
+	if (!ret && cfg->size_bytes > low) {
+		rc.name = "ram-high";
+		rc.gpa = X86_RAM_HIGH_GPA;
+		rc.size_bytes = cfg->size_bytes - low;
+		ret = thpvm_memmap_add(map, &rc, NULL);
+	}
+	if (ret) {
+		vmm_fail(ret, "%s", thpvm_last_error());
+		thpvm_memmap_destroy(map);
+		return ret;
+	}
+	*out = map;
+	return 0;
+}
+
+uint64_t guest_ram_end(const struct thpvm_memmap *map)
+{
+	uint64_t end = 0;
+
+	for (unsigned i = 0; i < thpvm_memmap_nr_regions(map); i++) {
+		struct thpvm_region_info info;
+
+		thpvm_region_get_info(thpvm_memmap_region(map, i), &info);
+		if (info.gpa + info.size_bytes > end)
+			end = info.gpa + info.size_bytes;
+	}
+	return end;
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A KVM virtual machine over guest RAM from libthpvm.
+ *
+ * Guest memory (struct thpvm_memmap) is borrowed and outlives the KVM
+ * objects: vm_kvm_create() builds the VM, its memslots and vCPUs from an
+ * ordered start-up table and can run again over the same memory (a forked
+ * child must create a brand-new VM over its inherited copy-on-write RAM).
+ * All per-VM state lives in struct vm; vCPU threads are started and stopped
+ * by it; devices hang off its I/O bus. docs/vmm.md describes the lifecycle.
+ */
+#ifndef THPVM_VM_H
+#define THPVM_VM_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <linux/kvm.h>
+#include <thpvm.h>
+#include "kvm_stats.h"
+#include "../dev/iobus.h"
+
+struct vcpu;
+struct vm;
+
+/* Optional platform pieces, created by the start-up table. */
+#define VM_F_IRQCHIP (1u << 0)   /* in-kernel PIC, IOAPIC and LAPICs (KVM_CREATE_IRQCHIP) */
+#define VM_F_PIT     (1u << 1)   /* in-kernel PIT (KVM_CREATE_PIT2); needs VM_F_IRQCHIP */
+
+#define VM_MAX_CPUS 256
+
+struct vm_config {
+	unsigned nr_cpus;
+	unsigned features;                  /* VM_F_* */
+	/*
+	 * Unclaimed accesses: false stops the VM with an error (payloads:
+	 * any stray access is a bug); true ignores writes and reads all ones
+	 * (what a PC's floating bus does, for guests that probe).
+	 */
+	bool ignore_unclaimed_pio;
+	bool ignore_unclaimed_mmio;
+	/* Optional: adjusts one vCPU's CPUID (from KVM_GET_SUPPORTED_CPUID) before KVM_SET_CPUID2. */
+	void (*cpuid_fixup)(struct vm *vm, unsigned cpu, struct kvm_cpuid2 *cpuid);
+	void *machine;                      /* the guest type's own data (payload, Linux) */
+};
+
+/* Why a VM stopped: one list, its errno and its text. */
+#define VM_STOP_REASONS(X)                                                   \
+	X(VM_STOP_NONE, 0, "running")                                        \
+	X(VM_STOP_GUEST_EXIT, 0, "the guest ended")                          \
+	X(VM_STOP_GUEST_ERROR, EFAULT, "guest error")                        \
+	X(VM_STOP_HOST_ERROR, EIO, "host error")                             \
+	X(VM_STOP_TIMEOUT, ETIMEDOUT, "timed out")                           \
+	X(VM_STOP_INTERRUPTED, EINTR, "interrupted")                         \
+	X(VM_STOP_REQUESTED, 0, "stopped on request")
+
+enum vm_stop_reason {
+	VM_STOP_REASONS(THPVM_RESULT_ENUM_ITEM)
+	VM_NR_STOP_REASONS
+};
+
+const char *vm_stop_reason_str(enum vm_stop_reason reason);
+int vm_stop_reason_errno(enum vm_stop_reason reason);
+
+/* Exit statuses thpvm gives for stops that are not the guest's own. */
+#define VM_STATUS_FAILURE     1     /* guest or host error */
+#define VM_STATUS_TIMEOUT     124   /* like timeout(1) */
+#define VM_STATUS_INTERRUPTED 130   /* 128 + SIGINT */
+
+struct vm_exit_info {
+	enum vm_stop_reason reason;
+	int status;                         /* what thpvm exits with */
+	int vcpu;                           /* the vCPU that caused the stop, or -1 */
+	char message[512];                  /* one line, no "thpvm: " prefix */
+	char *dump;                         /* register dump (several lines), or NULL */
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct thpvm_memmap *mem;           /* borrowed guest RAM */
+	struct iobus *bus;
+
+	/* KVM objects: vm_kvm_create() / vm_kvm_destroy() */
+	int kvm_fd;
+	int vm_fd;
+	int run_size;                       /* KVM_GET_VCPU_MMAP_SIZE */
+	struct kvm_cpuid2 *supported_cpuid;
+	unsigned nr_slots;
+	struct kvm_stats stats;             /* fd -1 when the kernel has no binary stats */
+	struct vcpu **vcpus;
+	unsigned nr_vcpus;
+	unsigned steps_done;                /* start-up table: steps to unwind */
+
+	/* run state, under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started;                       /* threads created, not yet joined */
+	bool stopping;
+	bool pause_requested;
+	unsigned nr_running;                /* vCPU threads in their loop */
+	unsigned nr_paused;
+	int finish_status;                  /* first non-zero vcpu_finish() status */
+	struct vm_exit_info exit;
+};
+
+/* Creates the VM over mem (vm_kvm_create() included). Returns 0 or -errno, vmm_last_error() says why. */
+int vm_create(const struct vm_config *cfg, struct thpvm_memmap *mem, struct vm **out);
+/* Stops the vCPUs if running, destroys KVM objects and devices; mem is left alone. */
+void vm_destroy(struct vm *vm);
+
+/*
+ * The start-up table: /dev/kvm, the VM, CPUID, irqchip, PIT, one memslot
+ * per region, statistics, vCPUs. On failure the steps done are unwound in
+ * reverse and the error names the step. Safe to call again after
+ * vm_kvm_destroy(), e.g. in a forked child over inherited memory.
+ */
+int vm_kvm_create(struct vm *vm);
+void vm_kvm_destroy(struct vm *vm);
+
+/* Registers a device range on the VM's bus and sets dev->vm. Before vm_start() only. */
+int vm_add_device(struct vm *vm, enum iobus_space space, uint64_t base, uint64_t len, struct device *dev);
+/* Drives an interrupt line of the in-kernel irqchip (KVM_IRQ_LINE). -ENODEV without VM_F_IRQCHIP. */
+int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+
+/* Starts one thread per vCPU. */
+int vm_start(struct vm *vm);
+/*
+ * Waits until every vCPU thread has left its loop and joins them. After
+ * timeout_ns (0 = none) the VM is stopped as timed out; when *interrupt
+ * becomes non-zero (a signal handler's flag; NULL = none) as interrupted.
+ */
+int vm_wait(struct vm *vm, uint64_t timeout_ns, volatile sig_atomic_t *interrupt);
+/* vm_start() + vm_wait(). The outcome is in vm->exit. */
+int vm_run(struct vm *vm, uint64_t timeout_ns, volatile sig_atomic_t *interrupt);
+
+/*
+ * Stops the VM: the first stop wins and records reason, status, vCPU and
+ * message (dump: text the VM takes ownership of, or NULL); every vCPU is
+ * kicked out of KVM_RUN. Callable from any thread, including vCPU threads
+ * and device handlers.
+ */
+__attribute__((format(printf, 5, 6))) void vm_stop(struct vm *vm, enum vm_stop_reason reason, int status, int vcpu,
+						   const char *fmt, ...);
+void vm_stop_dump(struct vm *vm, enum vm_stop_reason reason, int status, int vcpu, char *dump, const char *message);
+
+/*
+ * Pause: every vCPU leaves KVM_RUN at an instruction boundary (signal +
+ * immediate_exit) and parks; device threads are quiesced (stop()). Returns
+ * when all running vCPUs are parked. Resume undoes it. Return 0 or -errno.
+ */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+
+/* This vCPU is done (e.g. a payload's CPU_EXIT): the VM ends, as GUEST_EXIT, when all are. */
+void vm_vcpu_finish(struct vcpu *vcpu, int status);
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <string.h>
+#include "run_opts.h"
+#include "cli.h"
+#include "error.h"
+#include "kvm/vm.h"
+
+enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT };
+
+int run_opts_parse(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option opts[] = {
+		{ "payload", required_argument, NULL, O_PAYLOAD },
+		{ "memory", required_argument, NULL, O_MEMORY },
+		{ "guest-page", required_argument, NULL, O_GUEST_PAGE },
+		{ "backing", required_argument, NULL, O_BACKING },
+		{ "prefault", no_argument, NULL, O_PREFAULT },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "arg", required_argument, NULL, O_ARG },
+		{ "stats", no_argument, NULL, O_STATS },
+		{ "stats-json", required_argument, NULL, O_STATS_JSON },
+		{ "json", required_argument, NULL, O_STATS_JSON },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ 0 },
+	};
+	const char *cmd = o->cmd;
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cmd = cmd;
+	o->memory_bytes = 256ULL << 20;
+	o->guest_page_size = 2ULL << 20;
+	o->backing = THPVM_BACKING_THP;
+	o->nr_cpus = 1;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PAYLOAD:
+			o->payload = optarg;
+			break;
+		case O_MEMORY:
+			if (parse_size(optarg, &o->memory_bytes) || !o->memory_bytes || o->memory_bytes % (2ULL << 20)) {
+				cli_error("%s: --memory '%s': expected a non-zero multiple of 2 MiB, e.g. 256M or 1G", cmd,
+					  optarg);
+				return 2;
+			}
+			break;
+		case O_GUEST_PAGE:
+			if (!strcmp(optarg, "4k") || !strcmp(optarg, "4K")) {
+				o->guest_page_size = 4096;
+			} else if (!strcmp(optarg, "2m") || !strcmp(optarg, "2M")) {
+				o->guest_page_size = 2ULL << 20;
+			} else {
+				cli_error("%s: --guest-page '%s': expected 4k or 2m", cmd, optarg);
+				return 2;
+			}
+			break;
+		case O_BACKING:
+			if (thpvm_backing_parse(optarg, &o->backing)) {
+				cli_error("%s: --backing '%s': expected thp, 4k or hugetlb", cmd, optarg);
+				return 2;
+			}
+			break;
+		case O_PREFAULT:
+			o->prefault = true;
+			break;
+		case O_CPUS:
+			if (parse_uint(optarg, 1, PAYLOAD_MAX_CPUS, &v)) {
+				cli_error("%s: --cpus '%s': expected 1..%d", cmd, optarg, PAYLOAD_MAX_CPUS);
+				return 2;
+			}
+			o->nr_cpus = (unsigned)v;
+			break;
+		case O_ARG:
+			if (payload_args_add(&o->args, optarg)) {
+				cli_error("%s: %s", cmd, vmm_last_error());
+				return 2;
+			}
+			break;
+		case O_STATS:
+			o->stats = true;
+			break;
+		case O_STATS_JSON:
+			o->stats_json = optarg;
+			break;
+		case O_TIMEOUT:
+			if (parse_uint(optarg, 0, 1000000, &v)) {
+				cli_error("%s: --timeout '%s': expected seconds, 0-1000000", cmd, optarg);
+				return 2;
+			}
+			o->timeout_ns = v * 1000000000ULL;
+			break;
+		case ':':
+			cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
+			return 2;
+		default:
+			cli_error("%s: unknown option '%s' (try 'thpvm %s --help')", cmd, argv[optind - 1], cmd);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		cli_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+		return 2;
+	}
+	if (!o->payload) {
+		cli_error("%s: --payload NAME_OR_PATH is required (built-in payloads: tlbbench, memtest, selftest)", cmd);
+		return 2;
+	}
+	return 0;
+}

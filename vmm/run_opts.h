@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Options of `thpvm run` (and `thpvm stats`, which runs a guest and reports on it). */
+#ifndef THPVM_RUN_OPTS_H
+#define THPVM_RUN_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <thpvm.h>
+#include "payload.h"
+
+struct run_opts {
+	const char *cmd;                /* "run" or "stats", for messages */
+	const char *payload;            /* --payload NAME_OR_PATH */
+	uint64_t memory_bytes;          /* --memory, default 256 MiB */
+	uint64_t guest_page_size;       /* --guest-page 4k|2m, default 2m */
+	enum thpvm_backing backing;     /* --backing, default thp */
+	bool prefault;                  /* --prefault */
+	unsigned nr_cpus;               /* --cpus, default 1 */
+	struct payload_args args;       /* --arg KEY=VALUE ... */
+	bool stats;                     /* --stats: print the report when the guest ends */
+	const char *stats_json;         /* --stats-json FILE (stats: --json FILE) */
+	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
+};
+
+#define RUN_OPTS_USAGE                                                                                  \
+	"--payload NAME_OR_PATH [--memory SIZE] [--guest-page 4k|2m] [--backing thp|4k|hugetlb] "       \
+	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS]"
+
+/* Parses argv; returns 0, or 2 (the exit status for bad input) after printing a one-line error. */
+int run_opts_parse(int argc, char **argv, struct run_opts *o);
+
+/* Runs the payload guest o describes; returns thpvm's exit status. */
+int run_payload(const struct run_opts *o);
+
+#endif
