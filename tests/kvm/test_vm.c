@@ -6,6 +6,7 @@
 #include "kvm_test.h"
 #include "error.h"
 #include "kvm/vcpu.h"
+#include "kvm/vm_stats.h"
 #include "x86/layout.h"
 
 #define A(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -155,4 +156,51 @@ Test(vm, kvm_objects_can_be_created_again_over_the_same_memory)
 	cr_assert_eq(guest_run(&g, 10000)->status, 9, "%s", g.vm->exit.message);
 	cr_assert_eq(guest_result(&g, "answer"), 42);
 	guest_teardown(&g);
+}
+
+static char destroyed[8];
+static unsigned nr_destroyed;
+
+static json_t *hook_stats(void *arg)
+{
+	return json_pack("{s:s}", "who", (const char *)arg);
+}
+
+static void hook_destroy(void *arg)
+{
+	destroyed[nr_destroyed++] = *(const char *)arg;
+}
+
+Test(vm, hooks_add_stats_and_are_destroyed_in_reverse)
+{
+	struct thpvm_memmap *mem;
+	struct vm_config cfg = { .nr_cpus = 1 };
+	struct vm_hooks a = { .name = "alpha", .arg = "a", .stats = hook_stats, .destroy = hook_destroy };
+	struct vm_hooks b = { .name = "beta", .arg = "b", .destroy = hook_destroy };
+	struct vm *vm;
+	json_t *st;
+
+	REQUIRE_KVM();
+	mem = guest_mem(16 * 1024 * 1024, THPVM_BACKING_THP);
+	cr_assert_eq(vm_create(&cfg, mem, &vm), 0, "%s", vmm_last_error());
+	cr_assert_eq(vm_add_hooks(vm, &a), 0);
+	cr_assert_eq(vm_add_hooks(vm, &b), 0);
+	cr_assert_eq(vm_add_hooks(vm, &a), -EEXIST);
+	cr_assert_str_eq(vmm_last_error(), "VM hooks 'alpha' added twice");
+	for (unsigned i = 2; i < VM_MAX_HOOKS; i++) {
+		struct vm_hooks h = { .name = (const char *[]){ "2", "3", "4", "5", "6", "7" }[i - 2] };
+
+		cr_assert_eq(vm_add_hooks(vm, &h), 0);
+	}
+	cr_assert_eq(vm_add_hooks(vm, &(struct vm_hooks){ .name = "one-too-many" }), -ENOSPC);
+	st = vm_stats_json(vm);
+	cr_assert_not_null(st, "%s", vmm_last_error());
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(st, "alpha"), "who")), "a");
+	cr_assert_null(json_object_get(st, "beta"), "a hook without stats adds nothing");
+	json_decref(st);
+	vm_destroy(vm);
+	cr_assert_eq(nr_destroyed, 2);
+	cr_assert_eq(destroyed[0], 'b', "last added is destroyed first");
+	cr_assert_eq(destroyed[1], 'a');
+	thpvm_memmap_destroy(mem);
 }

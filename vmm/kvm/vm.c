@@ -273,12 +273,27 @@ void vm_destroy(struct vm *vm)
 		vm_stop(vm, VM_STOP_REQUESTED, 0, -1, "VM destroyed");
 		vm_wait(vm, 0, NULL);
 	}
+	/* last added, first gone: a subsystem may use those added before it */
+	for (unsigned i = vm->nr_hooks; i-- > 0;)
+		if (vm->hooks[i].destroy)
+			vm->hooks[i].destroy(vm->hooks[i].arg);
 	vm_kvm_destroy(vm);
 	iobus_destroy(vm->bus);
 	free(vm->exit.dump);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
+}
+
+int vm_add_hooks(struct vm *vm, const struct vm_hooks *hooks)
+{
+	for (unsigned i = 0; i < vm->nr_hooks; i++)
+		if (!strcmp(vm->hooks[i].name, hooks->name))
+			return vmm_fail(-EEXIST, "VM hooks '%s' added twice", hooks->name);
+	if (vm->nr_hooks >= VM_MAX_HOOKS)
+		return vmm_fail(-ENOSPC, "too many VM hooks (at most %d)", VM_MAX_HOOKS);
+	vm->hooks[vm->nr_hooks++] = *hooks;
+	return 0;
 }
 
 int vm_add_device(struct vm *vm, enum iobus_space space, uint64_t base, uint64_t len, struct device *dev)

@@ -69,6 +69,31 @@ int vm_stop_reason_errno(enum vm_stop_reason reason);
 #define VM_STATUS_TIMEOUT     124   /* like timeout(1) */
 #define VM_STATUS_INTERRUPTED 130   /* 128 + SIGINT */
 
+/*
+ * Subsystems that live beside the vCPUs (the collapse thread, the control
+ * socket, ...) hook into the VM's lifecycle here instead of the VM knowing
+ * each of them. Every callback is optional.
+ */
+struct vm_hooks {
+	const char *name;                   /* key of its object in vm_stats_json() */
+	void *arg;
+	/*
+	 * Fork (issue 5): the VM is paused. prepare runs in the parent before
+	 * state capture and fork(): stop background work that must not be
+	 * caught half-done (a failure aborts the fork). parent runs in the
+	 * parent after the forks, whether they worked or not. child runs in
+	 * each child after its new KVM VM exists and state is restored, before
+	 * the vCPUs resume: the child's only thread is the one that forked.
+	 */
+	int (*fork_prepare)(void *arg);
+	void (*fork_parent)(void *arg);
+	int (*fork_child)(void *arg, struct vm *vm, unsigned child_index);
+	json_t *(*stats)(void *arg);        /* new reference, added to the VM's stats */
+	void (*destroy)(void *arg);         /* at vm_destroy(), before the KVM objects go */
+};
+
+#define VM_MAX_HOOKS 8
+
 struct vm_exit_info {
 	enum vm_stop_reason reason;
 	int status;                         /* what thpvm exits with */
@@ -103,6 +128,9 @@ struct vm {
 	unsigned nr_paused;
 	int finish_status;                  /* first non-zero vcpu_finish() status */
 	struct vm_exit_info exit;
+
+	struct vm_hooks hooks[VM_MAX_HOOKS];
+	unsigned nr_hooks;
 };
 
 /* Creates the VM over mem (vm_kvm_create() included). Returns 0 or -errno, vmm_last_error() says why. */
@@ -123,6 +151,9 @@ void vm_kvm_destroy(struct vm *vm);
 int vm_add_device(struct vm *vm, enum iobus_space space, uint64_t base, uint64_t len, struct device *dev);
 /* Drives an interrupt line of the in-kernel irqchip (KVM_IRQ_LINE). -ENODEV without VM_F_IRQCHIP. */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+
+/* Adds a subsystem's hooks (copied). -ENOSPC past VM_MAX_HOOKS, -EEXIST for a name already there. */
+int vm_add_hooks(struct vm *vm, const struct vm_hooks *hooks);
 
 /* Starts one thread per vCPU. */
 int vm_start(struct vm *vm);

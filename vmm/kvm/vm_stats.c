@@ -80,6 +80,12 @@ json_t *vm_stats_json(struct vm *vm)
 	json_object_set_new(kvm, "available", json_boolean(vm->stats.fd >= 0));
 	json_object_set_new(root, "kvm", kvm);
 	json_object_set_new(root, "memory", mem);
+	for (unsigned i = 0; i < vm->nr_hooks; i++) {
+		json_t *o = vm->hooks[i].stats ? vm->hooks[i].stats(vm->hooks[i].arg) : NULL;
+
+		if (o)
+			json_object_set_new(root, vm->hooks[i].name, o);
+	}
 	return root;
 }
 
