@@ -219,3 +219,22 @@ tests_kvm_test_vm_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_vm_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_linux_user_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_linux_user_LDADD = $(VMM_TEST_LDADD)
+# The collapse thread in real VMs (suite collapse_vm): engines, policies, back-off, promotion, integrity under
+# fire, fork hooks, control command. The ctl sources and the command's handler come along for the latter.
+COLLAPSE_VM_TESTS = \
+	tests/kvm/test_collapse_vm \
+	tests/kvm/test_collapse_vm_fire \
+	tests/kvm/test_collapse_vm_ctl
+KVM_TESTS += $(COLLAPSE_VM_TESTS)
+COLLAPSE_VM_TEST_SOURCES = tests/kvm/collapse_vm_test.h tests/kvm/collapse_vm_test.c $(KVM_TEST_SOURCES)
+tests_kvm_test_collapse_vm_SOURCES = tests/kvm/test_collapse_vm.c $(COLLAPSE_VM_TEST_SOURCES)
+tests_kvm_test_collapse_vm_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_collapse_vm_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_collapse_vm_fire_SOURCES = tests/kvm/test_collapse_vm_fire.c $(COLLAPSE_VM_TEST_SOURCES)
+tests_kvm_test_collapse_vm_fire_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_collapse_vm_fire_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_collapse_vm_ctl_SOURCES = tests/kvm/test_collapse_vm_ctl.c $(COLLAPSE_VM_TEST_SOURCES) \
+	vmm/collapse_ctl.c $(VMM_CTL_SOURCES) tests/unit/test_ctl_helpers.h tests/unit/test_ctl_helpers.c
+tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests/unit \
+	-DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
+tests_kvm_test_collapse_vm_ctl_LDADD = $(VMM_TEST_LDADD)

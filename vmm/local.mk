@@ -109,3 +109,6 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/api.c
 vmm_thpvm_SOURCES += vmm/cmd_ctl.c $(VMM_CTL_SOURCES)
 vmm_thpvm_SOURCES += $(VMM_LEGACY_DEV_SOURCES)
+# The collapse thread of a VM (libthpvm's collapser on the VM's hooks) and its control command
+VMM_CORE_SOURCES += vmm/collapse_vm.h vmm/collapse_vm.c
+vmm_thpvm_SOURCES += vmm/collapse_ctl.c

@@ -5,8 +5,10 @@
 #include "cli.h"
 #include "error.h"
 #include "kvm/vm.h"
+#include "collapse_vm.h"
 
-enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT };
+enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
+       O_COLLAPSE };
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o)
 {
@@ -22,6 +24,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "stats-json", required_argument, NULL, O_STATS_JSON },
 		{ "json", required_argument, NULL, O_STATS_JSON },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "collapse", required_argument, NULL, O_COLLAPSE },
 		{ 0 },
 	};
 	const char *cmd = o->cmd;
@@ -34,6 +37,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 	o->guest_page_size = 2ULL << 20;
 	o->backing = THPVM_BACKING_THP;
 	o->nr_cpus = 1;
+	thpvm_collapse_config_default(&o->collapse);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -92,6 +96,12 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			o->timeout_ns = v * 1000000000ULL;
+			break;
+		case O_COLLAPSE:
+			if (collapse_vm_parse(optarg, &o->collapse)) {
+				cli_error("%s: --collapse '%s': %s", cmd, optarg, vmm_last_error());
+				return 2;
+			}
 			break;
 		case ':':
 			cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "error.h"
 #include "guest_ram.h"
+#include "collapse_vm.h"
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "x86/layout.h"
@@ -39,6 +40,10 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 		if (vm_stats_print(stdout, vm)) {
 			cli_error("%s: statistics: %s", o->cmd, vmm_last_error());
 			ret = -EIO;
+		}
+		if (collapse_vm_of(vm)) {
+			fputc('\n', stdout);
+			collapse_vm_print(stdout, collapse_vm_of(vm));
 		}
 	}
 	if (o->stats_json) {
@@ -115,6 +120,12 @@ static void destroy_vm(struct run_ctx *c)
 	c->vm = NULL;
 }
 
+/* Owned by the VM from here on: vm_destroy() stops and frees it. Started last, as the vCPUs start. */
+static int start_collapse(struct run_ctx *c)
+{
+	return collapse_vm_setup(c->vm, &c->o->collapse, NULL);
+}
+
 static const struct run_step {
 	const char *name;
 	int (*init)(struct run_ctx *c);
@@ -125,6 +136,7 @@ static const struct run_step {
 	{ "check arguments and memory size", check_input, NULL, 2 },
 	{ "allocate guest RAM", create_ram, destroy_ram, 1 },
 	{ "create the VM and the payload guest", create_vm, destroy_vm, 1 },
+	{ "start the collapse thread", start_collapse, NULL, 1 },
 };
 #define NR_RUN_STEPS (sizeof(run_steps) / sizeof(run_steps[0]))
 

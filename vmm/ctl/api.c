@@ -27,17 +27,32 @@ static const struct ctl_arg fork_args[] = {
 };
 
 static const char *const collapse_modes[] = { "off", "tlb", "balanced", "density", NULL };
+static const char *const collapse_engines[] = { "auto", "madv", "remap", NULL };
 
+/* The keys of --collapse MODE[,key=value...] (thpvm_collapse_config_parse), with the same names. */
 static const struct ctl_arg collapse_args[] = {
-	{ .name = "mode", .type = CTL_ARG_STRING, .choices = collapse_modes, .help = "collapse policy" },
-	{ .name = "threshold", .type = CTL_ARG_UINT, .min = 1, .max = 512,
-	  .help = "balanced: private 4 KiB pages of a split extent that trigger its collapse" },
+	{ .name = "options", .type = CTL_ARG_STRING, .min = 1, .max = 512,
+	  .help = "options in the --collapse form, e.g. \"tlb,batch=32\", applied before the other arguments" },
+	{ .name = "mode", .type = CTL_ARG_STRING, .choices = collapse_modes,
+	  .help = "collapse policy (resets private and delay_ms to the mode's defaults unless given too)" },
+	{ .name = "engine", .type = CTL_ARG_STRING, .choices = collapse_engines,
+	  .help = "auto: MADV_COLLAPSE where the kernel can, else copy-and-remap" },
+	{ .name = "private", .type = CTL_ARG_UINT, .min = 0, .max = 512,
+	  .help = "balanced, density: private 4 KiB pages of a split extent that trigger its collapse" },
 	{ .name = "delay_ms", .type = CTL_ARG_UINT, .min = 0, .max = 86400000,
 	  .help = "balanced: collapse an extent split longer than this" },
-	{ .name = "rate_mib_s", .type = CTL_ARG_UINT, .min = 0, .max = 1048576,
+	{ .name = "max_absent", .type = CTL_ARG_UINT, .min = 0, .max = 511,
+	  .help = "never collapse an extent with more absent pages" },
+	{ .name = "rate", .type = CTL_ARG_UINT, .min = 0, .max = 1048576,
 	  .help = "copying rate limit in MiB/s (0: unlimited)" },
-	{ .name = "interval_ms", .type = CTL_ARG_UINT, .min = 1, .max = 3600000, .help = "time between passes" },
+	{ .name = "interval_ms", .type = CTL_ARG_UINT, .min = 0, .max = 3600000,
+	  .help = "sleep after a pass that collapsed nothing" },
 	{ .name = "budget", .type = CTL_ARG_UINT, .min = 1, .max = 1048576, .help = "extents examined per pass" },
+	{ .name = "batch", .type = CTL_ARG_UINT, .min = 1, .max = 64,
+	  .help = "adjacent extents per MADV_COLLAPSE call" },
+	{ .name = "remap_batch", .type = CTL_ARG_UINT, .min = 1, .max = 64,
+	  .help = "extents per copy-and-remap operation (writers wait for this many copies)" },
+	{ .name = "nice", .type = CTL_ARG_INT, .min = -20, .max = 19, .help = "the thread's nice value" },
 	{ 0 },
 };
 

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the collapse thread's tests on real VMs (tests/kvm/test_collapse_vm*.c).
+ *
+ * Splitting a running VM's memory without the snapshot-fork feature: a
+ * "sharer" is a forked child of the VMM process that only sleeps, holding
+ * every page of guest RAM shared (the trick of the kernel's cow selftests).
+ * The guest's next write into an extent then copy-on-write splits the VMM's
+ * PMD and KVM falls back to 4 KiB mappings there.
+ */
+#ifndef THPVM_TEST_COLLAPSE_VM_H
+#define THPVM_TEST_COLLAPSE_VM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "kvm_test.h"
+#include "helpers.h"
+#include "collapse_vm.h"
+#include "error.h"
+
+#define REQUIRE_THP()                                                                                \
+	do {                                                                                         \
+		if (!host_thp_allowed())                                                             \
+			cr_skip_test("the host gives this process no THP: nothing to collapse to");   \
+	} while (0)
+
+/* Forks a child that holds guest RAM shared until sharer_stop(). Collapser paused around the fork when given. */
+pid_t sharer_start(struct thpvm_collapse *c);
+void sharer_stop(pid_t pid);
+
+/* KVM's pages_2m of the VM, read now. */
+uint64_t kvm_pages_2m(struct vm *vm);
+
+/* HUGE and SPLIT extents in [gpa, gpa + size_bytes), measured now. */
+void range_states(struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes, unsigned *huge, unsigned *split);
+
+/*
+ * Polls (every 20 ms, up to timeout_ms) until cond(arg) holds; returns
+ * whether it did. For conditions on a running VM.
+ */
+bool wait_until(bool (*cond)(void *arg), void *arg, unsigned timeout_ms);
+
+/* First free guest address of a payload guest (memtest's first page). */
+uint64_t guest_free_gpa(struct guest *g);
+
+/*
+ * Checks, from the host, the memory a memtest mode=seq guest (size bytes
+ * after skip bytes of free memory, gen 1, seed 1, nr_cpus vCPUs) left when
+ * it stopped: vCPU c's pages hold generation `passes` of vCPU c. Returns the
+ * number of bad pages (and the first in *first_bad_gpa).
+ */
+uint64_t memtest_seq_verify(struct guest *g, uint64_t skip_bytes, uint64_t size_bytes, unsigned nr_cpus,
+			    uint64_t *first_bad_gpa);
+
+/* The collapse configuration of these tests: mode and engine, no sleeps to speak of. */
+void vm_test_config(struct thpvm_collapse_config *cfg, enum thpvm_collapse_mode mode, enum thpvm_collapse_engine engine);
+
+#endif

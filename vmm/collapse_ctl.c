@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket's "collapse" command: the collapse thread's status, and
+ * changes of its policy at run time. The schema (argument names, types,
+ * ranges) is declared in vmm/ctl/api.c and documented in docs/api.md; the
+ * arguments are the keys of --collapse MODE[,key=value...].
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "collapse_vm.h"
+#include "error.h"
+#include "ctl/ctl.h"
+
+/* Integer arguments, by name, and the --collapse key each one sets. */
+static const char *const int_keys[] = { "private", "delay_ms", "max_absent", "rate", "interval_ms",
+					"budget",  "batch",    "remap_batch", "nice" };
+
+/* Applies "key=value" through the --collapse parser, so both forms share one set of checks. */
+static int apply(struct thpvm_collapse_config *cfg, const char *key, const char *value, struct ctl_error *err)
+{
+	char item[96];
+
+	snprintf(item, sizeof(item), "%s%s%s", key ? key : "", key ? "=" : "", value);
+	if (thpvm_collapse_config_parse(cfg, item))
+		return ctl_fail_errno(err, CTL_ARG_VALUE, "argument '%s' of 'collapse': %s", key ? key : "mode",
+				      thpvm_last_error());
+	return 0;
+}
+
+static json_t *collapse_handler(void *ctx, json_t *args, struct ctl_error *err)
+{
+	struct collapse_vm *cv = ctx;
+	struct thpvm_collapse_config cfg;
+	const char *s;
+	json_t *status;
+
+	if (json_object_size(args)) {
+		collapse_vm_get_config(cv, &cfg);
+		s = ctl_arg_string(args, "options", NULL);
+		if (s && thpvm_collapse_config_parse(&cfg, s))
+			return ctl_fail(err, CTL_ARG_VALUE, "argument 'options' of 'collapse': %s", thpvm_last_error());
+		/* the mode word first: it resets the thresholds, which the arguments below may then set */
+		if ((s = ctl_arg_string(args, "mode", NULL)) && apply(&cfg, NULL, s, err))
+			return NULL;
+		if ((s = ctl_arg_string(args, "engine", NULL)) && apply(&cfg, "engine", s, err))
+			return NULL;
+		for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++) {
+			char num[24];
+
+			if (!json_object_get(args, int_keys[i]))
+				continue;
+			snprintf(num, sizeof(num), "%lld", ctl_arg_int(args, int_keys[i], 0));
+			if (apply(&cfg, int_keys[i], num, err))
+				return NULL;
+		}
+		if (collapse_vm_configure(cv, &cfg))
+			return ctl_fail(err, CTL_FAILED, "%s", vmm_last_error());
+	}
+	status = collapse_vm_status(cv);
+	return status ? status : ctl_fail(err, CTL_NO_MEMORY, "collapse: cannot build the status");
+}
+
+int collapse_vm_ctl_register(struct ctl_server *srv, struct vm *vm)
+{
+	struct collapse_vm *cv = collapse_vm_of(vm);
+
+	if (!cv)
+		return vmm_fail(-ENOENT, "this VM has no collapse thread");
+	return ctl_api_register(srv, "collapse", collapse_handler, cv);
+}
