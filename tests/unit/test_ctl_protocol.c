@@ -526,7 +526,7 @@ Test(ctl, planned_vm_commands_validate_their_arguments)
 		{ "{\"cmd\": \"fork\", \"args\": {\"sockets\": [\"a\", 1]}}\n", "arg_type", "element 1" },
 		{ "{\"cmd\": \"pause\", \"args\": {\"now\": true}}\n", "unknown_arg", "takes none" },
 		{ "{\"cmd\": \"collapse\", \"args\": {\"mode\": \"fast\"}}\n", "arg_value", "off, tlb, balanced, density" },
-		{ "{\"cmd\": \"collapse\", \"args\": {\"threshold\": 513}}\n", "arg_value", "[1, 512]" },
+		{ "{\"cmd\": \"collapse\", \"args\": {\"private\": 513}}\n", "arg_value", "[0, 512]" },
 	};
 	int fd = conn_open(tmp.path);
 	json_t *r;
