@@ -18,6 +18,7 @@
  * Locks: cv->lock guards the fields below it and is never held while calling
  * into the collapser or the VM; the watcher reads cv->closing under vm->lock.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,12 +431,17 @@ void collapse_vm_print(FILE *out, struct collapse_vm *cv)
 	print_hist(out, "operation latency", &s.latency);
 	print_hist(out, "writer stall", &s.stall);
 	fprintf(out, "  results:");
-	for (unsigned r = 0; r < THPVM_NR_COLLAPSE_RESULTS; r++)
-		if (s.results[r]) {
-			fprintf(out, " %s %llu", thpvm_collapse_result_name((enum thpvm_collapse_result)r) +
-						   strlen("THPVM_COLLAPSE_"),
-				(unsigned long long)s.results[r]);
-			any = true;
-		}
+	for (unsigned r = 0; r < THPVM_NR_COLLAPSE_RESULTS; r++) {
+		const char *name = thpvm_collapse_result_name((enum thpvm_collapse_result)r) + strlen("THPVM_COLLAPSE_");
+
+		if (!s.results[r])
+			continue;
+		/* the keys of the JSON report: "not_split" */
+		fputc(' ', out);
+		for (; *name; name++)
+			fputc(tolower((unsigned char)*name), out);
+		fprintf(out, " %llu", (unsigned long long)s.results[r]);
+		any = true;
+	}
 	fprintf(out, "%s\n", any ? "" : " none");
 }
