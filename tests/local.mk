@@ -54,8 +54,6 @@ check-kvm:
 SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS)
 check-sanitized:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(SANITIZED_TESTS)"
+.PHONY: check-sanitized
 
-# The nested Linux lab (tests/lab/): added with the Linux-guest work.
-check-lab:
-	@echo "check-lab: no lab tests yet"
-.PHONY: check-sanitized check-lab
+include tests/lab/local.mk
