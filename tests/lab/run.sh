@@ -17,7 +17,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 die() { echo "lab: $*" >&2; exit 1; }
 
-builddir=$top/build thpvm= no_thpvm=0 timeout=300 cases='*' bench= shell=0
+builddir=$top/build thpvm='' no_thpvm=0 timeout=300 cases='*' bench='' shell=0
 while [ $# -gt 0 ]; do
 	case $1 in
 		--builddir) builddir=$2; shift ;;
@@ -67,13 +67,15 @@ if [ $shell = 1 ]; then
 fi
 
 log=$labdir/lab.log
-echo "lab: L1 = $(cat "$guest/kernel-release") under QEMU TCG, timeout ${timeout}s, log $log"
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "lab: L1 = $(cat "$guest/kernel-release") under QEMU TCG, timeout ${timeout}s, log $log, host load $(loadavg)"
 start=$(date +%s.%N)
 set +e
 timeout -k 10 "$timeout" "${qemu[@]}" < /dev/null 2>&1 | tee "$log" | tr -d "\r" | sed -n '/^THPVM-LAB-BEGIN/,/^THPVM-LAB-END/p'
 rc=${PIPESTATUS[0]}
 set -e
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+echo "lab: L1 ran ${secs}s, host load $(loadavg) (TCG timings depend on free host CPU)"
 
 end=$(tr -d '\r' < "$log" | sed -n 's/^THPVM-LAB-END status=\([0-9]*\).*/\1/p')
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then

@@ -3,8 +3,10 @@
 # Boots the L2 guest (vmlinux, 256 MiB, the recipe's initramfs, no program)
 # REPS times per configuration, configurations interleaved in every
 # repetition: QEMU with 1 and 2 vCPUs, and thpvm too once it boots Linux.
-# Times are L1 uptime seconds from starting the L2 VMM to the guest's
-# THPVM-GUEST-INIT-OK line ("marker") and to the VMM's exit ("exit").
+# Columns (seconds, medians with min/max): "marker" = L1 uptime from starting
+# the L2 VMM to the guest's THPVM-GUEST-INIT-OK line; "guest" = the L2
+# kernel's own uptime in that line (kernel boot without VMM start-up and
+# kernel loading); "exit" = from start to the VMM's exit.
 . /lab/lib.sh
 reps=${1:-5}
 vmms=qemu
@@ -21,27 +23,31 @@ while [ $i -le "$reps" ]; do
 		"l2_$vmm" "$name" "$cpus"
 		m=$(l2_marker_secs "$name")
 		if [ -z "$m" ] || [ "$(l2_guest_status "$name")" != 0 ]; then
-			echo "bench boot: $vmm $cpus vCPU(s) run $i failed"
+			echo "# run $i: $vmm $cpus vCPU(s) failed"
 			l2_tail "$name"
 			failed=1
 			continue
 		fi
+		g=$(l2_guest_uptime "$name") e=$(l2_exit_secs "$name")
 		echo "$m" >> "$L2_DIR/marker-$vmm-$cpus"
-		l2_exit_secs "$name" >> "$L2_DIR/exit-$vmm-$cpus"
-		echo "# run $i: $vmm $cpus vCPU(s): marker $m s, exit $(l2_exit_secs "$name") s"
+		echo "$g" >> "$L2_DIR/guest-$vmm-$cpus"
+		echo "$e" >> "$L2_DIR/exit-$vmm-$cpus"
+		echo "# run $i: $vmm $cpus vCPU(s): marker $m s (guest uptime $g s), exit $e s"
 	done
 	i=$((i + 1))
 done
 
-stats() { sort -n "$1" | awk '{ v[NR] = $1 } END {
-	if (NR == 0) { printf "%8s %8s %8s", "-", "-", "-"; exit }
-	m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-	printf "%8.2f %8.2f %8.2f", m, v[1], v[NR] }'; }
-echo "bench boot: L2 Linux $(cat "$GUEST/kernel-release") vmlinux, $L2_MEMORY_MIB MiB, in L1 (QEMU TCG, nested SVM+NPT), $reps runs each"
-printf '%-6s %4s  %8s %8s %8s  %8s %8s %8s\n' vmm cpus marker_s min max exit_s min max
+stats() { # median (min-max) of the numbers in a file
+	sort -n "$1" 2>/dev/null | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { printf "%18s", "-"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%6.2f (%4.1f-%4.1f)", m, v[1], v[NR] }'
+}
+echo "bench boot: L2 Linux $(cat "$GUEST/kernel-release") vmlinux + initramfs, $L2_MEMORY_MIB MiB, in L1 (QEMU TCG, nested SVM+NPT), $reps runs each, seconds: median (min-max)"
+printf '%-6s %4s  %-18s  %-18s  %-18s\n' vmm cpus marker guest exit
 for c in $configs; do
 	vmm=${c%:*} cpus=${c#*:}
-	printf '%-6s %4s  %s  %s\n' "$vmm" "$cpus" "$(stats "$L2_DIR/marker-$vmm-$cpus" 2>/dev/null)" \
-		"$(stats "$L2_DIR/exit-$vmm-$cpus" 2>/dev/null)"
+	printf '%-6s %4s  %s  %s  %s\n' "$vmm" "$cpus" "$(stats "$L2_DIR/marker-$vmm-$cpus")" \
+		"$(stats "$L2_DIR/guest-$vmm-$cpus")" "$(stats "$L2_DIR/exit-$vmm-$cpus")"
 done
 exit $failed

@@ -6,7 +6,8 @@
 #          l2_thpvm NAME CPUS [CMDLINE_EXTRA [KERNEL [INITRD]]]
 #          (append & to run in the background, then l2_wait_marker NAME
 #          and l2_wait NAME), then ask: l2_marker_secs, l2_exit_secs,
-#          l2_guest_status, l2_guest_cpus, l2_marker_line, l2_rc, l2_log NAME
+#          l2_guest_status, l2_guest_cpus, l2_guest_uptime, l2_marker_line,
+#          l2_rc, l2_log NAME
 # thpvm:   thpvm_can_boot_linux (0 if /usr/bin/thpvm has run --kernel,
 #          else prints the skip reason)
 # Exit convention: the guest's /init writes its status byte S to port 0x501;
@@ -94,13 +95,14 @@ thpvm_can_boot_linux() {
 qemu_exit_rc() { echo $(( ($1 << 1) | 1 )); }
 thpvm_exit_rc() { echo "$1"; } # proposed in docs/lab.md: thpvm exits with the byte itself
 
-_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a - b }'; }
 l2_log() { echo "$L2_DIR/$1.log"; }
 l2_rc() { cat "$L2_DIR/$1.rc" 2>/dev/null; }
 l2_marker_secs() { [ -f "$L2_DIR/$1.marker" ] && _sub "$(cat "$L2_DIR/$1.marker")" "$(cat "$L2_DIR/$1.t0")"; }
 l2_exit_secs() { [ -f "$L2_DIR/$1.t1" ] && _sub "$(cat "$L2_DIR/$1.t1")" "$(cat "$L2_DIR/$1.t0")"; }
 l2_guest_status() { sed -n 's/.*THPVM-GUEST-EXIT status=\([0-9]*\).*/\1/p' "$L2_DIR/$1.log" | head -n 1; }
 l2_marker_line() { grep -m1 THPVM-GUEST-INIT-OK "$L2_DIR/$1.log"; }
+l2_guest_uptime() { sed -n 's/.*THPVM-GUEST-INIT-OK.* uptime=\([0-9.]*\).*/\1/p' "$L2_DIR/$1.log" | head -n 1; }
 l2_guest_cpus() { sed -n 's/.*THPVM-GUEST-INIT-OK cpus=\([^ ]*\).*/\1/p' "$L2_DIR/$1.log" | head -n 1; }
 l2_wait_marker() { # l2_wait_marker NAME: 0 once the marker is seen, 1 if the run ended without it
 	while [ ! -f "$L2_DIR/$1.marker" ]; do
