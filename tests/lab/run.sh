@@ -7,7 +7,8 @@
 #             the Linux guest comes from DIR/guests/linux (built here when
 #             missing), the log goes to DIR/tests/lab/lab.log
 # --thpvm     thpvm binary to test in L1 (default DIR/vmm/thpvm when it exists)
-# --timeout   hard limit for the whole L1 run (default 300 s; QEMU is killed)
+# --timeout   hard limit for the whole L1 run (default 300 s, 120 + 160 per
+#             benchmark repetition; QEMU is killed)
 # --cases     run only tests/lab/cases/GLOB.sh
 # --bench-boot  L2 boot time to the init marker instead of the cases,
 #             REPS (default 5) runs per configuration
@@ -17,7 +18,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 die() { echo "lab: $*" >&2; exit 1; }
 
-builddir=$top/build thpvm='' no_thpvm=0 timeout=300 cases='*' bench='' shell=0
+builddir=$top/build thpvm='' no_thpvm=0 timeout='' cases='*' bench='' shell=0
 while [ $# -gt 0 ]; do
 	case $1 in
 		--builddir) builddir=$2; shift ;;
@@ -34,6 +35,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+if [ -z "$timeout" ]; then # up to 4 configurations x 40 s per boot when benchmarking
+	timeout=300
+	[ -z "$bench" ] || timeout=$((120 + bench * 4 * 40))
+fi
 [[ $timeout =~ ^[0-9]+$ ]] && [ "$timeout" -gt 0 ] || die "--timeout wants seconds, got '$timeout'"
 builddir=$(mkdir -p "$builddir" && cd "$builddir" && pwd)
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: install the Debian package qemu-system-x86"
@@ -60,7 +65,7 @@ fi
 # calibration that always fails under TCG; no "quiet": L1's boot log is cheap
 # under TCG and shows where a boot stopped; panic=-1 ends a panicked L1 at
 # once; the debug-exit port carries L1's result out.
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 3072 -smp 2
+qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 2048 -smp 2
 	-nographic -no-reboot -M microvm,acpi=off
 	-device isa-debug-exit,iobase=0x501,iosize=1
 	-kernel "$guest/vmlinux" -initrd "$labdir/L1.cpio" -append "$append")
