@@ -7,7 +7,7 @@
 #             the Linux guest comes from DIR/guests/linux (built here when
 #             missing), the log goes to DIR/tests/lab/lab.log
 # --thpvm     thpvm binary to test in L1 (default DIR/vmm/thpvm when it exists)
-# --timeout   hard limit for the whole L1 run (default 300 s, 120 + 160 per
+# --timeout   hard limit for the whole L1 run (default 420 s, 120 + 160 per
 #             benchmark repetition; QEMU is killed)
 # --cases     run only tests/lab/cases/GLOB.sh
 # --bench-boot  L2 boot time to the init marker instead of the cases,
@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ -z "$timeout" ]; then # up to 4 configurations x 40 s per boot when benchmarking
-	timeout=300
+	timeout=420
 	[ -z "$bench" ] || timeout=$((120 + bench * 4 * 40))
 fi
 [[ $timeout =~ ^[0-9]+$ ]] && [ "$timeout" -gt 0 ] || die "--timeout wants seconds, got '$timeout'"
@@ -48,7 +48,11 @@ if [ -z "$thpvm" ] && [ $no_thpvm = 0 ] && [ -e "$builddir/vmm/thpvm" ]; then th
 guest=$builddir/guests/linux
 labdir=$builddir/tests/lab
 mkdir -p "$labdir"
-[ -s "$guest/vmlinux" ] && [ -s "$guest/initramfs.cpio" ] || "$top/guests/linux/build.sh" "$guest"
+if [ ! -s "$guest/vmlinux" ] || [ ! -s "$guest/initramfs.cpio" ]; then
+	"$top/guests/linux/build.sh" "$guest"
+elif [ "$top/guests/linux/initramfs/init" -nt "$guest/initramfs.cpio" ]; then
+	echo "lab: warning: $guest/initramfs.cpio is older than guests/linux/initramfs/init (make linux-guest)"
+fi
 "$top/tests/lab/mkl1.sh" "$guest" "$labdir/L1.cpio" $thpvm
 
 append="console=ttyS0 tsc_early_khz=2600000 lpj=10400000 nokaslr tsc=reliable panic=-1"

@@ -8,6 +8,8 @@
 #          and l2_wait NAME), then ask: l2_marker_secs, l2_exit_secs,
 #          l2_guest_status, l2_guest_cpus, l2_guest_uptime, l2_marker_line,
 #          l2_rc, l2_log NAME
+#          console input: l2_console_in NAME before a background run, then
+#          l2_send NAME LINE (e.g. to a guest booted with thpvm.shell=1)
 # thpvm:   thpvm_can_boot_linux (0 if /usr/bin/thpvm has run --kernel,
 #          else prints the skip reason)
 # Exit convention: the guest's /init writes its status byte S to port 0x501;
@@ -18,7 +20,7 @@ GUEST=/guest
 L2_DIR=/tmp/l2
 L2_CMDLINE='console=ttyS0 quiet nokaslr pci=off initcall_blacklist=cmos_init'
 L2_MEMORY_MIB=256
-L2_TIMEOUT=${L2_TIMEOUT:-60}
+L2_TIMEOUT=${L2_TIMEOUT:-90}
 TAP_FILE=/tmp/lab-tap
 mkdir -p "$L2_DIR"
 [ -f "$TAP_FILE" ] || : > "$TAP_FILE"
@@ -53,20 +55,28 @@ tap_summary() { # prints the plan and a count line; 0 when nothing failed
 # l2_run NAME COMMAND...: runs an L2 VMM with a hard timeout, its console
 # (stdout+stderr) to $L2_DIR/NAME.log; records L1 uptime at start (.t0), at
 # the guest's init marker (.marker), at exit (.t1) and the exit status (.rc).
+# The console's input is /dev/null, or the FIFO l2_console_in made for NAME.
 l2_run() {
 	_name=$1
 	shift
-	rm -f "$L2_DIR/$_name".*
+	rm -f "$L2_DIR/$_name".log "$L2_DIR/$_name".rc "$L2_DIR/$_name".t[01] "$L2_DIR/$_name".marker
+	_in=/dev/null
+	[ -p "$L2_DIR/$_name.in" ] && _in=$L2_DIR/$_name.in
 	: > "$L2_DIR/$_name.log"
 	now > "$L2_DIR/$_name.t0"
-	{ timeout -s KILL "$L2_TIMEOUT" "$@" < /dev/null 2>&1; echo $? > "$L2_DIR/$_name.rc"; } |
+	{ timeout -s KILL "$L2_TIMEOUT" "$@" <> "$_in" 2>&1; echo $? > "$L2_DIR/$_name.rc"; } |
 		while IFS= read -r _line; do
 			case $_line in
 				*THPVM-GUEST-INIT-OK*) [ -f "$L2_DIR/$_name.marker" ] || now > "$L2_DIR/$_name.marker" ;;
 			esac
 			printf '%s\n' "${_line%"$CR"}" >> "$L2_DIR/$_name.log"
 		done
+	rm -f "$L2_DIR/$_name.in"
 	now > "$L2_DIR/$_name.t1"
+}
+l2_console_in() { rm -f "$L2_DIR/$1.in"; mkfifo "$L2_DIR/$1.in"; } # before l2_run NAME ... &
+l2_send() { # l2_send NAME LINE: type LINE on the console (gives up after 5 s)
+	[ -p "$L2_DIR/$1.in" ] && timeout 5 sh -c 'printf "%s\n" "$1" > "$2"' sh "$2" "$L2_DIR/$1.in"
 }
 
 l2_qemu() { # l2_qemu NAME CPUS [CMDLINE_EXTRA [KERNEL]]
