@@ -7,7 +7,7 @@ l2_qemu $name 2 "thpvm.run=false thpvm.shell=1" &
 if l2_wait_marker $name; then
 	diag "$(l2_marker_line $name)"
 	tap_is "$(l2_guest_cpus $name)" 0-1 "qemu L2 2 vCPUs: init marker with cpus 0-1 after $(l2_marker_secs $name) s"
-	l2_send $name 'echo shell-$((6 * 7))'
+	l2_shell_run $name 'echo shell-$((6 * 7))' '^shell-42$'
 	l2_send $name 'exit'
 else
 	tap_fail "qemu L2 2 vCPUs: init marker" "$(l2_tail $name)"

@@ -22,7 +22,7 @@ for r in $runs; do
 	if l2_wait_marker "$name"; then
 		tap_is "$(l2_guest_cpus "$name")" "$want_cpus" \
 			"thpvm L2 $kernel $cpus vCPU(s): init marker after $(l2_marker_secs "$name") s"
-		l2_send "$name" 'echo shell-$((6 * 7))'
+		l2_shell_run "$name" 'echo shell-$((6 * 7))' '^shell-42$'
 		l2_send "$name" 'exit'
 	else
 		tap_fail "thpvm L2 $kernel $cpus vCPU(s): init marker" "$(l2_tail "$name")"

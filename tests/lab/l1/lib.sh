@@ -9,7 +9,8 @@
 #          l2_guest_status, l2_guest_cpus, l2_guest_uptime, l2_marker_line,
 #          l2_rc, l2_log NAME
 #          console input: l2_console_in NAME before a background run, then
-#          l2_send NAME LINE (e.g. to a guest booted with thpvm.shell=1)
+#          l2_send NAME LINE (e.g. to a guest booted with thpvm.shell=1);
+#          l2_shell_run NAME COMMAND REGEX retries until the answer shows
 # thpvm:   thpvm_can_boot_linux (0 if /usr/bin/thpvm has run --kernel,
 #          else prints the skip reason)
 # Exit convention: the guest's /init writes its status byte S to port 0x501;
@@ -75,6 +76,19 @@ l2_run() {
 	now > "$L2_DIR/$_name.t1"
 }
 l2_console_in() { rm -f "$L2_DIR/$1.in"; mkfifo "$L2_DIR/$1.in"; } # before l2_run NAME ... &
+l2_shell_run() { # l2_shell_run NAME COMMAND REGEX: type COMMAND every 2 s (the
+	# shell may not be reading yet, and busybox's line editing eats input
+	# while it starts) until a console line matches REGEX; 30 s at most
+	_i=0
+	while [ $_i -lt 15 ]; do
+		grep -qE "$3" "$L2_DIR/$1.log" && return 0
+		[ -f "$L2_DIR/$1.t1" ] && return 1
+		l2_send "$1" "$2"
+		sleep 2
+		_i=$((_i + 1))
+	done
+	grep -qE "$3" "$L2_DIR/$1.log"
+}
 l2_send() { # l2_send NAME LINE: type LINE on the console (gives up after 5 s)
 	[ -p "$L2_DIR/$1.in" ] && timeout 5 sh -c 'printf "%s\n" "$1" > "$2"' sh "$2" "$L2_DIR/$1.in"
 }
