@@ -24,7 +24,7 @@ while [ $i -le "$reps" ]; do
 		m=$(l2_marker_secs "$name")
 		if [ -z "$m" ] || [ "$(l2_guest_status "$name")" != 0 ]; then
 			echo "# run $i: $vmm $cpus vCPU(s) failed"
-			l2_tail "$name"
+			diag "$(l2_tail "$name")"
 			failed=1
 			continue
 		fi

@@ -2,7 +2,8 @@
 #
 # TAP:     tap_ok DESC | tap_fail DESC [DIAG...] | tap_skip DESC REASON
 #          tap_is ACTUAL EXPECTED DESC | diag TEXT
-# L2 runs: l2_qemu NAME CPUS [CMDLINE_EXTRA [KERNEL]]
+# L2 runs (NAME: unique within an L1 run, it names the files in /tmp/l2):
+#          l2_qemu NAME CPUS [CMDLINE_EXTRA [KERNEL]]
 #          l2_thpvm NAME CPUS [CMDLINE_EXTRA [KERNEL [INITRD]]]
 #          (append & to run in the background, then l2_wait_marker NAME
 #          and l2_wait NAME), then ask: l2_marker_secs, l2_exit_secs,
@@ -28,7 +29,7 @@ mkdir -p "$L2_DIR"
 CR=$(printf '\r')
 
 now() { read -r _now _ < /proc/uptime; echo "$_now"; }
-diag() { echo "# $*"; }
+diag() { printf '%s\n' "$*" | sed 's/^/# /'; } # every line a TAP comment
 _tap() { # _tap RESULT LINE: RESULT in ok|fail|skip, LINE without its number
 	echo "$1" >> "$TAP_FILE"
 	_n=$(wc -l < "$TAP_FILE")
@@ -135,8 +136,8 @@ l2_wait_marker() { # l2_wait_marker NAME: 0 once the marker is seen, 1 if the ru
 	done
 }
 l2_wait() { while [ ! -f "$L2_DIR/$1.t1" ]; do usleep 100000; done; }
-l2_tail() { # the last lines of a run's console, as TAP diagnostics
-	tail -n "${2:-8}" "$L2_DIR/$1.log" | sed 's/^/#   /'
+l2_tail() { # the last lines of a run's console, indented (for diag / tap_fail)
+	tail -n "${2:-8}" "$L2_DIR/$1.log" | sed 's/^/  /'
 }
 
 kvm_stat() { cat "/sys/kernel/debug/kvm/$1" 2>/dev/null; } # summed over L1's VMs
