@@ -20,6 +20,7 @@ die() { echo "lab: $*" >&2; exit 1; }
 
 builddir=$top/build thpvm='' no_thpvm=0 timeout='' cases='*' bench='' shell=0
 while [ $# -gt 0 ]; do
+	case $1 in --builddir|--thpvm|--timeout|--cases) [ $# -ge 2 ] || die "$1 needs a value" ;; esac
 	case $1 in
 		--builddir) builddir=$2; shift ;;
 		--thpvm) thpvm=$2; shift ;;
