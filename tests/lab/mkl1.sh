@@ -53,19 +53,20 @@ copy_elf() { # copy_elf BINARY DEST [LD_LIBRARY_PATH]: the binary, its libraries
 copy_elf "$qemu" /usr/bin/qemu-system-x86_64
 # microvm's firmware (qboot) and the option ROMs QEMU loads for -kernel
 for f in bios-microvm.bin qboot.rom pvh.bin linuxboot_dma.bin linuxboot.bin; do
-	[ -e "$qemu_data/$f" ] && cp -L "$qemu_data/$f" "$root/usr/share/qemu/$f"
+	if [ -e "$qemu_data/$f" ]; then cp -L "$qemu_data/$f" "$root/usr/share/qemu/$f"; fi
 done
 [ -s "$root/usr/share/qemu/bios-microvm.bin" ] || die "$qemu_data/bios-microvm.bin missing (qemu-system-data)"
 
 if [ -n "$thpvm" ]; then
 	[ -e "$thpvm" ] || die "thpvm binary $thpvm does not exist"
-	real=$thpvm
+	real=$thpvm libpath=''
 	if [ "$(od -An -t x1 -N 4 "$thpvm" | tr -d ' \n')" != 7f454c46 ]; then
 		real="$(dirname "$thpvm")/.libs/$(basename "$thpvm")"
 		[ -f "$real" ] || die "$thpvm is a script but $real does not exist (not a libtool build?)"
+		# libthpvm and friends: the build tree's uninstalled libraries
+		builddir=$(cd "$(dirname "$thpvm")/.." && pwd)
+		libpath=$(find "$builddir" -type d -name .libs -printf '%p:' 2>/dev/null)
 	fi
-	builddir=$(cd "$(dirname "$thpvm")/.." && pwd)
-	libpath=$(find "$builddir" -type d -name .libs -printf '%p:' 2>/dev/null)
 	copy_elf "$real" /usr/bin/thpvm "$libpath"
 fi
 
