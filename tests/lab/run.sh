@@ -80,49 +80,77 @@ if [ $shell = 1 ]; then
 fi
 
 log=$labdir/lab.log
+rm -f "$log" "$log".attempt-*
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "lab: L1 = $(cat "$guest/kernel-release") under QEMU TCG, timeout ${timeout}s, log $log, host load $(loadavg)"
-# One L1 run, console to $log, the TAP part shown live; sets rc (QEMU's exit
-# status, 124/137 on timeout). Returns 2 when L1 did not even reach its /init
-# within $boot_timeout s: TCG has, rarely, hung an L1 boot under heavy host
-# load (before any case ran), which is worth one more try.
+# One L1 run: console to $log, the TAP part shown live. Sets rc (QEMU's exit
+# status; 124/137 when the hard timeout killed it) and hang, when the
+# watchdog killed L1: "boot" = no /init within $boot_timeout s, "stall" = no
+# console output, not even L1's 15 s heartbeat, for $stall_timeout s.
 boot_timeout=${LAB_BOOT_TIMEOUT:-120}
-qpid=
-trap '[ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true' EXIT
+stall_timeout=${LAB_STALL_TIMEOUT:-90}
+qpid='' tpid=''
+trap 'for pid in $qpid $tpid; do kill "$pid" 2>/dev/null || true; done' EXIT
 run_l1() {
-	local waited=0
+	local waited=0 quiet_for=0 size last_size=-1
+	hang=''
 	timeout -k 10 "$timeout" "${qemu[@]}" < /dev/null > "$log" 2>&1 &
 	qpid=$!
-	while ! grep -q THPVM-LAB-L1-UP "$log"; do
-		kill -0 "$qpid" 2>/dev/null || break
-		if [ $waited -ge $boot_timeout ]; then
-			kill "$qpid"
-			wait "$qpid" || true
-			return 2
-		fi
+	tail -n +1 -f --pid="$qpid" "$log" |
+		sed -u -n 's/\r$//; /^THPVM-LAB-HEARTBEAT/d; /^THPVM-LAB-BEGIN/,/^THPVM-LAB-END/p' &
+	tpid=$!
+	while kill -0 "$qpid" 2>/dev/null; do
 		sleep 1
 		waited=$((waited + 1))
+		size=$(stat -c %s "$log")
+		if [ "$size" != "$last_size" ]; then
+			last_size=$size quiet_for=0
+		else
+			quiet_for=$((quiet_for + 1))
+		fi
+		if ! grep -q THPVM-LAB-L1-UP "$log"; then
+			[ $waited -lt "$boot_timeout" ] || { hang=boot; break; }
+		elif [ $quiet_for -ge "$stall_timeout" ]; then
+			hang=stall
+			break
+		fi
 	done
-	tail -n +1 -f --pid="$qpid" "$log" | sed -u -n 's/\r$//; /^THPVM-LAB-BEGIN/,/^THPVM-LAB-END/p'
+	[ -z "$hang" ] || kill "$qpid" 2>/dev/null || true
 	rc=0
 	wait "$qpid" || rc=$?
-	qpid=
+	wait "$tpid" 2>/dev/null || true
+	qpid='' tpid=''
 }
 
-start=$(date +%s.%N)
+# TCG's nested SVM is not flawless: rarely an L1 hangs while booting or while
+# an L2 boots, or panics (docs/lab.md, Known limits). Such an L1 failure is
+# not a case result: the run is repeated once, saying so; twice fails.
 attempt=1
-while ! run_l1; do
-	echo "lab: L1 did not reach /init within ${boot_timeout}s (attempt $attempt; last lines of $log:)"
-	tail -n 5 "$log" | sed 's/^/  /'
-	cp "$log" "$log.boot-hang-$attempt"
+while :; do
+	start=$(date +%s.%N)
+	run_l1
+	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	reason=''
+	case $hang in
+		boot) reason="L1 did not reach its /init within ${boot_timeout}s" ;;
+		stall) reason="L1 stopped responding (no console output, not even its heartbeat, for ${stall_timeout}s)" ;;
+		*)
+			if ! grep -q '^THPVM-LAB-END' "$log"; then
+				panic=$(tr -d '\r' < "$log" | grep -m1 -o 'Kernel panic - .*' || true)
+				[ -z "$panic" ] || reason="L1 $panic"
+			fi ;;
+	esac
+	[ -n "$reason" ] || break
+	cp "$log" "$log.attempt-$attempt"
+	echo "lab: attempt $attempt: $reason after ${secs}s (log: $log.attempt-$attempt; last lines:)"
+	tr -d '\r' < "$log" | grep -v '^THPVM-LAB-HEARTBEAT' | tail -n 8 | sed 's/^/  /'
 	if [ $attempt -ge 2 ]; then
-		echo "lab: FAIL: L1 did not boot twice"
+		echo "lab: FAIL: $reason, in both attempts"
 		exit 1
 	fi
 	attempt=$((attempt + 1))
-	start=$(date +%s.%N)
+	echo "lab: repeating the run once (an L1 failure, not a case result)"
 done
-secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo "lab: L1 ran ${secs}s, host load $(loadavg) (TCG timings depend on free host CPU)"
 
 end=$(tr -d '\r' < "$log" | sed -n 's/^THPVM-LAB-END status=\([0-9]*\).*/\1/p')
@@ -132,8 +160,7 @@ if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 	exit 1
 fi
 if [ -z "$end" ]; then
-	panic=$(tr -d '\r' < "$log" | grep -m1 -o 'Kernel panic - .*' || true)
-	echo "lab: FAIL: L1 ended (QEMU exit $rc) without THPVM-LAB-END after ${secs}s${panic:+: L1 $panic (see docs/lab.md, Known limits)} (last lines of $log:)"
+	echo "lab: FAIL: L1 ended (QEMU exit $rc) without THPVM-LAB-END after ${secs}s (last lines of $log:)"
 	tail -n 15 "$log" | sed 's/^/  /'
 	exit 1
 fi
