@@ -78,3 +78,6 @@ guests/linux-user/memtest: $(top_srcdir)/guests/memtest.S $(LINUX_USER_DEPS)
 guests/linux-user/selftest: $(top_srcdir)/guests/selftest.S $(LINUX_USER_DEPS)
 	@$(MKDIR_P) guests/linux-user
 	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/selftest.S $(LINUX_USER_SRCS)
+# The Linux guest's initramfs carries the payload cores as Linux programs.
+LINUX_GUEST_BINS = $(LINUX_USER_BINS)
+include guests/linux/local.mk

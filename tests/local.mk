@@ -100,11 +100,9 @@ check-kvm:
 SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
 check-sanitized:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(SANITIZED_TESTS)"
+.PHONY: check-sanitized
 
-# The nested Linux lab (tests/lab/): added with the Linux-guest work.
-check-lab:
-	@echo "check-lab: no lab tests yet"
-.PHONY: check-sanitized check-lab
+.PHONY: check-sanitized
 
 # The control socket (suite ctl): real unix sockets, real fork, a real second uid, the built client
 CTL_TESTS = \
@@ -219,3 +217,4 @@ tests_kvm_test_vm_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_vm_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_linux_user_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_linux_user_LDADD = $(VMM_TEST_LDADD)
+include tests/lab/local.mk
