@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -118,21 +119,58 @@ enum kvm_state_result vcpu_state_save(int kvm_fd, int vcpu_fd, bool has_lapic, s
 	return save_msrs(kvm_fd, vcpu_fd, st, msg);
 }
 
-/* Sets the MSRs for which keep(index) holds; all must be accepted. */
+/* Whether the vCPU already holds value in MSR index (a fresh vCPU's default). */
+static bool msr_already(int vcpu_fd, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} one = { .h.nmsrs = 1, .e.index = index };
+
+	return ioctl(vcpu_fd, KVM_GET_MSRS, &one) == 1 && one.e.data == value;
+}
+
+/*
+ * Sets the captured MSRs (the TSC deadline alone, or all the others). KVM
+ * stops at the first MSR it refuses; one it refuses but that already holds
+ * the captured value (e.g. a paravirtual MSR the guest's CPUID does not
+ * offer, read back as its default) needs no restoring and is skipped. Any
+ * other refusal fails, naming the MSR.
+ */
 static enum kvm_state_result set_msrs(int vcpu_fd, const struct kvm_msrs *all, bool deadline_only, const char **msg)
 {
 	struct kvm_msrs *m = calloc(1, sizeof(*m) + all->nmsrs * sizeof(struct kvm_msr_entry));
-	int ret;
+	uint32_t done = 0, n = 0;
 
 	if (!m)
 		return fail(KVM_STATE_NO_MEMORY, msg, "MSRs");
 	for (uint32_t i = 0; i < all->nmsrs; i++)
 		if ((all->entries[i].index == MSR_IA32_TSC_DEADLINE) == deadline_only)
-			m->entries[m->nmsrs++] = all->entries[i];
-	ret = m->nmsrs ? ioctl(vcpu_fd, KVM_SET_MSRS, m) : 0;
-	if (ret != (int)m->nmsrs) {
-		free(m);
-		return fail(ret < 0 ? KVM_STATE_SET_FAILED : KVM_STATE_MSR_PARTIAL, msg, "KVM_SET_MSRS");
+			m->entries[n++] = all->entries[i];
+	while (done < n) {
+		struct kvm_msrs *rest = (struct kvm_msrs *)((char *)m + done * sizeof(struct kvm_msr_entry));
+		const struct kvm_msr_entry *bad;
+		int ret;
+
+		/* the header sits just before the entries: shift it along with them */
+		rest->nmsrs = n - done;
+		rest->pad = 0;
+		ret = ioctl(vcpu_fd, KVM_SET_MSRS, rest);
+		if (ret < 0) {
+			free(m);
+			return fail(KVM_STATE_SET_FAILED, msg, "KVM_SET_MSRS");
+		}
+		if ((uint32_t)ret == n - done)
+			break;
+		bad = &rest->entries[ret];
+		if (!msr_already(vcpu_fd, bad->index, bad->data)) {
+			static __thread char what[64];
+
+			snprintf(what, sizeof(what), "KVM_SET_MSRS of MSR 0x%x", bad->index);
+			free(m);
+			return fail(KVM_STATE_MSR_PARTIAL, msg, what);
+		}
+		done += (uint32_t)ret + 1;
 	}
 	free(m);
 	return KVM_STATE_OK;
