@@ -229,3 +229,7 @@ KVM_TESTS += tests/kvm/test_fork_fail
 tests_kvm_test_fork_fail_SOURCES = tests/kvm/test_fork_fail.c $(FORK_TEST_SOURCES)
 tests_kvm_test_fork_fail_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_fork_fail_LDADD = $(VMM_TEST_LDADD)
+KVM_TESTS += tests/kvm/test_fork_api
+tests_kvm_test_fork_api_SOURCES = tests/kvm/test_fork_api.c $(KVM_TEST_SOURCES)
+tests_kvm_test_fork_api_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_fork_api_LDADD = $(VMM_TEST_LDADD)

@@ -30,9 +30,24 @@ static int payload_fork_child(void *arg, struct vm *vm, unsigned index)
 	return 0;
 }
 
+/* The payload in the VM's stats: its name, the vCPUs waiting for a fork, the last value of each result. */
+static json_t *payload_stats(void *arg)
+{
+	struct payload *p = arg;
+	json_t *o = json_object(), *results = json_object();
+
+	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < p->nr_results; i++)
+		json_object_set_new(results, p->results[i].name, json_integer((json_int_t)p->results[i].value));
+	pthread_mutex_unlock(&p->lock);
+	json_object_set_new(o, "fork_waiting", json_integer(payload_fork_waiting(p)));
+	json_object_set_new(o, "results", results);
+	return o;
+}
+
 int payload_fork_register(struct vm *vm, struct payload *p)
 {
-	struct vm_hooks h = { .name = "payload", .arg = p, .fork_child = payload_fork_child };
+	struct vm_hooks h = { .name = "payload", .arg = p, .fork_child = payload_fork_child, .stats = payload_stats };
 
 	return vm_add_hooks(vm, &h);
 }
