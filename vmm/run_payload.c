@@ -170,8 +170,10 @@ static void unwind(struct run_ctx *c, unsigned done)
 
 /*
  * A forked child (docs/fork.md) whose guest has ended: it reports like the
- * original run does, on its own console, and exits with the guest's
- * status. --stats-json is the original's only: children have their sockets.
+ * original run does, on its own console, tears down and exits with the
+ * guest's status. --stats-json is the original's only: children have their
+ * sockets. _exit(): a leak check at exit cannot work in a forked child of a
+ * multi-threaded process (LeakSanitizer's thread list is the parent's).
  */
 static void child_exit(void *arg, struct vm *vm)
 {
@@ -187,7 +189,7 @@ static void child_exit(void *arg, struct vm *vm)
 		status = 1;
 	unwind(c, NR_RUN_STEPS);
 	fflush(NULL);
-	exit(status);
+	_exit(status);
 }
 
 int run_payload(const struct run_opts *o)

@@ -169,12 +169,11 @@ static int describe(void *arg, unsigned nth, struct vm_fork_child *c)
 	return 0;
 }
 
+/* Before the child's VM exists: the parent's server is not ours; our console is. */
 static int child_init(void *arg, struct vm *vm, const struct vm_fork_child *c)
 {
 	struct fork_ctx *fc = arg;
 	struct vm_api *api = fc->api;
-	struct ctl_server_config cfg = { .path = c->socket };
-	struct ctl_error err;
 	char *path;
 	int ret, fd;
 
@@ -186,8 +185,6 @@ static int child_init(void *arg, struct vm *vm, const struct vm_fork_child *c)
 		return vmm_fail(-ENOMEM, "out of memory");
 	free(api->path);
 	api->path = path;
-	if ((ret = ctl_server_create(&api->srv, &cfg, &err)))
-		return vmm_fail(ret, "control socket: %s", err.message);
 	if (!c->console[0])
 		return 0;
 	fd = open(c->console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -199,6 +196,20 @@ static int child_init(void *arg, struct vm *vm, const struct vm_fork_child *c)
 		return ret;
 	}
 	close(fd);
+	return 0;
+}
+
+/* Once its vCPUs run, before the parent replies: the socket the reply names listens. */
+static int child_open(void *arg, struct vm *vm, const struct vm_fork_child *c)
+{
+	struct fork_ctx *fc = arg;
+	struct ctl_server_config cfg = { .path = c->socket };
+	struct ctl_error err;
+	int ret;
+
+	(void)vm;
+	if ((ret = ctl_server_create(&fc->api->srv, &cfg, &err)))
+		return vmm_fail(ret, "control socket: %s", err.message);
 	return 0;
 }
 
@@ -215,7 +226,8 @@ static void __attribute__((noreturn)) child_main(struct vm_api *api)
 		api->cfg.child_exit(api->cfg.arg, api->vm);
 	vm_api_stop(api);
 	fflush(NULL);
-	exit(api->vm->exit.status);
+	/* no exit handlers: this is a copy of another program's process (and LeakSanitizer cannot scan it) */
+	_exit(api->vm->exit.status);
 }
 
 static int register_commands(struct vm_api *api);
@@ -260,7 +272,8 @@ static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 	uint64_t cmd_tsc = host_rdtsc(), cmd_ns = now_ns();
 	struct vm_api *api = ctx;
 	struct fork_ctx fc = { .api = api };
-	struct vm_fork_ops ops = { .describe = describe, .child_init = child_init, .child_run = child_run, .arg = &fc };
+	struct vm_fork_ops ops = { .describe = describe, .child_init = child_init, .child_open = child_open,
+				   .child_run = child_run, .arg = &fc };
 	struct vm_fork_request req = { .cmd_host_tsc = cmd_tsc, .cmd_ns = cmd_ns, .ops = &ops };
 	struct vm_fork_reply *rep;
 	json_t *children, *out;

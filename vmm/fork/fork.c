@@ -291,6 +291,10 @@ static int child_main(struct batch *b, unsigned nth)
 	if ((ret = vm_start(vm)))
 		child_fail(fd, ret, "starting the vCPUs");
 	t->start_ns = fork_mono_ns() - t0;
+	t0 = fork_mono_ns();
+	if (ops && ops->child_open && (ret = ops->child_open(ops->arg, vm, c)))
+		child_fail(fd, ret, "child setup");
+	t->open_ns = fork_mono_ns() - t0;
 	t->running = fork_mono_ns() - b->cmd_ns;
 	{
 		struct ready_msg m = { .err = 0, .result = VM_FORK_OK, .timing = *t };

@@ -64,6 +64,7 @@ struct vm_fork_child_timing {
 	uint64_t restore_ns;        /* VM, vCPU, TSC and device state */
 	uint64_t hooks_ns;          /* fork_child hooks (payload mailbox, collapse thread, ...) */
 	uint64_t start_ns;          /* vm_start: vCPU threads created */
+	uint64_t open_ns;           /* child_open (the control socket), after the vCPUs were released */
 	uint64_t running;           /* vCPU threads released into KVM_RUN */
 	uint64_t resume_host_tsc;   /* host TSC right before vm_start */
 };
@@ -115,6 +116,12 @@ struct vm_fork_ops {
 	 * Returns 0 or -errno with vmm_last_error(): the child reports it and exits.
 	 */
 	int (*child_init)(void *arg, struct vm *vm, const struct vm_fork_child *c);
+	/*
+	 * Child, once its vCPUs run and before the parent is told: open what
+	 * the parent's reply promises (the control socket), off the path to
+	 * the guest's first instruction. Optional; fails like child_init.
+	 */
+	int (*child_open)(void *arg, struct vm *vm, const struct vm_fork_child *c);
 	/*
 	 * Child, once its vCPUs run and the parent has been told: carries on as
 	 * the child, normally never returning (it waits for the VM and exits).
@@ -181,7 +188,7 @@ int vm_fork_wait_children(struct vm *vm, unsigned timeout_ms);
 /* Sends sig to every running child of vm. */
 void vm_fork_signal_children(struct vm *vm, int sig);
 
-/* Guest RAM memory of process pid (0: this one) from its smaps, plus its whole Pss (smaps_rollup). */
+/* Guest RAM memory (mem may be NULL) of process pid (0: this one) from its smaps, plus its whole Pss (smaps_rollup). */
 struct vm_fork_memory {
 	uint64_t rss_bytes, pss_bytes, private_bytes, shared_bytes, anon_huge_bytes;
 	uint64_t process_pss_bytes;

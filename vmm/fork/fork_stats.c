@@ -114,8 +114,8 @@ static uint64_t process_pss(pid_t pid)
 
 int vm_fork_memory(struct thpvm_memmap *mem, pid_t pid, struct vm_fork_memory *out)
 {
-	struct smaps_sum s;
-	int ret = smaps_guest_ram(mem, pid, &s);
+	struct smaps_sum s = { 0 };
+	int ret = mem ? smaps_guest_ram(mem, pid, &s) : 0;
 
 	memset(out, 0, sizeof(*out));
 	if (ret)
@@ -188,6 +188,7 @@ static json_t *timing_json(const struct vm_fork_timing *t, const struct vm_fork_
 	json_object_set_new(k, "restore_ms", ms(c->restore_ns));
 	json_object_set_new(k, "hooks_ms", ms(c->hooks_ns));
 	json_object_set_new(k, "start_ms", ms(c->start_ns));
+	json_object_set_new(k, "open_ms", ms(c->open_ns));
 	json_object_set_new(k, "running_ms", ms(c->running));
 	json_object_set_new(p, "first_child", k);
 	return p;
