@@ -7,10 +7,11 @@
  * the VM goes.
  *
  * fork runs vm_fork() on the server thread. Each child forgets the parent's
- * server, opens its own socket (PATH.N, or as given), sends its console
- * (stdout and stderr) to SOCKET.console unless asked to keep the parent's,
- * and carries on in a new main thread that waits for its VM and then calls
- * child_exit (the run's own ending: report, tear down, exit).
+ * server, sends its console (stdout and stderr) to SOCKET.console unless
+ * asked to keep the parent's, opens its own socket (PATH.N, or as given) once
+ * its vCPUs run, and carries on, on the thread that forked (its only one),
+ * serving that socket, waiting for its VM and then calling child_exit (the
+ * run's own ending: report, tear down, exit).
  */
 #ifndef THPVM_VM_API_H
 #define THPVM_VM_API_H

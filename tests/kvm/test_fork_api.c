@@ -27,6 +27,17 @@
 
 static char dir[64], sock[128];
 static pid_t vmm_pid;
+/* children the VMs reported, killed at teardown should a test fail with them running */
+static pid_t kids_seen[16];
+static unsigned nr_kids_seen;
+
+static void track(json_t *fork_result)
+{
+	json_t *kids = json_object_get(fork_result, "children");
+
+	for (size_t i = 0; i < json_array_size(kids) && nr_kids_seen < 16; i++)
+		kids_seen[nr_kids_seen++] = (pid_t)json_integer_value(json_object_get(json_array_get(kids, i), "pid"));
+}
 
 static void setup(void)
 {
@@ -43,6 +54,9 @@ static void teardown(void)
 
 	if (vmm_pid > 0 && !kill(vmm_pid, SIGKILL))
 		waitpid(vmm_pid, NULL, 0);
+	for (unsigned i = 0; i < nr_kids_seen; i++)
+		kill(kids_seen[i], SIGKILL);
+	nr_kids_seen = 0;
 	/* children run in their own process groups; whatever is left is found by its socket's owner */
 	snprintf(cmd, sizeof(cmd), "fuser -k -9 %s/vm.sock* >/dev/null 2>&1; rm -rf %s", dir, dir);
 	if (system(cmd)) {
@@ -265,6 +279,7 @@ Test(fork_api, pause_resume_stats_fork_and_quit_through_thpvm_ctl)
 
 	/* two children of a template */
 	j = ok(sock, "fork", "count=2", "template=true", NULL);
+	track(j);
 	cr_assert_str_eq(str(j, "state"), "paused");
 	kids = json_object_get(j, "children");
 	cr_assert_eq(json_array_size(kids), 2);
@@ -302,6 +317,7 @@ Test(fork_api, pause_resume_stats_fork_and_quit_through_thpvm_ctl)
 
 	/* a child forks again: its child is PATH.1.1, two forks from the original */
 	j = ok(s1, "fork", NULL);
+	track(j);
 	cr_assert_str_eq(str(j, "state"), "running");
 	json_decref(j);
 	wait_for_text(c11, "extents_written=");
@@ -385,6 +401,7 @@ Test(fork_api, a_failed_fork_leaves_the_vm_running_and_no_child_behind)
 
 	/* console=inherit: the child prints into the parent's output */
 	j = ok(sock, "fork", "console=inherit", NULL);
+	track(j);
 	cr_assert(json_is_null(json_object_get(json_array_get(json_object_get(j, "children"), 0), "console")));
 	json_decref(j);
 	snprintf(out, sizeof(out), "%s/parent.out", dir);

@@ -2,10 +2,11 @@
 /*
  * thpvm bench fork: what snapshot-fork costs (docs/fork.md).
  *
- * Every part drives real templates the way a user does: a payload guest
- * (forktest) on prefaulted RAM, its control socket served in this process,
- * `fork` commands sent over the socket with the client library, children
- * that report through their console files and are reaped by the template.
+ * Every part drives real templates the way a user does: `thpvm run` of the
+ * forktest payload on prefaulted RAM, one process per template (a fork()
+ * copies every mapping of its process), `fork` commands sent to its control
+ * socket, children that report through their console files and are reaped
+ * by their template.
  *
  *  latency  1 GiB and 8 GiB templates, thp and 4k backing, each forked into
  *           one child per repetition (configurations interleaved, grouped so

@@ -42,9 +42,14 @@ static void reap(struct fork_state *fs, int pidfd)
 	int status;
 
 	memset(&si, 0, sizeof(si));
-	if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) || !si.si_pid)
+	if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG)) {
+		/* someone else reaped it (SIGCHLD ignored, a waitpid(-1) elsewhere): gone, status unknown */
+		status = -1;
+	} else if (!si.si_pid) {
 		return;
-	status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status; /* a signal's number */
+	} else {
+		status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status; /* a signal's number */
+	}
 	pthread_mutex_lock(&fs->lock);
 	for (unsigned i = 0; i < fs->nr_children; i++) {
 		struct fork_child *c = &fs->children[i];
@@ -293,17 +298,18 @@ json_t *fork_children_json(struct fork_state *fs)
 	for (unsigned i = 0; i < fs->nr_children; i++) {
 		const struct fork_child *c = &fs->children[i];
 		json_t *o = json_pack("{s:i, s:i, s:s}", "index", (int)c->index, "pid", (int)c->pid, "state",
-				      !c->exited ? "running"
-				      : WIFSIGNALED(c->wait_status) || !WIFEXITED(c->wait_status) ? "killed"
-												: "exited");
+				      !c->exited		  ? "running"
+				      : c->wait_status < 0	  ? "gone"
+				      : WIFEXITED(c->wait_status) ? "exited"
+								  : "killed");
 
 		if (c->socket[0])
 			json_object_set_new(o, "socket", json_string(c->socket));
 		if (c->console[0])
 			json_object_set_new(o, "console", json_string(c->console));
-		if (c->exited && WIFEXITED(c->wait_status))
+		if (c->exited && c->wait_status >= 0 && WIFEXITED(c->wait_status))
 			json_object_set_new(o, "exit_status", json_integer(WEXITSTATUS(c->wait_status)));
-		else if (c->exited)
+		else if (c->exited && c->wait_status >= 0)
 			json_object_set_new(o, "signal", json_integer(c->wait_status & 0x7f));
 		if (c->exited)
 			json_object_set_new(o, "lifetime_ms", json_real((double)(c->exited_ns - c->forked_ns) / 1e6));

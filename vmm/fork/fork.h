@@ -178,7 +178,7 @@ struct vm_fork_child_status {
 	unsigned index;
 	pid_t pid;
 	bool exited;                /* reaped */
-	int wait_status;            /* waitpid() status, when exited */
+	int wait_status;            /* waitpid() status when exited, -1 when someone else reaped it */
 };
 
 /* Children of vm known now (running and reaped), at most max; returns how many were copied. */
