@@ -174,6 +174,10 @@ static json_t *timing_json(const struct vm_fork_timing *t, const struct vm_fork_
 	json_object_set_new(p, "prepare_ms", ms(t->prepare_ns));
 	json_object_set_new(p, "pause_ms", ms(t->pause_ns));
 	json_object_set_new(p, "capture_ms", ms(t->capture_ns));
+	json_object_set_new(p, "capture_complete_io_ms", ms(t->complete_io_ns));
+	json_object_set_new(p, "capture_vcpus_ms", ms(t->capture_vcpus_ns));
+	json_object_set_new(p, "capture_vm_ms", ms(t->capture_vm_ns));
+	json_object_set_new(p, "capture_devices_ms", ms(t->capture_devices_ns));
 	json_object_set_new(p, "fork_ms", ms(t->fork_ns));
 	json_object_set_new(p, "fork_max_ms", ms(t->fork_max_ns));
 	json_object_set_new(p, "ready_wait_ms", ms(t->ready_ns));
