@@ -414,3 +414,32 @@ Test(fork_api, a_failed_fork_leaves_the_vm_running_and_no_child_behind)
 	vmm_pid = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x: %s", st, file(out));
 }
+
+Test(fork_api, a_socket_path_that_cannot_be_made_is_refused_before_anything_runs)
+{
+	char bad[160];
+
+	REQUIRE_KVM();
+	snprintf(bad, sizeof(bad), "%s/nodir/vm.sock", dir);
+	{
+		const char *argv[] = { THPVM, "run", "--payload", "forktest", "--api-sock", bad, NULL };
+		int efd = memfd_create("err", 0), st;
+		pid_t pid;
+		char err[1024];
+
+		fflush(NULL);
+		pid = fork();
+		cr_assert_geq(pid, 0);
+		if (!pid) {
+			dup2(efd, 2);
+			execv(THPVM, (char *const *)argv);
+			_exit(127);
+		}
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		slurp(efd, err, sizeof(err));
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status 0x%x", st);
+		cr_assert(strstr(err, "thpvm: run: --api-sock "), "%s", err);
+		cr_assert(strstr(err, "directory does not exist"), "%s", err);
+		cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "one line: %s", err);
+	}
+}

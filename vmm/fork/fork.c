@@ -275,6 +275,7 @@ static int child_main(struct batch *b, unsigned nth)
 	for (unsigned h = 0; h < vm->nr_hooks; h++) {
 		if (!vm->hooks[h].fork_child)
 			continue;
+		vmm_clear_error();
 		if ((ret = vm->hooks[h].fork_child(vm->hooks[h].arg, vm, c->index))) {
 			if (!vmm_last_error()[0])
 				vmm_fail(ret, "%s", strerror(-ret));
@@ -522,6 +523,7 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	for (; prepared < vm->nr_hooks; prepared++) {
 		struct vm_hooks *h = &vm->hooks[prepared];
 
+		vmm_clear_error();
 		if (h->fork_prepare && (ret = h->fork_prepare(h->arg))) {
 			char what[sizeof(rep->message)];
 
