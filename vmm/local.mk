@@ -121,6 +121,7 @@ VMM_FORK_SOURCES = \
 	vmm/fork/snapshot.h \
 	vmm/fork/snapshot.c \
 	vmm/fork/fork.c \
+	vmm/fork/fork_child.c \
 	vmm/fork/children.c \
 	vmm/fork/fork_stats.c \
 	vmm/payload_fork.c
@@ -129,4 +130,5 @@ VMM_CORE_SOURCES += $(VMM_FORK_SOURCES)
 VMM_API_SOURCES = \
 	vmm/vm_api.h \
 	vmm/vm_api.c
-vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.c
+vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c \
+	vmm/bench/bench_fork_mem.c

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include "fork.h"
+#include "snapshot.h"
 
 struct fork_child {
 	unsigned index;
@@ -43,6 +44,31 @@ struct fork_state {
 	bool reaper_running;
 	bool stopping;
 };
+
+/* What a child tells its parent through its pipe: it runs (its timings), or why it could not. */
+struct ready_msg {
+	int32_t err;                        /* 0, or -errno */
+	int32_t result;                     /* enum vm_fork_result */
+	char message[400];
+	struct vm_fork_child_timing timing;
+};
+_Static_assert(sizeof(struct ready_msg) < 4096, "one atomic pipe write (PIPE_BUF)");
+
+/* One fork request, as both sides see it. */
+struct fork_batch {
+	struct vm *vm;
+	struct fork_state *fs;
+	const struct vm_fork_request *req;
+	struct vm_fork_reply *rep;
+	struct vm_snapshot snap;
+	uint64_t cmd_ns, cmd_tsc;
+	pid_t parent_pid;
+	int (*pipes)[2];
+	int *pidfds;
+};
+
+/* fork_child.c: a child's whole life up to child_run; returns VM_FORK_IN_CHILD if that returns, exits on failure. */
+int fork_child_main(struct fork_batch *b, unsigned nth);
 
 /* The VM's fork state (attached on first use), or NULL with vmm_last_error(). */
 struct fork_state *fork_state_get(struct vm *vm);
