@@ -6,7 +6,8 @@
 #include "error.h"
 #include "kvm/vm.h"
 
-enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT };
+enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
+       O_API_SOCK };
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o)
 {
@@ -22,6 +23,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "stats-json", required_argument, NULL, O_STATS_JSON },
 		{ "json", required_argument, NULL, O_STATS_JSON },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "api-sock", required_argument, NULL, O_API_SOCK },
 		{ 0 },
 	};
 	const char *cmd = o->cmd;
@@ -92,6 +94,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			o->timeout_ns = v * 1000000000ULL;
+			break;
+		case O_API_SOCK:
+			o->api_sock = optarg;
 			break;
 		case ':':
 			cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
