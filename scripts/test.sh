@@ -22,6 +22,9 @@ step "dependencies"
 
 step "build (warnings are errors)"
 "$top/scripts/build.sh" build --enable-werror
+step "Linux guest from Debian's kernel package (for the loader tests and the lab)"
+make -C "$top/build" linux-guest
+export THPVM_TEST_KERNEL_DIR="$top/build/guests/linux"
 step "make check"
 check "$top/build" check
 

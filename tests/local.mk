@@ -100,11 +100,9 @@ check-kvm:
 SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
 check-sanitized:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(SANITIZED_TESTS)"
+.PHONY: check-sanitized
 
-# The nested Linux lab (tests/lab/): added with the Linux-guest work.
-check-lab:
-	@echo "check-lab: no lab tests yet"
-.PHONY: check-sanitized check-lab
+.PHONY: check-sanitized
 
 # The control socket (suite ctl): real unix sockets, real fork, a real second uid, the built client
 CTL_TESTS = \
@@ -238,3 +236,18 @@ tests_kvm_test_collapse_vm_ctl_SOURCES = tests/kvm/test_collapse_vm_ctl.c $(COLL
 tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests/unit \
 	-DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_kvm_test_collapse_vm_ctl_LDADD = $(VMM_TEST_LDADD)
+include tests/lab/local.mk
+# Snapshot-fork (suites fork, fork_fail, fork_api): real KVM, real THP, real fork(), the built thpvm
+FORK_TEST_SOURCES = tests/kvm/fork_test.h tests/kvm/fork_test.c $(KVM_TEST_SOURCES)
+KVM_TESTS += tests/kvm/test_fork
+tests_kvm_test_fork_SOURCES = tests/kvm/test_fork.c $(FORK_TEST_SOURCES)
+tests_kvm_test_fork_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_fork_LDADD = $(VMM_TEST_LDADD)
+KVM_TESTS += tests/kvm/test_fork_fail
+tests_kvm_test_fork_fail_SOURCES = tests/kvm/test_fork_fail.c $(FORK_TEST_SOURCES)
+tests_kvm_test_fork_fail_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_fork_fail_LDADD = $(VMM_TEST_LDADD)
+KVM_TESTS += tests/kvm/test_fork_api
+tests_kvm_test_fork_api_SOURCES = tests/kvm/test_fork_api.c $(KVM_TEST_SOURCES)
+tests_kvm_test_fork_api_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_fork_api_LDADD = $(VMM_TEST_LDADD)

@@ -8,7 +8,7 @@
 #include "collapse_vm.h"
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
-       O_COLLAPSE };
+       O_COLLAPSE, O_API_SOCK };
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o)
 {
@@ -25,6 +25,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "json", required_argument, NULL, O_STATS_JSON },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "collapse", required_argument, NULL, O_COLLAPSE },
+		{ "api-sock", required_argument, NULL, O_API_SOCK },
 		{ 0 },
 	};
 	const char *cmd = o->cmd;
@@ -102,6 +103,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				cli_error("%s: --collapse '%s': %s", cmd, optarg, vmm_last_error());
 				return 2;
 			}
+			break;
+		case O_API_SOCK:
+			o->api_sock = optarg;
 			break;
 		case ':':
 			cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);

@@ -21,11 +21,13 @@ struct run_opts {
 	const char *stats_json;         /* --stats-json FILE (stats: --json FILE) */
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
+	const char *api_sock;           /* --api-sock PATH: the control socket (docs/api.md), NULL = none */
 };
 
 #define RUN_OPTS_USAGE                                                                                  \
 	"--payload NAME_OR_PATH [--memory SIZE] [--guest-page 4k|2m] [--backing thp|4k|hugetlb] "       \
-	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS] [--collapse MODE[,KEY=VALUE...]]"
+	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS] [--api-sock PATH] "            \
+	"[--collapse MODE[,KEY=VALUE...]]"
 
 /* Parses argv; returns 0, or 2 (the exit status for bad input) after printing a one-line error. */
 int run_opts_parse(int argc, char **argv, struct run_opts *o);

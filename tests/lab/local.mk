@@ -1,0 +1,31 @@
+# The nested Linux lab (tests/lab/, docs/lab.md): L1 Linux under QEMU TCG with
+# SVM+NPT, KVM inside it, the cases in tests/lab/cases/ run there.
+#   make check-lab   the cases, TAP on stdout, log in tests/lab/lab.log
+#   make bench-lab   L2 boot time to the init marker (docs/benchmarks.md)
+# LAB_FLAGS passes options to tests/lab/run.sh (e.g. LAB_FLAGS="--cases '1*'").
+LAB_FILES = \
+	tests/lab/run.sh \
+	tests/lab/mkl1.sh \
+	tests/lab/l1/init \
+	tests/lab/l1/lib.sh \
+	tests/lab/l1/runner.sh \
+	tests/lab/l1/bench-boot.sh \
+	tests/lab/cases/01-kvm.sh \
+	tests/lab/cases/02-thpvm-binary.sh \
+	tests/lab/cases/10-qemu-boot.sh \
+	tests/lab/cases/11-qemu-boot-smp.sh \
+	tests/lab/cases/20-thpvm-boot.sh \
+	tests/lab/cases/21-thpvm-memtest.sh \
+	tests/lab/cases/22-thpvm-pages2m.sh \
+	tests/lab/cases/23-thpvm-bad-kernel.sh
+EXTRA_DIST += $(LAB_FILES)
+LAB_RUN = $(top_srcdir)/tests/lab/run.sh --builddir $(abs_top_builddir) \
+	--thpvm $(abs_top_builddir)/vmm/thpvm$(EXEEXT)
+
+LAB_BENCH_REPS = 5
+
+check-lab: linux-guest vmm/thpvm$(EXEEXT)
+	$(LAB_RUN) $(LAB_FLAGS)
+bench-lab: linux-guest vmm/thpvm$(EXEEXT)
+	$(LAB_RUN) --bench-boot $(LAB_BENCH_REPS) $(LAB_FLAGS)
+.PHONY: check-lab bench-lab
