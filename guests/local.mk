@@ -90,3 +90,14 @@ guests/linux-user/selftest: $(top_srcdir)/guests/selftest.S $(LINUX_USER_DEPS)
 # The Linux guest's initramfs carries the payload cores as Linux programs.
 LINUX_GUEST_BINS = $(LINUX_USER_BINS)
 include guests/linux/local.mk
+
+# collbench: the guest's side of `thpvm bench collapse` (a pointer chase timed before a fork, after the
+# child's split of every extent, and lap after lap while the collapse thread recovers)
+PAYLOAD_BINS += guests/collbench.bin
+CLEANFILES += guests/collbench.elf
+EXTRA_DIST += guests/collbench.S
+guests/collbench.elf: $(top_srcdir)/guests/collbench.S $(PAYLOAD_DEPS)
+	@$(MKDIR_P) guests
+	$(AM_V_GEN)$(PAYLOAD_LINK) -o $@ $(top_srcdir)/guests/collbench.S $(PAYLOAD_RT_SRCS)
+guests/collbench.bin: guests/collbench.elf
+	$(AM_V_GEN)$(PAYLOAD_BIN) guests/collbench.elf $@

@@ -135,3 +135,5 @@ VMM_API_SOURCES = \
 	vmm/vm_api.c
 vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c \
 	vmm/bench/bench_fork_mem.c
+# thpvm bench collapse: the collapse thread recovering a forked child (needs snapshot-fork)
+vmm_thpvm_SOURCES += vmm/bench/bench_collapse.c

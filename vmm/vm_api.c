@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "vm_api.h"
+#include "collapse_vm.h"
 #include "ctl/ctl.h"
 #include "error.h"
 #include "fork/fork.h"
@@ -56,8 +57,13 @@ static json_t *h_pause(void *ctx, json_t *args, struct ctl_error *err)
 	(void)args;
 	if (strcmp(st, "running"))
 		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not running", st);
-	if (vm_pause(api->vm))
+	/* no collapse in flight: a quiesce (file-backed RAM) would resume the VM under this pause */
+	collapse_vm_pause(api->vm);
+	if (vm_pause(api->vm)) {
+		collapse_vm_resume(api->vm);
 		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
+	}
+	collapse_vm_resume(api->vm);
 	return json_pack("{s:s, s:f}", "state", state_str(api->vm), "pause_ms", (double)(now_ns() - t) / 1e6);
 }
 
@@ -333,6 +339,9 @@ static int register_commands(struct vm_api *api)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if ((ret = ctl_api_register(api->srv, cmds[i].name, cmds[i].fn, api)))
 			return vmm_fail(ret, "control socket: cannot register '%s': %s", cmds[i].name, strerror(-ret));
+	/* the VM's collapse thread, when it has one */
+	if ((ret = collapse_vm_ctl_register(api->srv, api->vm)) && ret != -ENOENT)
+		return vmm_fail(ret, "control socket: cannot register 'collapse': %s", strerror(-ret));
 	return 0;
 }
 

@@ -6,11 +6,13 @@ extern const struct bench bench_coverage;
 extern const struct bench bench_tlb;
 extern const struct bench bench_collapse_mem;
 extern const struct bench bench_fork;
+extern const struct bench bench_collapse;
 
 const struct bench *const benches[] = {
 	&bench_coverage,
 	&bench_tlb,
 	&bench_collapse_mem,
 	&bench_fork,
+	&bench_collapse,
 	NULL,
 };

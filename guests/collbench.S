@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * collbench: the guest's side of `thpvm bench collapse` (a template forked,
+ * the child splits every extent, the collapse thread recovers it).
+ *
+ * vCPU 0 builds tlbbench's page-mode pointer cycle over `size` bytes
+ * (default: the largest free range), warms it with one lap and times one
+ * lap in chunks of 1024 dependent loads (before_median, before_p99,
+ * before_max: chunk cycles). Then it waits for a fork (pl_fork_wait, idling
+ * `idle_us` between looks). In a child it warms and times the same lap on
+ * the shared memory (child_before_median, child_before_p99,
+ * child_before_max), writes one byte into every 2 MiB extent of every free
+ * range (split_extents, split_cycles: the copy-on-write split of all of
+ * them), runs one untimed lap (fault_lap_cycles: KVM maps
+ * the split memory with 4 KiB pages) and one timed lap (split_median,
+ * split_p99, split_max), reports split_done=1, and then times one lap after
+ * the other (round_tsc: the TSC at the lap's start, round_median,
+ * round_p99, round_max) until the host sets stop, or `rounds` laps. Chunk
+ * cycles / 1024 is cycles per access. The byte written is the last of the
+ * extent's first page: never part of an element (the first 8 bytes of a
+ * 64-byte line). Other vCPUs idle until stop.
+ */
+#include <payload_abi.h>
+
+#define GOLDEN   0x9e3779b97f4a7c15
+#define XS_MUL   0x2545f4914f6cdd1d
+#define EXTENT   0x200000
+
+#define CHUNK_SHIFT 10
+#define CHUNK_ACC   (1 << CHUNK_SHIFT)   /* loads per timed chunk */
+#define MAX_CHUNKS  8192
+
+	.globl payload_name, payload_args, payload_flags, payload_main
+	.set payload_flags, 0
+
+	.section .rodata
+payload_name:	.asciz "collbench"
+payload_args:
+	.asciz "size"
+	.asciz "seed"
+	.asciz "idle_us"
+	.asciz "rounds"
+	.byte 0
+key_size:	.asciz "size"
+key_seed:	.asciz "seed"
+key_idle:	.asciz "idle_us"
+key_rounds:	.asciz "rounds"
+why_size:	.asciz "' must be at least 4096 and fit the largest free memory range\n"
+msg_ready:	.asciz "collbench: waiting for a fork\n"
+r_ws:		.asciz "ws_bytes"
+r_elements:	.asciz "elements"
+r_before_med:	.asciz "before_median"
+r_before_p99:	.asciz "before_p99"
+r_before_max:	.asciz "before_max"
+r_index:	.asciz "fork_index"
+r_cb_med:	.asciz "child_before_median"
+r_cb_p99:	.asciz "child_before_p99"
+r_cb_max:	.asciz "child_before_max"
+r_split_ext:	.asciz "split_extents"
+r_split_cyc:	.asciz "split_cycles"
+r_fault_lap:	.asciz "fault_lap_cycles"
+r_split_med:	.asciz "split_median"
+r_split_p99:	.asciz "split_p99"
+r_split_max:	.asciz "split_max"
+r_split_done:	.asciz "split_done"
+r_round_tsc:	.asciz "round_tsc"
+r_round_med:	.asciz "round_median"
+r_round_p99:	.asciz "round_p99"
+r_round_max:	.asciz "round_max"
+r_rounds:	.asciz "rounds"
+	.balign 8
+names_before:	.quad r_before_med, r_before_p99, r_before_max
+names_cbefore:	.quad r_cb_med, r_cb_p99, r_cb_max
+names_split:	.quad r_split_med, r_split_p99, r_split_max
+names_round:	.quad r_round_med, r_round_p99, r_round_max
+
+/* \out = r12 + \i * 4096 + (((\i * GOLDEN) >> 52) & 0xfc0); rbx = GOLDEN; clobbers \tmp */
+	.macro ELEM_ADDR out, i, tmp
+	mov \i, \tmp
+	imul %rbx, \tmp
+	shr $52, \tmp
+	and $0xfc0, \tmp
+	mov \i, \out
+	shl $12, \out
+	add %r12, \out
+	add \tmp, \out
+	.endm
+
+	.text
+payload_main:
+	push %rbx
+	push %rbp
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+	sub $8, %rsp
+	mov %rdi, bi(%rip)
+	test %esi, %esi
+	jne idle
+
+	/* the largest free range: gpa in r13, size in r14 */
+	mov BI_NR_RANGES(%rdi), %ecx
+	lea BI_RANGES(%rdi), %rsi
+	xor %r13d, %r13d
+	xor %r14d, %r14d
+1:	test %ecx, %ecx
+	je 3f
+	mov 8(%rsi), %rax
+	cmp %r14, %rax
+	jbe 2f
+	mov %rax, %r14
+	mov (%rsi), %r13
+2:	add $16, %rsi
+	dec %ecx
+	jmp 1b
+3:	lea key_size(%rip), %rdi
+	xor %esi, %esi
+	call pl_arg_num
+	test %rax, %rax
+	jne 4f
+	mov %r14, %rax
+4:	and $-4096, %rax
+	je bad_size
+	cmp %r14, %rax
+	ja bad_size
+	mov %r13, %r12              /* base */
+	mov %rax, %r13
+	shr $12, %r13               /* N elements, one per page */
+	movabs $GOLDEN, %rbx
+	lea r_ws(%rip), %rdi
+	mov %rax, %rsi
+	call pl_result
+	lea r_elements(%rip), %rdi
+	mov %r13, %rsi
+	call pl_result
+	lea key_idle(%rip), %rdi
+	mov $1000, %esi
+	call pl_arg_num
+	imul $1000, %rax
+	mov %rax, idle_ns(%rip)
+	lea key_rounds(%rip), %rdi
+	xor %esi, %esi
+	call pl_arg_num
+	mov %rax, max_rounds(%rip)
+
+	/* element i holds i; Sattolo's shuffle makes one cycle; indices become addresses (tlbbench's) */
+	xor %ebp, %ebp
+init:	ELEM_ADDR %rsi, %rbp, %rcx
+	mov %rbp, (%rsi)
+	inc %rbp
+	cmp %r13, %rbp
+	jb init
+	lea key_seed(%rip), %rdi
+	mov $1, %esi
+	call pl_arg_num
+	mov %rax, %r8
+	imul %rbx, %r8
+	or $1, %r8
+	movabs $XS_MUL, %r10
+	mov %r13, %rbp
+	dec %rbp
+shuffle:
+	test %rbp, %rbp
+	je shuffled
+	mov %r8, %rax
+	shr $12, %rax
+	xor %rax, %r8
+	mov %r8, %rax
+	shl $25, %rax
+	xor %rax, %r8
+	mov %r8, %rax
+	shr $27, %rax
+	xor %rax, %r8
+	mov %r8, %rax
+	imul %r10, %rax
+	mul %rbp
+	ELEM_ADDR %rsi, %rbp, %rcx
+	ELEM_ADDR %rdi, %rdx, %rcx
+	mov (%rsi), %rax
+	mov (%rdi), %rcx
+	mov %rcx, (%rsi)
+	mov %rax, (%rdi)
+	dec %rbp
+	jmp shuffle
+shuffled:
+	xor %ebp, %ebp
+convert:
+	ELEM_ADDR %rsi, %rbp, %rcx
+	mov (%rsi), %rdx
+	ELEM_ADDR %rdi, %rdx, %rcx
+	mov %rdi, (%rsi)
+	inc %rbp
+	cmp %r13, %rbp
+	jb convert
+	xor %edx, %edx
+	ELEM_ADDR %rsi, %rdx, %rcx
+	mov %rsi, cur(%rip)
+
+	/* the template: warm, measure, wait */
+	call lap
+	lea names_before(%rip), %rdi
+	call lap_timed
+	lea msg_ready(%rip), %rdi
+	call pl_puts
+	call pl_fork_depth
+	mov %rax, %rdi
+	mov idle_ns(%rip), %rsi
+	call pl_fork_wait
+	test %rax, %rax
+	je finish                   /* stop while waiting: not forked */
+	lea r_index(%rip), %rdi
+	mov %rax, %rsi
+	call pl_result
+
+	/* the child: the same lap on the shared memory (KVM maps it 2 MiB again on the warm lap) */
+	call lap
+	lea names_cbefore(%rip), %rdi
+	call lap_timed
+	/* one byte into every extent of every free range */
+	call pl_rdtsc
+	mov %rax, %r14
+	xor %r15d, %r15d            /* extents */
+	mov bi(%rip), %rax
+	mov BI_NR_RANGES(%rax), %ecx
+	lea BI_RANGES(%rax), %rsi
+5:	test %ecx, %ecx
+	je 7f
+	mov (%rsi), %rdi
+	add $EXTENT - 1, %rdi
+	and $-EXTENT, %rdi
+	mov (%rsi), %rdx
+	add 8(%rsi), %rdx           /* end */
+6:	lea EXTENT(%rdi), %rax
+	cmp %rdx, %rax
+	ja 8f
+	incb 0xfff(%rdi)
+	inc %r15
+	mov %rax, %rdi
+	jmp 6b
+8:	add $16, %rsi
+	dec %ecx
+	jmp 5b
+7:	call pl_rdtsc
+	sub %r14, %rax
+	mov %rax, %r14
+	lea r_split_ext(%rip), %rdi
+	mov %r15, %rsi
+	call pl_result
+	lea r_split_cyc(%rip), %rdi
+	mov %r14, %rsi
+	call pl_result
+	call pl_rdtsc
+	mov %rax, %r14
+	call lap
+	call pl_rdtsc
+	sub %r14, %rax
+	lea r_fault_lap(%rip), %rdi
+	mov %rax, %rsi
+	call pl_result
+	lea names_split(%rip), %rdi
+	call lap_timed
+	lea r_split_done(%rip), %rdi
+	mov $1, %esi
+	call pl_result
+
+	/* rounds until stop: the host watches the recovery in them */
+	xor %r15d, %r15d
+round:	call pl_stop_requested
+	test %rax, %rax
+	jne finish_rounds
+	mov max_rounds(%rip), %rax
+	test %rax, %rax
+	je 9f
+	cmp %rax, %r15
+	jae finish_rounds
+9:	call pl_rdtsc
+	lea r_round_tsc(%rip), %rdi
+	mov %rax, %rsi
+	call pl_result
+	lea names_round(%rip), %rdi
+	call lap_timed
+	inc %r15
+	jmp round
+finish_rounds:
+	lea r_rounds(%rip), %rdi
+	mov %r15, %rsi
+	call pl_result
+finish:
+	xor %eax, %eax
+	add $8, %rsp
+	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbp
+	pop %rbx
+	ret
+
+/* Other vCPUs: idle in the VMM until stop (a fork takes every vCPU: none may have ended). */
+idle:	call pl_stop_requested
+	test %rax, %rax
+	jne finish
+	mov $1000000, %edi
+	call pl_sleep
+	jmp idle
+
+/* lap: N dependent loads from cur (r13 = N) */
+lap:
+	mov cur(%rip), %rsi
+	mov %r13, %rcx
+1:	mov (%rsi), %rsi
+	dec %rcx
+	jne 1b
+	mov %rsi, cur(%rip)
+	ret
+
+/*
+ * lap_timed(rdi = three result names: median, p99, max): one lap (rounded up
+ * to whole chunks, at most MAX_CHUNKS) in chunks of CHUNK_ACC loads, each
+ * timed; reports the chunks' median, 99th percentile and maximum, in cycles.
+ */
+lap_timed:
+	push %rbp
+	push %rbx
+	push %r12
+	mov %rdi, %r12
+	lea CHUNK_ACC - 1(%r13), %rax
+	shr $CHUNK_SHIFT, %rax
+	cmp $MAX_CHUNKS, %rax
+	jbe 1f
+	mov $MAX_CHUNKS, %eax
+1:	mov %rax, %rbx              /* chunks */
+	xor %r9d, %r9d
+	lea chunks(%rip), %r10
+	mov cur(%rip), %rsi
+2:	call pl_rdtsc
+	mov %rax, %r8
+	mov $CHUNK_ACC / 8, %ebp
+3:	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	dec %rbp
+	jne 3b
+	call pl_rdtsc
+	sub %r8, %rax
+	mov %rax, (%r10,%r9,8)
+	inc %r9
+	cmp %rbx, %r9
+	jb 2b
+	mov %rsi, cur(%rip)
+	/* insertion sort */
+	mov $1, %ecx
+4:	cmp %rbx, %rcx
+	jae 7f
+	mov (%r10,%rcx,8), %rax
+	mov %rcx, %rdx
+5:	test %rdx, %rdx
+	je 6f
+	mov -8(%r10,%rdx,8), %r8
+	cmp %rax, %r8
+	jbe 6f
+	mov %r8, (%r10,%rdx,8)
+	dec %rdx
+	jmp 5b
+6:	mov %rax, (%r10,%rdx,8)
+	inc %rcx
+	jmp 4b
+7:	mov %rbx, %rax
+	shr $1, %rax
+	mov (%r10,%rax,8), %rsi
+	mov (%r12), %rdi
+	call pl_result
+	imul $99, %rbx, %rax
+	xor %edx, %edx
+	mov $100, %ecx
+	div %rcx
+	lea chunks(%rip), %r10
+	mov (%r10,%rax,8), %rsi
+	mov 8(%r12), %rdi
+	call pl_result
+	lea chunks(%rip), %r10
+	mov -8(%r10,%rbx,8), %rsi
+	mov 16(%r12), %rdi
+	call pl_result
+	pop %r12
+	pop %rbx
+	pop %rbp
+	ret
+
+bad_size:
+	lea key_size(%rip), %rdi
+	lea why_size(%rip), %rsi
+	jmp pl_bad_arg
+
+	.bss
+	.balign 8
+bi:		.skip 8
+cur:		.skip 8
+idle_ns:	.skip 8
+max_rounds:	.skip 8
+chunks:		.skip 8 * MAX_CHUNKS
