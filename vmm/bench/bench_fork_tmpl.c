@@ -71,8 +71,10 @@ int fork_tmpl_create(struct tmpl *t, uint64_t size, enum thpvm_backing backing, 
 {
 	char exe[4096], mem[32], sz[32];
 	const char *argv[32] = { exe, "run", "--payload", "forktest", "--memory", mem, "--backing",
-				 thpvm_backing_str(backing), "--prefault", "--timeout", "3600", "--api-sock", t->sock };
-	unsigned n = 13;
+				 thpvm_backing_str(backing), "--prefault", "--timeout", "3600", "--api-sock", t->sock,
+				 /* fork's own costs: no collapse thread mending (and copying) what children split */
+				 "--collapse", "off" };
+	unsigned n = 15;
 	ssize_t len;
 	int fd;
 
