@@ -30,7 +30,7 @@ static void print_exit(const struct vm_exit_info *e)
 		fprintf(stderr, "%s\n", e->dump);
 }
 
-static int write_stats(struct vm *vm, const struct run_opts *o)
+int run_write_stats(struct vm *vm, const struct run_opts *o)
 {
 	int ret = 0;
 
@@ -165,7 +165,7 @@ int run_payload(const struct run_opts *o)
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	if (write_stats(c.vm, o) && !status)
+	if (run_write_stats(c.vm, o) && !status)
 		status = 1;
 	unwind(&c, done);
 	return status;
