@@ -132,6 +132,11 @@ int console_raw(struct console *c)
 	return 0;
 }
 
+bool console_is_raw(const struct console *c)
+{
+	return c && c->raw;
+}
+
 void console_restore(struct console *c)
 {
 	if (!c || !c->raw)
@@ -304,6 +309,13 @@ int console_input_start(struct console *c)
 
 	if (!c || c->in_fd < 0 || c->thread_running || c->in_eof)
 		return 0;
+	/* a background job reading its terminal would be stopped (SIGTTIN): it runs without input */
+	if (isatty(c->in_fd)) {
+		pid_t fg = tcgetpgrp(c->in_fd);
+
+		if (fg > 0 && fg != getpgrp())
+			return 0;
+	}
 	/* signals go to the other threads: this one only polls */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

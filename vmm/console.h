@@ -51,6 +51,8 @@ void console_attach(struct console *c, console_sink_fn sink, console_quit_fn qui
  */
 int console_raw(struct console *c);
 void console_restore(struct console *c);
+/* Whether console_raw() put the terminal in raw mode (and the escape keys matter to a user). */
+bool console_is_raw(const struct console *c);
 
 /*
  * The input thread (stdio consoles only; a no-op otherwise). Stop joins it,

@@ -134,6 +134,7 @@ Test(pc_dev, uart_registers_through_the_bus)
 	outb(X86_PORT_COM1 + UART_TX, 'k');
 	read_console_file(out, sizeof(out));
 	cr_assert_str_eq(out, "ok", "each byte reaches the console at once");
+	cr_assert_eq(console_nr_out(con), 2);
 	cr_assert_eq(pio(X86_PORT_COM1, true, v, 2), -EINVAL, "2-byte access refused");
 	cr_assert(strstr(vmm_last_error(), "com1: 2-byte write to port 0x3f8"), "%s", vmm_last_error());
 }
