@@ -441,3 +441,22 @@ Test(linux_run, a_real_kernel_on_kvm_pvm_is_bounded_by_the_timeout)
 	cr_assert(strstr(c->err, "thpvm: guest still running after 3.0 s: stopped (vcpu 0 at RIP 0x"), "%s", c->err);
 	cr_assert_lt(c->secs, 20.0, "took %.1f s", c->secs);
 }
+
+/* Where Linux cannot boot, the demo says why and how to use the nested lab instead of trying. */
+Test(linux_run, demo_linux_explains_a_host_without_vmx_or_svm)
+{
+	struct kvm_host h;
+	const struct cmd *c;
+
+	kvm_host_detect(&h);
+	if (kvm_host_boots_linux(&h))
+		cr_skip_test("KVM here is %s: the demo boots Linux (the lab's case 24-thpvm-demo checks that)", h.what);
+	c = thpvm("demo", "--linux", NULL);
+	cr_assert_eq(c->status, 0, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->out, "KVM on this host: "), "%s", c->out);
+	cr_assert(strstr(c->out, "A Linux guest cannot boot here"), "%s", c->out);
+	cr_assert(strstr(c->out, "VMX or SVM"), "%s", c->out);
+	cr_assert(strstr(c->out, "make -C build check-lab"), "%s", c->out);
+	cr_assert(strstr(c->out, "make -C build bench-lab"), "%s", c->out);
+	cr_assert_lt(c->secs, 5.0, "no boot attempt: %.1f s", c->secs);
+}
