@@ -223,6 +223,7 @@ include tests/lab/local.mk
 LINUX_RUN_TESTS = \
 	tests/kvm/test_linux_run \
 	tests/kvm/test_linux_console \
+	tests/kvm/test_linux_machine \
 	tests/kvm/test_pc_dev
 KVM_TESTS += $(LINUX_RUN_TESTS)
 UNIT_TESTS += tests/unit/test_kvm_host
@@ -234,6 +235,9 @@ tests_kvm_test_linux_run_LDADD = $(VMM_TEST_LDADD)
 tests_kvm_test_linux_console_SOURCES = tests/kvm/test_linux_console.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
 tests_kvm_test_linux_console_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
 tests_kvm_test_linux_console_LDADD = $(VMM_TEST_LDADD) -lutil
+tests_kvm_test_linux_machine_SOURCES = tests/kvm/test_linux_machine.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
+tests_kvm_test_linux_machine_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
+tests_kvm_test_linux_machine_LDADD = $(VMM_TEST_LDADD)
 tests_kvm_test_pc_dev_SOURCES = tests/kvm/test_pc_dev.c $(KVM_TEST_SOURCES)
 tests_kvm_test_pc_dev_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_pc_dev_LDADD = $(VMM_TEST_LDADD)
