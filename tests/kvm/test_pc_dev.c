@@ -320,3 +320,20 @@ Test(pc_dev, save_and_restore_through_the_bus)
 	cr_assert_eq(inb(I8042_DATA_PORT), 0x61);
 	json_decref(state);
 }
+
+Test(pc_dev, i8042_interrupts_reach_the_in_kernel_irqchip)
+{
+	make_vm();
+	cr_assert_not(ioapic_irr(I8042_KBD_IRQ));
+	outb(I8042_COMMAND_PORT, I8042_CMD_SELF_TEST); /* the BIOS's configuration byte has the keyboard interrupt on */
+	cr_assert(ioapic_irr(I8042_KBD_IRQ), "a reply waits: IRQ 1");
+	cr_assert_eq(inb(I8042_DATA_PORT), I8042_SELF_TEST_OK);
+	cr_assert_not(ioapic_irr(I8042_KBD_IRQ));
+	outb(I8042_COMMAND_PORT, I8042_CMD_WRITE_CTR);
+	outb(I8042_DATA_PORT, I8042_CTR_AUXINT);
+	outb(I8042_COMMAND_PORT, I8042_CMD_AUX_LOOP);
+	outb(I8042_DATA_PORT, 0xa5);
+	cr_assert(ioapic_irr(I8042_AUX_IRQ), "AUX data: IRQ 12, which Linux's probe waits for");
+	cr_assert_eq(inb(I8042_DATA_PORT), 0xa5);
+	cr_assert_not(ioapic_irr(I8042_AUX_IRQ));
+}

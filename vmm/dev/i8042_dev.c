@@ -21,6 +21,13 @@ static void kbd_reset(void *opaque)
 		"the guest reset the machine (i8042 reset): thpvm does not reboot guests, the VM ended");
 }
 
+static void kbd_irq(void *opaque, unsigned irq, bool level)
+{
+	struct i8042_dev *k = opaque;
+
+	vm_irq_line(k->dev.vm, irq, level); /* cannot fail with an irqchip; without one the last error says so */
+}
+
 static int kbd_access(struct device *dev, struct iobus_access *a)
 {
 	struct i8042_dev *k = dev->opaque;
@@ -66,6 +73,7 @@ int i8042_dev_add(struct vm *vm)
 		return vmm_fail(-ENOMEM, "out of memory for the i8042");
 	k->dev = (struct device){ .name = "i8042", .ops = &kbd_ops, .opaque = k };
 	i8042_init(&k->kbd, kbd_reset, k);
+	i8042_set_irq(&k->kbd, kbd_irq, k);
 	if ((ret = vm_add_device(vm, IOBUS_PIO, I8042_DATA_PORT, 1, &k->dev))) {
 		i8042_destroy(&k->kbd);
 		free(k);

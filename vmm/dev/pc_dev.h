@@ -27,7 +27,7 @@ int uart8250_dev_add(struct vm *vm, const char *name, uint16_t base, unsigned ir
 		     struct uart8250 **out);
 
 /*
- * The i8042 at ports 0x60 and 0x64. Its reset (command 0xfe, or output port
+ * The i8042 at ports 0x60 and 0x64, IRQ 1 and 12 on the in-kernel irqchip. Its reset (command 0xfe, or output port
  * bit 0 cleared) ends the VM: VM_STOP_GUEST_EXIT, status 0, "the guest reset
  * the machine ..." (thpvm does not reboot guests).
  */
