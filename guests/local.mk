@@ -18,11 +18,13 @@ PAYLOAD_BINS = \
 	guests/selftest.bin \
 	guests/triplefault.bin \
 	guests/tlbbench.bin \
-	guests/memtest.bin
+	guests/memtest.bin \
+	guests/forktest.bin
 
 payloaddir = $(pkglibdir)/payloads
 payload_DATA = $(PAYLOAD_BINS)
-CLEANFILES += $(PAYLOAD_BINS) guests/selftest.elf guests/triplefault.elf guests/tlbbench.elf guests/memtest.elf
+CLEANFILES += $(PAYLOAD_BINS) guests/selftest.elf guests/triplefault.elf guests/tlbbench.elf guests/memtest.elf \
+	guests/forktest.elf
 EXTRA_DIST += \
 	guests/include/payload_abi.h \
 	guests/payload.ld \
@@ -32,7 +34,8 @@ EXTRA_DIST += \
 	guests/selftest.S \
 	guests/triplefault.S \
 	guests/tlbbench.S \
-	guests/memtest.S
+	guests/memtest.S \
+	guests/forktest.S
 
 guests/selftest.elf: $(top_srcdir)/guests/selftest.S $(PAYLOAD_DEPS)
 	@$(MKDIR_P) guests
@@ -47,6 +50,10 @@ guests/memtest.elf: $(top_srcdir)/guests/memtest.S $(PAYLOAD_DEPS)
 	@$(MKDIR_P) guests
 	$(AM_V_GEN)$(PAYLOAD_LINK) -o $@ $(top_srcdir)/guests/memtest.S $(PAYLOAD_RT_SRCS)
 
+guests/forktest.elf: $(top_srcdir)/guests/forktest.S $(PAYLOAD_DEPS)
+	@$(MKDIR_P) guests
+	$(AM_V_GEN)$(PAYLOAD_LINK) -o $@ $(top_srcdir)/guests/forktest.S $(PAYLOAD_RT_SRCS)
+
 guests/selftest.bin: guests/selftest.elf
 	$(AM_V_GEN)$(PAYLOAD_BIN) guests/selftest.elf $@
 guests/triplefault.bin: guests/triplefault.elf
@@ -55,6 +62,8 @@ guests/tlbbench.bin: guests/tlbbench.elf
 	$(AM_V_GEN)$(PAYLOAD_BIN) guests/tlbbench.elf $@
 guests/memtest.bin: guests/memtest.elf
 	$(AM_V_GEN)$(PAYLOAD_BIN) guests/memtest.elf $@
+guests/forktest.bin: guests/forktest.elf
+	$(AM_V_GEN)$(PAYLOAD_BIN) guests/forktest.elf $@
 
 # The same payload cores as static Linux programs (guests/linux-user/rt.S:
 # system calls instead of port I/O), for Linux guests' initramfs.

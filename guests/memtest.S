@@ -22,6 +22,11 @@
  *                 after checking that the page still holds gen+k-1 (from
  *                 the second pass on); `iterations` passes, or (0, default)
  *                 until the host sets boot info stop
+ *   fork          for snapshot-fork: write (base_gen, base_seed), then wait
+ *                 for a fork (pl_fork_wait, idling 1 ms between looks). A
+ *                 child with index i does subset with seed + i; the parent,
+ *                 once the host sets stop, checks that every page still
+ *                 holds (base_gen, base_seed): no child's write shows.
  * gen and seed are 32-bit. Results: pages_checked, pages_bad, pages_written
  * (totals), first_bad_gpa (per vCPU with a bad page), passes (seq, per
  * vCPU). Exit status 0, or 3 when any page was wrong.
@@ -45,6 +50,7 @@
 #define C_HI        88
 #define C_FN        96
 #define C_PASSES    104
+#define C_DEPTH0    112
 #define C_SIZE      128
 
 	.globl payload_name, payload_args, payload_flags, payload_main
@@ -78,7 +84,8 @@ s_fill_verify:	.asciz "fill+verify"
 s_subset:	.asciz "subset"
 s_subset_verify: .asciz "subset-verify"
 s_seq:		.asciz "seq"
-why_mode:	.asciz "' must be fill, verify, fill+verify, subset, subset-verify or seq\n"
+s_fork:		.asciz "fork"
+why_mode:	.asciz "' must be fill, verify, fill+verify, subset, subset-verify, seq or fork\n"
 why_32:		.asciz "' must fit in 32 bits\n"
 why_percent:	.asciz "' must be 0-100\n"
 msg_ok:		.asciz "memtest: ok\n"
@@ -88,6 +95,7 @@ r_bad:		.asciz "pages_bad"
 r_written:	.asciz "pages_written"
 r_first_bad:	.asciz "first_bad_gpa"
 r_passes:	.asciz "passes"
+r_fork_index:	.asciz "fork_index"
 
 	.text
 
@@ -398,6 +406,7 @@ payload_main:
 	IFMODE s_subset, mode_subset
 	IFMODE s_subset_verify, mode_subset_verify
 	IFMODE s_seq, mode_seq
+	IFMODE s_fork, mode_fork
 	lea key_mode(%rip), %rdi
 	lea why_mode(%rip), %rsi
 	jmp pl_bad_arg
@@ -424,6 +433,46 @@ mode_subset:
 	jmp finish
 mode_subset_verify:
 	lea op_subset_verify(%rip), %rdi
+	call each_page
+	jmp finish
+mode_fork:
+	call pl_fork_depth
+	mov %rax, C_DEPTH0(%r15)
+	/* the parent's pattern over every page, then wait */
+	push C_GEN(%r15)
+	push C_SEED(%r15)
+	mov C_BASE_GEN(%r15), %rax
+	mov %rax, C_GEN(%r15)
+	mov C_BASE_SEED(%r15), %rax
+	mov %rax, C_SEED(%r15)
+	lea op_fill(%rip), %rdi
+	call each_page
+	pop C_SEED(%r15)
+	pop C_GEN(%r15)
+	movq $0, C_WRITTEN(%r15)    /* pages_written counts a child's own writes */
+	mov C_DEPTH0(%r15), %rdi
+	mov $1000000, %esi
+	call pl_fork_wait
+	test %rax, %rax
+	je fork_parent
+	/* child i: its own pattern (gen, seed + i) on its own subset, over the parent's */
+	add %eax, C_SEED(%r15)
+	test %ebx, %ebx
+	jne 1f
+	lea r_fork_index(%rip), %rdi
+	mov %rax, %rsi
+	call pl_result
+1:	lea op_subset(%rip), %rdi
+	call each_page
+	lea op_subset_verify(%rip), %rdi
+	call each_page
+	jmp finish
+fork_parent:
+	mov C_BASE_GEN(%r15), %rax
+	mov %rax, C_GEN(%r15)
+	mov C_BASE_SEED(%r15), %rax
+	mov %rax, C_SEED(%r15)
+	lea op_verify(%rip), %rdi
 	call each_page
 	jmp finish
 mode_seq:

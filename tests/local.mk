@@ -243,3 +243,17 @@ tests_kvm_test_pc_dev_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_pc_dev_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_kvm_host_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_kvm_host_LDADD = $(VMM_TEST_LDADD)
+# Snapshot-fork (suites fork, fork_fail, fork_api): real KVM, real THP, real fork(), the built thpvm
+FORK_TEST_SOURCES = tests/kvm/fork_test.h tests/kvm/fork_test.c $(KVM_TEST_SOURCES)
+KVM_TESTS += tests/kvm/test_fork
+tests_kvm_test_fork_SOURCES = tests/kvm/test_fork.c $(FORK_TEST_SOURCES)
+tests_kvm_test_fork_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_fork_LDADD = $(VMM_TEST_LDADD)
+KVM_TESTS += tests/kvm/test_fork_fail
+tests_kvm_test_fork_fail_SOURCES = tests/kvm/test_fork_fail.c $(FORK_TEST_SOURCES)
+tests_kvm_test_fork_fail_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_fork_fail_LDADD = $(VMM_TEST_LDADD)
+KVM_TESTS += tests/kvm/test_fork_api
+tests_kvm_test_fork_api_SOURCES = tests/kvm/test_fork_api.c $(KVM_TEST_SOURCES)
+tests_kvm_test_fork_api_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_fork_api_LDADD = $(VMM_TEST_LDADD)

@@ -124,3 +124,26 @@ VMM_LINUX_SOURCES = \
 VMM_CORE_SOURCES += $(VMM_LINUX_SOURCES)
 vmm_thpvm_SOURCES += vmm/run_linux.h vmm/run_linux.c vmm/demo.h vmm/demo_linux.c
 vmm_thpvm_CFLAGS += -DTHPVM_LINUX_GUEST_DIR_DEFAULT=\"$(abs_top_builddir)/guests/linux\"
+
+# Snapshot-fork (docs/fork.md): state capture and restore, vm_fork(), children and their reaper,
+# fork statistics, the payload's fork mailbox. Part of the VMM core (thpvm and the KVM tests).
+VMM_STATE_SOURCES += \
+	vmm/state/tsc.h \
+	vmm/state/tsc.c
+VMM_FORK_SOURCES = \
+	vmm/fork/fork.h \
+	vmm/fork/internal.h \
+	vmm/fork/snapshot.h \
+	vmm/fork/snapshot.c \
+	vmm/fork/fork.c \
+	vmm/fork/fork_child.c \
+	vmm/fork/children.c \
+	vmm/fork/fork_stats.c \
+	vmm/payload_fork.c
+VMM_CORE_SOURCES += $(VMM_FORK_SOURCES)
+# The VM's control socket commands (pause, resume, stats, fork, quit) and `thpvm bench fork`
+VMM_API_SOURCES = \
+	vmm/vm_api.h \
+	vmm/vm_api.c
+vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c \
+	vmm/bench/bench_fork_mem.c

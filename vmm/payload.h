@@ -156,8 +156,15 @@ void payload_request_stop(struct payload *p);
 int payload_vm_create(struct thpvm_memmap *mem, unsigned nr_cpus, const struct payload_config *cfg, struct vm **vm,
 		      struct payload **p);
 
+/* vCPUs of the payload now polling for a fork (boot info fork.waiting, pl_fork_wait). */
+unsigned payload_fork_waiting(const struct payload *p);
+
 /* ---- used by payload_setup.c and payload_dev.c ---- */
 int payload_dev_register(struct vm *vm, struct payload *p);
+/* The payload's "payload" VM hooks: its fork mailbox in a forked child (payload_fork.c). */
+int payload_fork_register(struct vm *vm, struct payload *p);
+/* PAYLOAD_CALL_SLEEP on vcpu. */
+int payload_call_sleep(struct vcpu *vcpu, uint64_t ns);
 const char *payload_exception_name(unsigned vector);
 
 #endif

@@ -129,6 +129,8 @@ static int payload_call(struct payload *p, struct iobus_access *a)
 			return vmm_fail(-EINVAL, "payload cpu exit status %llu: expected 0-255", (unsigned long long)r.rdi);
 		vm_vcpu_finish(v, (int)r.rdi);
 		return 0;
+	case PAYLOAD_CALL_SLEEP:
+		return payload_call_sleep(v, r.rdi);
 	default:
 		return vmm_fail(-EINVAL, "unknown payload call %u (eax) at rip 0x%llx", call, (unsigned long long)r.rip);
 	}

@@ -308,7 +308,7 @@ int payload_setup(struct vm *vm, const struct payload_config *cfg, struct payloa
 	if ((ret = payload_dev_register(vm, p)))
 		goto fail;
 	*out = p;
-	return 0;
+	return payload_fork_register(vm, p);
 fail:
 	pthread_mutex_destroy(&p->lock);
 	free(p);

@@ -7,7 +7,8 @@
 #include "kvm/vm.h"
 #include "console.h"
 
-enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT };
+enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
+       O_API_SOCK };
 enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
@@ -59,6 +60,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "stats-json", required_argument, NULL, O_STATS_JSON },
 		{ "json", required_argument, NULL, O_STATS_JSON },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "api-sock", required_argument, NULL, O_API_SOCK },
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
@@ -135,6 +137,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			o->timeout_ns = v * 1000000000ULL;
+			break;
+		case O_API_SOCK:
+			o->api_sock = optarg;
 			break;
 		case O_KERNEL:
 			o->kernel = optarg;

@@ -20,6 +20,7 @@ struct run_opts {
 	bool stats;                     /* --stats: print the report when the guest ends */
 	const char *stats_json;         /* --stats-json FILE (stats: --json FILE) */
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
+	const char *api_sock;           /* --api-sock PATH: the control socket (docs/api.md), NULL = none */
 	/* Linux guests (run_linux.c, docs/linux-boot.md) */
 	const char *kernel;             /* --kernel PATH: bzImage or PVH vmlinux, instead of --payload */
 	const char *initrd;             /* --initrd PATH */
@@ -29,11 +30,11 @@ struct run_opts {
 
 #define RUN_OPTS_USAGE                                                                                  \
 	"--payload NAME_OR_PATH [--memory SIZE] [--guest-page 4k|2m] [--backing thp|4k|hugetlb] "       \
-	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS]"
+	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS] [--api-sock PATH]"
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \
 	"--kernel PATH [--initrd PATH] [--cmdline STR] [--console stdio|file:PATH] [--memory SIZE] "     \
-	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS]"
+	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS] [--api-sock PATH]"
 
 /* Parses argv; returns 0, or 2 (the exit status for bad input) after printing a one-line error. */
 int run_opts_parse(int argc, char **argv, struct run_opts *o);

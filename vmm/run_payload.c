@@ -11,6 +11,7 @@
 #include "guest_ram.h"
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
+#include "vm_api.h"
 #include "x86/layout.h"
 
 static volatile sig_atomic_t interrupted;
@@ -23,7 +24,7 @@ static void on_signal(int sig)
 
 static void print_exit(const struct vm_exit_info *e)
 {
-	if (e->reason == VM_STOP_GUEST_EXIT)
+	if (e->reason == VM_STOP_GUEST_EXIT || e->reason == VM_STOP_REQUESTED)
 		return;
 	cli_error("%s", e->message);
 	if (e->dump)
@@ -61,6 +62,7 @@ struct run_ctx {
 	struct thpvm_memmap *mem;
 	struct vm *vm;
 	struct payload *payload;
+	struct vm_api *api;             /* --api-sock */
 };
 
 static int load_image(struct run_ctx *c)
@@ -115,6 +117,35 @@ static void destroy_vm(struct run_ctx *c)
 	c->vm = NULL;
 }
 
+static void unwind(struct run_ctx *c, unsigned done);
+static void child_exit(void *arg, struct vm *vm);
+
+/* The control socket: created early so a bad path is refused before any memory exists. */
+static int open_api(struct run_ctx *c)
+{
+	struct vm_api_config cfg = { .path = c->o->api_sock, .interrupt = &interrupted, .timeout_ns = c->o->timeout_ns,
+				     .child_exit = child_exit, .arg = c };
+
+	return c->o->api_sock ? vm_api_create(&cfg, &c->api) : 0;
+}
+
+static void close_api(struct run_ctx *c)
+{
+	vm_api_destroy(c->api);
+	c->api = NULL;
+}
+
+static int attach_api(struct run_ctx *c)
+{
+	return c->api ? vm_api_attach(c->api, c->vm) : 0;
+}
+
+/* The server stops before the VM its commands use goes. */
+static void stop_api(struct run_ctx *c)
+{
+	vm_api_stop(c->api);
+}
+
 static const struct run_step {
 	const char *name;
 	int (*init)(struct run_ctx *c);
@@ -123,8 +154,10 @@ static const struct run_step {
 } run_steps[] = {
 	{ "load the payload", load_image, free_image, 2 },
 	{ "check arguments and memory size", check_input, NULL, 2 },
+	{ "open the control socket", open_api, close_api, 2 },
 	{ "allocate guest RAM", create_ram, destroy_ram, 1 },
 	{ "create the VM and the payload guest", create_vm, destroy_vm, 1 },
+	{ "serve the control socket", attach_api, stop_api, 1 },
 };
 #define NR_RUN_STEPS (sizeof(run_steps) / sizeof(run_steps[0]))
 
@@ -133,6 +166,30 @@ static void unwind(struct run_ctx *c, unsigned done)
 	while (done > 0)
 		if (run_steps[--done].exit)
 			run_steps[done].exit(c);
+}
+
+/*
+ * A forked child (docs/fork.md) whose guest has ended: it reports like the
+ * original run does, on its own console, tears down and exits with the
+ * guest's status. --stats-json is the original's only: children have their
+ * sockets. _exit(): a leak check at exit cannot work in a forked child of a
+ * multi-threaded process (LeakSanitizer's thread list is the parent's).
+ */
+static void child_exit(void *arg, struct vm *vm)
+{
+	struct run_ctx *c = arg;
+	struct run_opts o = *c->o;
+	int status;
+
+	fflush(stdout);
+	print_exit(&vm->exit);
+	status = vm->exit.status;
+	o.stats_json = NULL;
+	if (run_write_stats(vm, &o) && !status)
+		status = 1;
+	unwind(c, NR_RUN_STEPS);
+	fflush(NULL);
+	_exit(status);
 }
 
 int run_payload(const struct run_opts *o)

@@ -31,6 +31,9 @@
 #define PAYLOAD_CALL_RESULT     2     /* rdi = NUL-terminated name ([a-z0-9_], < PAYLOAD_NAME_MAX), rsi = value */
 #define PAYLOAD_CALL_EXIT       3     /* rdi = status (0-255): the whole VM ends now */
 #define PAYLOAD_CALL_CPU_EXIT   4     /* rdi = status: this vCPU ends; the VM ends with the last one */
+#define PAYLOAD_CALL_SLEEP      5     /* rdi = nanoseconds (<= PAYLOAD_SLEEP_MAX_NS): this vCPU idles in the
+					 VMM; a pause or stop of the VM ends the sleep early */
+#define PAYLOAD_SLEEP_MAX_NS    1000000000
 
 #define PAYLOAD_PRINT_MAX       4096
 #define PAYLOAD_NAME_MAX        64
@@ -74,7 +77,20 @@
 #define BI_ARG_NUM              96
 #define BI_ARG_IS_NUM           104
 #define BI_ARG_SIZE             112
-#define BI_TOTAL_SIZE           (BI_ARGS + PAYLOAD_MAX_ARGS * BI_ARG_SIZE)
+/*
+ * The fork mailbox (docs/fork.md). In a forked child the VMM writes index,
+ * the TSCs and, last, depth before the child's vCPUs run; a payload that
+ * waits polls depth at CPL3 (no exit). waiting is the payload's: vCPUs now
+ * polling (pl_fork_wait), which the host reads to know a template is ready.
+ */
+#define BI_FORK                 (BI_ARGS + PAYLOAD_MAX_ARGS * BI_ARG_SIZE)
+#define BI_FORK_DEPTH           (BI_FORK + 0)   /* forks between the original VM and this one */
+#define BI_FORK_INDEX           (BI_FORK + 8)   /* this VM's index among its parent's children, 0 = original */
+#define BI_FORK_CMD_TSC         (BI_FORK + 16)  /* TSC (this VM's) when the fork command reached the VMM */
+#define BI_FORK_RESUME_TSC      (BI_FORK + 24)  /* TSC just before the VMM released this child's vCPUs */
+#define BI_FORK_WAITING         (BI_FORK + 32)  /* guest -> host: vCPUs waiting in pl_fork_wait */
+#define BI_FORK_SIZE            64
+#define BI_TOTAL_SIZE           (BI_FORK + BI_FORK_SIZE)
 /* "THPVMBI\0" */
 #define PAYLOAD_BOOT_MAGIC      0x0049424d56504854
 
@@ -109,6 +125,15 @@ struct payload_arg {
 	uint32_t reserved;
 };
 
+struct payload_fork_info {
+	uint64_t depth;          /* forks between the original VM and this one; written last */
+	uint64_t index;          /* 0: the original VM; i: child i of its parent */
+	uint64_t cmd_tsc;        /* this VM's TSC when the fork command that made it reached the VMM */
+	uint64_t resume_tsc;     /* this VM's TSC just before its vCPUs were released */
+	uint64_t waiting;        /* written by the payload: vCPUs polling for a fork */
+	uint64_t reserved[3];
+};
+
 /* At X86_PAYLOAD_BOOTINFO_GPA; every vCPU gets its address in rdi. */
 struct payload_boot_info {
 	uint64_t magic;          /* PAYLOAD_BOOT_MAGIC */
@@ -123,6 +148,7 @@ struct payload_boot_info {
 	uint32_t nr_args;
 	struct payload_range ranges[PAYLOAD_MAX_RANGES]; /* memory free for the payload, 2 MiB aligned */
 	struct payload_arg args[PAYLOAD_MAX_ARGS];
+	struct payload_fork_info fork;  /* the fork mailbox */
 };
 
 _Static_assert(sizeof(struct payload_header) == PH_SIZE, "payload header layout");
@@ -134,6 +160,9 @@ _Static_assert(__builtin_offsetof(struct payload_boot_info, args) == BI_ARGS, "b
 _Static_assert(__builtin_offsetof(struct payload_arg, num) == BI_ARG_NUM, "boot info layout");
 _Static_assert(__builtin_offsetof(struct payload_arg, is_num) == BI_ARG_IS_NUM, "boot info layout");
 _Static_assert(sizeof(struct payload_arg) == BI_ARG_SIZE, "boot info layout");
+_Static_assert(__builtin_offsetof(struct payload_boot_info, fork) == BI_FORK, "boot info layout");
+_Static_assert(__builtin_offsetof(struct payload_fork_info, waiting) == BI_FORK_WAITING - BI_FORK, "boot info layout");
+_Static_assert(sizeof(struct payload_fork_info) == BI_FORK_SIZE, "boot info layout");
 _Static_assert(sizeof(struct payload_boot_info) == BI_TOTAL_SIZE, "boot info layout");
 #endif
 

@@ -185,6 +185,58 @@ pl_stop_requested:
 	mov BI_STOP(%rax), %rax
 	ret
 
+/*
+ * uint64_t pl_fork_wait(uint64_t depth, uint64_t sleep_ns): waits until this
+ * VM is a fork child made after depth was read from the boot info (its fork
+ * depth differs) or the host sets stop. Returns the fork index (0 on stop)
+ * and, in rdx, the TSC right after it saw the change: in a child, about
+ * its first instruction. Looks at CPL3 without an exit; between looks it
+ * idles with pl_sleep(sleep_ns), or spins with pause when sleep_ns is 0.
+ * Counts itself in the boot info's fork waiting while it waits.
+ */
+	.globl pl_fork_wait
+pl_fork_wait:
+	push %rbx
+	push %r12
+	push %r13
+	mov %rdi, %r12
+	mov %rsi, %r13
+	mov pl_boot_info(%rip), %rbx
+	lock incq BI_FORK_WAITING(%rbx)
+1:	mov BI_FORK_DEPTH(%rbx), %rax
+	cmp %r12, %rax
+	jne 2f
+	cmpq $0, BI_STOP(%rbx)
+	jne 3f
+	test %r13, %r13
+	je 4f
+	mov %r13, %rdi
+	call pl_sleep
+	jmp 1b
+4:	pause
+	jmp 1b
+2:	lfence
+	rdtsc
+	shl $32, %rdx
+	or %rax, %rdx
+	lock decq BI_FORK_WAITING(%rbx)
+	mov BI_FORK_INDEX(%rbx), %rax
+	jmp 5f
+3:	lock decq BI_FORK_WAITING(%rbx)
+	xor %eax, %eax
+	xor %edx, %edx
+5:	pop %r13
+	pop %r12
+	pop %rbx
+	ret
+
+/* uint64_t pl_fork_depth(void): forks between the original VM and this one */
+	.globl pl_fork_depth
+pl_fork_depth:
+	mov pl_boot_info(%rip), %rax
+	mov BI_FORK_DEPTH(%rax), %rax
+	ret
+
 	.section .rodata
 msg_arg:
 	.asciz "payload: argument '"

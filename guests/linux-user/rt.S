@@ -23,6 +23,7 @@
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigreturn 15
 #define SYS_clone 56
+#define SYS_nanosleep 35
 #define SYS_exit 60
 #define SYS_exit_group 231
 #define MADV_HUGEPAGE 14
@@ -447,6 +448,23 @@ pl_exit:
 	ud2
 
 /* pl_cpu_exit(status): this thread ends; the last one ends the process with the first non-zero status */
+/* pl_sleep(uint64_t ns): nanosleep; a signal (SIGINT, SIGTERM: stop) ends it early */
+	.globl pl_sleep
+pl_sleep:
+	sub $24, %rsp
+	mov %rdi, %rax
+	xor %edx, %edx
+	mov $1000000000, %ecx
+	div %rcx
+	mov %rax, (%rsp)            /* tv_sec */
+	mov %rdx, 8(%rsp)           /* tv_nsec */
+	mov %rsp, %rdi
+	xor %esi, %esi
+	mov $SYS_nanosleep, %eax
+	syscall
+	add $24, %rsp
+	ret
+
 	.globl pl_cpu_exit
 pl_cpu_exit:
 	test %edi, %edi

@@ -48,6 +48,13 @@ pl_cpu_exit:
 	out %eax, $PAYLOAD_PORT_CALL
 	ud2
 
+/* pl_sleep(uint64_t ns): this vCPU idles in the VMM for at most ns (a pause or stop ends it early) */
+	.globl pl_sleep
+pl_sleep:
+	mov $PAYLOAD_CALL_SLEEP, %eax
+	out %eax, $PAYLOAD_PORT_CALL
+	ret
+
 	.data
 	.globl pl_boot_info
 	.balign 8

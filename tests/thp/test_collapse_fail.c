@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "collapse_common.h"
+#include "internal.h"
 
 #define NR_EXTENTS 16
 #define SIZE (NR_EXTENTS * 2 * MIB)
@@ -132,19 +133,30 @@ Test(collapse, thread_backs_off_without_spinning, .init = setup, .fini = teardow
 	cfg.backoff_max_ms = 40;
 	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
 	cr_assert_eq(thpvm_collapse_inject(c, THPVM_COLLAPSE_INJECT_ALLOC_FAIL, 5), 0);
+	uint64_t t0 = monotonic_ns(), done_ns = 0;
 	cr_assert_eq(thpvm_collapse_start(c), 0);
-	for (unsigned i = 0; i < 200; i++) {
-		usleep(10000);
+	for (unsigned i = 0; i < 400; i++) {
+		usleep(5000);
 		thpvm_collapse_stats(c, &st);
-		if (st.nr_collapsed == NR_EXTENTS)
+		if (st.nr_collapsed == NR_EXTENTS) {
+			done_ns = monotonic_ns() - t0;
 			break;
+		}
 	}
 	thpvm_collapse_stop(c);
 	thpvm_collapse_stats(c, &st);
 	cr_assert_eq(st.nr_collapsed, NR_EXTENTS);
 	cr_assert_eq(st.nr_backoffs, 5);
-	/* 10 + 20 + 40 + 40 + 40 ms asleep, at most a handful of passes in all */
-	cr_assert_geq(st.backoff_ns, 140 * 1000000ULL, "slept %llu ms backing off", (unsigned long long)(st.backoff_ns / 1000000));
+	/*
+	 * Each failure holds the next pass back by its step (10, 20, 40, 40, 40
+	 * ms): the work cannot be done before 150 ms have passed, however the
+	 * machine schedules us; and the thread slept through it, a handful of
+	 * passes in all, instead of spinning.
+	 */
+	cr_assert_geq(done_ns, 150 * 1000000ULL, "done after %llu ms: a back-off was cut short",
+		      (unsigned long long)(done_ns / 1000000));
+	cr_assert_gt(st.backoff_ns, 0);
+	cr_assert_eq(st.backoff_ms_now, 0, "a success after the failures ends the back-off");
 	cr_assert_lt(st.nr_passes, 40, "%llu passes: the thread spun", (unsigned long long)st.nr_passes);
 	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
 	cr_assert_eq(cov.nr_huge, NR_EXTENTS);

@@ -207,3 +207,52 @@ Test(extent, generation_bumps_on_observed_change)
 	cr_assert_eq(e2.state, THPVM_EXTENT_SPLIT);
 	cr_assert_geq(e2.state_since_ns, e1.state_since_ns);
 }
+
+struct progress_log {
+	unsigned calls;
+	uint64_t last_done, total;
+	bool monotonic;
+	unsigned cancel_at;
+};
+
+static int record_progress(uint64_t done, uint64_t total, void *arg)
+{
+	struct progress_log *p = arg;
+
+	p->monotonic &= done > p->last_done && done <= total;
+	p->last_done = done;
+	p->total = total;
+	return ++p->calls == p->cancel_at;
+}
+
+Test(extent, prefault_reports_progress_until_done)
+{
+	struct progress_log log = { .monotonic = true };
+	struct thpvm_region_config cfg = { .size_bytes = 200 * MIB, .populate = THPVM_POPULATE_PREFAULT,
+					   .progress = record_progress, .progress_arg = &log };
+	struct thpvm_coverage cov;
+	struct thpvm_region *r;
+
+	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0, "%s", thpvm_last_error());
+	cr_assert_geq(log.calls, 3, "200 MiB is prefaulted in several steps, each reported");
+	cr_assert(log.monotonic);
+	cr_assert_eq(log.last_done, 200 * MIB);
+	cr_assert_eq(log.total, 200 * MIB);
+	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
+	cr_assert_eq(cov.present_bytes, 200 * MIB);
+}
+
+Test(extent, prefault_cancelled_by_progress_maps_nothing)
+{
+	struct progress_log log = { .monotonic = true, .cancel_at = 2 };
+	struct thpvm_region_config cfg = { .size_bytes = 200 * MIB, .populate = THPVM_POPULATE_PREFAULT,
+					   .progress = record_progress, .progress_arg = &log };
+	int vmas = count_vmas(cfg.size_bytes);
+
+	cr_assert_eq(thpvm_memmap_add(map, &cfg, NULL), -ECANCELED);
+	cr_assert_eq(thpvm_memmap_last_result(map), THPVM_MAP_POPULATE_CANCELLED);
+	cr_assert(strstr(thpvm_last_error(), "cancelled"), "%s", thpvm_last_error());
+	cr_assert_eq(log.calls, 2, "no progress after the cancel");
+	cr_assert_eq(thpvm_memmap_nr_regions(map), 0);
+	cr_assert_eq(count_vmas(cfg.size_bytes), vmas, "a cancelled region is unmapped");
+}

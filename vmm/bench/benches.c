@@ -5,10 +5,12 @@
 extern const struct bench bench_coverage;
 extern const struct bench bench_tlb;
 extern const struct bench bench_collapse_mem;
+extern const struct bench bench_fork;
 
 const struct bench *const benches[] = {
 	&bench_coverage,
 	&bench_tlb,
 	&bench_collapse_mem,
+	&bench_fork,
 	NULL,
 };

@@ -14,6 +14,8 @@ static const struct ctl_arg stats_args[] = {
 	{ 0 },
 };
 
+static const char *const fork_consoles[] = { "file", "inherit", NULL };
+
 static const struct ctl_arg fork_args[] = {
 	{ .name = "count", .type = CTL_ARG_UINT, .min = 1, .max = CTL_FORK_MAX_COUNT,
 	  .help = "number of children (default 1)" },
@@ -22,7 +24,9 @@ static const struct ctl_arg fork_args[] = {
 	{ .name = "sockets", .type = CTL_ARG_ARRAY, .items = CTL_ARG_STRING, .min = 1, .max = CTL_FORK_MAX_COUNT,
 	  .help = "control socket path of each child, one per child (default: prefix + \".N\")" },
 	{ .name = "prefix", .type = CTL_ARG_STRING, .min = 1, .max = 100,
-	  .help = "children's sockets are PREFIX.1 .. PREFIX.count (default: this VM's socket path)" },
+	  .help = "children's sockets are PREFIX.N, N the child's index (default: this VM's socket path)" },
+	{ .name = "console", .type = CTL_ARG_STRING, .choices = fork_consoles,
+	  .help = "file: each child's stdout and stderr go to SOCKET.console (default); inherit: this VM's" },
 	{ 0 },
 };
 

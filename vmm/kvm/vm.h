@@ -108,6 +108,7 @@ struct vm_hooks {
 };
 
 #define VM_MAX_HOOKS 8
+#define VM_KVM_MAX_STEPS 16
 
 struct vm_exit_info {
 	enum vm_stop_reason reason;
@@ -123,6 +124,7 @@ struct vm {
 	struct iobus *bus;
 
 	/* KVM objects: vm_kvm_create() / vm_kvm_destroy() */
+	int kvm_fd_next;                    /* an open /dev/kvm the next vm_kvm_create() takes (a forked child's), or -1 */
 	int kvm_fd;
 	int vm_fd;
 	int run_size;                       /* KVM_GET_VCPU_MMAP_SIZE */
@@ -132,6 +134,7 @@ struct vm {
 	struct vcpu **vcpus;
 	unsigned nr_vcpus;
 	unsigned steps_done;                /* start-up table: steps to unwind */
+	uint64_t step_ns[VM_KVM_MAX_STEPS]; /* time each step took in the last vm_kvm_create() */
 
 	/* run state, under lock */
 	pthread_mutex_t lock;
@@ -161,6 +164,9 @@ void vm_destroy(struct vm *vm);
  */
 int vm_kvm_create(struct vm *vm);
 void vm_kvm_destroy(struct vm *vm);
+/* The start-up table's steps, for vm->step_ns[] (where a forked child's time goes). */
+unsigned vm_kvm_nr_steps(void);
+const char *vm_kvm_step_name(unsigned step);
 
 /* Registers a device range on the VM's bus and sets dev->vm. Before vm_start() only. */
 int vm_add_device(struct vm *vm, enum iobus_space space, uint64_t base, uint64_t len, struct device *dev);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -37,39 +38,74 @@ static enum kvm_state_result fail(enum kvm_state_result r, const char **msg, con
 	return r;
 }
 
-/* Every MSR KVM lists; the ones it cannot read are dropped, not fatal. */
-static enum kvm_state_result save_msrs(int kvm_fd, int vcpu_fd, struct vcpu_state *st, const char **msg)
-{
-	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
-	uint32_t n, got = 0;
+/*
+ * The MSRs KVM lists do not change while the process lives: asked once,
+ * published without a lock (a forked child must never wait for one).
+ */
+static struct kvm_msr_list *msr_list_cache;
 
+static struct kvm_msr_list *msr_list(int kvm_fd)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 }, *list, *expected = NULL;
+
+	list = __atomic_load_n(&msr_list_cache, __ATOMIC_ACQUIRE);
+	if (list)
+		return list;
 	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
-		return fail(KVM_STATE_GET_FAILED, msg, "KVM_GET_MSR_INDEX_LIST");
-	n = probe.nmsrs;
-	list = calloc(1, sizeof(*list) + n * sizeof(uint32_t));
-	st->msrs = calloc(1, sizeof(*st->msrs) + n * sizeof(struct kvm_msr_entry));
-	if (!list || !st->msrs) {
-		free(list);
-		return fail(KVM_STATE_NO_MEMORY, msg, "MSR list");
-	}
-	list->nmsrs = n;
+		return NULL;
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
+	if (!list)
+		return NULL;
+	list->nmsrs = probe.nmsrs;
 	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
 		free(list);
-		return fail(KVM_STATE_GET_FAILED, msg, "KVM_GET_MSR_INDEX_LIST");
+		return NULL;
 	}
-	st->nr_msrs_listed = list->nmsrs;
-	/* one at a time past a failure: KVM_GET_MSRS stops at the first MSR it cannot read */
-	for (uint32_t i = 0; i < list->nmsrs; i++) {
-		struct {
-			struct kvm_msrs h;
-			struct kvm_msr_entry e;
-		} one = { .h.nmsrs = 1, .e.index = list->indices[i] };
+	if (!__atomic_compare_exchange_n(&msr_list_cache, &expected, list, false, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) {
+		free(list);
+		list = expected;
+	}
+	return list;
+}
 
-		if (ioctl(vcpu_fd, KVM_GET_MSRS, &one) == 1)
-			st->msrs->entries[got++] = one.e;
+/*
+ * Every MSR KVM lists, in one KVM_GET_MSRS where it can: KVM stops at the
+ * first MSR it cannot read, which is dropped (not fatal), and the rest is
+ * asked for again.
+ */
+static enum kvm_state_result save_msrs(int kvm_fd, int vcpu_fd, struct vcpu_state *st, const char **msg)
+{
+	struct kvm_msr_list *list = msr_list(kvm_fd);
+	struct kvm_msrs *m;
+	uint32_t n, done = 0, got = 0;
+
+	if (!list)
+		return fail(errno == ENOMEM ? KVM_STATE_NO_MEMORY : KVM_STATE_GET_FAILED, msg, "KVM_GET_MSR_INDEX_LIST");
+	n = list->nmsrs;
+	st->nr_msrs_listed = n;
+	st->msrs = calloc(1, sizeof(*st->msrs) + n * sizeof(struct kvm_msr_entry));
+	m = calloc(1, sizeof(*m) + n * sizeof(struct kvm_msr_entry));
+	if (!st->msrs || !m) {
+		free(m);
+		return fail(KVM_STATE_NO_MEMORY, msg, "MSRs");
+	}
+	while (done < n) {
+		int ret;
+
+		m->nmsrs = n - done;
+		for (uint32_t i = 0; i < m->nmsrs; i++)
+			m->entries[i] = (struct kvm_msr_entry){ .index = list->indices[done + i] };
+		ret = ioctl(vcpu_fd, KVM_GET_MSRS, m);
+		if (ret < 0) {
+			free(m);
+			return fail(KVM_STATE_GET_FAILED, msg, "KVM_GET_MSRS");
+		}
+		for (int i = 0; i < ret; i++)
+			st->msrs->entries[got++] = m->entries[i];
+		done += (uint32_t)ret + 1; /* past the one KVM could not read */
 	}
 	st->msrs->nmsrs = got;
-	free(list);
+	free(m);
 	return KVM_STATE_OK;
 }
 
@@ -118,21 +154,58 @@ enum kvm_state_result vcpu_state_save(int kvm_fd, int vcpu_fd, bool has_lapic, s
 	return save_msrs(kvm_fd, vcpu_fd, st, msg);
 }
 
-/* Sets the MSRs for which keep(index) holds; all must be accepted. */
+/* Whether the vCPU already holds value in MSR index (a fresh vCPU's default). */
+static bool msr_already(int vcpu_fd, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} one = { .h.nmsrs = 1, .e.index = index };
+
+	return ioctl(vcpu_fd, KVM_GET_MSRS, &one) == 1 && one.e.data == value;
+}
+
+/*
+ * Sets the captured MSRs (the TSC deadline alone, or all the others). KVM
+ * stops at the first MSR it refuses; one it refuses but that already holds
+ * the captured value (e.g. a paravirtual MSR the guest's CPUID does not
+ * offer, read back as its default) needs no restoring and is skipped. Any
+ * other refusal fails, naming the MSR.
+ */
 static enum kvm_state_result set_msrs(int vcpu_fd, const struct kvm_msrs *all, bool deadline_only, const char **msg)
 {
 	struct kvm_msrs *m = calloc(1, sizeof(*m) + all->nmsrs * sizeof(struct kvm_msr_entry));
-	int ret;
+	uint32_t done = 0, n = 0;
 
 	if (!m)
 		return fail(KVM_STATE_NO_MEMORY, msg, "MSRs");
 	for (uint32_t i = 0; i < all->nmsrs; i++)
 		if ((all->entries[i].index == MSR_IA32_TSC_DEADLINE) == deadline_only)
-			m->entries[m->nmsrs++] = all->entries[i];
-	ret = m->nmsrs ? ioctl(vcpu_fd, KVM_SET_MSRS, m) : 0;
-	if (ret != (int)m->nmsrs) {
-		free(m);
-		return fail(ret < 0 ? KVM_STATE_SET_FAILED : KVM_STATE_MSR_PARTIAL, msg, "KVM_SET_MSRS");
+			m->entries[n++] = all->entries[i];
+	while (done < n) {
+		struct kvm_msrs *rest = (struct kvm_msrs *)((char *)m + done * sizeof(struct kvm_msr_entry));
+		const struct kvm_msr_entry *bad;
+		int ret;
+
+		/* the header sits just before the entries: shift it along with them */
+		rest->nmsrs = n - done;
+		rest->pad = 0;
+		ret = ioctl(vcpu_fd, KVM_SET_MSRS, rest);
+		if (ret < 0) {
+			free(m);
+			return fail(KVM_STATE_SET_FAILED, msg, "KVM_SET_MSRS");
+		}
+		if ((uint32_t)ret == n - done)
+			break;
+		bad = &rest->entries[ret];
+		if (!msr_already(vcpu_fd, bad->index, bad->data)) {
+			static __thread char what[64];
+
+			snprintf(what, sizeof(what), "KVM_SET_MSRS of MSR 0x%x", bad->index);
+			free(m);
+			return fail(KVM_STATE_MSR_PARTIAL, msg, what);
+		}
+		done += (uint32_t)ret + 1;
 	}
 	free(m);
 	return KVM_STATE_OK;

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include "fork_test.h"
+#include "error.h"
+
+static char dir[64];
+static struct guest *last_guest;
+
+void ft_setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/thpvm-fork-XXXXXX");
+	cr_assert(mkdtemp(dir));
+	last_guest = NULL;
+}
+
+void ft_teardown(void)
+{
+	char cmd[128];
+
+	if (last_guest && last_guest->vm)
+		vm_fork_signal_children(last_guest->vm, SIGKILL);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd)) {
+		/* a report left behind in /tmp is not a test failure */
+	}
+}
+
+const char *ft_dir(void)
+{
+	return dir;
+}
+
+void ft_start(struct guest *g, unsigned nr_waiting)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	last_guest = g;
+	cr_assert_eq(vm_start(g->vm), 0, "%s", vmm_last_error());
+	for (unsigned i = 0; i < 20000 && payload_fork_waiting(g->payload) < nr_waiting; i++) {
+		cr_assert_eq(g->vm->exit.reason, VM_STOP_NONE, "the guest ended before waiting: %s\n%s",
+			     g->vm->exit.message, guest_output(g));
+		nanosleep(&ts, NULL);
+	}
+	cr_assert_eq(payload_fork_waiting(g->payload), nr_waiting, "the guest never waited for a fork:\n%s",
+		     guest_output(g));
+}
+
+struct ft_ctx {
+	struct guest *g;
+	ft_report_fn report;
+};
+
+/* In the child: its VM runs to the end, then the report, then exit with the guest's status. */
+static void child_run(void *arg, struct vm *vm, const struct vm_fork_child *c)
+{
+	struct ft_ctx *x = arg;
+	char path[128];
+	FILE *f;
+
+	vm_wait(vm, 60ULL * 1000000000ULL, NULL);
+	snprintf(path, sizeof(path), "%s/child.%u", dir, c->index);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "status=%d\nreason=%d\n", vm->exit.status, (int)vm->exit.reason);
+		for (unsigned i = 0; i < payload_nr_results(x->g->payload); i++) {
+			const struct payload_result *r = payload_result_at(x->g->payload, i);
+
+			fprintf(f, "%s=%llu\n", r->name, (unsigned long long)r->value);
+		}
+		if (x->report)
+			x->report(x->g, f);
+		fclose(f);
+	}
+	/* not exit(): this process is a copy of a test worker, whose exit handlers are not ours */
+	_exit(vm->exit.reason == VM_STOP_GUEST_EXIT ? vm->exit.status : 100 + (int)vm->exit.reason);
+}
+
+int ft_fork(struct guest *g, unsigned count, bool template, ft_report_fn report, struct vm_fork_reply *rep)
+{
+	static struct ft_ctx x;
+	static const struct vm_fork_ops ops = { .child_run = child_run, .arg = &x };
+	struct vm_fork_request req = { .count = count, .template = template, .ops = &ops };
+
+	x.g = g;
+	x.report = report;
+	last_guest = g;
+	return vm_fork(g->vm, &req, rep);
+}
+
+unsigned ft_wait_children(struct guest *g)
+{
+	struct vm_fork_child_status st[64];
+	unsigned n, ok = 0;
+
+	cr_assert_eq(vm_fork_wait_children(g->vm, 120000), 0, "children still running after 120 s");
+	n = vm_fork_children(g->vm, st, 64);
+	for (unsigned i = 0; i < n; i++)
+		ok += st[i].exited && WIFEXITED(st[i].wait_status) && WEXITSTATUS(st[i].wait_status) == 0;
+	return ok;
+}
+
+bool ft_has(unsigned index, const char *key, uint64_t *v)
+{
+	char path[128], line[256];
+	size_t klen = strlen(key);
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/child.%u", dir, index);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == '=') {
+			*v = strtoull(line + klen + 1, NULL, 0);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+uint64_t ft_value(unsigned index, const char *key)
+{
+	uint64_t v = 0;
+
+	cr_assert(ft_has(index, key, &v), "child %u did not report %s", index, key);
+	return v;
+}
+
+uint64_t ft_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}

@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/* The VM's control commands (docs/api.md) and what a forked child does with the control socket. */
+#include "config.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "vm_api.h"
+#include "ctl/ctl.h"
+#include "error.h"
+#include "fork/fork.h"
+#include "kvm/vm.h"
+#include "kvm/vm_stats.h"
+#include "state/tsc.h"
+
+/* sun_path holds 108 bytes with the NUL */
+#define CTL_SOCKET_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+struct vm_api {
+	struct vm_api_config cfg;
+	char *path;
+	struct ctl_server *srv;
+	struct vm *vm;
+};
+
+static const char *state_str(struct vm *vm)
+{
+	const char *s;
+
+	pthread_mutex_lock(&vm->lock);
+	s = !vm->started || vm->stopping ? "stopped" : vm->pause_requested ? "paused" : "running";
+	pthread_mutex_unlock(&vm->lock);
+	return s;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- pause, resume, quit ---- */
+
+static json_t *h_pause(void *ctx, json_t *args, struct ctl_error *err)
+{
+	struct vm_api *api = ctx;
+	const char *st = state_str(api->vm);
+	uint64_t t = now_ns();
+
+	(void)args;
+	if (strcmp(st, "running"))
+		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not running", st);
+	if (vm_pause(api->vm))
+		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
+	return json_pack("{s:s, s:f}", "state", state_str(api->vm), "pause_ms", (double)(now_ns() - t) / 1e6);
+}
+
+static json_t *h_resume(void *ctx, json_t *args, struct ctl_error *err)
+{
+	struct vm_api *api = ctx;
+	const char *st = state_str(api->vm);
+
+	(void)args;
+	if (strcmp(st, "paused"))
+		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not paused", st);
+	if (vm_resume(api->vm))
+		return ctl_fail(err, CTL_FAILED, "resume: %s", vmm_last_error());
+	return json_pack("{s:s}", "state", state_str(api->vm));
+}
+
+static json_t *h_quit(void *ctx, json_t *args, struct ctl_error *err)
+{
+	struct vm_api *api = ctx;
+	const char *st = state_str(api->vm);
+
+	(void)args;
+	(void)err;
+	/* the reply goes out before the server stops: the run's ending stops it after vm_wait returns */
+	if (strcmp(st, "stopped"))
+		vm_stop(api->vm, VM_STOP_REQUESTED, 0, -1, "quit on request (control socket)");
+	return json_pack("{s:s, s:i}", "state", "quitting", "pid", (int)getpid());
+}
+
+/* ---- stats ---- */
+
+static json_t *extents_json(struct vm *vm)
+{
+	json_t *list = json_array();
+
+	for (unsigned r = 0; r < thpvm_memmap_nr_regions(vm->mem); r++) {
+		struct thpvm_region *region = thpvm_memmap_region(vm->mem, r);
+		struct thpvm_region_info ri;
+
+		thpvm_region_get_info(region, &ri);
+		for (uint64_t e = 0; e < thpvm_region_nr_extents(region); e++) {
+			struct thpvm_extent_info x;
+			json_t *o;
+
+			if (thpvm_region_extent(region, e, &x))
+				continue;
+			o = json_pack("{s:s, s:I, s:s, s:i}", "region", ri.name, "gpa", (json_int_t)x.gpa, "state",
+				      thpvm_extent_state_str(x.state), "present", (int)x.nr_present);
+			if (x.detail_valid) {
+				json_object_set_new(o, "private", json_integer(x.nr_private));
+				json_object_set_new(o, "shared", json_integer(x.nr_shared));
+				json_object_set_new(o, "absent", json_integer(x.nr_absent));
+			}
+			json_array_append_new(list, o);
+		}
+	}
+	return list;
+}
+
+static json_t *h_stats(void *ctx, json_t *args, struct ctl_error *err)
+{
+	struct vm_api *api = ctx;
+	struct ctl_server_stats cs;
+	json_t *o = vm_stats_json(api->vm);
+
+	if (!o)
+		return ctl_fail(err, CTL_FAILED, "stats: %s", vmm_last_error());
+	json_object_set_new(o, "state", json_string(state_str(api->vm)));
+	ctl_server_get_stats(api->srv, &cs);
+	json_object_set_new(o, "ctl",
+			    json_pack("{s:I, s:I, s:I, s:I}", "connections", (json_int_t)cs.connections, "requests",
+				      (json_int_t)cs.requests, "errors", (json_int_t)cs.errors, "refused_peer",
+				      (json_int_t)cs.refused_peer));
+	if (ctl_arg_bool(args, "extents", false))
+		json_object_set_new(o, "extents", extents_json(api->vm));
+	return o;
+}
+
+/* ---- fork ---- */
+
+struct fork_ctx {
+	struct vm_api *api;
+	json_t *sockets;            /* explicit paths, or NULL */
+	const char *prefix;         /* else PREFIX.INDEX */
+	bool console_file;
+};
+
+static int describe(void *arg, unsigned nth, struct vm_fork_child *c)
+{
+	struct fork_ctx *fc = arg;
+	int n;
+
+	if (fc->sockets)
+		n = snprintf(c->socket, sizeof(c->socket), "%s", json_string_value(json_array_get(fc->sockets, nth)));
+	else
+		n = snprintf(c->socket, sizeof(c->socket), "%s.%u", fc->prefix, c->index);
+	if (n < 0 || n > CTL_SOCKET_PATH_MAX)
+		return vmm_fail(-ENAMETOOLONG, "child %u's socket path '%.*s...' is longer than %d bytes", c->index, 64,
+				c->socket, CTL_SOCKET_PATH_MAX);
+	for (unsigned i = 0; fc->sockets && i < nth; i++)
+		if (!strcmp(json_string_value(json_array_get(fc->sockets, i)), c->socket))
+			return vmm_fail(-EINVAL, "socket path '%s' given twice", c->socket);
+	if (!strcmp(c->socket, fc->api->path))
+		return vmm_fail(-EINVAL, "socket path '%s' is this VM's own", c->socket);
+	/* the socket path fits in 108 bytes, so this fits */
+	if (fc->console_file && snprintf(c->console, sizeof(c->console), "%.*s.console", CTL_SOCKET_PATH_MAX,
+					 c->socket) < 0)
+		return vmm_fail(-EINVAL, "console path of child %u", c->index);
+	return 0;
+}
+
+/* Before the child's VM exists: the parent's server is not ours; our console is. */
+static int child_init(void *arg, struct vm *vm, const struct vm_fork_child *c)
+{
+	struct fork_ctx *fc = arg;
+	struct vm_api *api = fc->api;
+	char *path;
+	int ret, fd;
+
+	(void)vm;
+	ctl_server_forget_after_fork(api->srv);
+	api->srv = NULL;
+	path = strdup(c->socket);
+	if (!path)
+		return vmm_fail(-ENOMEM, "out of memory");
+	free(api->path);
+	api->path = path;
+	if (!c->console[0])
+		return 0;
+	fd = open(c->console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return vmm_fail(-errno, "console %s: %s", c->console, strerror(errno));
+	if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+		ret = vmm_fail(-errno, "console %s: %s", c->console, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Once its vCPUs run, before the parent replies: the socket the reply names listens. */
+static int child_open(void *arg, struct vm *vm, const struct vm_fork_child *c)
+{
+	struct fork_ctx *fc = arg;
+	struct ctl_server_config cfg = { .path = c->socket };
+	struct ctl_error err;
+	int ret;
+
+	(void)vm;
+	if ((ret = ctl_server_create(&fc->api->srv, &cfg, &err)))
+		return vmm_fail(ret, "control socket: %s", err.message);
+	return 0;
+}
+
+/* The child's main from now on, on the thread that forked. */
+static void __attribute__((noreturn)) child_main(struct vm_api *api)
+{
+	sigset_t none;
+
+	/* the forking thread was the server's, which blocks every signal */
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	vm_wait(api->vm, api->cfg.timeout_ns, api->cfg.interrupt);
+	if (api->cfg.child_exit)
+		api->cfg.child_exit(api->cfg.arg, api->vm);
+	vm_api_stop(api);
+	fflush(NULL);
+	/* no exit handlers: this is a copy of another program's process (and LeakSanitizer cannot scan it) */
+	_exit(api->vm->exit.status);
+}
+
+static int register_commands(struct vm_api *api);
+
+/*
+ * The thread that forked is the child's only thread and so its thread-group
+ * leader: it must not end (its handler never returns), since /proc/self of
+ * a process whose leader has exited answers ESRCH, and smaps and pagemap
+ * are read through it.
+ */
+static void child_run(void *arg, struct vm *vm, const struct vm_fork_child *c)
+{
+	struct fork_ctx *fc = arg;
+	struct vm_api *api = fc->api;
+	int ret;
+
+	(void)vm;
+	if ((ret = register_commands(api)) || (ret = ctl_server_start(api->srv))) {
+		fprintf(stderr, "thpvm: child %u: control socket %s: %s\n", c->index, api->path, vmm_last_error());
+		_exit(1);
+	}
+	child_main(api);
+}
+
+static enum ctl_result ctl_result_of(enum vm_fork_result r)
+{
+	if (vm_fork_result_is_resources(r))
+		return CTL_NO_RESOURCES;
+	switch (r) {
+	case VM_FORK_BAD_REQUEST:
+		return CTL_ARG_VALUE;
+	case VM_FORK_BAD_STATE:
+	case VM_FORK_PREPARE_FAILED:
+		return CTL_BAD_STATE;
+	default:
+		return CTL_FAILED;
+	}
+}
+
+static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
+{
+	uint64_t cmd_tsc = host_rdtsc(), cmd_ns = now_ns();
+	struct vm_api *api = ctx;
+	struct fork_ctx fc = { .api = api };
+	struct vm_fork_ops ops = { .describe = describe, .child_init = child_init, .child_open = child_open,
+				   .child_run = child_run, .arg = &fc };
+	struct vm_fork_request req = { .cmd_host_tsc = cmd_tsc, .cmd_ns = cmd_ns, .ops = &ops };
+	struct vm_fork_reply *rep;
+	json_t *children, *out;
+	int ret;
+
+	fc.sockets = json_object_get(args, "sockets");
+	fc.prefix = ctl_arg_string(args, "prefix", api->path);
+	fc.console_file = strcmp(ctl_arg_string(args, "console", "file"), "inherit");
+	req.count = (unsigned)ctl_arg_int(args, "count", fc.sockets ? (long long)json_array_size(fc.sockets) : 1);
+	req.template = ctl_arg_bool(args, "template", false);
+	if (fc.sockets && json_array_size(fc.sockets) != req.count)
+		return ctl_fail(err, CTL_ARG_VALUE, "argument 'sockets' of 'fork' has %zu paths for %u children",
+				json_array_size(fc.sockets), req.count);
+	if (fc.sockets && json_object_get(args, "prefix"))
+		return ctl_fail(err, CTL_ARG_VALUE, "arguments 'sockets' and 'prefix' of 'fork' exclude each other");
+	rep = malloc(sizeof(*rep));
+	if (!rep)
+		return ctl_fail(err, CTL_NO_MEMORY, "out of memory for the fork reply");
+	ret = vm_fork(api->vm, &req, rep);
+	if (ret == VM_FORK_IN_CHILD) {
+		/* a child: its main thread carries on; this reply is dropped by the forgotten server */
+		free(rep);
+		return NULL;
+	}
+	if (ret) {
+		ctl_fail(err, ctl_result_of(rep->result), "%s", rep->message);
+		free(rep);
+		return NULL;
+	}
+	children = json_array();
+	for (unsigned i = 0; i < rep->nr_children; i++) {
+		const struct vm_fork_child *c = &rep->children[i];
+		json_t *o = json_pack("{s:i, s:i, s:s, s:f}", "index", (int)c->index, "pid", (int)c->pid, "socket",
+				      c->socket, "running_ms", (double)c->timing.running / 1e6);
+
+		json_object_set_new(o, "console", c->console[0] ? json_string(c->console) : json_null());
+		json_array_append_new(children, o);
+	}
+	out = json_pack("{s:o, s:s, s:o}", "children", children, "state", rep->paused ? "paused" : state_str(api->vm),
+			"timing", vm_fork_timing_json(&rep->timing, &rep->children[0].timing, rep->nr_children));
+	free(rep);
+	return out;
+}
+
+/* ---- the server ---- */
+
+static int register_commands(struct vm_api *api)
+{
+	static const struct {
+		const char *name;
+		ctl_handler_fn fn;
+	} cmds[] = {
+		{ "pause", h_pause }, { "resume", h_resume }, { "stats", h_stats }, { "fork", h_fork }, { "quit", h_quit },
+	};
+	int ret;
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if ((ret = ctl_api_register(api->srv, cmds[i].name, cmds[i].fn, api)))
+			return vmm_fail(ret, "control socket: cannot register '%s': %s", cmds[i].name, strerror(-ret));
+	return 0;
+}
+
+int vm_api_create(const struct vm_api_config *cfg, struct vm_api **out)
+{
+	struct ctl_server_config sc = { .path = cfg->path };
+	struct ctl_error err;
+	struct vm_api *api;
+	int ret;
+
+	*out = NULL;
+	api = calloc(1, sizeof(*api));
+	if (!api || !(api->path = strdup(cfg->path))) {
+		free(api);
+		return vmm_fail(-ENOMEM, "out of memory for the control socket");
+	}
+	api->cfg = *cfg;
+	api->cfg.path = NULL;
+	if ((ret = ctl_server_create(&api->srv, &sc, &err))) {
+		free(api->path);
+		free(api);
+		return vmm_fail(ret, "--api-sock %s: %s", cfg->path, err.message);
+	}
+	*out = api;
+	return 0;
+}
+
+int vm_api_attach(struct vm_api *api, struct vm *vm)
+{
+	int ret;
+
+	api->vm = vm;
+	if ((ret = vm_fork_attach(vm)) || (ret = register_commands(api)))
+		return ret;
+	if ((ret = ctl_server_start(api->srv)))
+		return vmm_fail(ret, "control socket: cannot start its thread: %s", strerror(-ret));
+	return 0;
+}
+
+void vm_api_stop(struct vm_api *api)
+{
+	if (api && api->srv)
+		ctl_server_stop(api->srv);
+}
+
+void vm_api_destroy(struct vm_api *api)
+{
+	if (!api)
+		return;
+	ctl_server_destroy(api->srv);
+	free(api->path);
+	free(api);
+}
+
+const char *vm_api_path(const struct vm_api *api)
+{
+	return api->path;
+}
