@@ -341,6 +341,25 @@ void console_input_stop(struct console *c)
 		v = 0; /* reset: the next start waits again */
 }
 
+int console_fork_child(struct console *c)
+{
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	if (fd < 0)
+		return vmm_fail(-errno, "console: eventfd: %s", strerror(errno));
+	/* the parent's eventfd is shared with it: a stop here must not wake the parent's input thread */
+	close(c->stop_fd);
+	c->stop_fd = fd;
+	pthread_mutex_init(&c->out_lock, NULL);
+	c->thread_running = false;
+	c->in_fd = -1;
+	c->pending_off = c->pending_len = 0;
+	c->escape = false;
+	c->raw = false;
+	saved_tty_fd = -1;
+	return 0;
+}
+
 /* ---- life cycle ---- */
 
 int console_open(const struct console_config *cfg, struct console **out)

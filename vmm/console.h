@@ -67,6 +67,14 @@ void console_put(struct console *c, uint8_t byte);
 /* Writes what is queued (outside the UART's lock). */
 void console_flush(struct console *c);
 
+/*
+ * In a forked child (a vm_hooks fork_child): the child reads no stdin (its
+ * parent does; a child's input comes through its control socket's console
+ * command), leaves the terminal to the parent, and gets its own wake-up fd.
+ * The child's stdout is its own console (the fork's console file). Returns 0 or -errno.
+ */
+int console_fork_child(struct console *c);
+
 /* Bytes the guest has written so far (for reports and tests). */
 uint64_t console_nr_out(const struct console *c);
 

@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include "linux_machine.h"
 #include "error.h"
+#include "console.h"
 #include "dev/pc_dev.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
@@ -84,6 +85,14 @@ static int add_devices(struct vm *vm, struct console *con)
 	return 0;
 }
 
+/* A forked child (docs/fork.md): its console is not its parent's (console.h). */
+static int console_fork_child_hook(void *arg, struct vm *vm, unsigned child_index)
+{
+	(void)vm;
+	(void)child_index;
+	return console_fork_child(arg);
+}
+
 int linux_vm_create(struct thpvm_memmap *mem, const struct linux_boot *boot, struct console *con, struct vm **out)
 {
 	struct vm_config cfg = {
@@ -104,6 +113,9 @@ int linux_vm_create(struct thpvm_memmap *mem, const struct linux_boot *boot, str
 		return ret;
 	for (unsigned i = 0; i < vm->nr_vcpus && !ret; i++)
 		ret = set_boot_msrs(vm->vcpus[i]);
+	if (!ret && con)
+		ret = vm_add_hooks(vm, &(struct vm_hooks){ .name = "console", .arg = con,
+							     .fork_child = console_fork_child_hook });
 	if (ret || (ret = set_boot_cpu(vm->vcpus[0], boot)) || (ret = add_devices(vm, con))) {
 		vm_destroy(vm);
 		return ret;

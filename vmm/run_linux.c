@@ -16,6 +16,7 @@
 #include "error.h"
 #include "guest_ram.h"
 #include "linux_machine.h"
+#include "vm_api.h"
 #include "dev/pc_dev.h"
 #include "kvm/kvm_host.h"
 #include "kvm/vcpu.h"
@@ -37,6 +38,7 @@ struct linux_run {
 	struct thpvm_memmap *mem;
 	struct linux_boot boot;
 	struct vm *vm;
+	struct vm_api *api;             /* --api-sock */
 };
 
 /* A console file that cannot be created is bad input, found before any memory exists. */
@@ -109,6 +111,35 @@ static void destroy_vm(struct linux_run *r)
 	r->vm = NULL;
 }
 
+static void unwind(struct linux_run *r, unsigned done);
+static void child_exit(void *arg, struct vm *vm);
+
+/* The control socket (docs/api.md): created early so a bad path is refused before any memory exists. */
+static int open_api(struct linux_run *r)
+{
+	struct vm_api_config cfg = { .path = r->o->api_sock, .interrupt = &interrupted, .timeout_ns = r->o->timeout_ns,
+				     .child_exit = child_exit, .arg = r };
+
+	return r->o->api_sock ? vm_api_create(&cfg, &r->api) : 0;
+}
+
+static void close_api(struct linux_run *r)
+{
+	vm_api_destroy(r->api);
+	r->api = NULL;
+}
+
+static int attach_api(struct linux_run *r)
+{
+	return r->api ? vm_api_attach(r->api, r->vm) : 0;
+}
+
+/* The server stops before the VM its commands use goes. */
+static void stop_api(struct linux_run *r)
+{
+	vm_api_stop(r->api);
+}
+
 static const struct run_step {
 	const char *name;
 	int (*init)(struct linux_run *r);
@@ -116,10 +147,12 @@ static const struct run_step {
 	int fail_status;            /* thpvm's exit status when init fails: 2 = bad input */
 } run_steps[] = {
 	{ "open the console", open_console, close_console, 2 },
+	{ "open the control socket", open_api, close_api, 2 },
 	{ "allocate guest RAM", create_ram, destroy_ram, 1 },
 	{ "load the kernel", load_kernel, NULL, 2 },
 	{ "prefault guest RAM", prefault, NULL, 1 },
 	{ "create the VM", create_vm, destroy_vm, 1 },
+	{ "serve the control socket", attach_api, stop_api, 1 },
 };
 #define NR_RUN_STEPS (sizeof(run_steps) / sizeof(run_steps[0]))
 
@@ -159,6 +192,29 @@ static void report_exit(struct vm *vm)
 	cli_error("%s", e->message);
 	if (e->dump)
 		fprintf(stderr, "%s\n", e->dump);
+}
+
+/*
+ * A forked child (docs/fork.md) whose guest has ended: it reports like the
+ * original run, on its own console (its stdout and stderr), tears down and
+ * exits with the guest's status; _exit(), as run_payload.c says why. Its
+ * console never had the terminal (console_fork_child()).
+ */
+static void child_exit(void *arg, struct vm *vm)
+{
+	struct linux_run *r = arg;
+	struct run_opts o = *r->o;
+	int status;
+
+	console_flush(r->con);
+	report_exit(vm);
+	status = vm->exit.status;
+	o.stats_json = NULL;
+	if (run_write_stats(vm, &o) && !status)
+		status = 1;
+	unwind(r, NR_RUN_STEPS);
+	fflush(NULL);
+	_exit(status);
 }
 
 int run_linux_report(const struct run_opts *o, void (*after)(struct vm *vm, void *arg), void *arg)

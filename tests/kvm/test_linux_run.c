@@ -460,3 +460,131 @@ Test(linux_run, demo_linux_explains_a_host_without_vmx_or_svm)
 	cr_assert(strstr(c->out, "make -C build bench-lab"), "%s", c->out);
 	cr_assert_lt(c->secs, 5.0, "no boot attempt: %.1f s", c->secs);
 }
+
+/* ---- the control socket: console input, fork of a Linux machine ---- */
+
+struct bg {
+	pid_t pid;
+	int in;                     /* write end of the guest's stdin */
+	int out;                    /* memfd: its stdout */
+	char sock[128];
+};
+
+/* thpvm run --kernel K --api-sock SOCK in the background, stdin from a pipe; returns once the socket answers. */
+static void bg_start(struct bg *b, const char *kernel)
+{
+	int p[2];
+
+	snprintf(b->sock, sizeof(b->sock), "%s/vm.sock", linux_test_dir());
+	cr_assert_eq(pipe(p), 0);
+	b->out = memfd_create("out", 0);
+	fflush(NULL);
+	b->pid = fork();
+	cr_assert(b->pid >= 0);
+	if (!b->pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(p[0], 0);
+		dup2(b->out, 1);
+		dup2(null, 2);
+		close(p[1]);
+		execl(THPVM, THPVM, "run", "--kernel", kernel, "--memory", "64M", "--timeout", "60", "--api-sock", b->sock,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	b->in = p[1];
+	for (int i = 0; i < 200 && thpvm("ctl", b->sock, "stats", NULL)->status; i++)
+		usleep(25000);
+	cr_assert_eq(thpvm("ctl", b->sock, "stats", NULL)->status, 0, "the control socket answers");
+}
+
+static int bg_wait(struct bg *b)
+{
+	int st;
+
+	cr_assert_eq(waitpid(b->pid, &st, 0), b->pid);
+	close(b->in);
+	close(b->out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(linux_run, console_command_types_on_the_guest_console)
+{
+	struct bg b;
+	const struct cmd *c;
+
+	bg_start(&b, KERNEL(echo));
+	c = thpvm("ctl", b.sock, "console", "text=A", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	cr_assert(strstr(c->out, "\"bytes\": 1"), "%s", c->out);
+	cr_assert_eq(bg_wait(&b), 'A', "the guest read what the socket typed");
+}
+
+Test(linux_run, console_command_refuses_a_payload_guest)
+{
+	char sock[128];
+	const struct cmd *c;
+	pid_t pid;
+	int st;
+
+	snprintf(sock, sizeof(sock), "%s/payload.sock", linux_test_dir());
+	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(THPVM, THPVM, "run", "--payload", "forktest", "--memory", "64M", "--arg", "then=wait", "--timeout", "30",
+		      "--api-sock", sock, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && thpvm("ctl", sock, "stats", NULL)->status; i++)
+		usleep(25000);
+	c = thpvm("ctl", sock, "console", "text=hello", NULL);
+	cr_assert_neq(c->status, 0);
+	cr_assert(strstr(c->err, "unsupported") && strstr(c->err, "no console UART"), "%s", c->err);
+	cr_assert_eq(thpvm("ctl", sock, "quit", NULL)->status, 0);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
+}
+
+/*
+ * A forked Linux machine: the child restores COM1 and the irqchip and runs
+ * on; it reads no stdin (the parent does) and takes its input from its own
+ * socket; its console output goes to its console file.
+ */
+Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
+{
+	char child[160], console[192], buf[64] = "";
+	const struct cmd *c;
+	struct bg b;
+	int fd;
+
+	bg_start(&b, KERNEL(echo));
+	snprintf(child, sizeof(child), "%s.1", b.sock);
+	snprintf(console, sizeof(console), "%s.console", child);
+	c = thpvm("ctl", b.sock, "fork", "count=1", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	cr_assert(strstr(c->out, console), "the reply names the child's console: %s", c->out);
+	/* stdin is the parent's alone */
+	cr_assert_eq(write(b.in, "P", 1), 1);
+	cr_assert_eq(bg_wait(&b), 'P', "the parent read its stdin");
+	c = thpvm("ctl", child, "stats", NULL);
+	cr_assert_eq(c->status, 0, "the child still runs, waiting for input: %s", c->err);
+	cr_assert(strstr(c->out, "\"state\": \"running\""), "%s", c->out);
+	c = thpvm("ctl", child, "console", "text=B", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	for (int i = 0; i < 200 && !thpvm("ctl", child, "stats", NULL)->status; i++)
+		usleep(25000);
+	cr_assert_neq(thpvm("ctl", child, "stats", NULL)->status, 0, "the child ended after its input");
+	fd = open(console, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	cr_assert(strchr(buf, 'B') && !strchr(buf, 'P'), "the child echoed its own input only: '%s'", buf);
+}

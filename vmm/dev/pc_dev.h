@@ -9,6 +9,7 @@
 #define THPVM_DEV_PC_DEV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -25,6 +26,15 @@ struct uart8250;
  */
 int uart8250_dev_add(struct vm *vm, const char *name, uint16_t base, unsigned irq, struct console *con,
 		     struct uart8250 **out);
+
+/*
+ * Types len bytes on the console of the UART at base (its receive FIFO),
+ * waiting up to timeout_ms for the guest to make room; *taken (may be NULL)
+ * says how many went in. Returns 0, -ENODEV (no UART at base) or -ETIMEDOUT.
+ * For the control socket's console command: a forked child reads no stdin.
+ */
+int uart8250_dev_input(struct vm *vm, uint16_t base, const uint8_t *buf, size_t len, unsigned timeout_ms,
+		       size_t *taken);
 
 /*
  * The i8042 at ports 0x60 and 0x64, IRQ 1 and 12 on the in-kernel irqchip. Its reset (command 0xfe, or output port

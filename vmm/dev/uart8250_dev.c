@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include "pc_dev.h"
 #include "uart8250.h"
 #include "../console.h"
@@ -129,5 +131,45 @@ int uart8250_dev_add(struct vm *vm, const char *name, uint16_t base, unsigned ir
 		console_attach(con, uart_sink, uart_quit, u);
 	if (out)
 		*out = &u->uart;
+	return 0;
+}
+
+#define INPUT_RETRY_US 2000 /* a full FIFO empties as the guest reads it */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int uart8250_dev_input(struct vm *vm, uint16_t base, const uint8_t *buf, size_t len, unsigned timeout_ms,
+		       size_t *taken)
+{
+	struct device *dev = iobus_find(vm->bus, IOBUS_PIO, base);
+	uint64_t end = mono_ms() + timeout_ms;
+	struct uart8250_dev *u;
+	size_t done = 0;
+
+	if (taken)
+		*taken = 0;
+	if (!dev || dev->ops != &uart_ops)
+		return vmm_fail(-ENODEV, "no UART at port 0x%x", base);
+	u = dev->opaque;
+	while (done < len) {
+		size_t n = uart8250_receive(&u->uart, buf + done, len - done);
+
+		done += n;
+		if (taken)
+			*taken = done;
+		if (done == len)
+			break;
+		if (!n && mono_ms() >= end)
+			return vmm_fail(-ETIMEDOUT, "%s: the guest took %zu of %zu bytes in %u ms (its receive FIFO is full)",
+					u->name, done, len, timeout_ms);
+		if (!n)
+			usleep(INPUT_RETRY_US);
+	}
 	return 0;
 }
