@@ -357,6 +357,13 @@ int console_fork_child(struct console *c)
 	c->escape = false;
 	c->raw = false;
 	saved_tty_fd = -1;
+	/* a --console file is the parent's: the child's guest output goes to its own stdout (the fork's console) */
+	if (c->own_out) {
+		close(c->out_fd);
+		c->out_fd = STDOUT_FILENO;
+		c->own_out = false;
+	}
+	c->out_len = 0;
 	return 0;
 }
 

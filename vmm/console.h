@@ -71,7 +71,9 @@ void console_flush(struct console *c);
  * In a forked child (a vm_hooks fork_child): the child reads no stdin (its
  * parent does; a child's input comes through its control socket's console
  * command), leaves the terminal to the parent, and gets its own wake-up fd.
- * The child's stdout is its own console (the fork's console file). Returns 0 or -errno.
+ * Its guest output goes to its stdout (the fork's console file, or the
+ * parent's stdout with console=inherit), also when the parent's console is a
+ * --console file, which stays the parent's. Returns 0 or -errno.
  */
 int console_fork_child(struct console *c);
 

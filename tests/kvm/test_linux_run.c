@@ -470,8 +470,11 @@ struct bg {
 	char sock[128];
 };
 
-/* thpvm run --kernel K --api-sock SOCK in the background, stdin from a pipe; returns once the socket answers. */
-static void bg_start(struct bg *b, const char *kernel)
+/*
+ * thpvm run --kernel K --api-sock SOCK [--console CONSOLE] in the background,
+ * stdin from a pipe; returns once the socket answers.
+ */
+static void bg_start_console(struct bg *b, const char *kernel, const char *console)
 {
 	int p[2];
 
@@ -489,7 +492,7 @@ static void bg_start(struct bg *b, const char *kernel)
 		dup2(null, 2);
 		close(p[1]);
 		execl(THPVM, THPVM, "run", "--kernel", kernel, "--memory", "64M", "--timeout", "60", "--api-sock", b->sock,
-		      (char *)NULL);
+		      "--console", console ? console : "stdio", (char *)NULL);
 		_exit(127);
 	}
 	close(p[0]);
@@ -497,6 +500,11 @@ static void bg_start(struct bg *b, const char *kernel)
 	for (int i = 0; i < 200 && thpvm("ctl", b->sock, "stats", NULL)->status; i++)
 		usleep(25000);
 	cr_assert_eq(thpvm("ctl", b->sock, "stats", NULL)->status, 0, "the control socket answers");
+}
+
+static void bg_start(struct bg *b, const char *kernel)
+{
+	bg_start_console(b, kernel, NULL);
 }
 
 static int bg_wait(struct bg *b)
@@ -587,4 +595,38 @@ Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
 	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
 	close(fd);
 	cr_assert(strchr(buf, 'B') && !strchr(buf, 'P'), "the child echoed its own input only: '%s'", buf);
+}
+
+/* With --console file:P the file stays the parent's: the child's guest output goes to its own console file. */
+Test(linux_run, a_forked_child_writes_its_own_console_not_the_parents_file)
+{
+	char child[160], parent_file[160], spec[192], console[192], buf[64] = "";
+	const struct cmd *c;
+	struct bg b;
+	int fd;
+
+	snprintf(parent_file, sizeof(parent_file), "%s/parent.log", linux_test_dir());
+	snprintf(spec, sizeof(spec), "file:%s", parent_file);
+	bg_start_console(&b, KERNEL(echo), spec);
+	snprintf(child, sizeof(child), "%s.1", b.sock);
+	snprintf(console, sizeof(console), "%s.console", child);
+	cr_assert_eq(thpvm("ctl", b.sock, "fork", NULL)->status, 0);
+	c = thpvm("ctl", child, "console", "text=C", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	for (int i = 0; i < 200 && !thpvm("ctl", child, "stats", NULL)->status; i++)
+		usleep(25000);
+	c = thpvm("ctl", b.sock, "console", "text=D", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	cr_assert_eq(bg_wait(&b), 'D');
+	fd = open(console, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	cr_assert(strchr(buf, 'C') && !strchr(buf, 'D'), "child console: '%s'", buf);
+	memset(buf, 0, sizeof(buf));
+	fd = open(parent_file, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	cr_assert_str_eq(buf, "D", "the parent's console file has the parent's output only");
 }
