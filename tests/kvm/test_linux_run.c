@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -122,8 +123,14 @@ static void setup(void)
 	REQUIRE_KVM();
 }
 
+/* thpvm made files of its own there (console files, stats, sockets): the whole directory goes */
 static void teardown(void)
 {
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", linux_test_dir());
+	if (system(cmd))
+		cr_log_warn("could not remove %s", linux_test_dir());
 	linux_test_cleanup();
 }
 
