@@ -237,6 +237,31 @@ tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests
 	-DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_kvm_test_collapse_vm_ctl_LDADD = $(VMM_TEST_LDADD)
 include tests/lab/local.mk
+# Linux guests under thpvm (run --kernel): the CLI end to end with synthetic PVH
+# kernels, the console on a pty, the legacy devices on the bus, host detection.
+LINUX_RUN_TESTS = \
+	tests/kvm/test_linux_run \
+	tests/kvm/test_linux_console \
+	tests/kvm/test_linux_machine \
+	tests/kvm/test_pc_dev
+KVM_TESTS += $(LINUX_RUN_TESTS)
+UNIT_TESTS += tests/unit/test_kvm_host
+LINUX_RUN_TEST_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests/unit \
+	-DTHPVM_TEST_KERNEL_DIR_DEFAULT='"$(abs_top_builddir)/guests/linux"'
+tests_kvm_test_linux_run_SOURCES = tests/kvm/test_linux_run.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
+tests_kvm_test_linux_run_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
+tests_kvm_test_linux_run_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_linux_console_SOURCES = tests/kvm/test_linux_console.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
+tests_kvm_test_linux_console_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
+tests_kvm_test_linux_console_LDADD = $(VMM_TEST_LDADD) -lutil
+tests_kvm_test_linux_machine_SOURCES = tests/kvm/test_linux_machine.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
+tests_kvm_test_linux_machine_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
+tests_kvm_test_linux_machine_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_pc_dev_SOURCES = tests/kvm/test_pc_dev.c $(KVM_TEST_SOURCES)
+tests_kvm_test_pc_dev_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_pc_dev_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_kvm_host_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_kvm_host_LDADD = $(VMM_TEST_LDADD)
 # Snapshot-fork (suites fork, fork_fail, fork_api): real KVM, real THP, real fork(), the built thpvm
 FORK_TEST_SOURCES = tests/kvm/fork_test.h tests/kvm/fork_test.c $(KVM_TEST_SOURCES)
 KVM_TESTS += tests/kvm/test_fork

@@ -7,6 +7,7 @@
 #include <thpvm.h>
 #include "bench/bench.h"
 #include "cli.h"
+#include "demo.h"
 #include "error.h"
 #include "guest_ram.h"
 #include "payload.h"
@@ -113,17 +114,30 @@ static double demo_tlb(const char *title, enum thpvm_backing backing, uint64_t g
 
 static int run(int argc, char **argv)
 {
-	static const struct option opts[] = { { "memory", required_argument, NULL, 'm' }, { 0 } };
+	static const struct option opts[] = { { "memory", required_argument, NULL, 'm' },
+					      { "linux", no_argument, NULL, 'l' },
+					      { "guest-dir", required_argument, NULL, 'g' },
+					      { 0 } };
 	uint64_t size_bytes = 1ULL << 30;
+	const char *guest_dir = NULL;
+	bool linux_guest = false, memory_given = false;
 	double fast, slow;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'l' || c == 'g') {
+			linux_guest = true;
+			guest_dir = c == 'g' ? optarg : guest_dir;
+			continue;
+		}
 		if (c != 'm' || parse_size(optarg, &size_bytes) || !size_bytes || size_bytes % (2ULL << 20)) {
 			cli_error("demo: --memory expects a non-zero multiple of 2 MiB, e.g. 1G");
 			return 2;
 		}
+		memory_given = true;
 	}
+	if (linux_guest)
+		return demo_linux(guest_dir, memory_given ? size_bytes : 512ULL << 20);
 	printf("thpvm demo: guest RAM on transparent huge pages, measured per 2 MiB extent\n");
 	for (unsigned b = 0; b < THPVM_NR_BACKINGS; b++)
 		if (b != THPVM_BACKING_FILE && demo_backing((enum thpvm_backing)b, size_bytes))
@@ -141,6 +155,6 @@ static int run(int argc, char **argv)
 const struct cli_command cmd_demo = {
 	.name = "demo",
 	.summary = "show the project's main job on this machine",
-	.usage = "thpvm demo [--memory SIZE]",
+	.usage = "thpvm demo [--memory SIZE]\n       thpvm demo --linux [--guest-dir DIR] [--memory SIZE]",
 	.run = run,
 };

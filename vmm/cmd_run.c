@@ -8,12 +8,14 @@ static int run(int argc, char **argv)
 	struct run_opts o = { .cmd = "run" };
 	int ret = run_opts_parse(argc, argv, &o);
 
-	return ret ? ret : run_payload(&o);
+	return ret ? ret : o.kernel ? run_linux(&o) : run_payload(&o);
 }
 
 const struct cli_command cmd_run = {
 	.name = "run",
-	.summary = "run a payload guest; its exit status becomes thpvm's",
-	.usage = "thpvm run " RUN_OPTS_USAGE " [--stats] [--stats-json FILE]",
+	.summary = "run a payload guest or boot a Linux kernel; the guest's exit status becomes thpvm's",
+	.usage = "thpvm run " RUN_OPTS_USAGE " [--stats] [--stats-json FILE]\n"
+		 "       thpvm run " RUN_OPTS_LINUX_USAGE " [--stats] [--stats-json FILE]\n"
+		 "Linux console on stdio: Ctrl-A x quits, Ctrl-A h lists the keys (docs/linux-boot.md)",
 	.run = run,
 };

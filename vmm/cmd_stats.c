@@ -15,12 +15,13 @@ static int run(int argc, char **argv)
 	if (ret)
 		return ret;
 	o.stats = true;
-	return run_payload(&o);
+	return o.kernel ? run_linux(&o) : run_payload(&o);
 }
 
 const struct cli_command cmd_stats = {
 	.name = "stats",
 	.summary = "run a guest and report its RAM: host coverage next to KVM's statistics",
-	.usage = "thpvm stats " RUN_OPTS_USAGE " [--json FILE]",
+	.usage = "thpvm stats " RUN_OPTS_USAGE " [--json FILE]\n"
+		 "       thpvm stats " RUN_OPTS_LINUX_USAGE " [--json FILE]",
 	.run = run,
 };

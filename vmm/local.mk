@@ -108,7 +108,22 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/client.c \
 	vmm/ctl/api.c
 vmm_thpvm_SOURCES += vmm/cmd_ctl.c $(VMM_CTL_SOURCES)
-vmm_thpvm_SOURCES += $(VMM_LEGACY_DEV_SOURCES)
+# Linux guests: the legacy devices on the I/O bus, the console, the machine, the run
+VMM_LINUX_SOURCES = \
+	$(VMM_LEGACY_DEV_SOURCES) \
+	vmm/dev/pc_dev.h \
+	vmm/dev/uart8250_dev.c \
+	vmm/dev/i8042_dev.c \
+	vmm/dev/debug_exit_dev.c \
+	vmm/console.h \
+	vmm/console.c \
+	vmm/kvm/kvm_host.h \
+	vmm/kvm/kvm_host.c \
+	vmm/linux_machine.h \
+	vmm/linux_machine.c
+VMM_CORE_SOURCES += $(VMM_LINUX_SOURCES)
+vmm_thpvm_SOURCES += vmm/run_linux.h vmm/run_linux.c vmm/demo.h vmm/demo_linux.c
+vmm_thpvm_CFLAGS += -DTHPVM_LINUX_GUEST_DIR_DEFAULT=\"$(abs_top_builddir)/guests/linux\"
 # The collapse thread of a VM (libthpvm's collapser on the VM's hooks) and its control command
 VMM_CORE_SOURCES += vmm/collapse_vm.h vmm/collapse_vm.c
 vmm_thpvm_SOURCES += vmm/collapse_ctl.c

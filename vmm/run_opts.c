@@ -5,10 +5,47 @@
 #include "cli.h"
 #include "error.h"
 #include "kvm/vm.h"
+#include "console.h"
 #include "collapse_vm.h"
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
-       O_COLLAPSE, O_API_SOCK };
+       O_API_SOCK, O_COLLAPSE };
+enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
+
+/* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
+static int check_guest_kind(const struct run_opts *o, bool guest_page_given)
+{
+	struct console_config cc;
+	const char *cmd = o->cmd;
+
+	if (o->payload && o->kernel) {
+		cli_error("%s: --payload and --kernel exclude each other (a payload guest or a Linux guest)", cmd);
+		return 2;
+	}
+	if (!o->payload && !o->kernel) {
+		cli_error("%s: --payload NAME_OR_PATH is required (built-in payloads: tlbbench, memtest, selftest), "
+			  "or --kernel PATH for a Linux guest", cmd);
+		return 2;
+	}
+	if (o->kernel) {
+		if (guest_page_given || o->args.nr) {
+			cli_error("%s: %s is for payload guests (a Linux guest takes --cmdline)", cmd,
+				  o->args.nr ? "--arg" : "--guest-page");
+			return 2;
+		}
+		if (o->console && console_parse(o->console, &cc)) {
+			cli_error("%s: %s", cmd, vmm_last_error());
+			return 2;
+		}
+		return 0;
+	}
+	if (o->initrd || o->cmdline || o->console) {
+		cli_error("%s: %s needs --kernel (it is for Linux guests)", cmd,
+			  o->initrd ? "--initrd" : o->cmdline ? "--cmdline" : "--console");
+		return 2;
+	}
+	return 0;
+}
 
 int run_opts_parse(int argc, char **argv, struct run_opts *o)
 {
@@ -26,9 +63,14 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "collapse", required_argument, NULL, O_COLLAPSE },
 		{ "api-sock", required_argument, NULL, O_API_SOCK },
+		{ "kernel", required_argument, NULL, O_KERNEL },
+		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "cmdline", required_argument, NULL, O_CMDLINE },
+		{ "console", required_argument, NULL, O_CONSOLE },
 		{ 0 },
 	};
 	const char *cmd = o->cmd;
+	bool guest_page_given = false;
 	uint64_t v;
 	int c;
 
@@ -54,6 +96,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 			}
 			break;
 		case O_GUEST_PAGE:
+			guest_page_given = true;
 			if (!strcmp(optarg, "4k") || !strcmp(optarg, "4K")) {
 				o->guest_page_size = 4096;
 			} else if (!strcmp(optarg, "2m") || !strcmp(optarg, "2M")) {
@@ -107,6 +150,18 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		case O_API_SOCK:
 			o->api_sock = optarg;
 			break;
+		case O_KERNEL:
+			o->kernel = optarg;
+			break;
+		case O_INITRD:
+			o->initrd = optarg;
+			break;
+		case O_CMDLINE:
+			o->cmdline = optarg;
+			break;
+		case O_CONSOLE:
+			o->console = optarg;
+			break;
 		case ':':
 			cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
 			return 2;
@@ -119,9 +174,5 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		cli_error("%s: unexpected argument '%s'", cmd, argv[optind]);
 		return 2;
 	}
-	if (!o->payload) {
-		cli_error("%s: --payload NAME_OR_PATH is required (built-in payloads: tlbbench, memtest, selftest)", cmd);
-		return 2;
-	}
-	return 0;
+	return check_guest_kind(o, guest_page_given);
 }

@@ -22,6 +22,11 @@ struct run_opts {
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
 	const char *api_sock;           /* --api-sock PATH: the control socket (docs/api.md), NULL = none */
+	/* Linux guests (run_linux.c, docs/linux-boot.md) */
+	const char *kernel;             /* --kernel PATH: bzImage or PVH vmlinux, instead of --payload */
+	const char *initrd;             /* --initrd PATH */
+	const char *cmdline;            /* --cmdline STR */
+	const char *console;            /* --console stdio|file:PATH, default stdio */
 };
 
 #define RUN_OPTS_USAGE                                                                                  \
@@ -29,10 +34,20 @@ struct run_opts {
 	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS] [--api-sock PATH] "            \
 	"[--collapse MODE[,KEY=VALUE...]]"
 
+#define RUN_OPTS_LINUX_USAGE                                                                            \
+	"--kernel PATH [--initrd PATH] [--cmdline STR] [--console stdio|file:PATH] [--memory SIZE] "     \
+	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS] [--api-sock PATH] "     \
+	"[--collapse MODE[,KEY=VALUE...]]"
+
 /* Parses argv; returns 0, or 2 (the exit status for bad input) after printing a one-line error. */
 int run_opts_parse(int argc, char **argv, struct run_opts *o);
 
 /* Runs the payload guest o describes; returns thpvm's exit status. */
 int run_payload(const struct run_opts *o);
+/* Boots the Linux kernel o describes (o->kernel); returns thpvm's exit status. */
+int run_linux(const struct run_opts *o);
+/* --stats / --stats-json: the report of vm, printed or written. Returns 0 or -EIO (already said why). */
+struct vm;
+int run_write_stats(struct vm *vm, const struct run_opts *o);
 
 #endif

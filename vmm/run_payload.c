@@ -32,7 +32,7 @@ static void print_exit(const struct vm_exit_info *e)
 		fprintf(stderr, "%s\n", e->dump);
 }
 
-static int write_stats(struct vm *vm, const struct run_opts *o)
+int run_write_stats(struct vm *vm, const struct run_opts *o)
 {
 	int ret = 0;
 
@@ -197,7 +197,7 @@ static void child_exit(void *arg, struct vm *vm)
 	print_exit(&vm->exit);
 	status = vm->exit.status;
 	o.stats_json = NULL;
-	if (write_stats(vm, &o) && !status)
+	if (run_write_stats(vm, &o) && !status)
 		status = 1;
 	unwind(c, NR_RUN_STEPS);
 	fflush(NULL);
@@ -234,7 +234,7 @@ int run_payload(const struct run_opts *o)
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	if (write_stats(c.vm, o) && !status)
+	if (run_write_stats(c.vm, o) && !status)
 		status = 1;
 	unwind(&c, done);
 	return status;

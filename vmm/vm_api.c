@@ -17,6 +17,8 @@
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "state/tsc.h"
+#include "dev/pc_dev.h"
+#include "x86/layout.h"
 
 /* sun_path holds 108 bytes with the NUL */
 #define CTL_SOCKET_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -91,6 +93,28 @@ static json_t *h_quit(void *ctx, json_t *args, struct ctl_error *err)
 	if (strcmp(st, "stopped"))
 		vm_stop(api->vm, VM_STOP_REQUESTED, 0, -1, "quit on request (control socket)");
 	return json_pack("{s:s, s:i}", "state", "quitting", "pid", (int)getpid());
+}
+
+/* Linux guests: the bytes go to COM1's receive FIFO as if typed (a forked child reads no stdin). */
+#define CONSOLE_INPUT_TIMEOUT_MS 5000
+
+static json_t *h_console(void *ctx, json_t *args, struct ctl_error *err)
+{
+	struct vm_api *api = ctx;
+	const char *text = ctl_arg_string(args, "text", "");
+	bool newline = ctl_arg_bool(args, "newline", true);
+	size_t len = strlen(text), taken = 0, nl_taken = 0;
+	int ret;
+
+	ret = uart8250_dev_input(api->vm, X86_PORT_COM1, (const uint8_t *)text, len, CONSOLE_INPUT_TIMEOUT_MS, &taken);
+	if (!ret && newline)
+		ret = uart8250_dev_input(api->vm, X86_PORT_COM1, (const uint8_t *)"\n", 1, CONSOLE_INPUT_TIMEOUT_MS,
+					 &nl_taken);
+	if (ret == -ENODEV)
+		return ctl_fail(err, CTL_UNSUPPORTED, "this VM has no console UART (a payload guest)");
+	if (ret)
+		return ctl_fail(err, CTL_FAILED, "console: %s", vmm_last_error());
+	return json_pack("{s:I}", "bytes", (json_int_t)(taken + nl_taken));
 }
 
 /* ---- stats ---- */
@@ -333,6 +357,7 @@ static int register_commands(struct vm_api *api)
 		ctl_handler_fn fn;
 	} cmds[] = {
 		{ "pause", h_pause }, { "resume", h_resume }, { "stats", h_stats }, { "fork", h_fork }, { "quit", h_quit },
+		{ "console", h_console },
 	};
 	int ret;
 

@@ -517,7 +517,7 @@ static json_t *h_planned(void *ctx, json_t *args, struct ctl_error *err)
 
 Test(ctl, planned_vm_commands_validate_their_arguments)
 {
-	static const char *const names[] = { "pause", "resume", "stats", "fork", "quit", "collapse" };
+	static const char *const names[] = { "pause", "resume", "stats", "fork", "quit", "collapse", "console" };
 	static const struct bad_case cases[] = {
 		{ "{\"cmd\": \"fork\", \"args\": {\"count\": 0}}\n", "arg_value", "[1, 256]" },
 		{ "{\"cmd\": \"fork\", \"args\": {\"count\": 257}}\n", "arg_value", "[1, 256]" },
@@ -527,6 +527,8 @@ Test(ctl, planned_vm_commands_validate_their_arguments)
 		{ "{\"cmd\": \"pause\", \"args\": {\"now\": true}}\n", "unknown_arg", "takes none" },
 		{ "{\"cmd\": \"collapse\", \"args\": {\"mode\": \"fast\"}}\n", "arg_value", "off, tlb, balanced, density" },
 		{ "{\"cmd\": \"collapse\", \"args\": {\"private\": 513}}\n", "arg_value", "[0, 512]" },
+		{ "{\"cmd\": \"console\", \"args\": {}}\n", "missing_arg", "text" },
+		{ "{\"cmd\": \"console\", \"args\": {\"text\": 42}}\n", "arg_type", "string" },
 	};
 	int fd = conn_open(tmp.path);
 	json_t *r;
@@ -566,7 +568,7 @@ static char *slurp_doc(void)
 
 Test(ctl, docs_api_md_lists_every_error_code_command_and_argument)
 {
-	static const char *const names[] = { "pause", "resume", "stats", "fork", "quit", "collapse" };
+	static const char *const names[] = { "pause", "resume", "stats", "fork", "quit", "collapse", "console" };
 	const char *doc = slurp_doc();
 	char needle[96];
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The i8042 controller's reset paths and replies (device to be wired). */
+/* The i8042 controller's reset paths, replies, port bits, loopbacks and interrupt lines. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include "dev/i8042.h"
@@ -64,6 +64,7 @@ Test(i8042, controller_replies)
 	uint8_t st = inb(I8042_COMMAND_PORT);
 
 	cr_assert(st & I8042_STR_SYSFLAG);
+	cr_assert(st & I8042_STR_UNLOCKED, "no keylock");
 	cr_assert(!(st & I8042_STR_OBF));
 	outb(I8042_COMMAND_PORT, I8042_CMD_SELF_TEST);
 	cr_assert(inb(I8042_COMMAND_PORT) & I8042_STR_OBF);
@@ -111,4 +112,74 @@ Test(i8042, bad_accesses_are_refused)
 	cr_assert_eq(i8042_pio(&k, I8042_COMMAND_PORT, true, v, 2), -EINVAL);
 	cr_assert_eq(i8042_pio(&k, 0x61, false, v, 1), -EINVAL);
 	cr_assert_eq(nr_resets, 0);
+}
+
+static unsigned irq_level[16], irq_changes;
+
+static void on_irq(void *opaque, unsigned irq, bool level)
+{
+	cr_assert_eq(opaque, &k);
+	cr_assert(irq == I8042_KBD_IRQ || irq == I8042_AUX_IRQ, "IRQ %u", irq);
+	cr_assert_neq(irq_level[irq], (unsigned)level, "the line is driven only when it changes");
+	irq_level[irq] = level;
+	irq_changes++;
+}
+
+static uint8_t read_ctr(void)
+{
+	outb(I8042_COMMAND_PORT, I8042_CMD_READ_CTR);
+	return inb(I8042_DATA_PORT);
+}
+
+Test(i8042, port_enable_and_disable_live_in_the_configuration_byte)
+{
+	outb(I8042_COMMAND_PORT, I8042_CMD_AUX_DISABLE);
+	cr_assert(read_ctr() & I8042_CTR_AUXDIS, "Linux's AUX toggle test reads it back at once");
+	outb(I8042_COMMAND_PORT, I8042_CMD_AUX_ENABLE);
+	cr_assert_not(read_ctr() & I8042_CTR_AUXDIS);
+	outb(I8042_COMMAND_PORT, I8042_CMD_KBD_DISABLE);
+	cr_assert(read_ctr() & I8042_CTR_KBDDIS);
+	outb(I8042_COMMAND_PORT, I8042_CMD_KBD_ENABLE);
+	cr_assert_not(read_ctr() & I8042_CTR_KBDDIS);
+}
+
+Test(i8042, loopback_commands_return_the_byte_as_keyboard_or_aux_data)
+{
+	outb(I8042_COMMAND_PORT, I8042_CMD_AUX_LOOP);
+	outb(I8042_DATA_PORT, 0x5a);
+	cr_assert_eq(inb(I8042_COMMAND_PORT) & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF | I8042_STR_AUXDATA);
+	cr_assert_eq(inb(I8042_DATA_PORT), 0x5a, "Linux's AUX loop test");
+	cr_assert_not(inb(I8042_COMMAND_PORT) & (I8042_STR_OBF | I8042_STR_AUXDATA));
+	outb(I8042_COMMAND_PORT, I8042_CMD_KBD_LOOP);
+	outb(I8042_DATA_PORT, 0x1c);
+	cr_assert_eq(inb(I8042_COMMAND_PORT) & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF);
+	cr_assert_eq(inb(I8042_DATA_PORT), 0x1c);
+	outb(I8042_COMMAND_PORT, I8042_CMD_AUX_SEND);
+	outb(I8042_DATA_PORT, 0xf2); /* to the absent mouse: no answer */
+	cr_assert_not(inb(I8042_COMMAND_PORT) & I8042_STR_OBF);
+	cr_assert_eq(nr_resets, 0);
+}
+
+Test(i8042, a_full_output_buffer_raises_the_enabled_line)
+{
+	i8042_set_irq(&k, on_irq, &k);
+	outb(I8042_COMMAND_PORT, I8042_CMD_WRITE_CTR);
+	outb(I8042_DATA_PORT, I8042_CTR_KBDINT | I8042_CTR_AUXINT);
+	cr_assert_eq(irq_changes, 0);
+	outb(I8042_COMMAND_PORT, I8042_CMD_AUX_LOOP);
+	outb(I8042_DATA_PORT, 0xa5);
+	cr_assert_eq(irq_level[I8042_AUX_IRQ], 1, "AUX data: IRQ 12 (Linux's AUX IRQ test)");
+	cr_assert_eq(irq_level[I8042_KBD_IRQ], 0);
+	cr_assert_eq(inb(I8042_DATA_PORT), 0xa5);
+	cr_assert_eq(irq_level[I8042_AUX_IRQ], 0, "reading the data lowers it");
+	outb(I8042_COMMAND_PORT, I8042_CMD_SELF_TEST);
+	cr_assert_eq(irq_level[I8042_KBD_IRQ], 1, "a controller reply is keyboard data: IRQ 1");
+	cr_assert_eq(inb(I8042_DATA_PORT), I8042_SELF_TEST_OK);
+	cr_assert_eq(irq_level[I8042_KBD_IRQ], 0);
+	outb(I8042_COMMAND_PORT, I8042_CMD_WRITE_CTR);
+	outb(I8042_DATA_PORT, 0);
+	outb(I8042_COMMAND_PORT, I8042_CMD_AUX_LOOP);
+	outb(I8042_DATA_PORT, 0x01);
+	cr_assert_eq(irq_level[I8042_AUX_IRQ], 0, "interrupts off in the configuration byte: no line");
+	cr_assert_eq(irq_changes, 4);
 }

@@ -60,6 +60,13 @@ static const struct ctl_arg collapse_args[] = {
 	{ 0 },
 };
 
+static const struct ctl_arg console_args[] = {
+	{ .name = "text", .type = CTL_ARG_STRING, .required = true, .min = 1, .max = 4096,
+	  .help = "what to type on the guest's console (a Linux guest's COM1)" },
+	{ .name = "newline", .type = CTL_ARG_BOOL, .help = "press Enter after text: a \\n follows it (default true)" },
+	{ 0 },
+};
+
 static const struct ctl_command planned[] = {
 	{ .name = "pause", .help = "stop every vCPU at an instruction boundary and quiesce the devices" },
 	{ .name = "resume", .help = "let a paused VM run again" },
@@ -68,6 +75,8 @@ static const struct ctl_command planned[] = {
 	{ .name = "fork", .help = "pause, capture the state and fork child VMs sharing this VM's memory",
 	  .args = fork_args },
 	{ .name = "quit", .help = "stop the VM and exit the VMM after replying" },
+	{ .name = "console", .help = "type text on the guest's console (Linux guests; a forked child's only input)",
+	  .args = console_args },
 	{ .name = "collapse", .help = "show the collapse thread's state and counters; with arguments, change its policy",
 	  .args = collapse_args },
 };

@@ -14,7 +14,7 @@ void i8042_init(struct i8042 *k, i8042_reset_fn reset, void *opaque)
 	pthread_mutex_init(&k->lock, NULL);
 	k->reset = reset;
 	k->opaque = opaque;
-	k->status = I8042_STR_SYSFLAG;
+	k->status = I8042_STR_SYSFLAG | I8042_STR_UNLOCKED;
 	k->ctr = I8042_CTR_DEFAULT;
 	k->outport = I8042_OUTPORT_DEFAULT;
 }
@@ -24,10 +24,40 @@ void i8042_destroy(struct i8042 *k)
 	pthread_mutex_destroy(&k->lock);
 }
 
-static void reply(struct i8042 *k, uint8_t byte)
+void i8042_set_irq(struct i8042 *k, legacy_irq_fn irq_line, void *opaque)
+{
+	k->irq_line = irq_line;
+	k->irq_opaque = opaque;
+}
+
+/* Called with the lock held: each line follows "its kind of data waits and its interrupt is on" (QEMU's too). */
+static void update_irq(struct i8042 *k)
+{
+	bool full = k->status & I8042_STR_OBF, aux = k->status & I8042_STR_AUXDATA;
+	bool kbd_level = full && !aux && (k->ctr & I8042_CTR_KBDINT);
+	bool aux_level = full && aux && (k->ctr & I8042_CTR_AUXINT);
+
+	if (k->irq_line && kbd_level != k->kbd_irq)
+		k->irq_line(k->irq_opaque, I8042_KBD_IRQ, kbd_level);
+	if (k->irq_line && aux_level != k->aux_irq)
+		k->irq_line(k->irq_opaque, I8042_AUX_IRQ, aux_level);
+	k->kbd_irq = kbd_level;
+	k->aux_irq = aux_level;
+}
+
+static void reply_from(struct i8042 *k, uint8_t byte, bool aux)
 {
 	k->out = byte;
 	k->status |= I8042_STR_OBF;
+	if (aux)
+		k->status |= I8042_STR_AUXDATA;
+	else
+		k->status &= (uint8_t)~I8042_STR_AUXDATA;
+}
+
+static void reply(struct i8042 *k, uint8_t byte)
+{
+	reply_from(k, byte, false);
 }
 
 /* Returns true when the command asks for a CPU reset. */
@@ -40,7 +70,23 @@ static bool command(struct i8042 *k, uint8_t cmd)
 		break;
 	case I8042_CMD_WRITE_CTR:
 	case I8042_CMD_WRITE_OUTPORT:
+	case I8042_CMD_KBD_LOOP:
+	case I8042_CMD_AUX_LOOP:
+	case I8042_CMD_AUX_SEND:
 		k->pending_cmd = cmd;
+		break;
+	/* a real controller keeps the ports' state in the configuration byte, where Linux checks it */
+	case I8042_CMD_AUX_DISABLE:
+		k->ctr |= I8042_CTR_AUXDIS;
+		break;
+	case I8042_CMD_AUX_ENABLE:
+		k->ctr &= (uint8_t)~I8042_CTR_AUXDIS;
+		break;
+	case I8042_CMD_KBD_DISABLE:
+		k->ctr |= I8042_CTR_KBDDIS;
+		break;
+	case I8042_CMD_KBD_ENABLE:
+		k->ctr &= (uint8_t)~I8042_CTR_KBDDIS;
 		break;
 	case I8042_CMD_READ_OUTPORT:
 		reply(k, k->outport);
@@ -72,7 +118,10 @@ static bool data(struct i8042 *k, uint8_t byte)
 	} else if (cmd == I8042_CMD_WRITE_OUTPORT) {
 		k->outport = byte;
 		return !(byte & I8042_OUTPORT_RESET_N);
+	} else if (cmd == I8042_CMD_KBD_LOOP || cmd == I8042_CMD_AUX_LOOP) {
+		reply_from(k, byte, cmd == I8042_CMD_AUX_LOOP);
 	}
+	/* I8042_CMD_AUX_SEND and bytes for the keyboard: nothing is attached to hear them */
 	return false;
 }
 
@@ -92,10 +141,11 @@ int i8042_pio(void *dev, uint16_t port, bool is_write, uint8_t *d, unsigned size
 		reset = data(k, *d);
 	else {
 		*d = k->out;
-		k->status &= ~I8042_STR_OBF;
+		k->status &= (uint8_t)~(I8042_STR_OBF | I8042_STR_AUXDATA);
 	}
 	if (reset)
 		k->nr_resets++;
+	update_irq(k);
 	pthread_mutex_unlock(&k->lock);
 	/* outside the lock: the VMM may stop every vCPU, this one included */
 	if (reset && k->reset)
@@ -128,6 +178,7 @@ int i8042_restore(struct i8042 *k, const json_t *state)
 	k->outport = (uint8_t)outport;
 	k->out = (uint8_t)out;
 	k->pending_cmd = (uint8_t)pending;
+	update_irq(k);
 	pthread_mutex_unlock(&k->lock);
 	return 0;
 }

@@ -37,7 +37,8 @@ static int set_cpuid(struct vcpu *v)
 {
 	const struct kvm_cpuid2 *sup = v->vm->supported_cpuid;
 	size_t len = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-	struct kvm_cpuid2 *c = malloc(len);
+	/* room for the fixup to add entries (vm.h) */
+	struct kvm_cpuid2 *c = malloc(len + VM_CPUID_EXTRA_ENTRIES * sizeof(sup->entries[0]));
 	int ret = 0;
 
 	if (!c)
@@ -51,8 +52,10 @@ static int set_cpuid(struct vcpu *v)
 		else if (e->function == 0xb || e->function == 0x1f)
 			e->edx = v->index;
 	}
-	if (v->vm->cfg.cpuid_fixup)
-		v->vm->cfg.cpuid_fixup(v->vm, v->index, c);
+	if (v->vm->cfg.cpuid_fixup && (ret = v->vm->cfg.cpuid_fixup(v->vm, v->index, c))) {
+		free(c);
+		return ret;
+	}
 	if (ioctl(v->fd, KVM_SET_CPUID2, c))
 		ret = vmm_fail(-errno, "vCPU %u: KVM_SET_CPUID2: %s", v->index, strerror(errno));
 	free(c);

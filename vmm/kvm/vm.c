@@ -144,6 +144,18 @@ static int step_pit(struct vm *vm)
 	return 0;
 }
 
+/* Before KVM_CREATE_VCPU: VMX builds its real-mode identity map there when a vCPU is created. */
+static int step_kvm_pages(struct vm *vm)
+{
+	if (vm->cfg.identity_map_gpa && ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &vm->cfg.identity_map_gpa))
+		return vmm_fail(-errno, "KVM_SET_IDENTITY_MAP_ADDR 0x%llx: %s",
+				(unsigned long long)vm->cfg.identity_map_gpa, strerror(errno));
+	if (vm->cfg.tss_gpa && ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)vm->cfg.tss_gpa))
+		return vmm_fail(-errno, "KVM_SET_TSS_ADDR 0x%llx: %s", (unsigned long long)vm->cfg.tss_gpa,
+				strerror(errno));
+	return 0;
+}
+
 /* One memslot per region: the region already has hva == gpa (mod 2 MiB), so KVM can map 2 MiB. */
 static int step_memslots(struct vm *vm)
 {
@@ -232,6 +244,7 @@ static const struct vm_step {
 	{ "read supported CPUID", step_cpuid, step_cpuid_free },
 	{ "create the in-kernel irqchip", step_irqchip, NULL },
 	{ "create the in-kernel PIT", step_pit, NULL },
+	{ "set KVM's private pages", step_kvm_pages, NULL },
 	{ "register guest memory", step_memslots, step_memslots_remove },
 	{ "open VM statistics", step_stats, step_stats_close },
 	{ "create vCPUs", step_vcpus, step_vcpus_destroy },

@@ -30,6 +30,8 @@ struct vm;
 #define VM_F_PIT     (1u << 1)   /* in-kernel PIT (KVM_CREATE_PIT2); needs VM_F_IRQCHIP */
 
 #define VM_MAX_CPUS 256
+/* Room a cpuid_fixup has beyond the supported table (x86/cpuid.h needs CPUID_EXTRA_ENTRIES). */
+#define VM_CPUID_EXTRA_ENTRIES 16
 
 struct vm_config {
 	unsigned nr_cpus;
@@ -41,9 +43,22 @@ struct vm_config {
 	 */
 	bool ignore_unclaimed_pio;
 	bool ignore_unclaimed_mmio;
-	/* Optional: adjusts one vCPU's CPUID (from KVM_GET_SUPPORTED_CPUID) before KVM_SET_CPUID2. */
-	void (*cpuid_fixup)(struct vm *vm, unsigned cpu, struct kvm_cpuid2 *cpuid);
+	/*
+	 * Optional: adjusts one vCPU's CPUID (from KVM_GET_SUPPORTED_CPUID)
+	 * before KVM_SET_CPUID2. The table has room for VM_CPUID_EXTRA_ENTRIES
+	 * entries beyond vm->supported_cpuid->nent. Returns 0 or -errno after
+	 * vmm_fail() (vCPU creation fails).
+	 */
+	int (*cpuid_fixup)(struct vm *vm, unsigned cpu, struct kvm_cpuid2 *cpuid);
 	void *machine;                      /* the guest type's own data (payload, Linux) */
+	/*
+	 * Guest-physical pages KVM keeps for itself on VMX without unrestricted
+	 * guest (KVM_SET_IDENTITY_MAP_ADDR: 1 page, KVM_SET_TSS_ADDR: 3 pages),
+	 * set before the vCPUs exist; 0 = not set. Linux guests put them in the
+	 * MMIO hole (x86/layout.h); SVM and kvm-pvm accept and ignore them.
+	 */
+	uint64_t identity_map_gpa;
+	uint64_t tss_gpa;
 };
 
 /* Why a VM stopped: one list, its errno and its text. */

@@ -6,7 +6,9 @@
 # Columns (seconds, medians with min/max): "marker" = L1 uptime from starting
 # the L2 VMM to the guest's THPVM-GUEST-INIT-OK line; "guest" = the L2
 # kernel's own uptime in that line (kernel boot without VMM start-up and
-# kernel loading); "exit" = from start to the VMM's exit.
+# kernel loading); "start" = marker minus guest, per run: the VMM's start-up
+# and kernel loading before the guest kernel's clock starts; "exit" = from
+# start to the VMM's exit.
 . /lab/lib.sh
 reps=${1:-5}
 vmms=qemu
@@ -31,6 +33,7 @@ while [ $i -le "$reps" ]; do
 		g=$(l2_guest_uptime "$name") e=$(l2_exit_secs "$name")
 		echo "$m" >> "$L2_DIR/marker-$vmm-$cpus"
 		echo "$g" >> "$L2_DIR/guest-$vmm-$cpus"
+		_sub "$m" "$g" >> "$L2_DIR/start-$vmm-$cpus"
 		echo "$e" >> "$L2_DIR/exit-$vmm-$cpus"
 		echo "# run $i: $vmm $cpus vCPU(s): marker $m s (guest uptime $g s), exit $e s"
 	done
@@ -44,10 +47,11 @@ stats() { # median (min-max) of the numbers in a file
 		printf "%6.2f (%4.1f-%4.1f)", m, v[1], v[NR] }'
 }
 echo "bench boot: L2 Linux $(cat "$GUEST/kernel-release") vmlinux + initramfs, $L2_MEMORY_MIB MiB, in L1 (QEMU TCG, nested SVM+NPT), $reps runs each, seconds: median (min-max)"
-printf '%-6s %4s  %-18s  %-18s  %-18s\n' vmm cpus marker guest exit
+printf '%-6s %4s  %-18s  %-18s  %-18s  %-18s\n' vmm cpus marker guest start exit
 for c in $configs; do
 	vmm=${c%:*} cpus=${c#*:}
-	printf '%-6s %4s  %s  %s  %s\n' "$vmm" "$cpus" "$(stats "$L2_DIR/marker-$vmm-$cpus")" \
-		"$(stats "$L2_DIR/guest-$vmm-$cpus")" "$(stats "$L2_DIR/exit-$vmm-$cpus")"
+	printf '%-6s %4s  %s  %s  %s  %s\n' "$vmm" "$cpus" "$(stats "$L2_DIR/marker-$vmm-$cpus")" \
+		"$(stats "$L2_DIR/guest-$vmm-$cpus")" "$(stats "$L2_DIR/start-$vmm-$cpus")" \
+		"$(stats "$L2_DIR/exit-$vmm-$cpus")"
 done
 exit $failed

@@ -5,6 +5,7 @@
 # L2 runs (NAME: unique within an L1 run, it names the files in /tmp/l2):
 #          l2_qemu NAME CPUS [CMDLINE_EXTRA [KERNEL]]
 #          l2_thpvm NAME CPUS [CMDLINE_EXTRA [KERNEL [INITRD]]]
+#          ($L2_THPVM_ARGS: more thpvm run options, e.g. --stats-json FILE)
 #          (append & to run in the background, then l2_wait_marker NAME
 #          and l2_wait NAME), then ask: l2_marker_secs, l2_exit_secs,
 #          l2_guest_status, l2_guest_cpus, l2_guest_uptime, l2_marker_line,
@@ -102,7 +103,7 @@ l2_qemu() { # l2_qemu NAME CPUS [CMDLINE_EXTRA [KERNEL]]
 
 l2_thpvm() { # l2_thpvm NAME CPUS [CMDLINE_EXTRA [KERNEL [INITRD]]]
 	l2_run "$1" thpvm run --kernel "${4:-$GUEST/vmlinux}" --initrd "${5:-$GUEST/initramfs.cpio}" \
-		--cmdline "$L2_CMDLINE ${3:-}" --memory "${L2_MEMORY_MIB}M" --cpus "$2"
+		--cmdline "$L2_CMDLINE ${3:-}" --memory "${L2_MEMORY_MIB}M" --cpus "$2" ${L2_THPVM_ARGS:-}
 }
 
 thpvm_can_boot_linux() {
@@ -118,7 +119,7 @@ thpvm_can_boot_linux() {
 }
 
 qemu_exit_rc() { echo $(( ($1 << 1) | 1 )); }
-thpvm_exit_rc() { echo "$1"; } # proposed in docs/lab.md: thpvm exits with the byte itself
+thpvm_exit_rc() { echo "$1"; } # thpvm exits with the byte itself (docs/linux-boot.md)
 
 _sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a - b }'; }
 l2_log() { echo "$L2_DIR/$1.log"; }

@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `thpvm run --kernel` as a user calls it: every malformed input refused
+ * with one line; small synthetic PVH kernels (a few instructions at the PVH
+ * entry, emulated ring 0 on kvm-pvm) drive the Linux machine end to end
+ * through the console, the debug-exit port, the i8042 reset, a triple fault,
+ * a hang and several vCPUs; a real Debian kernel on kvm-pvm is stopped by
+ * --timeout with a clear message. Skips without /dev/kvm.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "kvm_test.h"
+#include "kvm/kvm_host.h"
+#include "test_linux_helpers.h"
+
+#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
+
+struct cmd {
+	int status;
+	double secs;
+	char out[65536];
+	char err[65536];
+};
+
+static void slurp(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Runs thpvm with the NULL-terminated arguments and in (in_len bytes, or
+ * NULL for /dev/null) on stdin; captures status, stdout, stderr, duration.
+ */
+static struct cmd *thpvm_in(const void *in, size_t in_len, const char *first, ...)
+{
+	static struct cmd c;
+	const char *argv[64] = { THPVM, first };
+	int n = 2, ofd = memfd_create("out", 0), efd = memfd_create("err", 0), ifd, st;
+	va_list ap;
+	double t0;
+	pid_t pid;
+
+	va_start(ap, first);
+	while (n < 63 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	if (in) {
+		ifd = memfd_create("in", 0);
+		cr_assert_eq(write(ifd, in, in_len), (ssize_t)in_len);
+		lseek(ifd, 0, SEEK_SET);
+	} else {
+		ifd = open("/dev/null", O_RDONLY);
+	}
+	cr_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
+	fflush(NULL);
+	t0 = now_s();
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(THPVM, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	c.secs = now_s() - t0;
+	c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	close(ifd);
+	slurp(ofd, c.out, sizeof(c.out));
+	slurp(efd, c.err, sizeof(c.err));
+	return &c;
+}
+#define thpvm(...) thpvm_in(NULL, 0, __VA_ARGS__)
+
+/* Lines of stderr that are not the kvm-pvm warning (said before a guest runs on such a host). */
+static unsigned error_lines(const char *err)
+{
+	unsigned n = 0;
+
+	for (const char *l = err; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+		if (strncmp(l, "thpvm: warning: ", 16))
+			n++;
+	return n;
+}
+
+/* A refusal: status 2, exactly one line "thpvm: ..." holding msg, no guest ran (so no warning either). */
+static void expect_refused(const struct cmd *c, const char *msg)
+{
+	cr_assert_eq(c->status, 2, "status %d, want 2; stderr: %s", c->status, c->err);
+	cr_assert(!strncmp(c->err, "thpvm: ", 7), "stderr starts with 'thpvm: ': %s", c->err);
+	cr_assert(strstr(c->err, msg), "stderr lacks '%s': %s", msg, c->err);
+	cr_assert(strchr(c->err, '\n') == c->err + strlen(c->err) - 1, "one line: %s", c->err);
+	cr_assert_str_empty(c->out, "no guest output: %s", c->out);
+}
+
+static void setup(void)
+{
+	REQUIRE_KVM();
+}
+
+/* thpvm made files of its own there (console files, stats, sockets): the whole directory goes */
+static void teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", linux_test_dir());
+	if (system(cmd))
+		cr_log_warn("could not remove %s", linux_test_dir());
+	linux_test_cleanup();
+}
+
+TestSuite(linux_run, .init = setup, .fini = teardown, .timeout = 120);
+
+/*
+ * A synthetic PVH vmlinux: one PT_LOAD at 16 MiB, the PVH note, code at the
+ * entry (0x1000100), which runs in 32-bit protected mode with paging off.
+ */
+static const char *pvh_kernel(const char *name, const uint8_t *code, size_t len)
+{
+	struct synth_elf se = {
+		.elf_class = ELFCLASS64, .machine = EM_X86_64,
+		.segs = { { 0x1000000, 0x2000, 0x2000 } }, .nr_segs = 1,
+		.pvh_note = true, .note_descsz = 8, .entry = 0x1000100,
+	};
+	size_t img_len;
+	uint8_t *img = synth_elf_build(&se, &img_len);
+	const Elf64_Phdr *ph = (const Elf64_Phdr *)(img + ((const Elf64_Ehdr *)img)->e_phoff);
+	const char *path;
+
+	memcpy(img + ph[0].p_offset + 0x100, code, len);
+	path = linux_test_file(name, img, img_len);
+	free(img);
+	return path;
+}
+
+/* "hi\n" on COM1, then 42 to the debug-exit port */
+static const uint8_t hello_code[] = {
+	0x66, 0xba, 0xf8, 0x03,             /* mov $0x3f8, %dx */
+	0xb0, 'h', 0xee, 0xb0, 'i', 0xee,   /* out 'h', 'i' */
+	0xb0, '\n', 0xee,                   /* out '\n' */
+	0x66, 0xba, 0x01, 0x05,             /* mov $0x501, %dx */
+	0xb0, 42, 0xee,                     /* out 42 */
+	0xf4, 0xeb, 0xfd,                   /* 1: hlt; jmp 1b */
+};
+/* waits for a byte on COM1 (LSR.DR), echoes it, exits with it */
+static const uint8_t echo_code[] = {
+	0x66, 0xba, 0xfd, 0x03,             /* mov $0x3fd, %dx (LSR) */
+	0xec, 0xa8, 0x01, 0x74, 0xfb,       /* 1: in %dx, %al; test $1, %al; jz 1b */
+	0x66, 0xba, 0xf8, 0x03,             /* mov $0x3f8, %dx */
+	0xec, 0xee,                         /* in (RX); out (TX): echo */
+	0x66, 0xba, 0x01, 0x05, 0xee,       /* out %al, $0x501 */
+	0xf4, 0xeb, 0xfd,
+};
+static const uint8_t ud2_code[] = { 0x0f, 0x0b };       /* #UD, no IDT: triple fault */
+static const uint8_t loop_code[] = { 0xeb, 0xfe };      /* jmp . */
+static const uint8_t reset_code[] = { 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0xeb, 0xfd }; /* i8042 command 0xfe */
+static const uint8_t exit300_code[] = {
+	0x66, 0xba, 0x01, 0x05,             /* mov $0x501, %dx */
+	0x66, 0xb8, 0x2c, 0x01,             /* mov $300, %ax */
+	0x66, 0xef,                         /* out %ax, %dx: a 2-byte write */
+	0xf4, 0xeb, 0xfd,
+};
+#define KERNEL(name) pvh_kernel(#name, name##_code, sizeof(name##_code))
+
+/* ---- refusals ---- */
+
+Test(linux_run, kernel_and_payload_exclude_each_other)
+{
+	expect_refused(thpvm("run", "--kernel", KERNEL(hello), "--payload", "memtest", NULL),
+		       "--payload and --kernel exclude each other");
+	expect_refused(thpvm("run", "--memory", "64M", NULL), "or --kernel PATH for a Linux guest");
+}
+
+Test(linux_run, linux_options_need_a_kernel)
+{
+	expect_refused(thpvm("run", "--payload", "memtest", "--initrd", "x", NULL), "--initrd needs --kernel");
+	expect_refused(thpvm("run", "--payload", "memtest", "--cmdline", "quiet", NULL), "--cmdline needs --kernel");
+	expect_refused(thpvm("run", "--payload", "memtest", "--console", "stdio", NULL), "--console needs --kernel");
+}
+
+Test(linux_run, payload_options_are_refused_with_a_kernel)
+{
+	const char *k = KERNEL(hello);
+
+	expect_refused(thpvm("run", "--kernel", k, "--arg", "size=1M", NULL), "--arg is for payload guests");
+	expect_refused(thpvm("run", "--kernel", k, "--guest-page", "4k", NULL), "--guest-page is for payload guests");
+}
+
+Test(linux_run, bad_console_specs_are_refused)
+{
+	const char *k = KERNEL(hello);
+
+	expect_refused(thpvm("run", "--kernel", k, "--console", "tty", NULL), "--console 'tty': expected stdio or file:PATH");
+	expect_refused(thpvm("run", "--kernel", k, "--console", "file:", NULL), "--console 'file:'");
+	expect_refused(thpvm("run", "--kernel", k, "--console", "", NULL), "expected stdio or file:PATH");
+	expect_refused(thpvm("run", "--kernel", k, "--console", "file:/nonexistent-dir/console.log", NULL),
+		       "console file '/nonexistent-dir/console.log': No such file or directory");
+}
+
+Test(linux_run, bad_cpu_counts_are_refused)
+{
+	const char *k = KERNEL(hello);
+
+	expect_refused(thpvm("run", "--kernel", k, "--cpus", "0", NULL), "--cpus '0'");
+	expect_refused(thpvm("run", "--kernel", k, "--cpus", "65", NULL), "--cpus '65'");
+	expect_refused(thpvm("run", "--kernel", k, "--cpus", "two", NULL), "--cpus 'two'");
+}
+
+Test(linux_run, bad_kernel_files_are_refused)
+{
+	static const uint8_t zeros[4096];
+	uint8_t noise[8192];
+
+	for (unsigned i = 0; i < sizeof(noise); i++)
+		noise[i] = (uint8_t)(i * 131 + 7);
+	expect_refused(thpvm("run", "--kernel", "/nonexistent/vmlinux", NULL), "kernel '/nonexistent/vmlinux'");
+	expect_refused(thpvm("run", "--kernel", linux_test_dir(), NULL), "not a regular file");
+	expect_refused(thpvm("run", "--kernel", linux_test_file("empty", "", 0), NULL), "is empty");
+	expect_refused(thpvm("run", "--kernel", linux_test_file("zeros", zeros, sizeof(zeros)), NULL),
+		       "not a Linux kernel: neither an ELF vmlinux");
+	expect_refused(thpvm("run", "--kernel", linux_test_file("noise", noise, sizeof(noise)), NULL), "kernel '");
+}
+
+Test(linux_run, initrd_and_cmdline_faults_are_refused)
+{
+	const char *k = KERNEL(hello);
+	char *longline = malloc(4097);
+
+	memset(longline, 'x', 4096);
+	longline[4096] = '\0';
+	expect_refused(thpvm("run", "--kernel", k, "--initrd", "/nonexistent/initrd", NULL), "initrd '/nonexistent/initrd'");
+	expect_refused(thpvm("run", "--kernel", k, "--memory", "64M", "--initrd",
+			     linux_test_sparse_file("huge-initrd", 80ULL << 20), NULL),
+		       "does not fit in guest RAM");
+	expect_refused(thpvm("run", "--kernel", k, "--cmdline", longline, NULL), "command line is 4096 bytes");
+	expect_refused(thpvm("run", "--kernel", k, "--memory", "8M", NULL), "needs guest RAM up to");
+	free(longline);
+}
+
+Test(linux_run, real_kernel_faults_are_refused)
+{
+	const char *bz = linux_test_kernel("bzImage");
+	size_t len;
+	uint8_t *img = linux_test_read(bz, &len);
+
+	expect_refused(thpvm("run", "--kernel", linux_test_file("cut", img, len / 2), NULL), "truncated");
+	expect_refused(thpvm("run", "--kernel", bz, "--memory", "64M", NULL), "needs guest RAM up to");
+	free(img);
+}
+
+/* ---- the machine, end to end ---- */
+
+Test(linux_run, guest_output_and_debug_exit_status)
+{
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", NULL);
+
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert_str_eq(c->out, "hi\n");
+	cr_assert_eq(error_lines(c->err), 0, "a debug-exit status is not an error: %s", c->err);
+}
+
+Test(linux_run, several_vcpus_end_with_the_aps_still_waiting)
+{
+	/* the APs never get INIT/SIPI: they sit in KVM_RUN until the stop kicks them out */
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--cpus", "4", NULL);
+
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert_str_eq(c->out, "hi\n");
+}
+
+Test(linux_run, console_file_gets_the_output_and_stdin_is_not_read)
+{
+	char path[256], buf[64] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/console.log", linux_test_dir());
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--console", path, NULL);
+	expect_refused(c, "--console");
+	snprintf(path, sizeof(path), "file:%s/console.log", linux_test_dir());
+	c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--console", path, NULL);
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert_str_empty(c->out);
+	fd = open(path + 5, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(read(fd, buf, sizeof(buf) - 1), 3);
+	close(fd);
+	cr_assert_str_eq(buf, "hi\n");
+	/* input from nowhere: the echo guest waits for a byte that stdin has but never gets */
+	c = thpvm_in("A", 1, "run", "--kernel", KERNEL(echo), "--memory", "64M", "--console", path, "--timeout", "2", NULL);
+	cr_assert_eq(c->status, 124, "status %d; stderr: %s", c->status, c->err);
+}
+
+Test(linux_run, console_input_reaches_the_guest)
+{
+	const struct cmd *c = thpvm_in("A", 1, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
+
+	cr_assert_eq(c->status, 'A', "status %d; stderr: %s", c->status, c->err);
+	cr_assert_str_eq(c->out, "A");
+}
+
+Test(linux_run, ctrl_a_ctrl_a_sends_one_ctrl_a)
+{
+	const struct cmd *c = thpvm_in("\x01\x01", 2, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
+
+	cr_assert_eq(c->status, 1, "the guest should read one Ctrl-A; status %d, stderr: %s", c->status, c->err);
+}
+
+Test(linux_run, ctrl_a_x_quits)
+{
+	const struct cmd *c = thpvm_in("\x01x", 2, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
+
+	cr_assert_eq(c->status, 0, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->err, "thpvm: quit from the console (Ctrl-A x)"), "%s", c->err);
+	cr_assert(strstr(c->out, "Ctrl-A x, quitting"), "%s", c->out);
+	cr_assert_eq(error_lines(c->err), 1, "%s", c->err);
+}
+
+Test(linux_run, stdin_at_its_end_leaves_the_guest_running)
+{
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(echo), "--memory", "64M", "--timeout", "1", NULL);
+
+	cr_assert_eq(c->status, 124, "status %d; stderr: %s", c->status, c->err);
+}
+
+Test(linux_run, triple_fault_is_a_guest_error_with_a_register_dump)
+{
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(ud2), "--memory", "64M", NULL);
+
+	cr_assert_eq(c->status, 1, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->err, "thpvm: vcpu 0: guest triple fault (KVM_EXIT_SHUTDOWN)"), "%s", c->err);
+	cr_assert(strstr(c->err, "vcpu 0 registers:"), "%s", c->err);
+	cr_assert(strstr(c->err, "rip 0x0000000001000100"), "the dump shows where: %s", c->err);
+}
+
+Test(linux_run, a_looping_guest_ends_at_the_timeout)
+{
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(loop), "--memory", "64M", "--timeout", "1", NULL);
+
+	cr_assert_eq(c->status, 124, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->err, "thpvm: guest still running after 1.0 s: stopped (vcpu 0 at RIP 0x1000100)"), "%s",
+		  c->err);
+	cr_assert_lt(c->secs, 10.0, "took %.1f s", c->secs);
+}
+
+Test(linux_run, sigterm_stops_the_guest)
+{
+	const char *k = KERNEL(loop);
+	int efd = memfd_create("err", 0), st;
+	char err[4096];
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(efd, 2);
+		execl(THPVM, THPVM, "run", "--kernel", k, "--memory", "64M", "--timeout", "60", (char *)NULL);
+		_exit(127);
+	}
+	usleep(500000);
+	kill(pid, SIGTERM);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	slurp(efd, err, sizeof(err));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status 0x%x; stderr: %s", st, err);
+	cr_assert(strstr(err, "thpvm: interrupted by a signal"), "%s", err);
+}
+
+Test(linux_run, i8042_reset_ends_the_vm)
+{
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(reset), "--memory", "64M", NULL);
+
+	cr_assert_eq(c->status, 0, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->err, "thpvm: the guest reset the machine (i8042 reset)"), "%s", c->err);
+}
+
+Test(linux_run, debug_exit_values_past_255_exit_255)
+{
+	const struct cmd *c = thpvm("run", "--kernel", KERNEL(exit300), "--memory", "64M", NULL);
+
+	cr_assert_eq(c->status, 255, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->err, "the guest wrote 300 to the debug-exit port 0x501"), "%s", c->err);
+}
+
+Test(linux_run, stats_report_a_linux_guest)
+{
+	char json[256];
+	json_error_t jerr;
+	json_t *j;
+	const struct cmd *c;
+
+	snprintf(json, sizeof(json), "%s/stats.json", linux_test_dir());
+	c = thpvm("stats", "--kernel", KERNEL(hello), "--memory", "64M", "--prefault", "--json", json, NULL);
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->out, "hi\n"), "%s", c->out);
+	cr_assert(strstr(c->out, "pages_2m"), "the side-by-side table: %s", c->out);
+	cr_assert(strstr(c->out, "guest RAM 64.0 MiB"), "%s", c->out);
+	j = json_load_file(json, 0, &jerr);
+	cr_assert(j, "%s: %s", json, jerr.text);
+	cr_assert(json_is_object(json_object_get(j, "summary")));
+	cr_assert(json_is_object(json_object_get(json_object_get(j, "kvm"), "vm")));
+	json_decref(j);
+}
+
+/* On kvm-pvm a real kernel runs its ring 0 under emulation: thpvm says so and --timeout ends it. */
+Test(linux_run, a_real_kernel_on_kvm_pvm_is_bounded_by_the_timeout)
+{
+	const char *vmlinux = linux_test_kernel("vmlinux");
+	struct kvm_host h;
+	const struct cmd *c;
+
+	kvm_host_detect(&h);
+	if (kvm_host_boots_linux(&h))
+		cr_skip_test("KVM here is %s: Linux boots natively (the nested lab covers full boots)", h.what);
+	c = thpvm("run", "--kernel", vmlinux, "--memory", "256M", "--timeout", "3", "--cmdline",
+		  "console=ttyS0 earlyprintk=serial nokaslr pci=off acpi=off", NULL);
+	cr_assert_eq(c->status, 124, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->err, "thpvm: warning: /dev/kvm is "), "the host is named before the guest runs: %s", c->err);
+	cr_assert(strstr(c->err, "nested lab"), "%s", c->err);
+	cr_assert(strstr(c->err, "thpvm: guest still running after 3.0 s: stopped (vcpu 0 at RIP 0x"), "%s", c->err);
+	cr_assert_lt(c->secs, 20.0, "took %.1f s", c->secs);
+}
+
+/* Where Linux cannot boot, the demo says why and how to use the nested lab instead of trying. */
+Test(linux_run, demo_linux_explains_a_host_without_vmx_or_svm)
+{
+	struct kvm_host h;
+	const struct cmd *c;
+
+	kvm_host_detect(&h);
+	if (kvm_host_boots_linux(&h))
+		cr_skip_test("KVM here is %s: the demo boots Linux (the lab's case 24-thpvm-demo checks that)", h.what);
+	c = thpvm("demo", "--linux", NULL);
+	cr_assert_eq(c->status, 0, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->out, "KVM on this host: "), "%s", c->out);
+	cr_assert(strstr(c->out, "A Linux guest cannot boot here"), "%s", c->out);
+	cr_assert(strstr(c->out, "VMX or SVM"), "%s", c->out);
+	cr_assert(strstr(c->out, "make -C build check-lab"), "%s", c->out);
+	cr_assert(strstr(c->out, "make -C build bench-lab"), "%s", c->out);
+	cr_assert_lt(c->secs, 5.0, "no boot attempt: %.1f s", c->secs);
+}
+
+/* ---- the control socket: console input, fork of a Linux machine ---- */
+
+struct bg {
+	pid_t pid;
+	int in;                     /* write end of the guest's stdin */
+	int out;                    /* memfd: its stdout */
+	char sock[128];
+};
+
+/*
+ * thpvm run --kernel K --api-sock SOCK [--console CONSOLE] in the background,
+ * stdin from a pipe; returns once the socket answers.
+ */
+static void bg_start_console(struct bg *b, const char *kernel, const char *console)
+{
+	int p[2];
+
+	snprintf(b->sock, sizeof(b->sock), "%s/vm.sock", linux_test_dir());
+	cr_assert_eq(pipe(p), 0);
+	b->out = memfd_create("out", 0);
+	fflush(NULL);
+	b->pid = fork();
+	cr_assert(b->pid >= 0);
+	if (!b->pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(p[0], 0);
+		dup2(b->out, 1);
+		dup2(null, 2);
+		close(p[1]);
+		execl(THPVM, THPVM, "run", "--kernel", kernel, "--memory", "64M", "--timeout", "60", "--api-sock", b->sock,
+		      "--console", console ? console : "stdio", (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	b->in = p[1];
+	for (int i = 0; i < 200 && thpvm("ctl", b->sock, "stats", NULL)->status; i++)
+		usleep(25000);
+	cr_assert_eq(thpvm("ctl", b->sock, "stats", NULL)->status, 0, "the control socket answers");
+}
+
+static void bg_start(struct bg *b, const char *kernel)
+{
+	bg_start_console(b, kernel, NULL);
+}
+
+static int bg_wait(struct bg *b)
+{
+	int st;
+
+	cr_assert_eq(waitpid(b->pid, &st, 0), b->pid);
+	close(b->in);
+	close(b->out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(linux_run, console_command_types_on_the_guest_console)
+{
+	struct bg b;
+	const struct cmd *c;
+
+	bg_start(&b, KERNEL(echo));
+	c = thpvm("ctl", b.sock, "console", "text=A", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	cr_assert(strstr(c->out, "\"bytes\": 1"), "%s", c->out);
+	cr_assert_eq(bg_wait(&b), 'A', "the guest read what the socket typed");
+}
+
+Test(linux_run, console_command_refuses_a_payload_guest)
+{
+	char sock[128];
+	const struct cmd *c;
+	pid_t pid;
+	int st;
+
+	snprintf(sock, sizeof(sock), "%s/payload.sock", linux_test_dir());
+	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(THPVM, THPVM, "run", "--payload", "forktest", "--memory", "64M", "--arg", "then=wait", "--timeout", "30",
+		      "--api-sock", sock, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && thpvm("ctl", sock, "stats", NULL)->status; i++)
+		usleep(25000);
+	c = thpvm("ctl", sock, "console", "text=hello", NULL);
+	cr_assert_neq(c->status, 0);
+	cr_assert(strstr(c->err, "unsupported") && strstr(c->err, "no console UART"), "%s", c->err);
+	cr_assert_eq(thpvm("ctl", sock, "quit", NULL)->status, 0);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
+}
+
+/*
+ * A forked Linux machine: the child restores COM1 and the irqchip and runs
+ * on; it reads no stdin (the parent does) and takes its input from its own
+ * socket; its console output goes to its console file.
+ */
+Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
+{
+	char child[160], console[192], buf[64] = "";
+	const struct cmd *c;
+	struct bg b;
+	int fd;
+
+	bg_start(&b, KERNEL(echo));
+	snprintf(child, sizeof(child), "%s.1", b.sock);
+	snprintf(console, sizeof(console), "%s.console", child);
+	c = thpvm("ctl", b.sock, "fork", "count=1", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	cr_assert(strstr(c->out, console), "the reply names the child's console: %s", c->out);
+	/* stdin is the parent's alone */
+	cr_assert_eq(write(b.in, "P", 1), 1);
+	cr_assert_eq(bg_wait(&b), 'P', "the parent read its stdin");
+	c = thpvm("ctl", child, "stats", NULL);
+	cr_assert_eq(c->status, 0, "the child still runs, waiting for input: %s", c->err);
+	cr_assert(strstr(c->out, "\"state\": \"running\""), "%s", c->out);
+	c = thpvm("ctl", child, "console", "text=B", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	for (int i = 0; i < 200 && !thpvm("ctl", child, "stats", NULL)->status; i++)
+		usleep(25000);
+	cr_assert_neq(thpvm("ctl", child, "stats", NULL)->status, 0, "the child ended after its input");
+	fd = open(console, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	cr_assert(strchr(buf, 'B') && !strchr(buf, 'P'), "the child echoed its own input only: '%s'", buf);
+}
+
+/* With --console file:P the file stays the parent's: the child's guest output goes to its own console file. */
+Test(linux_run, a_forked_child_writes_its_own_console_not_the_parents_file)
+{
+	char child[160], parent_file[160], spec[192], console[192], buf[64] = "";
+	const struct cmd *c;
+	struct bg b;
+	int fd;
+
+	snprintf(parent_file, sizeof(parent_file), "%s/parent.log", linux_test_dir());
+	snprintf(spec, sizeof(spec), "file:%s", parent_file);
+	bg_start_console(&b, KERNEL(echo), spec);
+	snprintf(child, sizeof(child), "%s.1", b.sock);
+	snprintf(console, sizeof(console), "%s.console", child);
+	cr_assert_eq(thpvm("ctl", b.sock, "fork", NULL)->status, 0);
+	c = thpvm("ctl", child, "console", "text=C", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	for (int i = 0; i < 200 && !thpvm("ctl", child, "stats", NULL)->status; i++)
+		usleep(25000);
+	c = thpvm("ctl", b.sock, "console", "text=D", "newline=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	cr_assert_eq(bg_wait(&b), 'D');
+	fd = open(console, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	cr_assert(strchr(buf, 'C') && !strchr(buf, 'D'), "child console: '%s'", buf);
+	memset(buf, 0, sizeof(buf));
+	fd = open(parent_file, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	cr_assert_str_eq(buf, "D", "the parent's console file has the parent's output only");
+}
