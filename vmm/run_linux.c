@@ -255,7 +255,12 @@ int run_linux_report(const struct run_opts *o, void (*after)(struct vm *vm, void
 		cli_error("%s: %s (the console stays as it is)", o->cmd, vmm_last_error());
 	else if (console_is_raw(r.con))
 		cli_error("console: Ctrl-A x quits, Ctrl-A h lists the keys");
-	if ((ret = console_input_start(r.con)) || (ret = vm_run(r.vm, o->timeout_ns, &interrupted))) {
+	/*
+	 * Input after vm_start(): it resets the VM's stop state, so a Ctrl-A x
+	 * read before it would be lost and thpvm would never quit.
+	 */
+	if ((ret = vm_start(r.vm)) || (ret = console_input_start(r.con)) ||
+	    (ret = vm_wait(r.vm, o->timeout_ns, &interrupted))) {
 		console_input_stop(r.con);
 		console_restore(r.con);
 		cli_error("%s: %s", o->cmd, vmm_last_error());
