@@ -55,7 +55,7 @@ uint64_t pattern_check(const void *base, uint64_t first, uint64_t nr_pages, uint
 
 int child_fail(int reason_fd, int status, const char *fmt, ...)
 {
-	char buf[512];
+	char buf[4096];
 	va_list ap;
 	int n;
 
