@@ -102,8 +102,6 @@ check-sanitized:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(SANITIZED_TESTS)"
 .PHONY: check-sanitized
 
-.PHONY: check-sanitized
-
 # The control socket (suite ctl): real unix sockets, real fork, a real second uid, the built client
 CTL_TESTS = \
 	tests/unit/test_ctl_protocol \

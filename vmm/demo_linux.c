@@ -34,7 +34,7 @@ static void after_guest(struct vm *vm, void *arg)
 int demo_linux(const char *guest_dir, uint64_t memory_bytes)
 {
 	static char kernel[4096], initrd[4096], cmdline[512];
-	struct run_opts o = { .cmd = "demo" };
+	struct run_opts o;
 	struct kvm_host h;
 	int status;
 
@@ -65,11 +65,11 @@ int demo_linux(const char *guest_dir, uint64_t memory_bytes)
 	/* memtest over half the guest's RAM, two threads on two vCPUs */
 	snprintf(cmdline, sizeof(cmdline), DEMO_CMDLINE " thpvm.run=memtest,mem=%lluM,cpus=2",
 		 (unsigned long long)(memory_bytes >> 21));
+	run_opts_default(&o, "demo");
 	o.kernel = kernel;
 	o.initrd = initrd;
 	o.cmdline = cmdline;
 	o.memory_bytes = memory_bytes;
-	o.backing = THPVM_BACKING_THP;
 	o.nr_cpus = 2;
 	o.timeout_ns = DEMO_TIMEOUT_S * 1000000000ULL;
 	printf("booting %s with %s, %llu MiB, 2 vCPUs\ncommand line: %s\n\n", kernel, initrd,

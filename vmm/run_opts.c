@@ -47,6 +47,17 @@ static int check_guest_kind(const struct run_opts *o, bool guest_page_given)
 	return 0;
 }
 
+void run_opts_default(struct run_opts *o, const char *cmd)
+{
+	memset(o, 0, sizeof(*o));
+	o->cmd = cmd;
+	o->memory_bytes = 256ULL << 20;
+	o->guest_page_size = 2ULL << 20;
+	o->backing = THPVM_BACKING_THP;
+	o->nr_cpus = 1;
+	thpvm_collapse_config_default(&o->collapse);
+}
+
 int run_opts_parse(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option opts[] = {
@@ -74,13 +85,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 	uint64_t v;
 	int c;
 
-	memset(o, 0, sizeof(*o));
-	o->cmd = cmd;
-	o->memory_bytes = 256ULL << 20;
-	o->guest_page_size = 2ULL << 20;
-	o->backing = THPVM_BACKING_THP;
-	o->nr_cpus = 1;
-	thpvm_collapse_config_default(&o->collapse);
+	run_opts_default(o, cmd);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

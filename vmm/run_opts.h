@@ -40,6 +40,8 @@ struct run_opts {
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 /* Parses argv; returns 0, or 2 (the exit status for bad input) after printing a one-line error. */
+/* What a run gets without options: 256 MiB of THP, 2 MiB guest pages, 1 vCPU, collapse balanced. */
+void run_opts_default(struct run_opts *o, const char *cmd);
 int run_opts_parse(int argc, char **argv, struct run_opts *o);
 
 /* Runs the payload guest o describes; returns thpvm's exit status. */

@@ -207,6 +207,7 @@ static int thpvm(char *out, size_t len, const char *first, ...)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (!pid) {
+		die_with_parent();
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execv(THPVM, (char *const *)argv);

@@ -101,6 +101,7 @@ Test(collapse_vm_fork, a_forked_child_recovers_its_split_memory_while_the_templa
 	fflush(NULL);
 	vmm = fork();
 	if (!vmm) {
+		die_with_parent();
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execl(THPVM, THPVM, "run", "--payload", "collbench", "--memory", "128M", "--prefault", "--collapse",

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
+#include "helpers.h"
 #include "kvm_test.h"
 
 #define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
@@ -98,6 +99,7 @@ static struct out *ctl(const char *path, const char *cmd, ...)
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (!pid) {
+		die_with_parent();
 		dup2(ofd, 1);
 		dup2(efd, 2);
 		execv(THPVM, (char *const *)argv);
@@ -189,6 +191,7 @@ static void start_vmm(const char *const *extra)
 	vmm_pid = fork();
 	cr_assert_geq(vmm_pid, 0);
 	if (!vmm_pid) {
+		die_with_parent();
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execv(THPVM, (char *const *)argv);
@@ -432,6 +435,7 @@ Test(fork_api, a_socket_path_that_cannot_be_made_is_refused_before_anything_runs
 		pid = fork();
 		cr_assert_geq(pid, 0);
 		if (!pid) {
+			die_with_parent();
 			dup2(efd, 2);
 			execv(THPVM, (char *const *)argv);
 			_exit(127);

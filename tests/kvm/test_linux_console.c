@@ -22,6 +22,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include "helpers.h"
 #include "kvm_test.h"
 #include "test_linux_helpers.h"
 
@@ -86,6 +87,7 @@ static void start(struct term_run *t, const char *kernel)
 	t->pid = fork();
 	cr_assert(t->pid >= 0);
 	if (!t->pid) {
+		die_with_parent();
 		struct rlimit no_core = { 0, 0 };
 
 		setrlimit(RLIMIT_CORE, &no_core); /* the fatal-signal test must not leave a core file */

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
+#include "helpers.h"
 #include "kvm_test.h"
 #include "kvm/kvm_host.h"
 #include "test_linux_helpers.h"
@@ -81,6 +82,7 @@ static struct cmd *thpvm_in(const void *in, size_t in_len, const char *first, ..
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (!pid) {
+		die_with_parent();
 		dup2(ifd, 0);
 		dup2(ofd, 1);
 		dup2(efd, 2);
@@ -378,6 +380,7 @@ Test(linux_run, sigterm_stops_the_guest)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (!pid) {
+		die_with_parent();
 		int null = open("/dev/null", O_RDWR);
 
 		dup2(null, 0);
@@ -492,6 +495,7 @@ static void bg_start_console(struct bg *b, const char *kernel, const char *conso
 	b->pid = fork();
 	cr_assert(b->pid >= 0);
 	if (!b->pid) {
+		die_with_parent();
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(p[0], 0);
@@ -549,6 +553,7 @@ Test(linux_run, console_command_refuses_a_payload_guest)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (!pid) {
+		die_with_parent();
 		int null = open("/dev/null", O_RDWR);
 
 		dup2(null, 0);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thpvm.h>
+#include "helpers.h"
 #include "kvm_test.h"
 
 #define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
@@ -48,6 +49,7 @@ static struct cmd *thpvm(const char *first, ...)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (!pid) {
+		die_with_parent();
 		dup2(ofd, 1);
 		dup2(efd, 2);
 		execv(THPVM, (char *const *)argv);
@@ -254,6 +256,7 @@ Test(run_cli, sigint_stops_the_guest_cleanly)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (!pid) {
+		die_with_parent();
 		dup2(efd, 2);
 		execv(THPVM, (char *const *)argv);
 		_exit(127);

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #define MIB (1ULL << 20)
@@ -32,6 +34,15 @@ typedef int (*child_fn)(void *arg, int reason_fd);
 int run_in_child(child_fn fn, void *arg, char *reason, size_t reason_len);
 /* In a child: write a reason line and return status. */
 int child_fail(int reason_fd, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * In a forked child that execs thpvm: die with the test. Criterion kills a
+ * test that times out; without this its thpvm would run on, orphaned.
+ */
+static inline void die_with_parent(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 /* Whether the host would give this process 2 MiB THP for MADV_HUGEPAGE memory. */
 bool host_thp_allowed(void);
