@@ -269,3 +269,28 @@ Test(run_cli, sigint_stops_the_guest_cleanly)
 	cr_assert_eq(WEXITSTATUS(st), 130, "stderr: %s", err);
 	cr_assert(strstr(err, "thpvm: interrupted by a signal"), "%s", err);
 }
+
+/* The README's main job, small: coverage per backing, tlbbench both ways, a fork recovered by the thread. */
+Test(run_cli, demo_shows_coverage_tlb_and_a_fork_recovered_by_the_collapse_thread, .timeout = 120)
+{
+	const struct cmd *c;
+	double to99, to2m, huge_pct;
+	const char *row;
+
+	REQUIRE_KVM();
+	if (!host_thp_allowed())
+		cr_skip_test("the host gives this process no THP: the demo has nothing huge to show");
+	c = thpvm("demo", "--memory", "64M", NULL);
+	cr_assert_eq(c->status, 0, "stderr: %s\nstdout: %s", c->err, c->out);
+	cr_assert(strstr(c->out, "== thp backing, 64 MiB =="), "%s", c->out);
+	cr_assert(strstr(c->out, "HUGE: 100.0% of guest RAM"), "%s", c->out);
+	cr_assert(strstr(c->out, "faster on THP"), "%s", c->out);
+	cr_assert(strstr(c->out, "== fork + collapse"), "%s", c->out);
+	row = strstr(c->out, "\ntlb ");
+	cr_assert_not_null(row, "%s", c->out);
+	cr_assert_eq(sscanf(row, " tlb %lf %lf %lf", &to99, &to2m, &huge_pct), 3, "%s", row);
+	cr_assert_geq(huge_pct, 99.0, "the child's RAM did not come back onto 2 MiB pages: %s", row);
+	cr_assert_leq(to99, 5000.0);
+	cr_assert_geq(to2m, to99, "KVM's pages_2m came back before the host's THP: %s", row);
+	cr_assert(strstr(c->out, "\nkhugepaged "), "%s", c->out);
+}

@@ -293,22 +293,61 @@ static double kvm_2m_pct(json_t *st, const struct tmpl *t)
 	return t->pages_2m ? 100.0 * jnum(json_object_get(st, "summary"), "kvm_pages_2m", NULL) / (double)t->pages_2m : NAN;
 }
 
-/* The guest's rounds: start TSCs and chunk statistics, in order. */
+/* The guest's last MAX_ROUNDS complete rounds: start TSCs and chunk statistics, in order. */
 struct rounds {
 	unsigned n;
 	double tsc[MAX_ROUNDS], median[MAX_ROUNDS], p99[MAX_ROUNDS], max[MAX_ROUNDS];
 };
 
+/*
+ * A small guest laps thousands of times in a window: keep the newest rounds
+ * (the host looks for the first one after its watch), in one pass over the
+ * console, a round counting once its round_max (its last line) is there.
+ */
 static void read_rounds(const char *console, struct rounds *r)
 {
-	unsigned a = console_values(console, "round_tsc", r->tsc, MAX_ROUNDS);
-	unsigned b = console_values(console, "round_median", r->median, MAX_ROUNDS);
-	unsigned c = console_values(console, "round_p99", r->p99, MAX_ROUNDS);
-	unsigned d = console_values(console, "round_max", r->max, MAX_ROUNDS);
+	static const char *const names[] = { "round_tsc", "round_median", "round_p99", "round_max" };
+	double cur[4] = { NAN, NAN, NAN, NAN }, (*tmp)[4];
+	unsigned long long total = 0;
+	char line[256];
+	FILE *f = fopen(console, "r");
 
-	r->n = a < b ? a : b;
-	r->n = r->n < c ? r->n : c;
-	r->n = r->n < d ? r->n : d;
+	r->n = 0;
+	tmp = malloc(sizeof(*tmp) * MAX_ROUNDS);
+	if (!f || !tmp) {
+		if (f)
+			fclose(f);
+		free(tmp);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '=');
+
+		if (strncmp(line, "result ", 7) || !eq)
+			continue;
+		for (unsigned k = 0; k < 4; k++) {
+			size_t len = strlen(names[k]);
+
+			if ((size_t)(eq - line - 7) != len || strncmp(line + 7, names[k], len))
+				continue;
+			if (k == 0)
+				cur[1] = cur[2] = cur[3] = NAN;
+			cur[k] = strtod(eq + 1, NULL);
+			if (k == 3 && !isnan(cur[0]))
+				memcpy(tmp[total++ % MAX_ROUNDS], cur, sizeof(cur));
+		}
+	}
+	fclose(f);
+	r->n = total < MAX_ROUNDS ? (unsigned)total : MAX_ROUNDS;
+	for (unsigned i = 0; i < r->n; i++) {
+		const double *x = tmp[(total - r->n + i) % MAX_ROUNDS];
+
+		r->tsc[i] = x[0];
+		r->median[i] = x[1];
+		r->p99[i] = x[2];
+		r->max[i] = x[3];
+	}
+	free(tmp);
 }
 
 static int run_child(const struct opts *o, const struct config *cfg, const struct tmpl *t, struct result *res)
