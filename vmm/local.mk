@@ -24,7 +24,7 @@ VMM_X86_SOURCES += \
 	vmm/x86/cpuid.c \
 	vmm/x86/msr.h \
 	vmm/x86/msr.c
-# Legacy PC devices for Linux guests (COM1 UART, i8042, debug-exit port): TO BE WIRED to the I/O bus
+# Legacy PC devices for Linux guests (COM1 UART, i8042, debug-exit port): register models; *_dev.c attach them to the I/O bus
 VMM_LEGACY_DEV_SOURCES = \
 	vmm/dev/legacy_dev.h \
 	vmm/dev/uart8250.h \

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* TO BE WIRED (see legacy_dev.h): debug-exit port. */
+/* The debug-exit port (legacy_dev.h; wired in debug_exit_dev.c). */
 #include <errno.h>
 #include <string.h>
 #include "debug_exit.h"

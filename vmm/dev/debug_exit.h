@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TO BE WIRED (see legacy_dev.h): the debug-exit port (0x501, like QEMU's
+ * The debug-exit port (0x501, like QEMU's
  * isa-debug-exit) through which a guest ends thpvm with a status: a 1-, 2-
  * or 4-byte write of value v calls exit(opaque, v). QEMU turns v into the
  * process status (v << 1) | 1; thpvm reports v itself and the VMM decides

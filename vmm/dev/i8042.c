@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* TO BE WIRED (see legacy_dev.h): i8042 controller, reset only. */
+/* i8042 controller, reset only (legacy_dev.h; wired in i8042_dev.c). */
 #include <errno.h>
 #include <string.h>
 #include "i8042.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TO BE WIRED (see legacy_dev.h): the part of an i8042 keyboard controller
+ * The part of an i8042 keyboard controller
  * a Linux guest without a keyboard uses: its status and command ports for
  * reboot. `reboot=k` (Linux's default fallback) pulses the CPU reset line
  * with command 0xfe; writing the output port (0xd1) with bit 0 clear does the

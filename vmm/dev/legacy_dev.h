@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TO BE WIRED: the interface the legacy PC devices for Linux guests
- * (uart8250.c, i8042.c, debug_exit.c) are written against, proposed for
- * the VMM's I/O bus (vmm/dev/iobus.h on the vmm branch). Each device is a
+ * The interface the legacy PC devices for Linux guests (uart8250.c,
+ * i8042.c, debug_exit.c) are written against, independent of the VMM's I/O
+ * bus; the *_dev.c files attach them to it (pc_dev.h). Each device is a
  * plain struct with:
  *   - a port handler of type legacy_pio_fn, called with the absolute port
  *     number, from any vCPU thread (each device locks its own state);
@@ -11,7 +11,7 @@
  *     output, a reset request or an exit status;
  *   - save/restore of its registers as a JSON object (jansson), the
  *     VMM's snapshot format.
- * The glue to struct device_ops is one line per op (docs/linux-boot.md).
+ * The glue to struct device_ops is one line per op.
  */
 #ifndef THPVM_DEV_LEGACY_DEV_H
 #define THPVM_DEV_LEGACY_DEV_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* TO BE WIRED (see legacy_dev.h): 16550A UART register model. */
+/* 16550A UART register model (legacy_dev.h; wired in uart8250_dev.c). */
 #include <errno.h>
 #include <string.h>
 #include "uart8250.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TO BE WIRED (see legacy_dev.h): a 16550A UART, the Linux guest's console
+ * A 16550A UART (legacy_dev.h; wired in uart8250_dev.c), the Linux guest's console
  * on COM1 (ports 0x3f8-0x3ff, IRQ 4). Transmit is immediate (the holding
  * register is always empty again at once), so Linux's interrupt-driven TX
  * sees a THRE interrupt for every byte it writes. Receive has a 16-byte
