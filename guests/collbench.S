@@ -22,8 +22,6 @@
  */
 #include <payload_abi.h>
 
-#define GOLDEN   0x9e3779b97f4a7c15
-#define XS_MUL   0x2545f4914f6cdd1d
 #define EXTENT   0x200000
 
 #define CHUNK_SHIFT 10
@@ -74,18 +72,6 @@ names_cbefore:	.quad r_cb_med, r_cb_p99, r_cb_max
 names_split:	.quad r_split_med, r_split_p99, r_split_max
 names_round:	.quad r_round_med, r_round_p99, r_round_max
 
-/* \out = r12 + \i * 4096 + (((\i * GOLDEN) >> 52) & 0xfc0); rbx = GOLDEN; clobbers \tmp */
-	.macro ELEM_ADDR out, i, tmp
-	mov \i, \tmp
-	imul %rbx, \tmp
-	shr $52, \tmp
-	and $0xfc0, \tmp
-	mov \i, \out
-	shl $12, \out
-	add %r12, \out
-	add \tmp, \out
-	.endm
-
 	.text
 payload_main:
 	push %rbx
@@ -127,7 +113,6 @@ payload_main:
 	mov %r13, %r12              /* base */
 	mov %rax, %r13
 	shr $12, %r13               /* N elements, one per page */
-	movabs $GOLDEN, %rbx
 	lea r_ws(%rip), %rdi
 	mov %rax, %rsi
 	call pl_result
@@ -144,58 +129,17 @@ payload_main:
 	call pl_arg_num
 	mov %rax, max_rounds(%rip)
 
-	/* element i holds i; Sattolo's shuffle makes one cycle; indices become addresses (tlbbench's) */
-	xor %ebp, %ebp
-init:	ELEM_ADDR %rsi, %rbp, %rcx
-	mov %rbp, (%rsi)
-	inc %rbp
-	cmp %r13, %rbp
-	jb init
+	/* one random cycle, an element per page on its own line (tlbbench's, guests/lib/chase.S) */
 	lea key_seed(%rip), %rdi
 	mov $1, %esi
 	call pl_arg_num
 	mov %rax, %r8
-	imul %rbx, %r8
-	or $1, %r8
-	movabs $XS_MUL, %r10
-	mov %r13, %rbp
-	dec %rbp
-shuffle:
-	test %rbp, %rbp
-	je shuffled
-	mov %r8, %rax
-	shr $12, %rax
-	xor %rax, %r8
-	mov %r8, %rax
-	shl $25, %rax
-	xor %rax, %r8
-	mov %r8, %rax
-	shr $27, %rax
-	xor %rax, %r8
-	mov %r8, %rax
-	imul %r10, %rax
-	mul %rbp
-	ELEM_ADDR %rsi, %rbp, %rcx
-	ELEM_ADDR %rdi, %rdx, %rcx
-	mov (%rsi), %rax
-	mov (%rdi), %rcx
-	mov %rcx, (%rsi)
-	mov %rax, (%rdi)
-	dec %rbp
-	jmp shuffle
-shuffled:
-	xor %ebp, %ebp
-convert:
-	ELEM_ADDR %rsi, %rbp, %rcx
-	mov (%rsi), %rdx
-	ELEM_ADDR %rdi, %rdx, %rcx
-	mov %rdi, (%rsi)
-	inc %rbp
-	cmp %r13, %rbp
-	jb convert
-	xor %edx, %edx
-	ELEM_ADDR %rsi, %rdx, %rcx
-	mov %rsi, cur(%rip)
+	mov %r12, %rdi
+	mov %r13, %rsi
+	mov $4096, %edx
+	mov $0xfc0, %ecx
+	call pl_chase_build
+	mov %rax, cur(%rip)
 
 	/* the template: warm, measure, wait */
 	call lap

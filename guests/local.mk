@@ -7,7 +7,8 @@ PAYLOAD_LDS = $(top_srcdir)/guests/payload.ld
 PAYLOAD_RT_SRCS = \
 	$(top_srcdir)/guests/rt/header.S \
 	$(top_srcdir)/guests/rt/portio.S \
-	$(top_srcdir)/guests/lib/util.S
+	$(top_srcdir)/guests/lib/util.S \
+	$(top_srcdir)/guests/lib/chase.S
 PAYLOAD_DEPS = $(PAYLOAD_RT_SRCS) $(PAYLOAD_LDS) $(PAYLOAD_ABI_H)
 PAYLOAD_LINK = $(CC) -nostdlib -nostartfiles -static -no-pie -ffreestanding \
 	-I$(top_srcdir)/guests/include -Wa,--noexecstack \
@@ -31,6 +32,7 @@ EXTRA_DIST += \
 	guests/rt/header.S \
 	guests/rt/portio.S \
 	guests/lib/util.S \
+	guests/lib/chase.S \
 	guests/selftest.S \
 	guests/triplefault.S \
 	guests/tlbbench.S \
@@ -70,8 +72,8 @@ guests/forktest.bin: guests/forktest.elf
 LINUX_USER_LINK = $(CC) -nostdlib -nostartfiles -static -no-pie -ffreestanding \
 	-I$(top_srcdir)/guests/include -Wa,--noexecstack \
 	-Wl,--build-id=none -Wl,-z,noexecstack
-LINUX_USER_DEPS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S $(PAYLOAD_ABI_H)
-LINUX_USER_SRCS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S
+LINUX_USER_SRCS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S $(top_srcdir)/guests/lib/chase.S
+LINUX_USER_DEPS = $(LINUX_USER_SRCS) $(PAYLOAD_ABI_H)
 LINUX_USER_BINS = guests/linux-user/tlbbench guests/linux-user/memtest guests/linux-user/selftest
 linuxuserdir = $(pkglibdir)/linux-user
 linuxuser_DATA = $(LINUX_USER_BINS)

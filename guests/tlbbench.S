@@ -18,8 +18,6 @@
  */
 #include <payload_abi.h>
 
-#define GOLDEN   0x9e3779b97f4a7c15
-#define XS_MUL   0x2545f4914f6cdd1d
 
 	.globl payload_name, payload_args, payload_flags, payload_main
 	.set payload_flags, 0
@@ -53,22 +51,6 @@ r_chunks:	.asciz "chase_chunks"
 r_chunk_acc:	.asciz "chase_chunk_accesses"
 r_chunk_min:	.asciz "chase_chunk_min_cycles"
 r_chunk_median:	.asciz "chase_chunk_median_cycles"
-
-/*
- * \out = base + i * stride + (((i * GOLDEN) >> 52) & mask); mask is 0xfc0
- * in page mode (a line offset inside the page), 0 in line mode.
- * Uses r12 = base, r14 = stride, r15 = mask, rbx = GOLDEN; clobbers \tmp.
- */
-	.macro ELEM_ADDR out, i, tmp
-	mov \i, \tmp
-	imul %rbx, \tmp
-	shr $52, \tmp
-	and %r15, \tmp
-	mov \i, \out
-	imul %r14, \out
-	add %r12, \out
-	add \tmp, \out
-	.endm
 
 /* stack slots */
 #define SIZE    0
@@ -160,7 +142,6 @@ payload_main:
 	xor %edx, %edx
 	div %r14
 	mov %rax, %r13              /* N elements */
-	movabs $GOLDEN, %rbx
 
 	lea r_ws(%rip), %rdi
 	mov SIZE(%rsp), %rsi
@@ -174,60 +155,16 @@ payload_main:
 	lea msg_start(%rip), %rdi
 	call pl_puts
 
-	/* element i holds i */
-	xor %ebp, %ebp
-init:	ELEM_ADDR %rsi, %rbp, %rcx
-	mov %rbp, (%rsi)
-	inc %rbp
-	cmp %r13, %rbp
-	jb init
-
-	/* Sattolo: for i = N-1 .. 1, swap(e[i], e[j]) with j uniform in [0, i): one cycle */
+	/* one random cycle over the elements (guests/lib/chase.S) */
+	mov %r12, %rdi
+	mov %r13, %rsi
+	mov %r14, %rdx
+	mov %r15, %rcx
 	mov SEED(%rsp), %r8
-	imul %rbx, %r8
-	or $1, %r8                  /* xorshift state must not be 0 */
-	movabs $XS_MUL, %r10
-	mov %r13, %rbp
-	dec %rbp
-shuffle:
-	test %rbp, %rbp
-	je shuffled
-	mov %r8, %rax
-	shr $12, %rax
-	xor %rax, %r8
-	mov %r8, %rax
-	shl $25, %rax
-	xor %rax, %r8
-	mov %r8, %rax
-	shr $27, %rax
-	xor %rax, %r8
-	mov %r8, %rax
-	imul %r10, %rax
-	mul %rbp                    /* rdx = (rand * i) >> 64, in [0, i) */
-	ELEM_ADDR %rsi, %rbp, %rcx
-	ELEM_ADDR %rdi, %rdx, %rcx
-	mov (%rsi), %rax
-	mov (%rdi), %rcx
-	mov %rcx, (%rsi)
-	mov %rax, (%rdi)
-	dec %rbp
-	jmp shuffle
-shuffled:
-
-	/* indices to addresses */
-	xor %ebp, %ebp
-convert:
-	ELEM_ADDR %rsi, %rbp, %rcx
-	mov (%rsi), %rdx
-	ELEM_ADDR %rdi, %rdx, %rcx
-	mov %rdi, (%rsi)
-	inc %rbp
-	cmp %r13, %rbp
-	jb convert
+	call pl_chase_build
 
 	/* one warm lap: TLB, caches and KVM's mappings see every element once */
-	xor %edx, %edx
-	ELEM_ADDR %rsi, %rdx, %rcx
+	mov %rax, %rsi
 	mov %r13, %rcx
 warm:	mov (%rsi), %rsi
 	dec %rcx
