@@ -21,12 +21,10 @@
  * 64-byte line). Other vCPUs idle until stop.
  */
 #include <payload_abi.h>
+#include <chase.h>
 
 #define EXTENT   0x200000
 
-#define CHUNK_SHIFT 10
-#define CHUNK_ACC   (1 << CHUNK_SHIFT)   /* loads per timed chunk */
-#define MAX_CHUNKS  8192
 
 	.globl payload_name, payload_args, payload_flags, payload_main
 	.set payload_flags, 0
@@ -275,47 +273,16 @@ lap_timed:
 	jbe 1f
 	mov $MAX_CHUNKS, %eax
 1:	mov %rax, %rbx              /* chunks */
-	xor %r9d, %r9d
+	mov cur(%rip), %rdi
+	mov %rbx, %rsi
+	lea chunks(%rip), %rdx
+	call pl_chase_chunks
+	mov %rax, cur(%rip)
+	lea chunks(%rip), %rdi
+	mov %rbx, %rsi
+	call pl_sort_u64
 	lea chunks(%rip), %r10
-	mov cur(%rip), %rsi
-2:	call pl_rdtsc
-	mov %rax, %r8
-	mov $CHUNK_ACC / 8, %ebp
-3:	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	dec %rbp
-	jne 3b
-	call pl_rdtsc
-	sub %r8, %rax
-	mov %rax, (%r10,%r9,8)
-	inc %r9
-	cmp %rbx, %r9
-	jb 2b
-	mov %rsi, cur(%rip)
-	/* insertion sort */
-	mov $1, %ecx
-4:	cmp %rbx, %rcx
-	jae 7f
-	mov (%r10,%rcx,8), %rax
-	mov %rcx, %rdx
-5:	test %rdx, %rdx
-	je 6f
-	mov -8(%r10,%rdx,8), %r8
-	cmp %rax, %r8
-	jbe 6f
-	mov %r8, (%r10,%rdx,8)
-	dec %rdx
-	jmp 5b
-6:	mov %rax, (%r10,%rdx,8)
-	inc %rcx
-	jmp 4b
-7:	mov %rbx, %rax
+	mov %rbx, %rax
 	shr $1, %rax
 	mov (%r10,%rax,8), %rsi
 	mov (%r12), %rdi

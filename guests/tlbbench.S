@@ -17,6 +17,7 @@
  * seq_cycles, seq_accesses. Only vCPU 0 works; the others finish at once.
  */
 #include <payload_abi.h>
+#include <chase.h>
 
 
 	.globl payload_name, payload_args, payload_flags, payload_main
@@ -60,9 +61,6 @@ r_chunk_median:	.asciz "chase_chunk_median_cycles"
 #define T0      32
 #define NCHUNKS 40
 
-#define CHUNK_SHIFT 10
-#define CHUNK_ACC   (1 << CHUNK_SHIFT)   /* loads per timed chunk */
-#define MAX_CHUNKS  8192
 
 	.text
 payload_main:
@@ -185,29 +183,12 @@ warm:	mov (%rsi), %rsi
 1:	mov %rax, NCHUNKS(%rsp)
 	shl $CHUNK_SHIFT, %rax
 	mov %rax, ACC(%rsp)
-	xor %r9d, %r9d              /* chunk index */
-	lea chunks(%rip), %r10
 	call pl_rdtsc
 	mov %rax, T0(%rsp)
-chunk:	call pl_rdtsc
-	mov %rax, %r8
-	mov $CHUNK_ACC / 8, %ebp
-chase:	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	mov (%rsi), %rsi
-	dec %rbp
-	jne chase
-	call pl_rdtsc
-	sub %r8, %rax
-	mov %rax, (%r10,%r9,8)
-	inc %r9
-	cmp NCHUNKS(%rsp), %r9
-	jb chunk
+	mov %rsi, %rdi              /* where the warm lap ended */
+	mov NCHUNKS(%rsp), %rsi
+	lea chunks(%rip), %rdx
+	call pl_chase_chunks
 	call pl_rdtsc
 	sub T0(%rsp), %rax
 	lea r_chase_cycles(%rip), %rdi
@@ -217,26 +198,12 @@ chase:	mov (%rsi), %rsi
 	mov ACC(%rsp), %rsi
 	call pl_result
 
-	/* insertion sort of the chunk times, then min and median */
-	lea chunks(%rip), %r10
+	/* sorted chunk times: min and median */
+	lea chunks(%rip), %rdi
+	mov NCHUNKS(%rsp), %rsi
+	call pl_sort_u64
 	mov NCHUNKS(%rsp), %r9
-	mov $1, %ecx
-2:	cmp %r9, %rcx
-	jae 5f
-	mov (%r10,%rcx,8), %rax
-	mov %rcx, %rdx
-3:	test %rdx, %rdx
-	je 4f
-	mov -8(%r10,%rdx,8), %r8
-	cmp %rax, %r8
-	jbe 4f
-	mov %r8, (%r10,%rdx,8)
-	dec %rdx
-	jmp 3b
-4:	mov %rax, (%r10,%rdx,8)
-	inc %rcx
-	jmp 2b
-5:	lea r_chunks(%rip), %rdi
+	lea r_chunks(%rip), %rdi
 	mov %r9, %rsi
 	call pl_result
 	lea r_chunk_acc(%rip), %rdi

@@ -8,6 +8,7 @@
  * hardware prefetcher can guess the next. System V convention.
  */
 #include <payload_abi.h>
+#include <chase.h>
 
 #define GOLDEN 0x9e3779b97f4a7c15
 #define XS_MUL 0x2545f4914f6cdd1d
@@ -100,3 +101,71 @@ pl_chase_build:
 	pop %rbp
 	pop %rbx
 	ret
+
+/*
+ * void *pl_chase_chunks(void *cur, uint64_t nchunks, uint64_t *cycles):
+ * follows the chain from cur for nchunks chunks of CHUNK_ACC dependent
+ * loads, each timed on its own with the TSC into cycles[i] (the TSC counts
+ * wall time: a chunk during which the host ran something else is slow, the
+ * median chunk is not); returns where the chain stopped. nchunks >= 1.
+ */
+	.globl pl_chase_chunks
+pl_chase_chunks:
+	push %rbx
+	push %rbp
+	push %r12
+	push %r13
+	push %r14
+	mov %rdi, %r12              /* cursor */
+	mov %rsi, %r13
+	mov %rdx, %r14
+	xor %ebx, %ebx
+1:	call pl_rdtsc
+	mov %rax, %r8
+	mov %r12, %rsi
+	mov $CHUNK_ACC / 8, %ebp
+2:	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	mov (%rsi), %rsi
+	dec %rbp
+	jne 2b
+	mov %rsi, %r12
+	call pl_rdtsc
+	sub %r8, %rax
+	mov %rax, (%r14,%rbx,8)
+	inc %rbx
+	cmp %r13, %rbx
+	jb 1b
+	mov %r12, %rax
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbp
+	pop %rbx
+	ret
+
+/* void pl_sort_u64(uint64_t *v, uint64_t n): ascending, insertion sort (n is at most MAX_CHUNKS) */
+	.globl pl_sort_u64
+pl_sort_u64:
+	mov $1, %ecx
+1:	cmp %rsi, %rcx
+	jae 4f
+	mov (%rdi,%rcx,8), %rax
+	mov %rcx, %rdx
+2:	test %rdx, %rdx
+	je 3f
+	mov -8(%rdi,%rdx,8), %r8
+	cmp %rax, %r8
+	jbe 3f
+	mov %r8, (%rdi,%rdx,8)
+	dec %rdx
+	jmp 2b
+3:	mov %rax, (%rdi,%rdx,8)
+	inc %rcx
+	jmp 1b
+4:	ret
