@@ -84,21 +84,10 @@ payload_main:
 	jne idle
 
 	/* the largest free range: gpa in r13, size in r14 */
-	mov BI_NR_RANGES(%rdi), %ecx
-	lea BI_RANGES(%rdi), %rsi
-	xor %r13d, %r13d
-	xor %r14d, %r14d
-1:	test %ecx, %ecx
-	je 3f
-	mov 8(%rsi), %rax
-	cmp %r14, %rax
-	jbe 2f
-	mov %rax, %r14
-	mov (%rsi), %r13
-2:	add $16, %rsi
-	dec %ecx
-	jmp 1b
-3:	lea key_size(%rip), %rdi
+	call pl_largest_range
+	mov %rax, %r13
+	mov %rdx, %r14
+	lea key_size(%rip), %rdi
 	xor %esi, %esi
 	call pl_arg_num
 	test %rax, %rax

@@ -178,6 +178,25 @@ pl_rdtsc:
 	or %rdx, %rax
 	ret
 
+/* pl_largest_range(const struct boot_info *bi): the largest free RAM range, its gpa in rax, its size in rdx (0, 0: none) */
+	.globl pl_largest_range
+pl_largest_range:
+	mov BI_NR_RANGES(%rdi), %ecx
+	lea BI_RANGES(%rdi), %rsi
+	xor %eax, %eax
+	xor %edx, %edx
+1:	test %ecx, %ecx
+	je 3f
+	mov 8(%rsi), %r8
+	cmp %rdx, %r8
+	jbe 2f
+	mov %r8, %rdx
+	mov (%rsi), %rax
+2:	add $16, %rsi
+	dec %ecx
+	jmp 1b
+3:	ret
+
 /* int pl_stop_requested(void): the host set boot info stop */
 	.globl pl_stop_requested
 pl_stop_requested:
