@@ -86,6 +86,7 @@ vmm_thpvm_SOURCES = \
 	vmm/cmd_stats.c \
 	vmm/bench/bench.h \
 	vmm/bench/bench.c \
+	vmm/bench/bench_guest.c \
 	vmm/bench/benches.c \
 	vmm/bench/bench_coverage.c \
 	vmm/bench/plot.h \

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <jansson.h>
 
 struct bench {
 	const char *name;
@@ -24,5 +26,19 @@ double bench_percentile(const double *v, size_t n, double p);
 /* A progress line on stderr when it is a terminal: "\r<label> i/n". */
 void bench_progress(const char *label, unsigned i, unsigned n);
 void bench_progress_done(void);
+
+/*
+ * For benchmarks that drive `thpvm run` processes through their control
+ * sockets and read what their guests print (bench_guest.c).
+ */
+void bench_sleep_ms(unsigned ms);
+/* One command on a socket: the result (new reference), or NULL with vmm_last_error(). */
+json_t *bench_call(const char *sock, const char *cmd, json_t *args, int timeout_ms);
+/* o[a][b] (b may be NULL) as a number, NAN when missing. */
+double bench_json_num(json_t *o, const char *a, const char *b);
+/* Values of a console's "result NAME=VALUE" lines, in order, at most max; how many. */
+unsigned bench_console_values(const char *path, const char *name, double *out, unsigned max);
+/* Waits (up to 2 min) until a process has ended and been reaped by its parent. */
+int bench_wait_gone(pid_t pid);
 
 #endif

@@ -91,13 +91,6 @@ struct opts {
 static char dir[64];
 static double tsc_per_us;
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static uint64_t rdtsc(void)
 {
 	uint32_t lo, hi;
@@ -111,53 +104,15 @@ static void calibrate_tsc(void)
 {
 	uint64_t t0 = bench_now_ns(), c0 = rdtsc();
 
-	sleep_ms(200);
+	bench_sleep_ms(200);
 	tsc_per_us = (double)(rdtsc() - c0) / ((double)(bench_now_ns() - t0) / 1e3);
-}
-
-static json_t *call(const char *sock, const char *cmd, json_t *args, int timeout_ms)
-{
-	struct ctl_error err;
-	json_t *res = NULL;
-
-	if (ctl_call(sock, cmd, args, timeout_ms, &res, &err)) {
-		vmm_fail(-EIO, "%s on %s: %s", cmd, sock, err.message);
-		return NULL;
-	}
-	return res;
-}
-
-static double jnum(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(o, a);
-
-	if (b)
-		v = json_object_get(v, b);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-/* Every "result NAME=VALUE" of a console in order: values of name into out (at most max); their count. */
-static unsigned console_values(const char *path, const char *name, double *out, unsigned max)
-{
-	char line[256];
-	size_t len = strlen(name);
-	unsigned n = 0;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "result ", 7) && !strncmp(line + 7, name, len) && line[7 + len] == '=' && n < max)
-			out[n++] = strtod(line + 8 + len, NULL);
-	fclose(f);
-	return n;
 }
 
 static double console_value(const char *path, const char *name)
 {
 	double v = NAN;
 
-	return console_values(path, name, &v, 1) == 1 ? v : NAN;
+	return bench_console_values(path, name, &v, 1) == 1 ? v : NAN;
 }
 
 /* Fields of /proc/PID/smaps_rollup, in bytes. */
@@ -194,9 +149,9 @@ struct tmpl {
 static void tmpl_destroy(struct tmpl *t)
 {
 	if (t->pid > 0) {
-		json_decref(call(t->sock, "quit", NULL, 10000));
+		json_decref(bench_call(t->sock, "quit", NULL, 10000));
 		for (unsigned i = 0; i < 2000 && waitpid(t->pid, NULL, WNOHANG) == 0; i++)
-			sleep_ms(5);
+			bench_sleep_ms(5);
 		if (!kill(t->pid, SIGKILL))
 			waitpid(t->pid, NULL, 0);
 		t->pid = 0;
@@ -243,20 +198,20 @@ static int tmpl_create(struct tmpl *t, uint64_t memory)
 			return vmm_fail(-EIO, "the template ended (see %s)", t->out);
 		}
 		json_decref(st);
-		st = call(t->sock, "stats", NULL, 30000);
-		if (st && jnum(json_object_get(st, "payload"), "fork_waiting", NULL) >= 1)
+		st = bench_call(t->sock, "stats", NULL, 30000);
+		if (st && bench_json_num(json_object_get(st, "payload"), "fork_waiting", NULL) >= 1)
 			break;
 		if (isatty(STDERR_FILENO) && i % 100 == 0)
 			fprintf(stderr, "\rbench collapse: starting the template %u s   ", i / 100);
-		sleep_ms(10);
+		bench_sleep_ms(10);
 	}
 	bench_progress_done();
-	if (!st || !(jnum(json_object_get(st, "payload"), "fork_waiting", NULL) >= 1)) {
+	if (!st || !(bench_json_num(json_object_get(st, "payload"), "fork_waiting", NULL) >= 1)) {
 		json_decref(st);
 		tmpl_destroy(t);
 		return vmm_fail(-ETIMEDOUT, "the template never waited for a fork (see %s)", t->out);
 	}
-	t->pages_2m = (uint64_t)jnum(json_object_get(st, "summary"), "kvm_pages_2m", NULL);
+	t->pages_2m = (uint64_t)bench_json_num(json_object_get(st, "summary"), "kvm_pages_2m", NULL);
 	json_decref(st);
 	t->before_cpa = console_value(t->out, "before_median") / 1024.0;
 	if (!(t->before_cpa > 0))
@@ -278,19 +233,9 @@ static void warm_memory(uint64_t size)
 	munmap(p, size);
 }
 
-static int wait_gone(pid_t pid)
-{
-	for (unsigned i = 0; i < 60000; i++) {
-		if (kill(pid, 0) && errno == ESRCH)
-			return 0;
-		sleep_ms(1);
-	}
-	return vmm_fail(-ETIMEDOUT, "child %d did not end", (int)pid);
-}
-
 static double kvm_2m_pct(json_t *st, const struct tmpl *t)
 {
-	return t->pages_2m ? 100.0 * jnum(json_object_get(st, "summary"), "kvm_pages_2m", NULL) / (double)t->pages_2m : NAN;
+	return t->pages_2m ? 100.0 * bench_json_num(json_object_get(st, "summary"), "kvm_pages_2m", NULL) / (double)t->pages_2m : NAN;
 }
 
 /* The guest's last MAX_ROUNDS complete rounds: start TSCs and chunk statistics, in order. */
@@ -360,7 +305,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 	pid_t pid;
 	int ret = 0;
 
-	rep = call(t->sock, "fork", args, 120000);
+	rep = bench_call(t->sock, "fork", args, 120000);
 	json_decref(args);
 	if (!rep)
 		return -EIO;
@@ -378,7 +323,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 			ret = vmm_fail(-ETIMEDOUT, "the child never finished its split lap (see %s)", console);
 			goto out;
 		}
-		sleep_ms(10);
+		bench_sleep_ms(10);
 	}
 	res->split_ms = console_value(console, "split_cycles") / tsc_per_us / 1e3;
 	res->before_cpa = console_value(console, "child_before_median") / 1024.0;
@@ -387,7 +332,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 		warm_memory(o->memory);
 	if (!cfg->khugepaged) {
 		args = json_pack("{s:s}", "options", cfg->options);
-		st = call(sock, "collapse", args, 30000);
+		st = bench_call(sock, "collapse", args, 30000);
 		json_decref(args);
 		if (!st) {
 			ret = -EIO;
@@ -414,7 +359,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 		}
 		if (res->huge99 && bench_now_ns() - last_stats > 200000000ULL) {
 			last_stats = bench_now_ns();
-			st = call(sock, "stats", NULL, 30000);
+			st = bench_call(sock, "stats", NULL, 30000);
 			if (st && kvm_2m_pct(st, t) >= TARGET_PCT) {
 				res->kvm2m = true;
 				res->to_2m_ms = (double)(bench_now_ns() - t0) / 1e6;
@@ -425,29 +370,29 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 		}
 		if (t_s >= o->window_s)
 			break;
-		sleep_ms(SAMPLE_MS);
+		bench_sleep_ms(SAMPLE_MS);
 	}
 	res->window_ms = (double)(bench_now_ns() - t0) / 1e6;
 	tsc_end = rdtsc();
 
-	st = call(sock, "stats", NULL, 30000);
+	st = bench_call(sock, "stats", NULL, 30000);
 	if (!st) {
 		ret = -EIO;
 		goto out;
 	}
-	res->huge_pct_end = jnum(json_object_get(st, "summary"), "huge_pct", NULL);
+	res->huge_pct_end = bench_json_num(json_object_get(st, "summary"), "huge_pct", NULL);
 	res->kvm_2m_pct_end = kvm_2m_pct(st, t);
 	{
 		json_t *c = json_object_get(st, "collapse");
 
-		res->collapsed = (uint64_t)jnum(c, "collapsed", NULL);
-		res->ops = (uint64_t)jnum(c, "ops", NULL);
-		res->bytes_copied = (uint64_t)jnum(c, "bytes_copied", NULL);
-		res->nr_stalls = (uint64_t)jnum(c, "stalls", NULL);
-		res->op_p50_us = (uint64_t)jnum(c, "latency_us", "p50");
-		res->op_p99_us = (uint64_t)jnum(c, "latency_us", "p99");
-		res->stall_p50_us = (uint64_t)jnum(c, "stall_us", "p50");
-		res->stall_p99_us = (uint64_t)jnum(c, "stall_us", "p99");
+		res->collapsed = (uint64_t)bench_json_num(c, "collapsed", NULL);
+		res->ops = (uint64_t)bench_json_num(c, "ops", NULL);
+		res->bytes_copied = (uint64_t)bench_json_num(c, "bytes_copied", NULL);
+		res->nr_stalls = (uint64_t)bench_json_num(c, "stalls", NULL);
+		res->op_p50_us = (uint64_t)bench_json_num(c, "latency_us", "p50");
+		res->op_p99_us = (uint64_t)bench_json_num(c, "latency_us", "p99");
+		res->stall_p50_us = (uint64_t)bench_json_num(c, "stall_us", "p50");
+		res->stall_p99_us = (uint64_t)bench_json_num(c, "stall_us", "p99");
 		res->extents_per_op = res->ops ? (double)res->collapsed / (double)res->ops : 0;
 	}
 	json_decref(st);
@@ -459,7 +404,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 		read_rounds(console, &rr);
 		if (rr.n && rr.tsc[rr.n - 1] >= (double)tsc_end && i)
 			break;
-		sleep_ms(10);
+		bench_sleep_ms(10);
 	}
 	steady = NAN;
 	for (unsigned i = 0; i < rr.n; i++)
@@ -480,8 +425,8 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 	res->steady_chunk_us = steady / tsc_per_us;
 	res->ok = true;
 out:
-	json_decref(call(sock, "quit", NULL, 10000));
-	if (!wait_gone(pid))
+	json_decref(bench_call(sock, "quit", NULL, 10000));
+	if (!bench_wait_gone(pid))
 		unlink(console);
 	return ret;
 }

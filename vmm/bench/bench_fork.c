@@ -81,12 +81,12 @@ static int latency_once(struct lat_cfg *c)
 		return -EIO;
 	v[L_REPLY] = (double)(bench_now_ns() - t0) / 1e6;
 	console = fork_reply_console(r, 0);
-	if (fork_tmpl_wait_gone(fork_reply_pid(r, 0))) {
+	if (bench_wait_gone(fork_reply_pid(r, 0))) {
 		json_decref(r);
 		return -ETIMEDOUT;
 	}
-	if (!console || fork_console_values(console, "fork_latency_cycles", &lat, 1) != 1 ||
-	    fork_console_values(console, "fork_resume_cycles", &resume, 1) != 1 || !khz) {
+	if (!console || bench_console_values(console, "fork_latency_cycles", &lat, 1) != 1 ||
+	    bench_console_values(console, "fork_resume_cycles", &resume, 1) != 1 || !khz) {
 		vmm_fail(-EIO, "a child of the %s template did not report its latency (%s)", c->t.label,
 			 console ? console : "no console");
 		json_decref(r);
@@ -95,21 +95,21 @@ static int latency_once(struct lat_cfg *c)
 	unlink(console);
 	v[L_TOTAL] = lat / khz;
 	v[L_FIRST_RUN] = resume / khz;
-	v[L_PAUSE] = fork_json_num(json_object_get(r, "timing"), "pause_ms", NULL);
-	v[L_CAPTURE] = fork_json_num(json_object_get(r, "timing"), "capture_ms", NULL);
-	v[L_FORK] = fork_json_num(json_object_get(r, "timing"), "fork_ms", NULL);
+	v[L_PAUSE] = bench_json_num(json_object_get(r, "timing"), "pause_ms", NULL);
+	v[L_CAPTURE] = bench_json_num(json_object_get(r, "timing"), "capture_ms", NULL);
+	v[L_FORK] = bench_json_num(json_object_get(r, "timing"), "fork_ms", NULL);
 	{
 		json_t *k = json_object_get(json_object_get(r, "timing"), "first_child");
 
-		v[L_STARTED] = fork_json_num(k, "started_ms", NULL);
-		v[L_INIT] = fork_json_num(k, "init_ms", NULL);
-		v[L_DESTROY] = fork_json_num(k, "destroy_ms", NULL);
-		v[L_CREATE] = fork_json_num(k, "create_ms", NULL);
-		v[L_MEMSLOTS] = fork_json_num(k, "memslots_ms", NULL);
-		v[L_VCPUS] = fork_json_num(k, "vcpus_ms", NULL);
-		v[L_RESTORE] = fork_json_num(k, "restore_ms", NULL);
-		v[L_HOOKS_START] = fork_json_num(k, "hooks_ms", NULL) + fork_json_num(k, "start_ms", NULL);
-		v[L_RUNNING] = fork_json_num(k, "running_ms", NULL);
+		v[L_STARTED] = bench_json_num(k, "started_ms", NULL);
+		v[L_INIT] = bench_json_num(k, "init_ms", NULL);
+		v[L_DESTROY] = bench_json_num(k, "destroy_ms", NULL);
+		v[L_CREATE] = bench_json_num(k, "create_ms", NULL);
+		v[L_MEMSLOTS] = bench_json_num(k, "memslots_ms", NULL);
+		v[L_VCPUS] = bench_json_num(k, "vcpus_ms", NULL);
+		v[L_RESTORE] = bench_json_num(k, "restore_ms", NULL);
+		v[L_HOOKS_START] = bench_json_num(k, "hooks_ms", NULL) + bench_json_num(k, "start_ms", NULL);
+		v[L_RUNNING] = bench_json_num(k, "running_ms", NULL);
 	}
 	memcpy(c->s[c->nr++], v, sizeof(v));
 	json_decref(r);

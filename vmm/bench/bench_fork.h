@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 #include <thpvm.h>
+#include "bench.h"
 
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
@@ -48,23 +49,14 @@ struct tmpl {
 extern char fork_tmpl_dir[64];
 extern uint64_t fork_tsc_khz;
 
-void bench_fork_sleep_ms(unsigned ms);
-/* One command on a socket: the result (new reference), or NULL with vmm_last_error(). */
-json_t *fork_tmpl_call(const char *sock, const char *cmd, json_t *args, int timeout_ms);
 /* Starts `thpvm run` of forktest with the payload arguments args ("k=v", NULL-terminated); returns once it waits. */
 int fork_tmpl_create(struct tmpl *t, uint64_t size, enum thpvm_backing backing, const char *const *args);
 /* Quits (or kills) the template and reaps it. */
 void fork_tmpl_destroy(struct tmpl *t);
 /* One `fork count=N template=true`: the result, or NULL with vmm_last_error(). */
 json_t *fork_tmpl_fork(struct tmpl *t, unsigned count);
-/* Waits until a child has ended and been reaped by its template. */
-int fork_tmpl_wait_gone(pid_t pid);
 pid_t fork_reply_pid(json_t *reply, unsigned i);
 const char *fork_reply_console(json_t *reply, unsigned i);
-/* o[a][b] as a number (NAN when missing). */
-double fork_json_num(json_t *o, const char *a, const char *b);
-/* Values of the console's "result NAME=VALUE" lines, at most max; how many. */
-unsigned fork_console_values(const char *path, const char *name, double *out, unsigned max);
 bool fork_console_has(const char *path, const char *needle);
 
 /* bench_fork_mem.c */

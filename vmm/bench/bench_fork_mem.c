@@ -42,7 +42,7 @@ static uint64_t rollup_pss(pid_t pid)
 /* Guest RAM Pss of the VM behind sock (its stats). */
 static uint64_t guest_pss(const char *sock)
 {
-	json_t *st = fork_tmpl_call(sock, "stats", NULL, 30000);
+	json_t *st = bench_call(sock, "stats", NULL, 30000);
 	uint64_t v = st ? (uint64_t)json_integer_value(json_object_get(json_object_get(json_object_get(st, "fork"),
 									"memory"), "pss_bytes"))
 			: 0;
@@ -82,8 +82,8 @@ int bench_fork_density(const struct opts *o, json_t *out)
 		double w = 0;
 
 		for (unsigned k = 0; k < 60000 && !fork_console_has(c, "pages_written="); k++)
-			bench_fork_sleep_ms(1);
-		if (fork_console_values(c, "pages_written", &w, 1) != 1) {
+			bench_sleep_ms(1);
+		if (bench_console_values(c, "pages_written", &w, 1) != 1) {
 			cli_error("bench fork: child %u did not report its writes", i + 1);
 			status = 1;
 		}
@@ -116,9 +116,9 @@ int bench_fork_density(const struct opts *o, json_t *out)
 					      "guest_amplification", (double)total_guest / (double)ideal_guest));
 	}
 	for (unsigned i = 0; i < n; i++) {
-		json_decref(fork_tmpl_call(json_string_value(json_object_get(json_array_get(kids, i), "socket")), "quit", NULL,
+		json_decref(bench_call(json_string_value(json_object_get(json_array_get(kids, i), "socket")), "quit", NULL,
 				 10000));
-		fork_tmpl_wait_gone(fork_reply_pid(r, i));
+		bench_wait_gone(fork_reply_pid(r, i));
 	}
 	json_decref(r);
 	fork_tmpl_destroy(&t);
@@ -159,7 +159,7 @@ int bench_fork_cow(const struct opts *o, json_t *out)
 			json_t *rep = fork_tmpl_fork(&t, 1);
 			const char *c = rep ? fork_reply_console(rep, 0) : NULL;
 
-			if (!rep || fork_tmpl_wait_gone(fork_reply_pid(rep, 0))) {
+			if (!rep || bench_wait_gone(fork_reply_pid(rep, 0))) {
 				cli_error("bench fork: %s", vmm_last_error());
 				status = 1;
 				json_decref(rep);
@@ -167,7 +167,7 @@ int bench_fork_cow(const struct opts *o, json_t *out)
 			}
 			/* the first child warms the paths and is not recorded */
 			for (unsigned k = 0; r && k < 3; k++)
-				n[k] += fork_console_values(c, names[k], s[k] + n[k], cap - n[k]);
+				n[k] += bench_console_values(c, names[k], s[k] + n[k], cap - n[k]);
 			unlink(c);
 			json_decref(rep);
 		}

@@ -34,32 +34,12 @@ char fork_tmpl_dir[64];
 uint64_t fork_tsc_khz;
 
 
-void bench_fork_sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* One command on a socket; the result (new reference) or NULL with vmm_last_error(). */
-json_t *fork_tmpl_call(const char *sock, const char *cmd, json_t *args, int timeout_ms)
-{
-	struct ctl_error err;
-	json_t *res = NULL;
-
-	if (ctl_call(sock, cmd, args, timeout_ms, &res, &err)) {
-		vmm_fail(-EIO, "%s on %s: %s", cmd, sock, err.message);
-		return NULL;
-	}
-	return res;
-}
-
 void fork_tmpl_destroy(struct tmpl *t)
 {
 	if (t->pid > 0) {
-		json_decref(fork_tmpl_call(t->sock, "quit", NULL, 10000));
+		json_decref(bench_call(t->sock, "quit", NULL, 10000));
 		for (unsigned i = 0; i < 2000 && waitpid(t->pid, NULL, WNOHANG) == 0; i++)
-			bench_fork_sleep_ms(5);
+			bench_sleep_ms(5);
 		if (!kill(t->pid, SIGKILL))
 			waitpid(t->pid, NULL, 0);
 	}
@@ -130,28 +110,17 @@ int fork_tmpl_create(struct tmpl *t, uint64_t size, enum thpvm_backing backing, 
 			return 0;
 		if (isatty(STDERR_FILENO))
 			fprintf(stderr, "\rbench fork: starting the %s template %u s   ", t->label, i / 100);
-		bench_fork_sleep_ms(10);
+		bench_sleep_ms(10);
 	}
 	fork_tmpl_destroy(t);
 	return vmm_fail(-ETIMEDOUT, "the %s template never waited for a fork", t->label);
-}
-
-/* Waits until a child has ended and its parent reaped it. */
-int fork_tmpl_wait_gone(pid_t pid)
-{
-	for (unsigned i = 0; i < 120000; i++) {
-		if (kill(pid, 0) && errno == ESRCH)
-			return 0;
-		bench_fork_sleep_ms(1);
-	}
-	return vmm_fail(-ETIMEDOUT, "child %d did not end", (int)pid);
 }
 
 /* One fork command; returns the reply's result (new reference) or NULL with vmm_last_error(). */
 json_t *fork_tmpl_fork(struct tmpl *t, unsigned count)
 {
 	json_t *args = json_pack("{s:i, s:b}", "count", (int)count, "template", 1);
-	json_t *res = fork_tmpl_call(t->sock, "fork", args, 120000);
+	json_t *res = bench_call(t->sock, "fork", args, 120000);
 
 	if (!res)
 		vmm_error_prefix("%s template", t->label);
@@ -162,32 +131,6 @@ json_t *fork_tmpl_fork(struct tmpl *t, unsigned count)
 pid_t fork_reply_pid(json_t *reply, unsigned i)
 {
 	return (pid_t)json_integer_value(json_object_get(json_array_get(json_object_get(reply, "children"), i), "pid"));
-}
-
-double fork_json_num(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(o, a);
-
-	if (b)
-		v = json_object_get(v, b);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-/* The last "result NAME=VALUE" lines of a console; values of name into out (at most max), their count. */
-unsigned fork_console_values(const char *path, const char *name, double *out, unsigned max)
-{
-	char line[256];
-	size_t len = strlen(name);
-	unsigned n = 0;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "result ", 7) && !strncmp(line + 7, name, len) && line[7 + len] == '=' && n < max)
-			out[n++] = strtod(line + 8 + len, NULL);
-	fclose(f);
-	return n;
 }
 
 const char *fork_reply_console(json_t *reply, unsigned i)
