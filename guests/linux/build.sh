@@ -1,6 +1,8 @@
 #!/bin/bash
 # Builds thpvm's Linux guest from Debian packages only:
-#   guests/linux/build.sh OUTDIR [PROGRAM...]
+#   guests/linux/build.sh [--suite SUITE] OUTDIR [PROGRAM...]
+# SUITE: the Debian suite the kernel comes from (default bookworm, Debian 12's
+# 6.1; bookworm-backports has 6.12), see fetch-kernel.sh.
 # OUTDIR gets bzImage, vmlinux (uncompressed ELF, PVH note), config,
 # kernel-release, modules/ (irqbypass kvm ccp kvm-amd + dependencies, with
 # modules/load-order) and initramfs.cpio (busybox /init, see
@@ -11,14 +13,20 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "linux-guest: $*" >&2; exit 1; }
-[ $# -ge 1 ] || die "usage: build.sh OUTDIR [PROGRAM...]"
+suite=bookworm
+if [ "${1:-}" = --suite ]; then
+	[ $# -ge 2 ] || die "--suite needs a Debian suite"
+	suite=$2
+	shift 2
+fi
+[ $# -ge 1 ] || die "usage: build.sh [--suite SUITE] OUTDIR [PROGRAM...]"
 out=$1
 shift
 cache=${THPVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thpvm}
 lab_modules=(irqbypass kvm ccp kvm-amd)
 
 mkdir -p "$out"
-deb=$("$here/fetch-kernel.sh" "$cache/debs") || exit 1
+deb=$("$here/fetch-kernel.sh" "$cache" "$suite") || exit 1
 stamp="$out/.kernel-deb"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$deb" ] || [ ! -s "$out/vmlinux" ] || [ ! -s "$out/bzImage" ] ||
    [ ! -s "$out/modules/load-order" ]; then

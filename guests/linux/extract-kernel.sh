@@ -5,7 +5,8 @@
 # and OUTDIR/modules/: the named modules plus everything they depend on
 # (each module's .modinfo "depends=", followed to the end; the package has no
 # modules.dep, depmod writes it at install time), flat as NAME.ko, and
-# modules/load-order: the file names in an order insmod accepts.
+# modules/load-order: the file names in an order insmod accepts. Compressed
+# modules (.ko.xz, .ko.zst, .ko.gz: Debian's 6.12) are unpacked.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "extract-kernel: $*" >&2; exit 1; }
@@ -41,7 +42,7 @@ level=()
 for m in "$@"; do level+=("$(modname "$m")"); done
 untar "$vmlinuz" "./boot/config-$release"
 while [ ${#level[@]} -gt 0 ]; do
-	paths=()
+	paths=() fresh=()
 	for m in "${level[@]}"; do
 		[ -n "${seen[$m]:-}" ] && continue
 		p=$(path_of "$m")
@@ -49,13 +50,23 @@ while [ ${#level[@]} -gt 0 ]; do
 		seen[$m]=$p
 		order_all+=("$m")
 		paths+=("$p")
+		fresh+=("$m")
 	done
 	[ ${#paths[@]} -gt 0 ] || break
 	untar "${paths[@]}"
 	next=()
-	for p in "${paths[@]}"; do
-		case $p in *.ko) ;; *) die "$p is compressed; this recipe handles uncompressed modules only (Debian 12)";; esac
-		while read -r d; do next+=("$(modname "$d")"); done < <(depends_of "$tmp/root/$p")
+	for m in "${fresh[@]}"; do
+		p=${seen[$m]}
+		# 6.1 ships plain .ko; newer Debian kernels .ko.xz (or .zst, .gz):
+		# busybox's insmod in L1 takes only plain ones
+		case $p in
+			*.ko) ;;
+			*.ko.xz) xz -d "$tmp/root/$p" || die "cannot unpack $p" ;;
+			*.ko.zst) zstd -q -d --rm "$tmp/root/$p" || die "cannot unpack $p" ;;
+			*.ko.gz) gzip -d "$tmp/root/$p" || die "cannot unpack $p" ;;
+		esac
+		seen[$m]=${p%.ko*}.ko
+		while read -r d; do next+=("$(modname "$d")"); done < <(depends_of "$tmp/root/${seen[$m]}")
 	done
 	level=("${next[@]+"${next[@]}"}")
 done
