@@ -137,6 +137,8 @@ struct thpvm_collapse_stats {
 	bool running;            /* the thread exists */
 	bool paused;
 	bool uffd;               /* userfaultfd write-protect available */
+	bool uffd_wp_unpopulated; /* and on absent pages too (Linux 6.4); else they get the zero page first */
+	char kernel_note[256];   /* what the engines lack on this kernel and do instead, or "" */
 	uint64_t nr_passes;
 	uint64_t nr_rounds;      /* full rounds of the cursor */
 	uint64_t nr_examined;
@@ -177,6 +179,13 @@ enum thpvm_collapse_inject {
 };
 
 struct thpvm_collapse;
+
+/*
+ * Tests: collapsers created after thpvm_collapse_uffd_wp_unpopulated_enable(false)
+ * behave as on a kernel without UFFD_FEATURE_WP_UNPOPULATED (Linux < 6.4),
+ * as thpvm_pagemap_scan_enable(false) does for PAGEMAP_SCAN.
+ */
+void thpvm_collapse_uffd_wp_unpopulated_enable(bool enable);
 
 const char *thpvm_collapse_result_str(enum thpvm_collapse_result result);
 const char *thpvm_collapse_result_name(enum thpvm_collapse_result result);

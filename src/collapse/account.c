@@ -116,9 +116,10 @@ THPVM_EXPORT json_t *thpvm_collapse_stats_json(struct thpvm_collapse *c)
 			   (int)s.config.interval_ms, "rate_mib_s", (int)s.config.rate_mib_s, "nice", s.config.nice,
 			   "wp_nice", s.config.wp_nice, "max_vmas", (int)s.config.max_vmas, "backoff_min_ms", (int)s.config.backoff_min_ms,
 			   "backoff_max_ms", (int)s.config.backoff_max_ms, "quiesce_hook", s.config.quiesce != NULL);
-	root = json_pack("{s:s, s:s, s:b, s:b, s:b, s:o}", "mode", thpvm_collapse_mode_str(s.config.mode), "engine",
-			 thpvm_collapse_engine_str(s.config.engine), "running", s.running, "paused", s.paused, "uffd",
-			 s.uffd, "config", config);
+	root = json_pack("{s:s, s:s, s:b, s:b, s:b, s:b, s:s, s:o}", "mode", thpvm_collapse_mode_str(s.config.mode),
+			 "engine", thpvm_collapse_engine_str(s.config.engine), "running", s.running, "paused", s.paused,
+			 "uffd", s.uffd, "uffd_wp_unpopulated", s.uffd_wp_unpopulated, "kernel_note", s.kernel_note,
+			 "config", config);
 	if (!root)
 		return NULL;
 #define SET_INT(k, v) json_object_set_new(root, k, json_integer((json_int_t)(v)))

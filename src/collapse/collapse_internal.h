@@ -16,6 +16,7 @@
 /* The userfaultfd and its fault-handler thread (uffd.c). */
 struct collapse_uffd {
 	int fd;                  /* -1: no userfaultfd write-protect here */
+	bool wp_unpopulated;     /* UFFD_FEATURE_WP_UNPOPULATED: absent pages protected too (Linux 6.4) */
 	int stop_efd;
 	pthread_t handler;
 	bool handler_running;
@@ -126,8 +127,21 @@ void uffd_drain(struct collapse_uffd *u);
  */
 void uffd_account_stalls(struct thpvm_collapse *c, uintptr_t start, uintptr_t end, uint64_t t_protect_ns,
 			 uint64_t t_wake_ns);
-/* Whether any page of [start, start + len) lost its write-protect (was written). Returns 1, 0 or -errno. */
+/*
+ * Whether any page of [start, start + len) lost its write-protect (was
+ * written), from PAGEMAP_SCAN or, before Linux 6.7, /proc/self/pagemap's
+ * uffd-wp bit. Returns 1, 0 or -errno.
+ */
 int uffd_range_written(int pagemap_fd, void *start, uint64_t len);
+/*
+ * Before protecting [start, start + len) on a kernel without
+ * UFFD_FEATURE_WP_UNPOPULATED: maps the zero page on every absent page
+ * (MADV_POPULATE_READ), so that every page is present and protectable; a
+ * write to one then waits like any other. No-op with the feature. 0 or -errno.
+ */
+int uffd_prepare_absent(struct collapse_uffd *u, void *start, uint64_t len);
+/* What the engine lacks on this kernel and does instead, one line, or "" (for the stats). */
+void uffd_note(const struct collapse_uffd *u, bool uffd_open, char *buf, size_t len);
 
 /* vma.c */
 uint64_t vma_count_now(void);

@@ -6,10 +6,12 @@
  *   1. allocate a fresh THP area for the run (staging.c), outside any claim;
  *   2. claim the extents; stop their writers: register the range with
  *      userfaultfd and write-protect it (every present page and, with
- *      UFFD_FEATURE_WP_UNPOPULATED, every absent one), or, where the kernel
- *      cannot write-protect the mapping, call the quiesce hook;
- *   3. copy; 4. revalidate: generations unchanged, and PAGEMAP_SCAN reports
- *      no page written since the protection;
+ *      UFFD_FEATURE_WP_UNPOPULATED, every absent one; without it, Linux
+ *      < 6.4, absent pages get the zero page first so that they are
+ *      present), or, where the kernel cannot write-protect the mapping,
+ *      call the quiesce hook;
+ *   3. copy; 4. revalidate: generations unchanged, and no page lost its
+ *      uffd-wp bit since the protection (PAGEMAP_SCAN, or pagemap);
  *   5. mremap the new area onto the extents (one call for the run);
  *   6. wake the writers: they retry on the new page, where their write lands;
  *   7. measure, release the claims.
@@ -43,7 +45,9 @@ static enum thpvm_collapse_result stop_writers(struct thpvm_collapse *c, uint8_t
 	int ret = uffd_register_wp(&c->uffd, hva, len);
 
 	if (!ret) {
-		ret = uffd_protect(&c->uffd, hva, len, true);
+		ret = uffd_prepare_absent(&c->uffd, hva, len);
+		if (!ret)
+			ret = uffd_protect(&c->uffd, hva, len, true);
 		if (!ret) {
 			*wp = true;
 			return THPVM_COLLAPSE_SUCCEED;
@@ -88,8 +92,8 @@ static enum thpvm_collapse_result copy_and_install(struct thpvm_collapse *c, str
 	for (uint32_t i = 0; i < k; i++)
 		if (extent_generation(op->r, op->first + from + i) != snap[i].generation)
 			return THPVM_COLLAPSE_GENERATION_CHANGED;
-	/* the kernel's own view: a page that lost its uffd-wp bit was written (never expected) */
-	if (wp && uffd_range_written(c->pagemap_fd, hva, len) > 0)
+	/* the kernel's own view: a page that lost its uffd-wp bit was written (never expected); unknown is not clean */
+	if (wp && uffd_range_written(c->pagemap_fd, hva, len))
 		return THPVM_COLLAPSE_WRITTEN;
 	if (collapse_injected(c, THPVM_COLLAPSE_INJECT_REMAP_FAIL))
 		return THPVM_COLLAPSE_REMAP_FAILED;

@@ -176,6 +176,8 @@ THPVM_EXPORT int thpvm_collapse_create(struct thpvm_memmap *map, const struct th
 	c->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	/* without userfaultfd, MADV_COLLAPSE and the quiesce hook still work */
 	c->stats.uffd = uffd_open(&c->uffd) == 0;
+	c->stats.uffd_wp_unpopulated = c->stats.uffd && c->uffd.wp_unpopulated;
+	uffd_note(&c->uffd, c->stats.uffd, c->stats.kernel_note, sizeof(c->stats.kernel_note));
 	c->max_map_count = vma_max_map_count();
 	c->vma_limit = vma_limit_for(cfg, c->max_map_count);
 	c->nr_vmas = vma_count_now();

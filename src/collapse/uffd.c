@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -48,6 +50,13 @@ static int uffd_new(void)
 		}
 	}
 	return fd;
+}
+
+static bool pretend_no_wp_unpopulated;
+
+THPVM_EXPORT void thpvm_collapse_uffd_wp_unpopulated_enable(bool enable)
+{
+	pretend_no_wp_unpopulated = !enable;
 }
 
 static void read_events(struct collapse_uffd *u, bool unseen)
@@ -121,10 +130,15 @@ int uffd_open(struct collapse_uffd *u)
 	u->fd = u->stop_efd = -1;
 	pthread_mutex_init(&u->lock, NULL);
 	offered = uffd_features();
-	/* without markers on absent pages a write there would slip past the protection: required */
-	if (!(offered & UFFD_FEATURE_WP_UNPOPULATED))
-		return -EOPNOTSUPP;
-	api.features = UFFD_FEATURE_WP_UNPOPULATED | (offered & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	if (pretend_no_wp_unpopulated)
+		offered &= ~(uint64_t)UFFD_FEATURE_WP_UNPOPULATED;
+	/*
+	 * Without markers on absent pages (Linux < 6.4) a write there would
+	 * slip past the protection: uffd_prepare_absent() makes them present
+	 * (the zero page) before every protection instead.
+	 */
+	u->wp_unpopulated = offered & UFFD_FEATURE_WP_UNPOPULATED;
+	api.features = (offered & UFFD_FEATURE_WP_UNPOPULATED) | (offered & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
 	u->fd = uffd_new();
 	if (u->fd < 0)
 		return -errno;
@@ -248,6 +262,25 @@ void uffd_account_stalls(struct thpvm_collapse *c, uintptr_t start, uintptr_t en
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* Linux < 6.7: the uffd-wp bit of every page's pagemap entry (5.13+; markers report it from 6.4). */
+static int range_written_pagemap(int pagemap_fd, void *start, uint64_t len)
+{
+	uint64_t entries[512];
+	uint64_t first = (uintptr_t)start / 4096, n = len / 4096;
+
+	for (uint64_t i = 0; i < n; i += 512) {
+		uint64_t k = n - i < 512 ? n - i : 512;
+		ssize_t got = pread(pagemap_fd, entries, k * 8, (off_t)((first + i) * 8));
+
+		if (got != (ssize_t)(k * 8))
+			return got < 0 ? -errno : -EIO;
+		for (uint64_t j = 0; j < k; j++)
+			if (!(entries[j] & PM_UFFD_WP))
+				return 1; /* written, or gone: either way not what was copied */
+	}
+	return 0;
+}
+
 int uffd_range_written(int pagemap_fd, void *start, uint64_t len)
 {
 	struct page_region vec[1];
@@ -260,7 +293,35 @@ int uffd_range_written(int pagemap_fd, void *start, uint64_t len)
 		.category_mask = PAGE_IS_WRITTEN,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
-	long n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+	long n;
 
+	if (!pagemap_scan_supported())
+		return range_written_pagemap(pagemap_fd, start, len);
+	n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
 	return n < 0 ? -errno : n > 0;
+}
+
+int uffd_prepare_absent(struct collapse_uffd *u, void *start, uint64_t len)
+{
+	if (u->wp_unpopulated)
+		return 0;
+	return madvise(start, len, MADV_POPULATE_READ) ? -errno : 0;
+}
+
+void uffd_note(const struct collapse_uffd *u, bool uffd_open, char *buf, size_t len)
+{
+	int n = 0;
+
+	buf[0] = 0;
+	if (!uffd_open) {
+		snprintf(buf, len, "no userfaultfd write-protect here: copy-and-remap works only with a quiesce hook "
+				   "(the VM pauses its vCPUs)");
+		return;
+	}
+	if (!u->wp_unpopulated)
+		n = snprintf(buf, len, "no UFFD_FEATURE_WP_UNPOPULATED (Linux 6.4): absent pages get the zero page "
+				       "before each write-protection");
+	if (!pagemap_scan_supported() && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "%sno PAGEMAP_SCAN (Linux 6.7): the written-page check reads "
+						   "/proc/self/pagemap", n ? "; " : "");
 }

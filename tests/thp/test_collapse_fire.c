@@ -211,3 +211,35 @@ Test(collapse, madv_under_fire_loses_no_write, .timeout = 120)
 {
 	fire_case(THPVM_COLLAPSE_ENGINE_MADV, 4, false);
 }
+
+/*
+ * As on Linux 6.1 (Debian 12): no UFFD_FEATURE_WP_UNPOPULATED (6.4), so the
+ * pages the splitter zapped are given the zero page before each protection,
+ * and no PAGEMAP_SCAN (6.7), so the written-page check reads pagemap. The
+ * nested lab runs the same engine on a real 6.1 kernel (tests/lab, L1 bookworm).
+ */
+Test(collapse, remap_as_on_linux_6_1_under_fire_loses_no_write, .timeout = 120)
+{
+	struct thpvm_collapse_stats s;
+	struct thpvm_collapse_config cfg;
+	struct thpvm_memmap *map;
+	struct thpvm_collapse *c;
+	struct thpvm_region_config rc = { .size_bytes = 2 * MIB };
+
+	thpvm_collapse_uffd_wp_unpopulated_enable(false);
+	thpvm_pagemap_scan_enable(false);
+	/* the stats say what the engine lacks and does instead */
+	cr_assert_eq(thpvm_memmap_create(&map), 0);
+	cr_assert_eq(thpvm_memmap_add(map, &rc, NULL), 0);
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, 1);
+	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0, "%s", thpvm_last_error());
+	thpvm_collapse_stats(c, &s);
+	if (!s.uffd)
+		cr_skip_test("no userfaultfd write-protect here: %s", s.kernel_note);
+	cr_assert_not(s.uffd_wp_unpopulated);
+	cr_assert(strstr(s.kernel_note, "UFFD_FEATURE_WP_UNPOPULATED") && strstr(s.kernel_note, "PAGEMAP_SCAN"), "%s",
+		  s.kernel_note);
+	thpvm_collapse_destroy(c);
+	thpvm_memmap_destroy(map);
+	fire_case(THPVM_COLLAPSE_ENGINE_REMAP, 4, false);
+}
