@@ -43,6 +43,21 @@ static void module(const char *name)
 	cr_assert_eq(mkdir(path, 0755), 0);
 }
 
+/* /sys/module/NAME/parameters/PARAM holding value */
+static void module_param(const char *name, const char *param, const char *value)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/parameters", modules, name);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/%s/parameters/%s", modules, name, param);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fprintf(f, "%s\n", value);
+	fclose(f);
+}
+
 static void cpu_flags(const char *flags)
 {
 	FILE *f = fopen(cpuinfo, "w");
@@ -143,6 +158,52 @@ Test(kvm_host, unrecognized_backend_on_a_vmx_cpu_is_assumed_hardware)
 	cr_assert(kvm_host_boots_linux(&h));
 }
 
+/* The paging mode, from the vendor module's parameter; kvm-pvm is shadow paging. */
+Test(kvm_host, paging_mode_comes_from_npt_or_ept)
+{
+	static const struct {
+		const char *module, *flags, *param, *value;
+		enum kvm_paging paging;
+		const char *what;
+	} cases[] = {
+		{ "kvm_amd", "svm", "npt", "Y", KVM_PAGING_TDP, "kvm_amd (SVM, NPT)" },
+		{ "kvm_amd", "svm", "npt", "N", KVM_PAGING_SHADOW, "kvm_amd (SVM, shadow paging)" },
+		{ "kvm_intel", "vmx", "ept", "Y", KVM_PAGING_TDP, "kvm_intel (VMX, EPT)" },
+		{ "kvm_intel", "vmx", "ept", "N", KVM_PAGING_SHADOW, "kvm_intel (VMX, shadow paging)" },
+		{ "kvm_intel", "vmx", NULL, NULL, KVM_PAGING_UNKNOWN, "kvm_intel (VMX, paging unknown)" },
+		{ "kvm_pvm", "sse2", NULL, NULL, KVM_PAGING_SHADOW, NULL },
+	};
+	char cmd[256];
+
+	dev_kvm();
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kvm_host h;
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s/*", modules);
+		cr_assert_eq(system(cmd), 0);
+		module(cases[i].module);
+		if (cases[i].param)
+			module_param(cases[i].module, cases[i].param, cases[i].value);
+		cpu_flags(cases[i].flags);
+		kvm_host_detect_at(dev, modules, cpuinfo, &h);
+		cr_assert_eq(h.paging, cases[i].paging, "case %u: %s", i, h.what);
+		if (cases[i].what)
+			cr_assert_str_eq(h.what, cases[i].what);
+	}
+	cr_assert_str_eq(kvm_paging_str(KVM_PAGING_TDP), "tdp");
+	cr_assert_str_eq(kvm_paging_str(KVM_PAGING_SHADOW), "shadow");
+}
+
+/* What a host THP under guest pages of each size gets: 2 MiB with TDP always, with shadow paging only under 2 MiB. */
+Test(kvm_host, a_host_thp_maps_2m_under_4k_guest_pages_only_with_tdp)
+{
+	cr_assert(kvm_paging_maps_2m(KVM_PAGING_TDP, 4096));
+	cr_assert(kvm_paging_maps_2m(KVM_PAGING_TDP, 2 << 20));
+	cr_assert_not(kvm_paging_maps_2m(KVM_PAGING_SHADOW, 4096));
+	cr_assert(kvm_paging_maps_2m(KVM_PAGING_SHADOW, 2 << 20));
+	cr_assert(kvm_paging_maps_2m(KVM_PAGING_UNKNOWN, 4096), "unknown is taken for what real hosts have");
+}
+
 Test(kvm_host, this_host_matches_its_own_files)
 {
 	struct kvm_host h;
@@ -155,5 +216,9 @@ Test(kvm_host, this_host_matches_its_own_files)
 		cr_assert_eq(h.kind, KVM_HOST_PVM, "kvm_pvm loaded, no vendor module: %s", h.what);
 	else if (!access("/sys/module/kvm_amd", F_OK) || !access("/sys/module/kvm_intel", F_OK))
 		cr_assert(h.kind == KVM_HOST_SVM || h.kind == KVM_HOST_VMX || h.kind == KVM_HOST_PVM, "%s", h.what);
-	cr_log_info("this host: %s (%s)", kvm_host_kind_str(h.kind), h.what);
+	if (h.kind == KVM_HOST_PVM)
+		cr_assert_eq(h.paging, KVM_PAGING_SHADOW);
+	if (h.kind == KVM_HOST_SVM && !access("/sys/module/kvm_amd/parameters/npt", R_OK))
+		cr_assert_neq(h.paging, KVM_PAGING_UNKNOWN, "%s", h.what);
+	cr_log_info("this host: %s (%s), paging %s", kvm_host_kind_str(h.kind), h.what, kvm_paging_str(h.paging));
 }

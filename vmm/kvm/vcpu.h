@@ -65,6 +65,9 @@ char *vcpu_dump(struct vcpu *vcpu, const struct kvm_regs *regs, const struct kvm
 __attribute__((format(printf, 4, 5))) void vcpu_guest_error(struct vcpu *vcpu, const struct kvm_regs *regs,
 							    const struct kvm_sregs *sregs, const char *fmt, ...);
 
+/* Whether regs/sregs are the architectural INIT/RESET state (real mode at f000:fff0). */
+bool vcpu_state_is_init(const struct kvm_regs *r, const struct kvm_sregs *s);
+
 /* Name of a KVM_EXIT_* reason ("IO", "SHUTDOWN", ...). */
 const char *kvm_exit_reason_str(uint32_t reason);
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include "vcpu.h"
 #include "vm.h"
 #include "../error.h"
@@ -38,6 +39,13 @@ void vcpu_guest_error(struct vcpu *v, const struct kvm_regs *regs, const struct 
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	vm_stop_dump(v->vm, VM_STOP_GUEST_ERROR, VM_STATUS_FAILURE, (int)v->index, vcpu_dump(v, regs, sregs), msg);
+}
+
+bool vcpu_state_is_init(const struct kvm_regs *r, const struct kvm_sregs *s)
+{
+	/* the architectural state after RESET/INIT: real mode at f000:fff0 */
+	return r->rip == 0xfff0 && s->cs.selector == 0xf000 && s->cs.base == 0xffff0000ULL && !(s->cr0 & 1) &&
+	       !(s->efer & (1ULL << 10));
 }
 
 static bool stopping(struct vcpu *v)
@@ -122,9 +130,24 @@ bool vcpu_handle_exit(struct vcpu *v)
 	case KVM_EXIT_HLT:
 		vcpu_guest_error(v, NULL, NULL, "guest halted (HLT) with nothing to wake it (no in-kernel irqchip)");
 		return true;
-	case KVM_EXIT_SHUTDOWN:
+	case KVM_EXIT_SHUTDOWN: {
+		struct kvm_regs r;
+		struct kvm_sregs s;
+
+		/*
+		 * On SVM the VMCB is undefined after a shutdown intercept and KVM
+		 * INITs the vCPU before it exits to us: the registers of the fault
+		 * are gone. Say so instead of showing the reset vector as the culprit.
+		 */
+		if (!ioctl(v->fd, KVM_GET_REGS, &r) && !ioctl(v->fd, KVM_GET_SREGS, &s) && vcpu_state_is_init(&r, &s)) {
+			vcpu_guest_error(v, &r, &s,
+					 "guest triple fault (KVM_EXIT_SHUTDOWN); the registers at the fault are lost: "
+					 "KVM re-initialized the vCPU (INIT, as KVM on SVM does), the dump shows that state");
+			return true;
+		}
 		vcpu_guest_error(v, NULL, NULL, "guest triple fault (KVM_EXIT_SHUTDOWN)");
 		return true;
+	}
 	case KVM_EXIT_INTERNAL_ERROR: {
 		char data[160] = "";
 		int n = 0;
