@@ -70,6 +70,8 @@ bool wait_until(bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
 {
 	struct timespec ts = { .tv_nsec = 20000000L };
 
+	timeout_ms = test_ms(timeout_ms);
+
 	for (unsigned waited = 0;; waited += 20) {
 		if (cond(arg))
 			return true;

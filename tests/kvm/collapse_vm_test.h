@@ -35,7 +35,7 @@ uint64_t kvm_pages_2m(struct vm *vm);
 void range_states(struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes, unsigned *huge, unsigned *split);
 
 /*
- * Polls (every 20 ms, up to timeout_ms) until cond(arg) holds; returns
+ * Polls (every 20 ms, up to timeout_ms times the time scale, test_ms()) until cond(arg) holds; returns
  * whether it did. For conditions on a running VM.
  */
 bool wait_until(bool (*cond)(void *arg), void *arg, unsigned timeout_ms);

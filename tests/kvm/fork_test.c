@@ -5,23 +5,53 @@
 #include <time.h>
 #include "fork_test.h"
 #include "error.h"
+#include "helpers.h"
 
 static char dir[64];
-static struct guest *last_guest;
+/*
+ * The children forked in this test, by pid, for the teardown. Not the
+ * guest: it lives in the test's stack frame, dead by the time .fini runs
+ * (a failed assertion leaves it too), and its VM may be freed. Reading it
+ * there made every fork test "crash during its teardown" in the lab, where
+ * Criterion had reused that stack.
+ */
+static pid_t child_pids[256];
+static unsigned nr_child_pids;
 
 void ft_setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/thpvm-fork-XXXXXX");
 	cr_assert(mkdtemp(dir));
-	last_guest = NULL;
+	nr_child_pids = 0;
+}
+
+/* Whether pid is still a child of this process (not reaped, not reused by another). */
+static bool still_our_child(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid == (int)getpid();
 }
 
 void ft_teardown(void)
 {
 	char cmd[128];
 
-	if (last_guest && last_guest->vm)
-		vm_fork_signal_children(last_guest->vm, SIGKILL);
+	for (unsigned i = 0; i < nr_child_pids; i++)
+		if (still_our_child(child_pids[i])) {
+			kill(child_pids[i], SIGKILL);
+			waitpid(child_pids[i], NULL, 0);
+		}
+	nr_child_pids = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {
 		/* a report left behind in /tmp is not a test failure */
@@ -37,7 +67,6 @@ void ft_start(struct guest *g, unsigned nr_waiting)
 {
 	struct timespec ts = { 0, 1000000 };
 
-	last_guest = g;
 	cr_assert_eq(vm_start(g->vm), 0, "%s", vmm_last_error());
 	for (unsigned i = 0; i < 20000 && payload_fork_waiting(g->payload) < nr_waiting; i++) {
 		cr_assert_eq(g->vm->exit.reason, VM_STOP_NONE, "the guest ended before waiting: %s\n%s",
@@ -60,7 +89,7 @@ static void child_run(void *arg, struct vm *vm, const struct vm_fork_child *c)
 	char path[128];
 	FILE *f;
 
-	vm_wait(vm, 60ULL * 1000000000ULL, NULL);
+	vm_wait(vm, test_ns(60), NULL);
 	snprintf(path, sizeof(path), "%s/child.%u", dir, c->index);
 	f = fopen(path, "w");
 	if (f) {
@@ -84,10 +113,15 @@ int ft_fork(struct guest *g, unsigned count, bool template, ft_report_fn report,
 	static const struct vm_fork_ops ops = { .child_run = child_run, .arg = &x };
 	struct vm_fork_request req = { .count = count, .template = template, .ops = &ops };
 
+	int ret;
+
 	x.g = g;
 	x.report = report;
-	last_guest = g;
-	return vm_fork(g->vm, &req, rep);
+	ret = vm_fork(g->vm, &req, rep);
+	for (unsigned i = 0; !ret && i < rep->nr_children; i++)
+		if (nr_child_pids < sizeof(child_pids) / sizeof(child_pids[0]))
+			child_pids[nr_child_pids++] = rep->children[i].pid;
+	return ret;
 }
 
 unsigned ft_wait_children(struct guest *g)
@@ -95,10 +129,25 @@ unsigned ft_wait_children(struct guest *g)
 	struct vm_fork_child_status st[64];
 	unsigned n, ok = 0;
 
-	cr_assert_eq(vm_fork_wait_children(g->vm, 120000), 0, "children still running after 120 s");
+	cr_assert_eq(vm_fork_wait_children(g->vm, test_ms(120000)), 0, "children still running after %.0f s",
+		     test_secs(120));
 	n = vm_fork_children(g->vm, st, 64);
-	for (unsigned i = 0; i < n; i++)
-		ok += st[i].exited && WIFEXITED(st[i].wait_status) && WEXITSTATUS(st[i].wait_status) == 0;
+	for (unsigned i = 0; i < n; i++) {
+		bool good = st[i].exited && WIFEXITED(st[i].wait_status) && WEXITSTATUS(st[i].wait_status) == 0;
+		uint64_t status = 0, reason = 0;
+
+		ok += good;
+		if (good)
+			continue;
+		/* why, for the failure message that follows: the child's own report, when it wrote one */
+		if (ft_has(st[i].index, "status", &status) && ft_has(st[i].index, "reason", &reason))
+			cr_log_warn("child %u (pid %d): wait status 0x%x; its report: guest status %llu, stop reason %llu",
+				    st[i].index, (int)st[i].pid, st[i].wait_status, (unsigned long long)status,
+				    (unsigned long long)reason);
+		else
+			cr_log_warn("child %u (pid %d): wait status 0x%x, exited %d, no report", st[i].index,
+				    (int)st[i].pid, st[i].wait_status, st[i].exited);
+	}
 	return ok;
 }
 

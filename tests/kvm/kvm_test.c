@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include "kvm_test.h"
 #include "error.h"
+#include "helpers.h"
 
 void kvm_test_payload_dir(void)
 {
@@ -39,7 +40,7 @@ void guest_setup(struct guest *g, struct thpvm_memmap *mem, const char *payload,
 
 const struct vm_exit_info *guest_run(struct guest *g, unsigned timeout_ms)
 {
-	cr_assert_eq(vm_run(g->vm, timeout_ms * 1000000ULL, NULL), 0, "%s", vmm_last_error());
+	cr_assert_eq(vm_run(g->vm, test_ms(timeout_ms) * 1000000ULL, NULL), 0, "%s", vmm_last_error());
 	return &g->vm->exit;
 }
 

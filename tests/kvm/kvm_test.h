@@ -44,7 +44,7 @@ struct thpvm_memmap *guest_mem(uint64_t size_bytes, enum thpvm_backing backing);
  */
 void guest_setup(struct guest *g, struct thpvm_memmap *mem, const char *payload, unsigned cpus, uint64_t page_size,
 		 const char *const *args);
-/* Runs to the end (timeout in ms) and returns vm->exit. */
+/* Runs to the end (timeout in ms, times the time scale) and returns vm->exit. */
 const struct vm_exit_info *guest_run(struct guest *g, unsigned timeout_ms);
 /* What the payload printed so far (NUL-terminated). */
 const char *guest_output(struct guest *g);

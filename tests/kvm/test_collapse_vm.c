@@ -55,7 +55,7 @@ static void seq_vm_finish(struct seq_vm *s)
 
 	cr_assert_eq(s->g.vm->exit.reason, VM_STOP_NONE, "the VM stopped early: %s", s->g.vm->exit.message);
 	payload_request_stop(s->g.payload);
-	cr_assert_eq(vm_wait(s->g.vm, 30000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(s->g.vm, test_ns(30), NULL), 0);
 	cr_assert_eq(s->g.vm->exit.reason, VM_STOP_GUEST_EXIT, "%s", s->g.vm->exit.message);
 	cr_assert_eq(guest_result(&s->g, "pages_bad"), 0, "memtest saw bad pages; output:\n%s", guest_output(&s->g));
 	cr_assert_eq(s->g.vm->exit.status, 0);
@@ -209,7 +209,9 @@ Test(collapse_vm, a_vm_populated_while_thp_was_disabled_is_promoted_once_allowed
 	cfg.interval_ms = 5;
 	seq_vm_start(&s, 1, &cfg);
 	cr_assert_eq(collapse_vm_start(s.cv), 0);
-	usleep(1500000);
+	/* once the guest has written all of its memory (its first pass), the collapser has seen it for a while */
+	cr_assert(wait_until(seq_split, &s, 10000), "the guest did not populate its memory with 4 KiB pages");
+	usleep(test_ms(500) * 1000);
 	range_states(s.mem, s.gpa, SEQ_BYTES, &huge, &split);
 	thpvm_collapse_stats(collapse_vm_collapser(s.cv), &st);
 	cr_assert_eq(huge, 0, "THP disabled: no extent is huge");
@@ -331,7 +333,7 @@ Test(collapse_vm, density_leaves_mostly_shared_extents_alone)
 	sharer_stop(sharer);
 
 	payload_request_stop(d.s.g.payload);
-	cr_assert_eq(vm_wait(d.s.g.vm, 30000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(d.s.g.vm, test_ns(30), NULL), 0);
 	cr_assert_eq(d.s.g.vm->exit.status, 0, "%s", guest_output(&d.s.g));
 	cr_assert_eq(memtest_seq_verify(&d.s.g, HEAVY_SKIP, HEAVY_BYTES, 1, &(uint64_t){ 0 }), 0);
 	guest_teardown(&d.s.g);

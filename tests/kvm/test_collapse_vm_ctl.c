@@ -54,7 +54,7 @@ static void seq_vm_finish(struct seq_vm *s)
 	uint64_t first_bad;
 
 	payload_request_stop(s->g.payload);
-	cr_assert_eq(vm_wait(s->g.vm, 30000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(s->g.vm, test_ns(30), NULL), 0);
 	cr_assert_eq(s->g.vm->exit.status, 0, "%s\n%s", s->g.vm->exit.message, guest_output(&s->g));
 	cr_assert_eq(guest_result(&s->g, "pages_bad"), 0);
 	cr_assert_eq(memtest_seq_verify(&s->g, 0, SEQ_BYTES, 1, &first_bad), 0, "bad page at 0x%llx",

@@ -56,7 +56,7 @@ Test(fork, children_see_the_parent_pattern_and_only_their_own_writes)
 	}
 	/* the parent now checks that no child's write shows in its memory */
 	payload_request_stop(g.payload);
-	cr_assert_eq(vm_wait(g.vm, 60ULL * 1000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
 	cr_assert_eq(g.vm->exit.status, 0, "parent: %s\n%s", g.vm->exit.message, guest_output(&g));
 	checked = guest_result(&g, "pages_checked");
 	bad = guest_result(&g, "pages_bad");
@@ -132,7 +132,7 @@ Test(fork, a_child_continues_with_the_parents_registers_mid_loop)
 
 	cr_assert_eq(ft_fork(&g, 2, false, NULL, &reply), 0, "%s", reply.message);
 	cr_assert_eq(ft_wait_children(&g), 2);
-	cr_assert_eq(vm_wait(g.vm, 60ULL * 1000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
 	cr_assert_eq(g.vm->exit.status, 0, "%s", g.vm->exit.message);
 	cr_assert_eq(guest_result(&g, "compute"), x, "parent's result");
 	cr_assert_eq(guest_result(&g, "compute_xmm"), sum, "parent's SSE sum");
@@ -347,7 +347,7 @@ Test(fork, irqchip_pit_lapic_and_device_state_come_back_in_the_child)
 	cr_assert_gt(ft_value(1, "fork_latency_cycles"), 0, "the child's TSC runs on from the parent's");
 	payload_request_stop(g.payload);
 	cr_assert_eq(vm_resume(g.vm), 0);
-	cr_assert_eq(vm_wait(g.vm, 60ULL * 1000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
 	cr_assert_eq(g.vm->exit.status, 0, "%s", g.vm->exit.message);
 	guest_teardown(&g);
 }
@@ -421,7 +421,7 @@ Test(fork, hooks_prepare_before_the_pause_and_a_refusal_aborts_the_fork)
 	cr_assert_eq(ft_wait_children(&g), 1, "the child's hook saw its new VM before its vCPUs ran");
 	payload_request_stop(g.payload);
 	cr_assert_eq(vm_resume(g.vm), 0);
-	cr_assert_eq(vm_wait(g.vm, 60ULL * 1000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
 	guest_teardown(&g);
 }
 
@@ -437,7 +437,7 @@ Test(fork, a_stopped_vm_or_a_bad_count_is_refused)
 	cr_assert_eq(reply.result, VM_FORK_BAD_REQUEST);
 	cr_assert_eq(ft_fork(&g, VM_FORK_MAX_COUNT + 1, false, NULL, &reply), -EINVAL);
 	payload_request_stop(g.payload);
-	cr_assert_eq(vm_wait(g.vm, 60ULL * 1000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
 	cr_assert_eq(ft_fork(&g, 1, false, NULL, &reply), -EBUSY, "%s", reply.message);
 	cr_assert_eq(reply.result, VM_FORK_BAD_STATE);
 	cr_assert(strstr(reply.message, "stopped"), "%s", reply.message);

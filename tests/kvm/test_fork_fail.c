@@ -51,7 +51,7 @@ static void parent_verifies(struct guest *g)
 	payload_request_stop(g->payload);
 	if (vm_is_paused(g->vm))
 		cr_assert_eq(vm_resume(g->vm), 0);
-	cr_assert_eq(vm_wait(g->vm, 60ULL * 1000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g->vm, test_ns(60), NULL), 0);
 	cr_assert_eq(g->vm->exit.status, 0, "%s\n%s", g->vm->exit.message, guest_output(g));
 }
 

@@ -119,7 +119,7 @@ Test(payload, pause_parks_every_vcpu_and_resume_continues)
 	sleep_ms(200);
 	cr_assert(counter(&g, 0) > c0 && counter(&g, 1) > c1, "vCPUs did not continue after resume");
 	payload_request_stop(g.payload);
-	cr_assert_eq(vm_wait(g.vm, 10000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g.vm, test_ns(10), NULL), 0);
 	cr_assert_eq(g.vm->exit.reason, VM_STOP_GUEST_EXIT, "%s", g.vm->exit.message);
 	cr_assert_eq(g.vm->exit.status, 0);
 	guest_teardown(&g);
@@ -347,7 +347,7 @@ Test(payload, memtest_seq_runs_until_the_host_says_stop)
 	cr_assert_eq(vm_start(g.vm), 0);
 	sleep_ms(300);
 	payload_request_stop(g.payload);
-	cr_assert_eq(vm_wait(g.vm, 20000000000ULL, NULL), 0);
+	cr_assert_eq(vm_wait(g.vm, test_ns(20), NULL), 0);
 	cr_assert_eq(g.vm->exit.status, 0, "%s", g.vm->exit.message);
 	cr_assert(guest_result(&g, "pages_written") >= 2048, "at least one pass over 8 MiB");
 	guest_teardown(&g);

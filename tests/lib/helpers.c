@@ -143,3 +143,18 @@ const char *vma_prot(const void *addr, char *buf, size_t len)
 	fclose(f);
 	return buf;
 }
+
+double test_time_scale(void)
+{
+	static double scale;
+	const char *s;
+	char *end;
+
+	if (scale > 0)
+		return scale;
+	s = getenv("THPVM_TEST_TIME_SCALE");
+	scale = s ? strtod(s, &end) : 1;
+	if (!s || end == s || *end || !(scale >= 1 && scale <= 1000))
+		scale = 1;
+	return scale;
+}

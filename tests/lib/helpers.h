@@ -44,6 +44,26 @@ static inline void die_with_parent(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
+/*
+ * Time limits: THPVM_TEST_TIME_SCALE (default 1, the nested lab sets it)
+ * multiplies every Criterion time limit (tests/lib/main.c) and the bounded
+ * waits inside tests, which use test_secs()/test_ms() for them.
+ */
+double test_time_scale(void);
+static inline double test_secs(double secs)
+{
+	return secs * test_time_scale();
+}
+static inline unsigned test_ms(unsigned ms)
+{
+	return (unsigned)(ms * test_time_scale());
+}
+/* a scaled limit in ns, for vm_wait() and friends */
+static inline uint64_t test_ns(double secs)
+{
+	return (uint64_t)(test_secs(secs) * 1e9);
+}
+
 /* Whether the host would give this process 2 MiB THP for MADV_HUGEPAGE memory. */
 bool host_thp_allowed(void);
 /*
