@@ -4,6 +4,7 @@
 #define THPVM_VMM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct cli_command {
@@ -23,6 +24,13 @@ int parse_size(const char *str, uint64_t *out);
 int parse_uint(const char *str, uint64_t min, uint64_t max, uint64_t *out);
 /* Formats bytes as "1 GiB", "64 MiB", "12 KiB" into buf. */
 const char *format_size(uint64_t bytes, char *buf, unsigned len);
+
+/*
+ * The build tree this thpvm runs from (the directory holding vmm/thpvm; a
+ * libtool build runs vmm/.libs/thpvm), into buf. -ENOENT when this thpvm
+ * is not in a build tree (installed).
+ */
+int cli_build_dir(char *buf, size_t len);
 
 /* Prints "thpvm: <msg>" on stderr, one line. */
 __attribute__((format(printf, 1, 2))) void cli_error(const char *fmt, ...);

@@ -417,6 +417,8 @@ void collapse_vm_print(FILE *out, struct collapse_vm *cv)
 		thpvm_collapse_mode_str(s.config.mode), thpvm_collapse_engine_str(s.config.engine),
 		s.running ? "running" : "not running", s.paused ? ", paused" : "", held ? " (template)" : "",
 		s.uffd ? "available" : "unavailable");
+	if (s.kernel_note[0])
+		fprintf(out, "  this kernel: %s\n", s.kernel_note);
 	fprintf(out, "  passes %llu (%llu rounds), %llu extents examined, %llu candidates\n",
 		(unsigned long long)s.nr_passes, (unsigned long long)s.nr_rounds, (unsigned long long)s.nr_examined,
 		(unsigned long long)s.nr_candidates);

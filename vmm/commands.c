@@ -5,6 +5,7 @@
 extern const struct cli_command cmd_demo;
 extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_ctl;
+extern const struct cli_command cmd_host;
 extern const struct cli_command cmd_run;
 extern const struct cli_command cmd_stats;
 
@@ -12,6 +13,7 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_demo,
 	&cmd_bench,
 	&cmd_ctl,
+	&cmd_host,
 	&cmd_run,
 	&cmd_stats,
 	NULL,

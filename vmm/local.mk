@@ -79,11 +79,13 @@ vmm_thpvm_SOURCES = \
 	vmm/main.c \
 	vmm/commands.c \
 	vmm/cmd_demo.c \
+	vmm/demo_lab.c \
 	vmm/run_opts.h \
 	vmm/run_opts.c \
 	vmm/run_payload.c \
 	vmm/cmd_run.c \
 	vmm/cmd_stats.c \
+	vmm/cmd_host.c \
 	vmm/bench/bench.h \
 	vmm/bench/bench.c \
 	vmm/bench/bench_guest.c \
@@ -94,7 +96,8 @@ vmm_thpvm_SOURCES = \
 	vmm/bench/bench_tlb.c \
 	vmm/bench/bench_collapse_mem.c \
 	$(VMM_CORE_SOURCES)
-vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS)
+vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS) \
+	-DTHPVM_LAB_RUN=\"$(abs_top_srcdir)/tests/lab/run.sh\"
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
 
 # The control socket (server, protocol, command table, client), shared with its tests

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "payload.h"
+#include "cli.h"
 #include "error.h"
 #include "x86/layout.h"
 #include "config.h"
@@ -156,9 +157,8 @@ static bool try_dir(const char *dir, const char *name, char *path, size_t len)
 
 int payload_resolve(const char *name_or_path, char *path, size_t len)
 {
-	char exe[PATH_MAX], build_dir[PATH_MAX + 16] = "";
+	char build_dir[PATH_MAX + 16] = "";
 	const char *env = getenv("THPVM_PAYLOAD_DIR");
-	ssize_t n;
 
 	if (!name_or_path || !*name_or_path)
 		return vmm_fail(-EINVAL, "--payload needs a name or a path");
@@ -169,21 +169,8 @@ int payload_resolve(const char *name_or_path, char *path, size_t len)
 					access(path, F_OK) ? strerror(errno) : "not a regular file");
 		return 0;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		char *slash;
-
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			/* libtool runs build-tree binaries from .libs/ */
-			slash = strrchr(exe, '/');
-			if (slash && !strcmp(slash, "/.libs"))
-				*slash = '\0';
-			snprintf(build_dir, sizeof(build_dir), "%s/../guests", exe);
-		}
-	}
+	if (!cli_build_dir(build_dir, sizeof(build_dir) - 8))
+		strcat(build_dir, "/guests");
 	if (try_dir(env, name_or_path, path, len) || try_dir(build_dir, name_or_path, path, len) ||
 	    try_dir(THPVM_PAYLOAD_INSTALL_DIR, name_or_path, path, len))
 		return 0;

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 int parse_size(const char *str, uint64_t *out)
@@ -82,4 +84,30 @@ void cli_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int cli_build_dir(char *buf, size_t len)
+{
+	char exe[4096], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	/* libtool runs build-tree binaries from .libs/ */
+	slash = strrchr(exe, '/');
+	if (slash && !strcmp(slash, "/.libs")) {
+		*slash = '\0';
+		slash = strrchr(exe, '/');
+	}
+	if (!slash || strcmp(slash, "/vmm"))
+		return -ENOENT;
+	*slash = '\0';
+	if ((size_t)snprintf(buf, len, "%s", exe) >= len)
+		return -ENAMETOOLONG;
+	return 0;
 }

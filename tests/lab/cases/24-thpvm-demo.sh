@@ -15,7 +15,7 @@ t0=$(now)
 timeout -s KILL "$L2_TIMEOUT" thpvm demo --linux --guest-dir "$GUEST" --memory 256M < /dev/null > "$out" 2>&1
 rc=$?
 secs=$(_sub "$(now)" "$t0")
-if [ $rc = 0 ] && grep -q '^KVM on this host: kvm_amd (SVM)' "$out" &&
+if [ $rc = 0 ] && grep -q '^KVM on this host: kvm_amd (SVM, NPT)' "$out" &&
    grep -q 'THPVM-GUEST-RUN status=0: memtest' "$out" && grep -q 'pages_2m' "$out" &&
    grep -q '^memtest inside the Linux guest: passed' "$out"; then
 	tap_ok "$desc (in $secs s)"
