@@ -9,6 +9,8 @@ LAB_FILES = \
 	tests/lab/l1/init \
 	tests/lab/l1/lib.sh \
 	tests/lab/l1/runner.sh \
+	tests/lab/l1/suite.sh \
+	tests/lab/kvm-suite.sh \
 	tests/lab/l1/bench-boot.sh \
 	tests/lab/cases/01-kvm.sh \
 	tests/lab/cases/02-thpvm-binary.sh \
@@ -31,3 +33,18 @@ check-lab: linux-guest vmm/thpvm$(EXEEXT)
 bench-lab: linux-guest vmm/thpvm$(EXEEXT)
 	$(LAB_RUN) --bench-boot $(LAB_BENCH_REPS) $(LAB_FLAGS)
 .PHONY: check-lab bench-lab
+
+# make check runs the KVM suite (tests/kvm/) inside the lab too, whatever the
+# host has: one TESTS entry per L1 kernel, each a .lab file that
+# tests/lab/kvm-suite.sh reads (which L1 kernel, which tests), its TAP merged
+# over all the test binaries. make check-kvm-lab runs only these.
+LAB_SUITES = tests/lab/kvm-l1-backports.lab tests/lab/kvm-l1-bookworm.lab
+EXTRA_DIST += $(LAB_SUITES)
+TESTS += $(LAB_SUITES)
+TEST_EXTENSIONS = .lab
+LAB_LOG_DRIVER = $(LOG_DRIVER)
+LAB_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/lab/kvm-suite.sh
+AM_TESTS_ENVIRONMENT = THPVM_KVM_TESTS='$(KVM_TESTS)'; export THPVM_KVM_TESTS;
+check-kvm-lab:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(LAB_SUITES)"
+.PHONY: check-kvm-lab
