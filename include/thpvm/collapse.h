@@ -121,6 +121,7 @@ struct thpvm_collapse_pass {
 	uint64_t nr_examined;    /* extents looked at */
 	uint64_t nr_candidates;  /* chosen by the policy */
 	uint64_t nr_collapsed;   /* now huge */
+	uint64_t nr_collapsed_by_engine[THPVM_NR_COLLAPSE_ENGINES]; /* the same, by the engine that did it */
 	uint64_t nr_failed;      /* candidates that stayed split */
 	uint64_t nr_ops;         /* collapse operations (a batch of adjacent extents is one) */
 	uint64_t bytes_copied;

@@ -59,6 +59,8 @@ void account_pass(struct thpvm_collapse *c, const struct thpvm_collapse_pass *pa
 	c->stats.nr_examined += pass->nr_examined;
 	c->stats.nr_candidates += pass->nr_candidates;
 	c->stats.nr_collapsed += pass->nr_collapsed;
+	for (unsigned i = 0; i < THPVM_NR_COLLAPSE_ENGINES; i++)
+		c->stats.nr_collapsed_by_engine[i] += pass->nr_collapsed_by_engine[i];
 	c->stats.nr_ops += pass->nr_ops;
 	c->stats.bytes_copied += pass->bytes_copied;
 	for (unsigned i = 0; i < THPVM_NR_COLLAPSE_RESULTS; i++)

@@ -54,9 +54,8 @@ void collapse_op_run(struct thpvm_collapse *c, struct collapse_op *op)
 		}
 		break;
 	}
-	pthread_mutex_lock(&c->stats_lock);
+	/* into the pass, not the stats: account_pass() adds them with nr_collapsed, so no reader sees one without the other */
 	for (uint32_t i = 0; i < op->n; i++)
 		if (op->res[i] == THPVM_COLLAPSE_SUCCEED)
-			c->stats.nr_collapsed_by_engine[op->engine[i]]++;
-	pthread_mutex_unlock(&c->stats_lock);
+			op->pass->nr_collapsed_by_engine[op->engine[i]]++;
 }
