@@ -161,7 +161,8 @@ run_l1() { # run_l1 EXTRA_APPEND
 	timeout -k 10 "$timeout" "${qemu[@]}" -append "$append $1" < /dev/null > "$log" 2>&1 &
 	qpid=$!
 	if [ $mode = suite ]; then # what runs, not the TAP: that comes merged at the end
-		tail -n +1 -f --pid="$qpid" "$log" | sed -u -n 's/\r$//; s/^THPVM-LAB-SUITE-BEGIN /lab: running /p' >&2 &
+		tail -n +1 -f --pid="$qpid" "$log" |
+			sed -u -n 's/\r$//; s/^THPVM-LAB-SUITE-BEGIN /lab: running /p; s/^THPVM-LAB-L1-WARNING /lab: L1: /p' >&2 &
 	elif [ $mode = demo ]; then # the demo's own lines, as it prints them
 		tail -n +1 -f --pid="$qpid" "$log" |
 			sed -u -n 's/\r$//; /^THPVM-LAB-HEARTBEAT/d; /^THPVM-LAB-BEGIN/,/^THPVM-LAB-END/{/^THPVM-LAB-/d; p}' &
@@ -280,15 +281,26 @@ if [ $mode = suite ]; then
 		if [ -f "$resdir/$i" ]; then
 			awk -v n="$n" -v bin="$bin" -v cnt="$resdir/count" '
 				/^THPVM-LAB-SUITE-END / { for (f = 2; f <= NF; f++) if ($f ~ /^rc=/) rc = substr($f, 4); next }
+				# a failure is held until its first assertion message is read: the
+				# "not ok" line carries it, so the console (and CI) shows why
+				function flush() { if (pending != "") print pending; pending = "" }
 				/^(not )?ok( |$)/ {
+					flush()
 					not = ($1 == "not"); rest = $0
 					sub(/^(not )?ok[ ]*[0-9]*[ ]*-?[ ]*/, "", rest)
 					n++; tests++; failed += not
-					printf "%s %d - %s: %s\n", not ? "not ok" : "ok", n, bin, rest
+					line = sprintf("%s %d - %s: %s", not ? "not ok" : "ok", n, bin, rest)
+					if (not) { pending = line; why = "" } else print line
 					next }
+				/^  - [^ ]+:[0-9]+: / { loc = $2; sub(/:$/, "", loc) }
+				/^ +Assertion failed: / && pending != "" && why == "" {
+					why = $0; sub(/^ +Assertion failed: /, "", why)
+					gsub(/#/, "no. ", why) # a "#" would start a TAP directive
+					pending = pending " [" loc ": " why "]" }
 				/^(TAP version|1\.\.)/ || /^[ \t]*$/ { next }
 				{ print "# " $0 }
 				END {
+					flush()
 					if (rc != 0 && !failed) { n++; printf "not ok %d - %s: every test passed, but it exited with status %s (a crash in setup or teardown? see the messages above)\n", n, bin, rc }
 					else if (tests == 0) { n++; printf "not ok %d - %s: no test results\n", n, bin }
 					print n > cnt }' "$resdir/$i"
