@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <thpvm/host.h>
 #include "collapse_vm_test.h"
 #include "kvm/vm.h"
 #include "kvm/kvm_stats.h"
@@ -47,7 +48,9 @@ uint64_t kvm_pages_2m(struct vm *vm)
 	return v;
 }
 
-void range_states(struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes, unsigned *huge, unsigned *split)
+/* Counts HUGE and SPLIT extents of the range; marks SPLIT ones in seen[] (when given), counting new marks into *nr_seen. */
+static void range_scan(struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes, unsigned *huge, unsigned *split,
+		       bool *seen, unsigned *nr_seen)
 {
 	struct thpvm_region *r = thpvm_memmap_find(mem, gpa);
 	int64_t first;
@@ -63,7 +66,48 @@ void range_states(struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes, u
 		cr_assert_eq(thpvm_region_extent(r, (uint64_t)first + i, &e), 0);
 		*huge += e.state == THPVM_EXTENT_HUGE;
 		*split += e.state == THPVM_EXTENT_SPLIT;
+		if (seen && e.state == THPVM_EXTENT_SPLIT && !seen[i]) {
+			seen[i] = true;
+			(*nr_seen)++;
+		}
 	}
+}
+
+void range_states(struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes, unsigned *huge, unsigned *split)
+{
+	range_scan(mem, gpa, size_bytes, huge, split, NULL, NULL);
+}
+
+void split_watch_start(struct split_watch *w, struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes)
+{
+	struct thpvm_vmstat_thp vs = { 0 };
+
+	memset(w, 0, sizeof(*w));
+	cr_assert_leq(size_bytes / THPVM_EXTENT_SIZE, SPLIT_WATCH_MAX_EXTENTS);
+	w->mem = mem;
+	w->gpa = gpa;
+	w->size_bytes = size_bytes;
+	thpvm_vmstat_thp_read(&vs);
+	w->host_collapses_before = vs.thp_collapse_alloc;
+}
+
+bool split_watch_all(void *arg)
+{
+	struct split_watch *w = arg;
+
+	range_scan(w->mem, w->gpa, w->size_bytes, &w->huge, &w->split, w->seen, &w->nr_seen);
+	return w->nr_seen == w->size_bytes / THPVM_EXTENT_SIZE;
+}
+
+const char *split_watch_why(struct split_watch *w, char *buf, size_t len)
+{
+	struct thpvm_vmstat_thp vs = { 0 };
+
+	thpvm_vmstat_thp_read(&vs);
+	snprintf(buf, len, "%u of %llu extents seen split; now %u huge, %u split; host collapses meanwhile: %llu",
+		 w->nr_seen, (unsigned long long)(w->size_bytes / THPVM_EXTENT_SIZE), w->huge, w->split,
+		 (unsigned long long)(vs.thp_collapse_alloc - w->host_collapses_before));
+	return buf;
 }
 
 bool wait_until(bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
@@ -79,6 +123,32 @@ bool wait_until(bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
 			return false;
 		nanosleep(&ts, NULL);
 	}
+}
+
+struct passes {
+	struct thpvm_collapse *c;
+	uint64_t from;
+};
+
+static bool passes_done(void *arg)
+{
+	struct passes *p = arg;
+	struct thpvm_collapse_stats st;
+
+	thpvm_collapse_stats(p->c, &st);
+	return !st.running || st.nr_passes >= p->from + 2;
+}
+
+void settled_stats(struct thpvm_collapse *c, struct thpvm_collapse_stats *st)
+{
+	struct passes p = { .c = c };
+
+	thpvm_collapse_stats(c, st);
+	p.from = st->nr_passes;
+	/* pass from + 1 may have begun before this call: from + 2 began after it */
+	cr_assert(wait_until(passes_done, &p, 10000), "the collapse thread finished no pass in 10 s (at pass %llu)",
+		  (unsigned long long)p.from);
+	thpvm_collapse_stats(c, st);
 }
 
 uint64_t guest_free_gpa(struct guest *g)

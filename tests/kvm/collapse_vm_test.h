@@ -35,10 +35,37 @@ uint64_t kvm_pages_2m(struct vm *vm);
 void range_states(struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes, unsigned *huge, unsigned *split);
 
 /*
+ * The guest's writes splitting a range while a sharer holds it: every extent
+ * must be seen SPLIT once, not all at one moment, since the host's own
+ * collapser (khugepaged, max_ptes_shared) may collapse an extent again in
+ * between. split_watch_all() is a wait_until() condition; split_watch_why()
+ * says what was seen, for a failure message.
+ */
+#define SPLIT_WATCH_MAX_EXTENTS 256
+struct split_watch {
+	struct thpvm_memmap *mem;
+	uint64_t gpa, size_bytes;
+	bool seen[SPLIT_WATCH_MAX_EXTENTS];
+	unsigned nr_seen, huge, split;   /* seen so far; HUGE and SPLIT at the last look */
+	uint64_t host_collapses_before;  /* /proc/vmstat thp_collapse_alloc at the start */
+};
+void split_watch_start(struct split_watch *w, struct thpvm_memmap *mem, uint64_t gpa, uint64_t size_bytes);
+bool split_watch_all(void *arg);
+const char *split_watch_why(struct split_watch *w, char *buf, size_t len);
+
+/*
  * Polls (every 20 ms, up to timeout_ms times the time scale, test_ms()) until cond(arg) holds; returns
  * whether it did. For conditions on a running VM.
  */
 bool wait_until(bool (*cond)(void *arg), void *arg, unsigned timeout_ms);
+
+/*
+ * The collapser's statistics once a pass that began after this call has
+ * ended. The counters are added at the end of each pass: what a test just
+ * saw in memory (extents HUGE) is counted only then. Returns immediately
+ * when the thread does not run.
+ */
+void settled_stats(struct thpvm_collapse *c, struct thpvm_collapse_stats *st);
 
 /* First free guest address of a payload guest (memtest's first page). */
 uint64_t guest_free_gpa(struct guest *g);

@@ -75,26 +75,21 @@ static bool seq_mapped_2m(void *arg)
 	return huge == SEQ_EXTENTS && kvm_pages_2m(s->g.vm) >= SEQ_EXTENTS;
 }
 
-static bool seq_split(void *arg)
-{
-	struct seq_vm *s = arg;
-	unsigned huge, split;
-
-	range_states(s->mem, s->gpa, SEQ_BYTES, &huge, &split);
-	return split == SEQ_EXTENTS;
-}
-
 /* Every extent memtest writes split, and KVM maps them with 4 KiB pages: returns pages_2m then. */
 static uint64_t seq_vm_split(struct seq_vm *s)
 {
+	struct split_watch w;
 	uint64_t before, after;
+	char why[160];
 	pid_t sharer;
 
 	cr_assert(wait_until(seq_mapped_2m, s, 20000), "the guest's memory never was all HUGE and 2M-mapped (pages_2m %llu)",
 		  (unsigned long long)kvm_pages_2m(s->g.vm));
 	before = kvm_pages_2m(s->g.vm);
 	sharer = sharer_start(collapse_vm_collapser(s->cv));
-	cr_assert(wait_until(seq_split, s, 30000), "the guest's writes did not split all %u extents", SEQ_EXTENTS);
+	split_watch_start(&w, s->mem, s->gpa, SEQ_BYTES);
+	cr_assert(wait_until(split_watch_all, &w, 30000), "the guest's writes did not split all %u extents (%s; VM: %s)",
+		  SEQ_EXTENTS, split_watch_why(&w, why, sizeof(why)), vm_stop_reason_str(s->g.vm->exit.reason));
 	sharer_stop(sharer);
 	after = kvm_pages_2m(s->g.vm);
 	cr_log_info("pages_2m %llu before the split, %llu after", (unsigned long long)before, (unsigned long long)after);
@@ -117,7 +112,7 @@ static void engine_case(enum thpvm_collapse_engine engine, unsigned cpus)
 	cr_assert_eq(collapse_vm_start(s.cv), 0, "%s", vmm_last_error());
 	cr_assert(wait_until(seq_mapped_2m, &s, 30000), "not recovered: pages_2m %llu",
 		  (unsigned long long)kvm_pages_2m(s.g.vm));
-	thpvm_collapse_stats(collapse_vm_collapser(s.cv), &st);
+	settled_stats(collapse_vm_collapser(s.cv), &st);
 	cr_log_info("%s: %llu collapsed in %llu ops, %llu writer stalls (p99 %llu us), op p99 %llu us",
 		    thpvm_collapse_engine_str(engine), (unsigned long long)st.nr_collapsed, (unsigned long long)st.nr_ops,
 		    (unsigned long long)st.nr_stalls, (unsigned long long)thpvm_collapse_hist_percentile_us(&st.stall, 99),
@@ -182,7 +177,7 @@ Test(collapse_vm, injected_allocation_failure_backs_off_and_the_vm_runs_on)
 	cr_assert_eq(thpvm_collapse_inject(collapse_vm_collapser(s.cv), THPVM_COLLAPSE_INJECT_ALLOC_FAIL, 3), 0);
 	cr_assert_eq(collapse_vm_start(s.cv), 0);
 	cr_assert(wait_until(seq_mapped_2m, &s, 30000), "not recovered after the injected failures");
-	thpvm_collapse_stats(collapse_vm_collapser(s.cv), &st);
+	settled_stats(collapse_vm_collapser(s.cv), &st);
 	cr_log_info("%llu ALLOC_FAILED, %llu back-offs, %llu ms backing off, %llu collapsed",
 		    (unsigned long long)st.results[THPVM_COLLAPSE_ALLOC_FAILED], (unsigned long long)st.nr_backoffs,
 		    (unsigned long long)(st.backoff_ns / 1000000), (unsigned long long)st.nr_collapsed);
@@ -192,6 +187,16 @@ Test(collapse_vm, injected_allocation_failure_backs_off_and_the_vm_runs_on)
 	cr_assert_geq(st.nr_collapsed, SEQ_EXTENTS / 2, "later collapses succeed");
 	cr_assert_eq(s.g.vm->exit.reason, VM_STOP_NONE, "the VM keeps running");
 	seq_vm_finish(&s);
+}
+
+/* THP disabled, nothing collapses them back: every extent is 4 KiB-mapped at once */
+static bool seq_all_split(void *arg)
+{
+	struct seq_vm *s = arg;
+	unsigned huge, split;
+
+	range_states(s->mem, s->gpa, SEQ_BYTES, &huge, &split);
+	return split == SEQ_EXTENTS;
 }
 
 /* The VMM process runs with THP disabled (prctl) while the guest populates its RAM. */
@@ -210,7 +215,7 @@ Test(collapse_vm, a_vm_populated_while_thp_was_disabled_is_promoted_once_allowed
 	seq_vm_start(&s, 1, &cfg);
 	cr_assert_eq(collapse_vm_start(s.cv), 0);
 	/* once the guest has written all of its memory (its first pass), the collapser has seen it for a while */
-	cr_assert(wait_until(seq_split, &s, 10000), "the guest did not populate its memory with 4 KiB pages");
+	cr_assert(wait_until(seq_all_split, &s, 10000), "the guest did not populate its memory with 4 KiB pages");
 	usleep(test_ms(500) * 1000);
 	range_states(s.mem, s.gpa, SEQ_BYTES, &huge, &split);
 	thpvm_collapse_stats(collapse_vm_collapser(s.cv), &st);
@@ -223,7 +228,7 @@ Test(collapse_vm, a_vm_populated_while_thp_was_disabled_is_promoted_once_allowed
 	cr_assert_eq(prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0), 0);
 	cr_assert(wait_until(seq_mapped_2m, &s, 30000), "not promoted: pages_2m %llu",
 		  (unsigned long long)kvm_pages_2m(s.g.vm));
-	thpvm_collapse_stats(collapse_vm_collapser(s.cv), &st);
+	settled_stats(collapse_vm_collapser(s.cv), &st);
 	cr_assert_geq(st.nr_collapsed, SEQ_EXTENTS / 2);
 	seq_vm_finish(&s);
 }

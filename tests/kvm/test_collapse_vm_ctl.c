@@ -72,24 +72,19 @@ static bool all_huge(void *arg)
 	return huge == SEQ_EXTENTS;
 }
 
-static bool all_split(void *arg)
-{
-	struct seq_vm *s = arg;
-	unsigned huge, split;
-
-	range_states(s->mem, s->gpa, SEQ_BYTES, &huge, &split);
-	return split == SEQ_EXTENTS;
-}
-
 /* The guest's writes split every extent while a sharer holds them (collapser off or paused meanwhile). */
 static void split_by_guest(struct seq_vm *s, bool from_huge)
 {
+	struct split_watch w;
+	char why[160];
 	pid_t sharer;
 
 	if (from_huge)
 		cr_assert(wait_until(all_huge, s, 20000), "the guest's memory never was all HUGE");
 	sharer = sharer_start(collapse_vm_collapser(s->cv));
-	cr_assert(wait_until(all_split, s, 30000), "the guest's writes did not split the extents");
+	split_watch_start(&w, s->mem, s->gpa, SEQ_BYTES);
+	cr_assert(wait_until(split_watch_all, &w, 30000), "the guest's writes did not split the extents (%s; VM: %s)",
+		  split_watch_why(&w, why, sizeof(why)), vm_stop_reason_str(s->g.vm->exit.reason));
 	sharer_stop(sharer);
 }
 
