@@ -2,7 +2,10 @@
 # The whole test suite, as CI runs it:
 #   1. warnings-as-errors build, every Criterion test (unit, thp, kvm)
 #   2. -fsanitize=address,undefined build, unit and host-mm tests under it
-#   3. the nested Linux lab, where qemu-system-x86 is installed
+#   3. the nested Linux lab's cases, where qemu-system-x86 is installed
+#      (make check already ran the KVM tests in it: tests/lab/*.lab)
+#   4. where every KVM test ran (tests/kvm-report.sh): fails when one that
+#      could run in the lab ran nowhere
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 start=$(date +%s)
@@ -39,6 +42,9 @@ if command -v qemu-system-x86_64 >/dev/null; then
 else
 	step "nested Linux lab skipped: qemu-system-x86_64 is not installed"
 fi
+
+step "where the KVM tests ran"
+bash "$top/tests/kvm-report.sh" "$top/build" "$top/build-asan" || failed=1
 
 step "done: $([ $failed = 0 ] && echo PASS || echo FAIL)"
 exit $failed

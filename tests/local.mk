@@ -86,6 +86,8 @@ tests_thp_test_collapse_thread_LDADD = $(TEST_LDADD)
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 LOG_COMPILER = $(top_srcdir)/tests/criterion-tap.sh
 EXTRA_DIST += tests/criterion-tap.sh
+# where the KVM tests ran, from the logs (scripts/test.sh runs it last)
+EXTRA_DIST += tests/kvm-report.sh
 
 # Subsets, for the sanitizer build and for quick runs.
 check-unit:

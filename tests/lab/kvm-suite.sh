@@ -24,7 +24,9 @@ if ! command -v qemu-system-x86_64 > /dev/null; then
 	exit 0
 fi
 builddir=$(pwd)
-name=$(basename "$conf" .lab)
+# automake keeps this suite's TAP and stderr in tests/lab/NAME.log: L1's
+# console goes to tests/lab/NAME.console.log, not over it
+name=$(basename "$conf" .lab).console
 # shellcheck disable=SC2086
 exec "$top/tests/lab/run.sh" --builddir "$builddir" --l1 "$builddir/guests/$l1" --memory "$memory" \
 	--name "$name" --suite $tests
