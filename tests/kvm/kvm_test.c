@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* memfd_create */
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include "kvm_test.h"
 #include "error.h"
 #include "helpers.h"
@@ -68,4 +71,42 @@ void guest_teardown(struct guest *g)
 	if (g->own_mem)
 		thpvm_memmap_destroy(g->mem);
 	memset(g, 0, sizeof(*g));
+}
+
+void fd_slurp(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+struct thpvm_cmd *thpvm_cmd_run(const char *const *args)
+{
+	static struct thpvm_cmd c;
+	const char *argv[64] = { THPVM };
+	int n = 1, ofd = memfd_create("out", 0), efd = memfd_create("err", 0), st;
+	pid_t pid;
+
+	while (n < 63 && args[n - 1]) {
+		argv[n] = args[n - 1];
+		n++;
+	}
+	argv[n] = NULL;
+	cr_assert(ofd >= 0 && efd >= 0);
+	fflush(NULL);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		die_with_parent();
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(THPVM, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	fd_slurp(ofd, c.out, sizeof(c.out));
+	fd_slurp(efd, c.err, sizeof(c.err));
+	return &c;
 }

@@ -20,6 +20,23 @@
 			cr_skip_test("/dev/kvm is not usable here: %s", strerror(errno));             \
 	} while (0)
 
+/* The thpvm program of this build tree (a libtool wrapper or the ELF). */
+#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
+
+/* What a thpvm process left: its status (128 + signal when killed) and its output. */
+struct thpvm_cmd {
+	int status;
+	char out[65536];
+	char err[65536];
+};
+/*
+ * Runs THPVM with args (NULL-terminated, argv[0] excluded) to its end and
+ * returns what it left, in a static buffer the next call reuses.
+ */
+struct thpvm_cmd *thpvm_cmd_run(const char *const *args);
+/* Reads an fd's file (a memfd the child wrote) from its start into buf, NUL-terminated, and closes it. */
+void fd_slurp(int fd, char *buf, size_t len);
+
 /* Payloads from this build tree, whatever the current directory. */
 void kvm_test_payload_dir(void);
 

@@ -24,7 +24,6 @@
 #define GUEST_MEM (96 * MIB)
 #define SEQ_BYTES (64 * MIB)
 #define SEQ_EXTENTS ((unsigned)(SEQ_BYTES / (2 * MIB)))
-#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
 
 TestSuite(collapse_vm_ctl, .timeout = 120);
 

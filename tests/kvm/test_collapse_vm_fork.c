@@ -21,7 +21,6 @@
 #include "helpers.h"
 #include "ctl/ctl.h"
 
-#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
 
 TestSuite(collapse_vm_fork, .timeout = 120);
 

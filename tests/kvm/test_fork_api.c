@@ -24,7 +24,6 @@
 #include "helpers.h"
 #include "kvm_test.h"
 
-#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
 
 static char dir[64], sock[128];
 static pid_t vmm_pid;
@@ -67,56 +66,26 @@ static void teardown(void)
 
 TestSuite(fork_api, .init = setup, .fini = teardown, .timeout = 120);
 
-static void slurp(int fd, char *buf, size_t len)
+/* thpvm ctl --raw --timeout 30 PATH CMD ARGS...: status and output */
+static struct thpvm_cmd *ctl(const char *path, const char *cmd, ...)
 {
-	ssize_t n = pread(fd, buf, len - 1, 0);
-
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-}
-
-struct out {
-	int status;
-	char out[65536];
-	char err[4096];
-};
-
-/* thpvm ctl --raw SOCK COMMAND [ARGS...] (NULL-terminated); status, stdout, stderr. */
-static struct out *ctl(const char *path, const char *cmd, ...)
-{
-	static struct out o;
-	const char *argv[32] = { THPVM, "ctl", "--raw", "--timeout", "30", path, cmd };
-	int n = 7, ofd = memfd_create("out", 0), efd = memfd_create("err", 0), st;
+	const char *args[32] = { "ctl", "--raw", "--timeout", "30", path, cmd };
+	int n = 6;
 	va_list ap;
-	pid_t pid;
 
 	va_start(ap, cmd);
-	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+	while (n < 31 && (args[n] = va_arg(ap, const char *)))
 		n++;
 	va_end(ap);
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (!pid) {
-		die_with_parent();
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		execv(THPVM, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	o.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	slurp(ofd, o.out, sizeof(o.out));
-	slurp(efd, o.err, sizeof(o.err));
-	return &o;
+	args[n] = NULL;
+	return thpvm_cmd_run(args);
 }
 
 /* The result of a command that must succeed. */
 static json_t *ok(const char *path, const char *cmd, ...)
 {
 	const char *args[8] = { 0 };
-	struct out *o;
+	struct thpvm_cmd *o;
 	json_error_t e;
 	json_t *j;
 	va_list ap;
@@ -199,7 +168,7 @@ static void start_vmm(const char *const *extra)
 	}
 	close(fd);
 	for (unsigned i = 0; i < 1000; i++) {
-		struct out *o = ctl(sock, "stats", NULL);
+		struct thpvm_cmd *o = ctl(sock, "stats", NULL);
 		json_t *j = o->status ? NULL : json_loads(o->out, 0, NULL);
 		long long waiting = j ? json_integer_value(json_object_get(json_object_get(j, "payload"), "fork_waiting")) : 0;
 
@@ -218,7 +187,7 @@ static char *file(const char *path)
 	int fd = open(path, O_RDONLY);
 
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	slurp(fd, buf, sizeof(buf));
+	fd_slurp(fd, buf, sizeof(buf));
 	return buf;
 }
 
@@ -231,7 +200,7 @@ static void wait_for_text(const char *path, const char *needle)
 		if (fd >= 0) {
 			static char buf[65536];
 
-			slurp(fd, buf, sizeof(buf));
+			fd_slurp(fd, buf, sizeof(buf));
 			if (strstr(buf, needle))
 				return;
 		}
@@ -252,7 +221,7 @@ Test(fork_api, pause_resume_stats_fork_and_quit_through_thpvm_ctl)
 	static const char *const extra[] = { "--arg", "mode=touch", "--arg", "then=wait", NULL };
 	char s1[160], s2[160], s11[160], c1[192], c11[192];
 	json_t *j, *kids;
-	struct out *o;
+	struct thpvm_cmd *o;
 	int st;
 
 	REQUIRE_KVM();
@@ -368,7 +337,7 @@ Test(fork_api, a_failed_fork_leaves_the_vm_running_and_no_child_behind)
 {
 	static const char *const extra[] = { "--arg", "then=wait", NULL };
 	char arg[256], bad[160], out[128];
-	struct out *o;
+	struct thpvm_cmd *o;
 	json_t *j;
 	int st;
 
@@ -441,7 +410,7 @@ Test(fork_api, a_socket_path_that_cannot_be_made_is_refused_before_anything_runs
 			_exit(127);
 		}
 		cr_assert_eq(waitpid(pid, &st, 0), pid);
-		slurp(efd, err, sizeof(err));
+		fd_slurp(efd, err, sizeof(err));
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status 0x%x", st);
 		cr_assert(strstr(err, "thpvm: run: --api-sock "), "%s", err);
 		cr_assert(strstr(err, "directory does not exist"), "%s", err);

@@ -26,7 +26,6 @@
 #include "kvm_test.h"
 #include "test_linux_helpers.h"
 
-#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
 
 static void setup(void)
 {

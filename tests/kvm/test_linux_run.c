@@ -26,7 +26,6 @@
 #include "kvm/kvm_host.h"
 #include "test_linux_helpers.h"
 
-#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
 
 struct cmd {
 	int status;

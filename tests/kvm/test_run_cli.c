@@ -14,63 +14,30 @@
 #include "helpers.h"
 #include "kvm_test.h"
 
-#define THPVM THPVM_BUILD_DIR "/vmm/thpvm"
-
-struct cmd {
-	int status;
-	char out[65536];
-	char err[65536];
-};
-
-static void slurp(int fd, char *buf, size_t len)
-{
-	ssize_t n = pread(fd, buf, len - 1, 0);
-
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-}
-
 /* Runs thpvm with the NULL-terminated arguments; captures status, stdout, stderr. */
-static struct cmd *thpvm(const char *first, ...)
+static struct thpvm_cmd *thpvm(const char *first, ...)
 {
-	static struct cmd c;
-	const char *argv[64] = { THPVM, first };
-	int n = 2, ofd = memfd_create("out", 0), efd = memfd_create("err", 0), st;
+	const char *args[63] = { first };
+	int n = 1;
 	va_list ap;
-	pid_t pid;
 
 	va_start(ap, first);
-	while (n < 63 && (argv[n] = va_arg(ap, const char *)))
+	while (n < 62 && (args[n] = va_arg(ap, const char *)))
 		n++;
 	va_end(ap);
-	argv[n] = NULL;
-	cr_assert(ofd >= 0 && efd >= 0);
-	fflush(NULL);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		die_with_parent();
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		execv(THPVM, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	slurp(ofd, c.out, sizeof(c.out));
-	slurp(efd, c.err, sizeof(c.err));
-	return &c;
+	args[n] = NULL;
+	return thpvm_cmd_run(args);
 }
 
 /* An error: the status, and a first stderr line "thpvm: ..." holding msg. */
-static void expect_error(const struct cmd *c, int status, const char *msg)
+static void expect_error(const struct thpvm_cmd *c, int status, const char *msg)
 {
 	cr_assert_eq(c->status, status, "status %d, want %d; stderr: %s", c->status, status, c->err);
 	cr_assert(!strncmp(c->err, "thpvm: ", 7), "stderr starts with 'thpvm: ': %s", c->err);
 	cr_assert(strstr(c->err, msg), "stderr lacks '%s': %s", msg, c->err);
 }
 
-static void expect_one_line(const struct cmd *c)
+static void expect_one_line(const struct thpvm_cmd *c)
 {
 	cr_assert(strchr(c->err, '\n') == c->err + strlen(c->err) - 1, "one line: %s", c->err);
 }
@@ -109,7 +76,7 @@ static const char *write_file(const char *name, const void *data, size_t len)
 
 Test(run_cli, missing_payload_is_refused)
 {
-	const struct cmd *c = thpvm("run", "--payload", "no-such-payload", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--payload", "no-such-payload", NULL);
 
 	expect_error(c, 2, "payload 'no-such-payload' not found");
 	expect_one_line(c);
@@ -122,7 +89,7 @@ Test(run_cli, missing_payload_is_refused)
 Test(run_cli, a_file_that_is_not_a_payload_is_refused)
 {
 	const char *text = "#!/bin/sh\necho I am not a payload, but I am long enough to hold a header......\n";
-	const struct cmd *c = thpvm("run", "--payload", write_file("script", text, strlen(text)), NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--payload", write_file("script", text, strlen(text)), NULL);
 
 	expect_error(c, 2, "not a thpvm payload: no THPVMPL magic");
 	expect_one_line(c);
@@ -136,7 +103,7 @@ Test(run_cli, oversized_and_truncated_payloads_are_refused)
 	char *buf = calloc(1, big);
 	FILE *f;
 	size_t n;
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 
 	c = thpvm("run", "--payload", write_file("big.bin", buf, big), NULL);
 	expect_error(c, 2, "too large");
@@ -191,7 +158,7 @@ Test(run_cli, hugetlb_beyond_the_pool_says_how_to_get_more)
 
 Test(run_cli, payload_status_becomes_thpvm_status)
 {
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 
 	REQUIRE_KVM();
 	c = thpvm("run", "--payload", "selftest", "--memory", "64M", "--arg", "status=5", NULL);
@@ -207,7 +174,7 @@ Test(run_cli, payload_status_becomes_thpvm_status)
 
 Test(run_cli, guest_errors_print_one_line_then_the_registers)
 {
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 
 	REQUIRE_KVM();
 	c = thpvm("run", "--payload", "selftest", "--memory", "64M", "--arg", "mode=pf", NULL);
@@ -224,7 +191,7 @@ Test(run_cli, guest_errors_print_one_line_then_the_registers)
 Test(run_cli, stats_prints_both_views_of_guest_ram)
 {
 	char json[128];
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 	json_t *j;
 
 	REQUIRE_KVM();
@@ -265,7 +232,7 @@ Test(run_cli, sigint_stops_the_guest_cleanly)
 	usleep(500000);
 	cr_assert_eq(kill(pid, SIGINT), 0);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	slurp(efd, err, sizeof(err));
+	fd_slurp(efd, err, sizeof(err));
 	cr_assert(WIFEXITED(st), "thpvm died of a signal instead of stopping the guest");
 	cr_assert_eq(WEXITSTATUS(st), 130, "stderr: %s", err);
 	cr_assert(strstr(err, "thpvm: interrupted by a signal"), "%s", err);
@@ -274,7 +241,7 @@ Test(run_cli, sigint_stops_the_guest_cleanly)
 /* The README's main job, small: coverage per backing, tlbbench both ways, a fork recovered by the thread. */
 Test(run_cli, demo_shows_coverage_tlb_and_a_fork_recovered_by_the_collapse_thread, .timeout = 120)
 {
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 	double to99, huge_pct;
 	char to2m[32];
 	const char *row;

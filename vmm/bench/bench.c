@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,10 @@
 #include <unistd.h>
 #include "bench.h"
 #include "../cli.h"
+#include "../kvm/kvm_host.h"
+
+/* Where this run's numbers come from: every table is printed under it, every --json file carries it. */
+static struct kvm_host bench_host;
 
 uint64_t bench_now_ns(void)
 {
@@ -68,6 +73,19 @@ void bench_progress_done(void)
 		fprintf(stderr, "\r\033[K");
 }
 
+json_t *bench_host_json(void)
+{
+	return json_pack("{s:s, s:s, s:s, s:b, s:s}", "kvm", kvm_host_kind_str(bench_host.kind), "paging",
+			 kvm_paging_str(bench_host.paging), "what", bench_host.what, "emulated", bench_host.emulated,
+			 "timing_note", kvm_host_timing_note(&bench_host));
+}
+
+int bench_json_write(json_t *j, const char *path)
+{
+	json_object_set_new(j, "host", bench_host_json());
+	return json_dump_file(j, path, JSON_INDENT(1)) ? -EIO : 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: thpvm bench NAME [OPTIONS]\n\nbenchmarks:\n");
@@ -88,6 +106,11 @@ static int cmd_bench_run(int argc, char **argv)
 			printf("usage: %s\n%s\n", (*b)->usage, (*b)->summary);
 			return 0;
 		}
+		kvm_host_detect(&bench_host);
+		/* the host type beside every figure: a TCG-emulated CPU's timings say nothing about hardware */
+		printf("bench %s: host: %s; paging: %s%s%s\n", (*b)->name, bench_host.what, kvm_paging_str(bench_host.paging),
+		       bench_host.emulated ? "; timings " : "", kvm_host_timing_note(&bench_host));
+		fflush(stdout);
 		return (*b)->run(argc - 1, argv + 1);
 	}
 	cli_error("unknown benchmark '%s' (try 'thpvm bench --help')", argv[1]);

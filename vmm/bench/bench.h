@@ -18,6 +18,11 @@ struct bench {
 
 extern const struct bench *const benches[];
 
+/* The host the numbers come from (KVM kind, paging, emulated or not), as JSON. */
+json_t *bench_host_json(void);
+/* Writes a benchmark's --json file, with "host" added. 0 or -errno. */
+int bench_json_write(json_t *j, const char *path);
+
 uint64_t bench_now_ns(void);
 /* Median of n samples (sorts a copy). */
 double bench_median(const double *v, size_t n);

@@ -724,7 +724,7 @@ static int run(int argc, char **argv)
 	if (o->json) {
 		json_t *j = to_json(o, res, &t, &host);
 
-		if (!j || json_dump_file(j, o->json, JSON_INDENT(1))) {
+		if (!j || bench_json_write(j, o->json)) {
 			cli_error("bench collapse: cannot write %s", o->json);
 			status = 1;
 		}

@@ -134,7 +134,7 @@ static int run(int argc, char **argv)
 				json_array_append_new(a, json_real(ms[m][i]));
 			json_object_set_new(json_object_get(root, "samples_ms"), method_name[m], a);
 		}
-		if (json_dump_file(root, json_path, JSON_INDENT(1))) {
+		if (bench_json_write(root, json_path)) {
 			cli_error("cannot write %s", json_path);
 			ret = 1;
 		}

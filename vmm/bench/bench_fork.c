@@ -14,10 +14,10 @@
  *           child's guest reads the TSC first thing and reports it minus the
  *           fork command's: the latency. The fork reply and the child's
  *           report give the breakdown.
- *  density  a 1 GiB template forked into N children (default 16) that each
+ *  density  a template of the first --sizes (1 GiB) forked into N children (default 16) that each
  *           write 1% of their pages and idle: the sum of the processes' Pss
  *           against the ideal (the template alone plus the pages written).
- *  cow      a child of a 1 GiB template times, in 64 extents, its first write
+ *  cow      a child of such a template times, in 64 extents, its first write
  *           (a shared extent: split + 4 KiB copy), a write to the next page
  *           of the same extent and a rewrite, as the guest sees them.
  */
@@ -387,7 +387,7 @@ static int run(int argc, char **argv)
 		status = bench_fork_density(&o, out);
 	if (o.cow && !status)
 		status = bench_fork_cow(&o, out);
-	if (o.json && !status && json_dump_file(out, o.json, JSON_INDENT(1))) {
+	if (o.json && !status && bench_json_write(out, o.json)) {
 		cli_error("bench fork: cannot write %s", o.json);
 		status = 1;
 	}

@@ -53,7 +53,7 @@ static uint64_t guest_pss(const char *sock)
 
 int bench_fork_density(const struct opts *o, json_t *out)
 {
-	char pct[32];
+	char pct[32], sz[32];
 	const char *args[] = { "mode=density", "then=wait", "idle_us=100000", pct, NULL };
 	struct tmpl t;
 	json_t *r, *kids;
@@ -62,7 +62,7 @@ int bench_fork_density(const struct opts *o, json_t *out)
 	int status = 0;
 
 	snprintf(pct, sizeof(pct), "percent=%u", (unsigned)o->write_pct);
-	if (fork_tmpl_create(&t, GIB, THPVM_BACKING_THP, args)) {
+	if (fork_tmpl_create(&t, o->sizes[0], THPVM_BACKING_THP, args)) {
 		cli_error("bench fork: %s", vmm_last_error());
 		return 1;
 	}
@@ -98,7 +98,8 @@ int bench_fork_density(const struct opts *o, json_t *out)
 	ideal = tmpl_pss + written * 4096;
 	ideal_guest = tmpl_guest + written * 4096;
 	if (!status) {
-		printf("fork density: a 1 GiB THP template, %u children each writing %u%% of their pages\n", n,
+		printf("fork density: a %s THP template, %u children each writing %u%% of their pages\n",
+		       format_size(o->sizes[0], sz, sizeof(sz)), n,
 		       (unsigned)o->write_pct);
 		printf("  pages written by all children       %10llu (%.1f MiB)\n", (unsigned long long)written,
 		       (double)written * 4096 / MIB);
@@ -129,7 +130,7 @@ int bench_fork_density(const struct opts *o, json_t *out)
 
 int bench_fork_cow(const struct opts *o, json_t *out)
 {
-	char ext[32];
+	char ext[32], sz[32];
 	const char *args[] = { "mode=cow", "then=exit", ext, NULL };
 	static const char *const names[3] = { "cow_first_cycles", "cow_next_cycles", "cow_rewrite_cycles" };
 	static const char *const what[3] = { "first write, shared extent", "next page, same extent",
@@ -138,7 +139,8 @@ int bench_fork_cow(const struct opts *o, json_t *out)
 	int status = 0;
 
 	snprintf(ext, sizeof(ext), "extents=%u", o->cow_extents);
-	printf("fork copy-on-write: guest-observed write latency in a child of a 1 GiB template, us\n");
+	printf("fork copy-on-write: guest-observed write latency in a child of a %s template, us\n",
+	       format_size(o->sizes[0], sz, sizeof(sz)));
 	printf("  %-5s %-28s %8s %8s %8s %8s\n", "host", "write", "median", "p10", "p90", "samples");
 	for (unsigned b = 0; b < 2 && !status; b++) {
 		enum thpvm_backing backing = b ? THPVM_BACKING_4K : THPVM_BACKING_THP;
@@ -148,7 +150,7 @@ int bench_fork_cow(const struct opts *o, json_t *out)
 
 		if ((b == 0 && !o->thp) || (b == 1 && !o->k4))
 			continue;
-		if (fork_tmpl_create(&t, GIB, backing, args)) {
+		if (fork_tmpl_create(&t, o->sizes[0], backing, args)) {
 			cli_error("bench fork: %s", vmm_last_error());
 			return 1;
 		}

@@ -381,7 +381,7 @@ static int run(int argc, char **argv)
 		if (o.json) {
 			json_t *j = cells_json(cells, n, &o);
 
-			if (json_dump_file(j, o.json, JSON_INDENT(1))) {
+			if (bench_json_write(j, o.json)) {
 				cli_error("bench tlb: cannot write %s", o.json);
 				status = 1;
 			}

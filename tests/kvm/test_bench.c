@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every `thpvm bench` subcommand once, with small sizes: a smoke check of the
+ * shape of what each measures, never of its timings (those come from the
+ * benchmark commands themselves, docs/benchmarks.md). Run in the nested lab
+ * by make check, so on NPT there too:
+ *   tlb        KVM maps THP guest RAM with 2 MiB pages under 2 MiB guest
+ *              pages, and under 4 KiB guest pages where the paging mode
+ *              allows it (TDP); never 4 KiB-backed RAM;
+ *   fork       children writing 1% of their pages amplify guest memory by
+ *              at most 1.05;
+ *   collapse   a forked child's split RAM is back to >= 99% HUGE;
+ *   collapse-mem, coverage  run and report.
+ * Each names its host on its first line, and where the CPU is emulated (the
+ * lab) says its timings are, so no emulated figure passes for a hardware one.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include "helpers.h"
+#include "kvm_test.h"
+
+#define A(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/* TCG in the lab: the time scale stretches these */
+TestSuite(bench, .timeout = 300);
+
+static char json_path[64];
+
+static void setup(void)
+{
+	int fd;
+
+	strcpy(json_path, "/tmp/thpvm-bench-test-XXXXXX");
+	fd = mkstemp(json_path);
+	cr_assert(fd >= 0);
+	close(fd);
+}
+
+static void teardown(void)
+{
+	unlink(json_path);
+}
+
+/* Runs thpvm bench NAME ARGS... --json: asserts status 0 and the host line; returns the JSON (new reference). */
+static json_t *bench(const char *name, const char *const *args, bool json, const struct thpvm_cmd **out)
+{
+	const char *argv[40] = { "bench", name };
+	const struct thpvm_cmd *c;
+	char first[96];
+	json_error_t err;
+	json_t *j = NULL, *host;
+	int n = 2;
+
+	while (*args && n < 36)
+		argv[n++] = *args++;
+	if (json) {
+		argv[n++] = "--json";
+		argv[n++] = json_path;
+	}
+	argv[n] = NULL;
+	c = thpvm_cmd_run(argv);
+	cr_assert_eq(c->status, 0, "thpvm bench %s: status %d\nstderr: %s\nstdout: %s", name, c->status, c->err, c->out);
+	cr_log_info("thpvm bench %s:\n%s", name, c->out);
+	snprintf(first, sizeof(first), "bench %s: host: ", name);
+	cr_assert(!strncmp(c->out, first, strlen(first)), "the first line names the host: %s", c->out);
+	if (json) {
+		j = json_load_file(json_path, 0, &err);
+		cr_assert_not_null(j, "%s: %s", json_path, err.text);
+		host = json_object_get(j, "host");
+		cr_assert(json_is_object(host), "the JSON names the host");
+		cr_assert(json_is_string(json_object_get(host, "paging")));
+		/* an emulated CPU's timings are marked so on the host line */
+		if (json_is_true(json_object_get(host, "emulated"))) {
+			const char *mark = strstr(c->out, "timings emulated by QEMU TCG"), *nl = strchr(c->out, '\n');
+
+			cr_assert(mark && (!nl || mark < nl), "the host line does not mark emulated timings: %s", c->out);
+		}
+	}
+	if (out)
+		*out = c;
+	return j;
+}
+
+static const char *paging(json_t *j)
+{
+	return json_string_value(json_object_get(json_object_get(j, "host"), "paging"));
+}
+
+Test(bench, coverage_measures_a_region_every_way, .init = setup, .fini = teardown)
+{
+	json_t *j;
+
+	if (!host_thp_allowed())
+		cr_skip_test("the host gives this process no THP");
+	j = bench("coverage", A("--memory", "32M", "--reps", "3"), true, NULL);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "bench")), "coverage");
+	cr_assert(json_object_size(json_object_get(j, "samples_ms")) >= 3, "every method timed");
+	json_decref(j);
+}
+
+/* KVM's pages_2m of the cell's last sample */
+static json_int_t cell_pages_2m(json_t *j, const char *backing, const char *guest_page, bool *found)
+{
+	size_t i;
+	json_t *cell;
+
+	*found = false;
+	json_array_foreach(json_object_get(j, "cells"), i, cell)
+	{
+		json_t *samples = json_object_get(cell, "samples");
+
+		if (strcmp(json_string_value(json_object_get(cell, "backing")), backing) ||
+		    strcmp(json_string_value(json_object_get(cell, "guest_page")), guest_page) || !json_array_size(samples))
+			continue;
+		*found = true;
+		return json_integer_value(json_object_get(json_array_get(samples, json_array_size(samples) - 1),
+							  "kvm_pages_2m"));
+	}
+	return 0;
+}
+
+Test(bench, tlb_thp_is_mapped_2m_as_the_paging_mode_allows, .init = setup, .fini = teardown)
+{
+	json_int_t thp2m, thp4k, k4_2m, k4_4k;
+	bool f1, f2, f3, f4;
+	json_t *j;
+
+	REQUIRE_KVM();
+	if (!host_thp_allowed())
+		cr_skip_test("the host gives this process no THP");
+	j = bench("tlb", A("--working-set", "16M", "--reps", "1", "--laps", "1"), true, NULL);
+	thp2m = cell_pages_2m(j, "thp", "2m", &f1);
+	thp4k = cell_pages_2m(j, "thp", "4k", &f2);
+	k4_2m = cell_pages_2m(j, "4k", "2m", &f3);
+	k4_4k = cell_pages_2m(j, "4k", "4k", &f4);
+	cr_assert(f1 && f2 && f3 && f4, "the thp and 4k cells ran");
+	cr_assert_geq(thp2m, 8, "THP under 2 MiB guest pages: KVM maps the 16 MiB working set with 2 MiB pages");
+	if (!strcmp(paging(j), "shadow"))
+		cr_assert_lt(thp4k, thp2m / 2, "shadow paging: no 2 MiB mapping under 4 KiB guest pages (%lld of %lld)",
+			     (long long)thp4k, (long long)thp2m);
+	else
+		cr_assert_geq(thp4k, 8, "%s paging: a host THP is mapped 2 MiB whatever the guest page size",
+			      paging(j));
+	cr_assert_eq(k4_2m + k4_4k, 0, "4 KiB-backed RAM is never mapped 2 MiB");
+	json_decref(j);
+}
+
+Test(bench, fork_children_share_the_template_copy_on_write, .init = setup, .fini = teardown)
+{
+	json_t *j, *d;
+	double amp;
+
+	REQUIRE_KVM();
+	if (!host_thp_allowed())
+		cr_skip_test("the host gives this process no THP");
+	j = bench("fork",
+		  A("--sizes", "128M", "--backings", "thp", "--reps", "1", "--children", "4", "--write-pct", "1",
+		    "--parts", "latency,density"),
+		  true, NULL);
+	cr_assert(json_array_size(json_object_get(j, "latency")) >= 1, "the fork latency was measured");
+	d = json_object_get(j, "density");
+	cr_assert(json_is_object(d));
+	cr_assert_gt(json_integer_value(json_object_get(d, "pages_written")), 0);
+	amp = json_real_value(json_object_get(d, "guest_amplification"));
+	cr_log_info("guest RAM amplification %.3f, whole processes %.3f", amp,
+		    json_real_value(json_object_get(d, "amplification")));
+	cr_assert(amp > 0.9 && amp <= 1.05, "4 children writing 1%% of their pages: guest amplification %.3f", amp);
+	json_decref(j);
+}
+
+Test(bench, collapse_brings_a_forked_childs_ram_back_onto_2m_pages, .init = setup, .fini = teardown)
+{
+	json_t *j, *run;
+
+	REQUIRE_KVM();
+	if (!host_thp_allowed())
+		cr_skip_test("the host gives this process no THP");
+	j = bench("collapse", A("--memory", "64M", "--reps", "1", "--config", "tlb", "--window", "30"), true, NULL);
+	run = json_array_get(json_object_get(json_array_get(json_object_get(j, "configs"), 0), "runs"), 0);
+	cr_assert(json_is_object(run));
+	cr_assert(json_is_true(json_object_get(run, "huge99")), "tlb did not reach 99%% HUGE: %.1f%% at the end",
+		  json_real_value(json_object_get(run, "huge_pct_end")));
+	cr_assert_geq(json_real_value(json_object_get(run, "huge_pct_end")), 99.0);
+	json_decref(j);
+}
+
+Test(bench, collapse_mem_recovers_a_template_in_process_memory)
+{
+	const struct thpvm_cmd *c;
+	const char *row;
+	double to99, huge;
+
+	if (!host_thp_allowed())
+		cr_skip_test("the host gives this process no THP");
+	bench("collapse-mem", A("--memory", "32M", "--reps", "1", "--config", "tlb", "--window", "5"), false, &c);
+	row = strstr(c->out, "\ntlb ");
+	cr_assert_not_null(row, "no tlb row: %s", c->out);
+	cr_assert_eq(sscanf(row, " tlb %lf %lf", &to99, &huge), 2, "%s", row);
+	cr_assert_geq(huge, 99.0, "tlb recovered only %.1f%% HUGE: %s", huge, c->out);
+}
