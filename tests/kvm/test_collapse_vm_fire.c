@@ -11,11 +11,13 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "collapse_vm_test.h"
 #include "kvm/vm.h"
+#include "kvm/kvm_host.h"
 
 #define A(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define FIRE_MEM (96 * MIB)
@@ -60,40 +62,140 @@ static void *splitter_main(void *arg)
 	return NULL;
 }
 
+/*
+ * What a guest that stopped under fire says about its memory. Its page
+ * tables (top of RAM) and its system area (GDT, IDT, TSSs: [0, 2 MiB)) are
+ * static once it runs (the walker's A bits aside): copies taken then, compared
+ * when it stopped, tell a guest whose memory changed under it from one whose
+ * view of intact memory (KVM's mappings, the CPU's page walk) went wrong.
+ */
+struct static_copy {
+	uint64_t gpa[2], size[2];
+	uint64_t *words[2];
+};
+
+static void static_copy_take(struct guest *g, struct static_copy *sc)
+{
+	const struct payload_layout *l = payload_get_layout(g->payload);
+
+	sc->gpa[0] = l->pt_gpa;
+	sc->size[0] = l->pt_size;
+	sc->gpa[1] = 0;
+	sc->size[1] = 2 * MIB;
+	for (int i = 0; i < 2; i++) {
+		const void *hva = thpvm_memmap_gpa_to_hva(g->mem, sc->gpa[i], sc->size[i]);
+
+		cr_assert_not_null(hva);
+		sc->words[i] = malloc(sc->size[i]);
+		cr_assert_not_null(sc->words[i]);
+		memcpy(sc->words[i], hva, sc->size[i]);
+	}
+}
+
+static const char *static_copy_compare(struct guest *g, struct static_copy *sc, char *buf, size_t len)
+{
+	static const char *const what[2] = { "page tables", "system area" };
+	size_t n = 0;
+
+	for (int i = 0; i < 2; i++) {
+		const uint64_t *now = thpvm_memmap_gpa_to_hva(g->mem, sc->gpa[i], sc->size[i]);
+		const uint64_t mask = i == 0 ? ~0x60ULL : ~0ULL; /* A and D of page-table entries */
+		uint64_t changed = 0, first = 0;
+		unsigned huge, split;
+
+		for (uint64_t w = 0; w < sc->size[i] / 8; w++)
+			if ((now[w] & mask) != (sc->words[i][w] & mask) && !changed++)
+				first = w;
+		range_states(g->mem, sc->gpa[i] & ~(2 * MIB - 1), 2 * MIB, &huge, &split);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s at gpa 0x%llx (its extent %s): ", i ? "; " : "", what[i],
+				      (unsigned long long)sc->gpa[i], huge ? "huge" : split ? "split" : "absent");
+		if (!changed)
+			n += (size_t)snprintf(buf + n, len - n, "intact");
+		else
+			n += (size_t)snprintf(buf + n, len - n, "%llu words changed, first at gpa 0x%llx: 0x%llx, was 0x%llx",
+					      (unsigned long long)changed, (unsigned long long)(sc->gpa[i] + first * 8),
+					      (unsigned long long)now[first], (unsigned long long)sc->words[i][first]);
+		if (n >= len)
+			break;
+	}
+	return buf;
+}
+
+static void static_copy_free(struct static_copy *sc)
+{
+	free(sc->words[0]);
+	free(sc->words[1]);
+}
+
 static void fire_case(enum thpvm_collapse_engine engine)
 {
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
 	struct splitter sp = { 0 };
+	struct static_copy sc;
+	char mem_says[512];
 	struct collapse_vm *cv;
 	struct thpvm_memmap *mem;
 	struct guest g;
 	uint64_t bad, first_bad, passes[FIRE_CPUS];
+	struct kvm_host host;
 	time_t deadline;
 
 	REQUIRE_KVM();
 	REQUIRE_THP();
-	mem = guest_mem(FIRE_MEM, THPVM_BACKING_THP);
-	guest_setup(&g, mem, "memtest", FIRE_CPUS, 2 * MIB, A("mode=seq", "size=64M"));
-	vm_test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, engine);
-	cfg.interval_ms = 0; /* as fast as it can */
-	cfg.batch_extents = 4;
-	cfg.remap_batch_extents = 1;
-	cr_assert_eq(collapse_vm_attach(g.vm, &cfg, &cv), 0, "%s", vmm_last_error());
-	cr_assert_eq(vm_start(g.vm), 0);
-	cr_assert_eq(collapse_vm_start(cv), 0);
-	sp.c = collapse_vm_collapser(cv);
-	cr_assert_eq(pthread_create(&sp.thread, NULL, splitter_main, &sp), 0);
+	kvm_host_detect(&host);
+	for (unsigned attempt = 1;; attempt++) {
+		mem = guest_mem(FIRE_MEM, THPVM_BACKING_THP);
+		guest_setup(&g, mem, "memtest", FIRE_CPUS, 2 * MIB, A("mode=seq", "size=64M"));
+		vm_test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, engine);
+		cfg.interval_ms = 0; /* as fast as it can */
+		cfg.batch_extents = 4;
+		cfg.remap_batch_extents = 1;
+		cr_assert_eq(collapse_vm_attach(g.vm, &cfg, &cv), 0, "%s", vmm_last_error());
+		cr_assert_eq(vm_start(g.vm), 0);
+		usleep(test_ms(200) * 1000); /* past the guest's first walks: the A bits it sets */
+		static_copy_take(&g, &sc);
+		cr_assert_eq(collapse_vm_start(cv), 0);
+		memset(&sp, 0, sizeof(sp));
+		sp.c = collapse_vm_collapser(cv);
+		cr_assert_eq(pthread_create(&sp.thread, NULL, splitter_main, &sp), 0);
 
-	deadline = time(NULL) + (time_t)test_secs(DEADLINE_S);
-	do {
-		usleep(50000);
-		thpvm_collapse_stats(sp.c, &st);
-	} while (st.nr_collapsed < TARGET_COLLAPSES && time(NULL) < deadline && g.vm->exit.reason == VM_STOP_NONE);
-	sp.stop = true;
-	pthread_join(sp.thread, NULL);
-	cr_assert_eq(g.vm->exit.reason, VM_STOP_NONE, "the VM stopped under fire: %s\n%s", g.vm->exit.message,
-		     guest_output(&g));
+		deadline = time(NULL) + (time_t)test_secs(DEADLINE_S);
+		do {
+			usleep(50000);
+			thpvm_collapse_stats(sp.c, &st);
+		} while (st.nr_collapsed < TARGET_COLLAPSES && time(NULL) < deadline &&
+			 g.vm->exit.reason == VM_STOP_NONE);
+		sp.stop = true;
+		pthread_join(sp.thread, NULL);
+		if (g.vm->exit.reason == VM_STOP_NONE)
+			break;
+		static_copy_compare(&g, &sc, mem_says, sizeof(mem_says));
+		/*
+		 * Under QEMU TCG (the nested lab) an L2 guest triple-faults now and
+		 * then although the memory its page walk reads is intact and was
+		 * never moved (the page tables' and the system area's extents are
+		 * never split, so never collapsed): the emulated nested paging lost
+		 * it, with QEMU 7.2 and 10.0 alike (docs/lab.md, "Known limits").
+		 * There, and only there, such a run is repeated, twice at most, and
+		 * said so; on a real CPU the first triple fault fails the test.
+		 */
+		if (host.emulated && attempt < 3 && strstr(g.vm->exit.message, "triple fault") &&
+		    !strstr(mem_says, "changed")) {
+			cr_log_warn("attempt %u: the VM stopped under fire: %s (%s; after %llu forks): "
+				    "the emulated CPU lost the guest, not its memory; running it again",
+				    attempt, g.vm->exit.message, mem_says, (unsigned long long)sp.nr_forks);
+			fprintf(stderr, "collapse_vm_fire: attempt %u: guest triple fault under QEMU TCG with its "
+					"page tables and system area intact and never moved (%s); running it again\n",
+				attempt, mem_says);
+			static_copy_free(&sc);
+			guest_teardown(&g);
+			thpvm_memmap_destroy(mem);
+			continue;
+		}
+		cr_assert_fail("the VM stopped under fire: %s (%s; after %llu forks, attempt %u)\n%s", g.vm->exit.message,
+			       mem_says, (unsigned long long)sp.nr_forks, attempt, guest_output(&g));
+	}
 	/* the guest finishes its pass with the thread still collapsing behind it */
 	payload_request_stop(g.payload);
 	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
@@ -133,6 +235,9 @@ static void fire_case(enum thpvm_collapse_engine engine)
 			      (unsigned long long)passes[c]);
 	if (engine == THPVM_COLLAPSE_ENGINE_REMAP)
 		cr_assert_gt(st.nr_stalls, 0, "no vCPU ever met a write-protected extent");
+	static_copy_compare(&g, &sc, mem_says, sizeof(mem_says));
+	cr_assert(!strstr(mem_says, "changed"), "the guest's static memory changed under fire: %s", mem_says);
+	static_copy_free(&sc);
 	guest_teardown(&g);
 	thpvm_memmap_destroy(mem);
 }

@@ -32,7 +32,9 @@
 # LAB_QEMU: the QEMU that runs L1 (default: qemu-system-x86_64 in $PATH);
 # for experiments: LAB_TCG (default thread=multi), LAB_L1_APPEND (more of L1's
 # command line, e.g. kvm_amd.npt=0), LAB_SUITE_ARGS and LAB_TRACE (mkl1.sh).
-# Exit status: 0 when every case passed, 1 on a failure or timeout.
+# Exit status: 0 when every case passed, 1 on a failure or timeout; with
+# --suite 1 only when L1 itself failed (its TAP says which tests failed, and
+# make check fails on them).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 die() { echo "lab: $*" >&2; exit 1; }
