@@ -303,8 +303,8 @@ if [ $mode = suite ]; then
 				{ print "# " $0 }
 				END {
 					flush()
-					if (rc != 0 && !failed) { n++; printf "not ok %d - %s: every test passed, but it exited with status %s (a crash in setup or teardown? see the messages above)\n", n, bin, rc }
-					else if (tests == 0) { n++; printf "not ok %d - %s: no test results\n", n, bin }
+					if (tests == 0) { n++; printf "not ok %d - %s: no test results (exit status %s%s)\n", n, bin, rc, rc == 127 ? ": not found in L1" : "" }
+					else if (rc != 0 && !failed) { n++; printf "not ok %d - %s: every test passed, but it exited with status %s (a crash in setup or teardown? see the messages above)\n", n, bin, rc }
 					print n > cnt }' "$resdir/$i"
 			n=$(cat "$resdir/count")
 		else
