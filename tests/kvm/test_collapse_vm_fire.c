@@ -96,6 +96,7 @@ static const char *static_copy_compare(struct guest *g, struct static_copy *sc, 
 {
 	static const char *const what[2] = { "page tables", "system area" };
 	size_t n = 0;
+#define ADD(...) (n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__), n = n < len ? n : len - 1)
 
 	for (int i = 0; i < 2; i++) {
 		const uint64_t *now = thpvm_memmap_gpa_to_hva(g->mem, sc->gpa[i], sc->size[i]);
@@ -107,17 +108,16 @@ static const char *static_copy_compare(struct guest *g, struct static_copy *sc, 
 			if ((now[w] & mask) != (sc->words[i][w] & mask) && !changed++)
 				first = w;
 		range_states(g->mem, sc->gpa[i] & ~(2 * MIB - 1), 2 * MIB, &huge, &split);
-		n += (size_t)snprintf(buf + n, len - n, "%s%s at gpa 0x%llx (its extent %s): ", i ? "; " : "", what[i],
-				      (unsigned long long)sc->gpa[i], huge ? "huge" : split ? "split" : "absent");
+		ADD("%s%s at gpa 0x%llx (its extent %s): ", i ? "; " : "", what[i], (unsigned long long)sc->gpa[i],
+		    huge ? "huge" : split ? "split" : "absent");
 		if (!changed)
-			n += (size_t)snprintf(buf + n, len - n, "intact");
+			ADD("intact");
 		else
-			n += (size_t)snprintf(buf + n, len - n, "%llu words changed, first at gpa 0x%llx: 0x%llx, was 0x%llx",
-					      (unsigned long long)changed, (unsigned long long)(sc->gpa[i] + first * 8),
-					      (unsigned long long)now[first], (unsigned long long)sc->words[i][first]);
-		if (n >= len)
-			break;
+			ADD("%llu words changed, first at gpa 0x%llx: 0x%llx, was 0x%llx", (unsigned long long)changed,
+			    (unsigned long long)(sc->gpa[i] + first * 8), (unsigned long long)now[first],
+			    (unsigned long long)sc->words[i][first]);
 	}
+#undef ADD
 	return buf;
 }
 
