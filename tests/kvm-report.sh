@@ -72,8 +72,8 @@ mapfile -t labs < <(lab_logs "$build")
 for l in "${labs[@]}"; do
 	results "$l" > "$tmp/one"
 	what=$(sed -n 's/^# KVM suite in the nested lab: //p' "$l" | head -n 1)
-	secs=$(sed -n 's/^lab: L1 ran \([0-9.]*\)s.*/\1/p' "$l" | tail -n 1)
-	summary "nested lab $(basename "$l" .log) (${what:-did not start}${secs:+; L1 ran ${secs} s})" "$tmp/one"
+	secs=$(sed -n 's/^lab: L1 ran \([0-9.]*s[^,]*\),.*/\1/p' "$l" | tail -n 1)
+	summary "nested lab $(basename "$l" .log) (${what:-did not start}${secs:+; L1 ran ${secs}})" "$tmp/one"
 	cat "$tmp/one" >> "$tmp/lab"
 	if awk -F'\t' -v o="$other_host" '$1 == "SKIP" && $3 !~ o' "$tmp/one" | grep -q .; then
 		echo "  FAIL: the lab skipped KVM tests it could run: it is the host that runs everything"
@@ -88,7 +88,7 @@ done
 # a test the host skipped for lack of KVM must have passed in the lab, unless
 # the lab, too, is the wrong kind of host for it
 awk -F'\t' -v o="$other_host" '$1 == "SKIP" && $3 ~ o { print $2 }' "$tmp/lab" | sort -u > "$tmp/other"
-awk -F'\t' '$1 == "SKIP" && $3 ~ /dev\/kvm is not usable/ { print $2 }' "$tmp/host" | sort -u |
+awk -F'\t' '$1 == "SKIP" && $3 ~ /\/dev\/kvm/ { print $2 }' "$tmp/host" | sort -u |
 	comm -23 - "$tmp/other" > "$tmp/need"
 if [ -s "$tmp/other" ]; then
 	echo "  $(wc -l < "$tmp/other") KVM tests are for another kind of KVM host than this one and the lab's:"

@@ -221,13 +221,14 @@ first_unfinished() { # 1-based index of the first binary without a result
 # an L2 boots, or panics (docs/lab.md, Known limits). Such an L1 failure is
 # not a case result: the run is repeated once, saying so (in suite mode from
 # the first test binary that did not finish); twice fails.
-attempt=1 from=1 l1_failure=''
+attempt=1 from=1 l1_failure='' total=0
 while :; do
 	start=$(date +%s.%N)
 	extra=''
 	[ $mode != suite ] || extra="lab.from=$from"
 	run_l1 "$extra"
 	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	total=$(awk -v a="$total" -v b="$secs" 'BEGIN { printf "%.1f", a + b }')
 	[ $mode != suite ] || collect
 	reason=''
 	case $hang in
@@ -255,7 +256,7 @@ while :; do
 		say "lab: repeating the run once (an L1 failure, not a case result)"
 	fi
 done
-say "lab: L1 ran ${secs}s, host load $(loadavg) (TCG timings depend on free host CPU)"
+say "lab: L1 ran ${total}s$([ $attempt = 1 ] || echo " in $attempt attempts"), host load $(loadavg) (TCG timings depend on free host CPU)"
 
 end=$(tr -d '\r' < "$log" | sed -n 's/^THPVM-LAB-END status=\([0-9]*\).*/\1/p')
 verdict='' # empty: L1 ended properly
