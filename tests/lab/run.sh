@@ -29,6 +29,7 @@
 # --name      names the log and the L1 initramfs (default: lab)
 # Environment: LAB_TIME_SCALE (default 6) multiplies the tests' time limits
 # in L1 (TCG); LAB_BOOT_TIMEOUT, LAB_STALL_TIMEOUT (the watchdog, below);
+# LAB_ATTEMPTS (default 3): L1 runs in all when L1 itself fails;
 # LAB_QEMU: the QEMU that runs L1 (default: qemu-system-x86_64 in $PATH);
 # for experiments: LAB_TCG (default thread=multi), LAB_L1_APPEND (more of L1's
 # command line, e.g. kvm_amd.npt=0), LAB_SUITE_ARGS and LAB_TRACE (mkl1.sh).
@@ -219,9 +220,12 @@ first_unfinished() { # 1-based index of the first binary without a result
 
 # TCG's nested SVM is not flawless: rarely an L1 hangs while booting or while
 # an L2 boots, or panics (docs/lab.md, Known limits). Such an L1 failure is
-# not a case result: the run is repeated once, saying so (in suite mode from
-# the first test binary that did not finish); twice fails.
-attempt=1 from=1 l1_failure='' total=0
+# not a case result: the run is repeated, saying so (in suite mode from the
+# first test binary that did not finish), up to LAB_ATTEMPTS times in all
+# (default 3: both clean-clone CI runs of 2026-12-06 lost one L1 to a
+# "corrupted stack end" panic each, docs/lab.md); the last failing fails.
+attempt=1 from=1 l1_failure='' total=0 attempts=${LAB_ATTEMPTS:-3}
+[[ $attempts =~ ^[1-9]$ ]] || die "LAB_ATTEMPTS wants 1-9, got '$attempts'"
 while :; do
 	start=$(date +%s.%N)
 	extra=''
@@ -244,16 +248,16 @@ while :; do
 	cp "$log" "$log.attempt-$attempt"
 	say "lab: attempt $attempt: $reason after ${secs}s (log: $log.attempt-$attempt; last lines:)"
 	tr -d '\r' < "$log" | grep -v '^THPVM-LAB-HEARTBEAT' | tail -n 8 | sed 's/^/  /' >&2
-	if [ $attempt -ge 2 ]; then
-		l1_failure="$reason, in both attempts"
+	if [ $attempt -ge "$attempts" ]; then
+		l1_failure="$reason, in attempt $attempt of $attempts"
 		break
 	fi
 	attempt=$((attempt + 1))
 	if [ $mode = suite ]; then
 		from=$(first_unfinished)
-		say "lab: repeating the run once from test binary $from of ${#suite[@]} (an L1 failure, not a test result)"
+		say "lab: attempt $attempt of $attempts from test binary $from of ${#suite[@]} (an L1 failure, not a test result)"
 	else
-		say "lab: repeating the run once (an L1 failure, not a case result)"
+		say "lab: attempt $attempt of $attempts (an L1 failure, not a case result)"
 	fi
 done
 say "lab: L1 ran ${total}s$([ $attempt = 1 ] || echo " in $attempt attempts"), host load $(loadavg) (TCG timings depend on free host CPU)"
