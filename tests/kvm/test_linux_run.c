@@ -34,13 +34,6 @@ struct cmd {
 	char err[65536];
 };
 
-static void slurp(int fd, char *buf, size_t len)
-{
-	ssize_t n = pread(fd, buf, len - 1, 0);
-
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-}
 
 static double now_s(void)
 {
@@ -92,8 +85,8 @@ static struct cmd *thpvm_in(const void *in, size_t in_len, const char *first, ..
 	c.secs = now_s() - t0;
 	c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	close(ifd);
-	slurp(ofd, c.out, sizeof(c.out));
-	slurp(efd, c.err, sizeof(c.err));
+	fd_slurp(ofd, c.out, sizeof(c.out));
+	fd_slurp(efd, c.err, sizeof(c.err));
 	return &c;
 }
 #define thpvm(...) thpvm_in(NULL, 0, __VA_ARGS__)
@@ -401,7 +394,7 @@ Test(linux_run, sigterm_stops_the_guest)
 	usleep(500000);
 	kill(pid, SIGTERM);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	slurp(efd, err, sizeof(err));
+	fd_slurp(efd, err, sizeof(err));
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status 0x%x; stderr: %s", st, err);
 	cr_assert(strstr(err, "thpvm: interrupted by a signal"), "%s", err);
 }

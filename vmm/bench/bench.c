@@ -73,7 +73,8 @@ void bench_progress_done(void)
 		fprintf(stderr, "\r\033[K");
 }
 
-json_t *bench_host_json(void)
+/* The host the numbers come from (KVM kind, paging, emulated or not), as JSON. */
+static json_t *bench_host_json(void)
 {
 	return json_pack("{s:s, s:s, s:s, s:b, s:s}", "kvm", kvm_host_kind_str(bench_host.kind), "paging",
 			 kvm_paging_str(bench_host.paging), "what", bench_host.what, "emulated", bench_host.emulated,

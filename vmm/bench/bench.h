@@ -18,9 +18,7 @@ struct bench {
 
 extern const struct bench *const benches[];
 
-/* The host the numbers come from (KVM kind, paging, emulated or not), as JSON. */
-json_t *bench_host_json(void);
-/* Writes a benchmark's --json file, with "host" added. 0 or -errno. */
+/* Writes a benchmark's --json file, with "host" (KVM kind, paging, emulated or not) added. 0 or -errno. */
 int bench_json_write(json_t *j, const char *path);
 
 uint64_t bench_now_ns(void);
