@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE /* memfd_create */
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -85,7 +85,7 @@ struct thpvm_cmd *thpvm_cmd_run(const char *const *args)
 {
 	static struct thpvm_cmd c;
 	const char *argv[64] = { THPVM };
-	int n = 1, ofd = memfd_create("out", 0), efd = memfd_create("err", 0), st;
+	int n = 1, ofd = output_fd_create("out"), efd = output_fd_create("err"), st;
 	pid_t pid;
 
 	while (n < 63 && args[n - 1]) {

@@ -186,7 +186,7 @@ Test(collapse_vm_ctl, the_collapse_command_shows_and_changes_the_policy_of_a_run
 static int thpvm(char *out, size_t len, const char *first, ...)
 {
 	const char *argv[32] = { THPVM, first };
-	int n = 2, fd = memfd_create("out", 0), st;
+	int n = 2, fd = output_fd_create("out"), st;
 	va_list ap;
 	ssize_t got;
 	pid_t pid;

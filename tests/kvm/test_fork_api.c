@@ -396,7 +396,7 @@ Test(fork_api, a_socket_path_that_cannot_be_made_is_refused_before_anything_runs
 	snprintf(bad, sizeof(bad), "%s/nodir/vm.sock", dir);
 	{
 		const char *argv[] = { THPVM, "run", "--payload", "forktest", "--api-sock", bad, NULL };
-		int efd = memfd_create("err", 0), st;
+		int efd = output_fd_create("err"), st;
 		pid_t pid;
 		char err[1024];
 

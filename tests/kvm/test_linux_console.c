@@ -80,7 +80,7 @@ static void start(struct term_run *t, const char *kernel)
 	cr_assert_eq(openpty(&t->master, &t->slave, NULL, NULL, NULL), 0);
 	cr_assert_eq(tcgetattr(t->slave, &t->before), 0);
 	cr_assert(t->before.c_lflag & ICANON, "a new pty starts canonical");
-	t->err_fd = memfd_create("err", 0);
+	t->err_fd = output_fd_create("err");
 	t->out_len = 0;
 	fflush(NULL);
 	t->pid = fork();

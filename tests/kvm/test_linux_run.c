@@ -51,7 +51,7 @@ static struct cmd *thpvm_in(const void *in, size_t in_len, const char *first, ..
 {
 	static struct cmd c;
 	const char *argv[64] = { THPVM, first };
-	int n = 2, ofd = memfd_create("out", 0), efd = memfd_create("err", 0), ifd, st;
+	int n = 2, ofd = output_fd_create("out"), efd = output_fd_create("err"), ifd, st;
 	va_list ap;
 	double t0;
 	pid_t pid;
@@ -374,7 +374,7 @@ Test(linux_run, a_looping_guest_ends_at_the_timeout)
 Test(linux_run, sigterm_stops_the_guest)
 {
 	const char *k = KERNEL(loop);
-	int efd = memfd_create("err", 0), st;
+	int efd = output_fd_create("err"), st;
 	char err[4096];
 	pid_t pid;
 
@@ -483,6 +483,27 @@ struct bg {
 };
 
 /*
+ * Polls "thpvm ctl SOCK stats" until it answers (answers true) or no longer
+ * does; false when that did not happen within secs (scaled: test_secs).
+ */
+static bool ctl_wait(const char *sock, bool answers, double secs)
+{
+	struct timespec t;
+	double end;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	end = t.tv_sec + t.tv_nsec / 1e9 + test_secs(secs);
+	for (;;) {
+		if ((thpvm("ctl", sock, "stats", NULL)->status == 0) == answers)
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec + t.tv_nsec / 1e9 > end)
+			return false;
+		usleep(25000);
+	}
+}
+
+/*
  * thpvm run --kernel K --api-sock SOCK [--console CONSOLE] in the background,
  * stdin from a pipe; returns once the socket answers.
  */
@@ -492,7 +513,7 @@ static void bg_start_console(struct bg *b, const char *kernel, const char *conso
 
 	snprintf(b->sock, sizeof(b->sock), "%s/vm.sock", linux_test_dir());
 	cr_assert_eq(pipe(p), 0);
-	b->out = memfd_create("out", 0);
+	b->out = output_fd_create("out");
 	fflush(NULL);
 	b->pid = fork();
 	cr_assert(b->pid >= 0);
@@ -510,9 +531,7 @@ static void bg_start_console(struct bg *b, const char *kernel, const char *conso
 	}
 	close(p[0]);
 	b->in = p[1];
-	for (int i = 0; i < 200 && thpvm("ctl", b->sock, "stats", NULL)->status; i++)
-		usleep(25000);
-	cr_assert_eq(thpvm("ctl", b->sock, "stats", NULL)->status, 0, "the control socket answers");
+	cr_assert(ctl_wait(b->sock, true, 10), "the control socket answers within 10 s");
 }
 
 static void bg_start(struct bg *b, const char *kernel)
@@ -565,8 +584,7 @@ Test(linux_run, console_command_refuses_a_payload_guest)
 		      "--api-sock", sock, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 200 && thpvm("ctl", sock, "stats", NULL)->status; i++)
-		usleep(25000);
+	cr_assert(ctl_wait(sock, true, 10), "the control socket answers within 10 s");
 	c = thpvm("ctl", sock, "console", "text=hello", NULL);
 	cr_assert_neq(c->status, 0);
 	cr_assert(strstr(c->err, "unsupported") && strstr(c->err, "no console UART"), "%s", c->err);
@@ -601,9 +619,7 @@ Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
 	cr_assert(strstr(c->out, "\"state\": \"running\""), "%s", c->out);
 	c = thpvm("ctl", child, "console", "text=B", "newline=false", NULL);
 	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
-	for (int i = 0; i < 200 && !thpvm("ctl", child, "stats", NULL)->status; i++)
-		usleep(25000);
-	cr_assert_neq(thpvm("ctl", child, "stats", NULL)->status, 0, "the child ended after its input");
+	cr_assert(ctl_wait(child, false, 10), "the child ended after its input (within 10 s)");
 	fd = open(console, O_RDONLY);
 	cr_assert(fd >= 0);
 	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
@@ -627,8 +643,7 @@ Test(linux_run, a_forked_child_writes_its_own_console_not_the_parents_file)
 	cr_assert_eq(thpvm("ctl", b.sock, "fork", NULL)->status, 0);
 	c = thpvm("ctl", child, "console", "text=C", "newline=false", NULL);
 	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
-	for (int i = 0; i < 200 && !thpvm("ctl", child, "stats", NULL)->status; i++)
-		usleep(25000);
+	cr_assert(ctl_wait(child, false, 10), "the child ended after its input (within 10 s)");
 	c = thpvm("ctl", b.sock, "console", "text=D", "newline=false", NULL);
 	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
 	cr_assert_eq(bg_wait(&b), 'D');

@@ -215,7 +215,7 @@ Test(run_cli, sigint_stops_the_guest_cleanly)
 {
 	const char *argv[] = { THPVM, "run", "--payload", "selftest", "--memory", "64M", "--cpus", "2",
 			       "--arg", "mode=spin", NULL };
-	int efd = memfd_create("err", 0), st;
+	int efd = output_fd_create("err"), st;
 	char err[4096];
 	pid_t pid;
 

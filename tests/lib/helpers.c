@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include "config.h" /* _GNU_SOURCE: memfd_create */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thpvm.h>
@@ -157,4 +160,18 @@ double test_time_scale(void)
 	if (!s || end == s || *end || !(scale >= 1 && scale <= 1000))
 		scale = 1;
 	return scale;
+}
+
+int output_fd_create(const char *name)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, O_APPEND)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }

@@ -64,6 +64,14 @@ static inline uint64_t test_ns(double secs)
 	return (uint64_t)(test_secs(secs) * 1e9);
 }
 
+/*
+ * A memfd to catch a child's stdout or stderr, opened O_APPEND: a child's
+ * threads (vCPUs, payload threads) share one file offset, and a memfd,
+ * unlike a regular file, does not serialise it, so two concurrent writes
+ * could land at the same offset and one line vanish. -errno on failure.
+ */
+int output_fd_create(const char *name);
+
 /* Whether the host would give this process 2 MiB THP for MADV_HUGEPAGE memory. */
 bool host_thp_allowed(void);
 /*
