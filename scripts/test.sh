@@ -6,6 +6,7 @@
 #      (make check already ran the KVM tests in it: tests/lab/*.lab)
 #   4. where every KVM test ran (tests/kvm-report.sh): fails when one that
 #      could run in the lab ran nowhere
+#   5. on a failure, every failed test again with its first message
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 start=$(date +%s)
@@ -45,6 +46,22 @@ fi
 
 step "where the KVM tests ran"
 bash "$top/tests/kvm-report.sh" "$top/build" "$top/build-asan" || failed=1
+
+# The failed tests once more, last, each with Criterion's first message: CI
+# shows the end of this output, and the logs above may be cut from it.
+failures() {
+	local log
+	for log in $(find "$top"/build*/tests -name '*.log' -newer "$top/build/.configure-args" 2>/dev/null | sort); do
+		grep -q -E '^(FAIL|ERROR):' "$log" || continue
+		grep -E '^(FAIL|ERROR):' "$log" | head -n 10
+		grep -E -A2 '^\[----\] .*(Assertion Failed|Unexpected signal)' "$log" |
+			grep -v -E '^(--|\[----\] *)$' | head -n 6 | sed 's/^/      /'
+	done
+}
+if [ $failed != 0 ]; then
+	step "what failed"
+	failures
+fi
 
 step "done: $([ $failed = 0 ] && echo PASS || echo FAIL)"
 exit $failed

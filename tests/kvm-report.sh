@@ -28,6 +28,9 @@ results() {
 			name = $2; reason = ""
 			i = index(name, " # SKIP"); if (i) { reason = substr(name, i + 7); name = substr(name, 1, i - 1) }
 			sub(/^tests\/kvm\/[a-z0-9_]+: /, "", name)        # the lab names the binary first
+			# the lab appends a failure'"'"'s first assertion: " [file:line: message]"
+			i = index(name, " ["); if (i && $1 != "SKIP" && name ~ /\]$/) {
+				reason = substr(name, i + 2, length(name) - i - 2); name = substr(name, 1, i - 1) }
 			sub(/[ \t]+\([0-9.]+s\)[ \t]*$/, "", name)        # Criterion appends the duration
 			sub(/[ \t]+$/, "", name); sub(/^[ \t]+/, "", reason)
 			print $1 "\t" name "\t" reason }'
@@ -41,6 +44,9 @@ summary() { # summary LABEL FILE: one line of counts, then the skip reasons
 	printf '  %s: %d ran (%d passed, %d failed), %d skipped\n' "$label" "$ran" "$pass" "$fail" "$skip"
 	awk -F'\t' '$1 == "SKIP" { r = $3; sub(/: [^:]*$/, "", r); n[r]++ } END { for (r in n) printf "      %3d skipped: %s\n", n[r], r }' "$f" |
 		sort -rn -k1
+	# every failure with its reason, so the end of a CI log says why
+	awk -F'\t' '$1 == "FAIL" || $1 == "ERROR" || $1 == "XPASS" {
+		printf "      %s: %s%s\n", tolower($1), $2, $3 == "" ? "" : " [" substr($3, 1, 300) "]" }' "$f" | head -n 20
 }
 
 kvm_logs() { find "$1/tests/kvm" -name 'test_*.log' 2>/dev/null | sort; }
