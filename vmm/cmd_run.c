@@ -2,13 +2,14 @@
 /* thpvm run: run a guest; its exit status becomes thpvm's. */
 #include "cli.h"
 #include "run_opts.h"
+#include "run/run.h"
 
 static int run(int argc, char **argv)
 {
 	struct run_opts o = { .cmd = "run" };
 	int ret = run_opts_parse(argc, argv, &o);
 
-	return ret ? ret : o.kernel ? run_linux(&o) : run_payload(&o);
+	return ret ? ret : run_guest(&o, NULL, NULL);
 }
 
 const struct cli_command cmd_run = {

@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 #include "run_opts.h"
+#include "run/run.h"
 
 static int run(int argc, char **argv)
 {
@@ -15,7 +16,7 @@ static int run(int argc, char **argv)
 	if (ret)
 		return ret;
 	o.stats = true;
-	return o.kernel ? run_linux(&o) : run_payload(&o);
+	return run_guest(&o, NULL, NULL);
 }
 
 const struct cli_command cmd_stats = {

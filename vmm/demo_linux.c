@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include "demo.h"
 #include "cli.h"
-#include "run_linux.h"
 #include "run_opts.h"
+#include "run/run.h"
 #include "kvm/kvm_host.h"
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
@@ -75,7 +75,7 @@ int demo_linux(const char *guest_dir, uint64_t memory_bytes)
 	printf("booting %s with %s, %llu MiB, 2 vCPUs\ncommand line: %s\n\n", kernel, initrd,
 	       (unsigned long long)(memory_bytes >> 20), cmdline);
 	fflush(stdout);
-	status = run_linux_report(&o, after_guest, NULL);
+	status = run_guest(&o, after_guest, NULL);
 	printf("\nmemtest inside the Linux guest: %s (guest status %d)\n", status ? "FAILED" : "passed", status);
 	return status;
 }

@@ -82,7 +82,10 @@ vmm_thpvm_SOURCES = \
 	vmm/demo_lab.c \
 	vmm/run_opts.h \
 	vmm/run_opts.c \
-	vmm/run_payload.c \
+	vmm/run/run.h \
+	vmm/run/run.c \
+	vmm/machine/machine.h \
+	vmm/machine/payload_ops.c \
 	vmm/cmd_run.c \
 	vmm/cmd_stats.c \
 	vmm/cmd_host.c \
@@ -126,7 +129,7 @@ VMM_LINUX_SOURCES = \
 	vmm/linux_machine.h \
 	vmm/linux_machine.c
 VMM_CORE_SOURCES += $(VMM_LINUX_SOURCES)
-vmm_thpvm_SOURCES += vmm/run_linux.h vmm/run_linux.c vmm/demo.h vmm/demo_linux.c
+vmm_thpvm_SOURCES += vmm/machine/linux_ops.c vmm/demo.h vmm/demo_linux.c
 vmm_thpvm_CFLAGS += -DTHPVM_LINUX_GUEST_DIR_DEFAULT=\"$(abs_top_builddir)/guests/linux\"
 # The collapse thread of a VM (libthpvm's collapser on the VM's hooks) and its control command
 VMM_CORE_SOURCES += vmm/collapse_vm.h vmm/collapse_vm.c

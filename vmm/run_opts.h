@@ -22,7 +22,7 @@ struct run_opts {
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
 	const char *api_sock;           /* --api-sock PATH: the control socket (docs/api.md), NULL = none */
-	/* Linux guests (run_linux.c, docs/linux-boot.md) */
+	/* Linux guests (machine/linux_ops.c, docs/linux-boot.md) */
 	const char *kernel;             /* --kernel PATH: bzImage or PVH vmlinux, instead of --payload */
 	const char *initrd;             /* --initrd PATH */
 	const char *cmdline;            /* --cmdline STR */
@@ -43,13 +43,5 @@ struct run_opts {
 /* What a run gets without options: 256 MiB of THP, 2 MiB guest pages, 1 vCPU, collapse balanced. */
 void run_opts_default(struct run_opts *o, const char *cmd);
 int run_opts_parse(int argc, char **argv, struct run_opts *o);
-
-/* Runs the payload guest o describes; returns thpvm's exit status. */
-int run_payload(const struct run_opts *o);
-/* Boots the Linux kernel o describes (o->kernel); returns thpvm's exit status. */
-int run_linux(const struct run_opts *o);
-/* --stats / --stats-json: the report of vm, printed or written. Returns 0 or -EIO (already said why). */
-struct vm;
-int run_write_stats(struct vm *vm, const struct run_opts *o);
 
 #endif

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The run driver: one step table for every kind of guest, unwound in
+ * reverse on every way out; the guest's exit status passed on, every
+ * failure one line (vmm/run/run.h).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "run.h"
+#include "cli.h"
+#include "collapse_vm.h"
+#include "error.h"
+#include "guest_ram.h"
+#include "run_opts.h"
+#include "vm_api.h"
+#include "kvm/vm.h"
+#include "kvm/vm_stats.h"
+#include "machine/machine.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Everything a run holds, built by the step table below and unwound in reverse. */
+struct run {
+	const struct run_opts *o;
+	const struct machine_ops *ops;
+	void *machine;                  /* the machine's own state (ops->check) */
+	struct thpvm_memmap *mem;
+	struct vm *vm;
+	struct vm_api *api;             /* --api-sock */
+};
+
+/* --stats / --stats-json: the report of vm, printed or written. Returns 0 or -EIO (already said why). */
+static int write_stats(struct vm *vm, const struct run_opts *o)
+{
+	int ret = 0;
+
+	if (o->stats) {
+		fflush(stdout);
+		if (vm_stats_print(stdout, vm)) {
+			cli_error("%s: statistics: %s", o->cmd, vmm_last_error());
+			ret = -EIO;
+		}
+		if (collapse_vm_of(vm)) {
+			fputc('\n', stdout);
+			collapse_vm_print(stdout, collapse_vm_of(vm));
+		}
+	}
+	if (o->stats_json) {
+		json_t *j = vm_stats_json(vm);
+
+		if (!j || json_dump_file(j, o->stats_json, JSON_INDENT(1))) {
+			cli_error("%s: cannot write statistics to %s%s%s", o->cmd, o->stats_json, j ? "" : ": ",
+				  j ? "" : vmm_last_error());
+			ret = -EIO;
+		}
+		json_decref(j);
+	}
+	return ret;
+}
+
+/* Bad input (the image, its arguments, the console) is found before any memory exists. */
+static int check_machine(struct run *r)
+{
+	return r->ops->check(r->o, &r->machine);
+}
+
+static void release_machine(struct run *r)
+{
+	r->ops->release(r->machine);
+	r->machine = NULL;
+}
+
+/* On demand: a kernel's checks come first, and need the memory layout. */
+static int create_ram(struct run *r)
+{
+	struct guest_ram_config rc = {
+		.size_bytes = r->o->memory_bytes,
+		.backing = r->o->backing,
+		.populate = THPVM_POPULATE_ON_DEMAND,
+	};
+
+	return guest_ram_create(&rc, &r->mem);
+}
+
+static void destroy_ram(struct run *r)
+{
+	thpvm_memmap_destroy(r->mem);
+	r->mem = NULL;
+}
+
+static int load_machine(struct run *r)
+{
+	return r->ops->load ? r->ops->load(r->machine, r->o, r->mem) : 0;
+}
+
+/* --prefault: every page written now, before the guest is loaded into it or runs. */
+static int prefault(struct run *r)
+{
+	int ret;
+
+	if (!r->o->prefault)
+		return 0;
+	for (unsigned i = 0; i < thpvm_memmap_nr_regions(r->mem); i++)
+		if ((ret = thpvm_region_prefault(thpvm_memmap_region(r->mem, i), NULL, NULL)))
+			return vmm_fail(ret, "%s", thpvm_last_error());
+	return 0;
+}
+
+static int create_vm(struct run *r)
+{
+	return r->ops->create_vm(r->machine, r->o, r->mem, &r->vm);
+}
+
+static void destroy_vm(struct run *r)
+{
+	vm_destroy(r->vm);
+	r->vm = NULL;
+}
+
+/* The collapse thread (docs/collapse.md): the VM owns it from here on; started as the vCPUs start. */
+static int start_collapse(struct run *r)
+{
+	return collapse_vm_setup(r->vm, &r->o->collapse, NULL);
+}
+
+static void child_exit(void *arg, struct vm *vm);
+
+/* The control socket (docs/api.md): created early so a bad path is refused before any memory exists. */
+static int open_api(struct run *r)
+{
+	struct vm_api_config cfg = { .path = r->o->api_sock, .interrupt = &interrupted, .timeout_ns = r->o->timeout_ns,
+				     .child_exit = child_exit, .arg = r };
+
+	return r->o->api_sock ? vm_api_create(&cfg, &r->api) : 0;
+}
+
+static void close_api(struct run *r)
+{
+	vm_api_destroy(r->api);
+	r->api = NULL;
+}
+
+static int attach_api(struct run *r)
+{
+	return r->api ? vm_api_attach(r->api, r->vm) : 0;
+}
+
+/* The server stops before the VM its commands use goes. */
+static void stop_api(struct run *r)
+{
+	vm_api_stop(r->api);
+}
+
+static const struct run_step {
+	const char *name;
+	int (*init)(struct run *r);
+	void (*exit)(struct run *r);
+	int fail_status;            /* thpvm's exit status when init fails: 2 = bad input */
+} run_steps[] = {
+	{ "check the guest's input", check_machine, release_machine, 2 },
+	{ "open the control socket", open_api, close_api, 2 },
+	{ "allocate guest RAM", create_ram, destroy_ram, 1 },
+	{ "load the guest", load_machine, NULL, 2 },
+	{ "prefault guest RAM", prefault, NULL, 1 },
+	{ "create the VM", create_vm, destroy_vm, 1 },
+	{ "start the collapse thread", start_collapse, NULL, 1 },
+	{ "serve the control socket", attach_api, stop_api, 1 },
+};
+#define NR_RUN_STEPS (sizeof(run_steps) / sizeof(run_steps[0]))
+
+static void unwind(struct run *r, unsigned done)
+{
+	while (done > 0)
+		if (run_steps[--done].exit)
+			run_steps[done].exit(r);
+}
+
+/* How the guest ended, after its last output; returns its exit status. */
+static int report_exit(struct run *r, struct vm *vm)
+{
+	r->ops->flush(r->machine);
+	if (!r->ops->report_exit(r->machine, vm)) {
+		cli_error("%s", vm->exit.message);
+		if (vm->exit.dump)
+			fprintf(stderr, "%s\n", vm->exit.dump);
+	}
+	return vm->exit.status;
+}
+
+/*
+ * A forked child (docs/fork.md) whose guest has ended: it reports like the
+ * original run, on its own console, tears down and exits with the guest's
+ * status. --stats-json is the original's only: children have their
+ * sockets. _exit(): a leak check at exit cannot work in a forked child of a
+ * multi-threaded process (LeakSanitizer's thread list is the parent's).
+ */
+static void child_exit(void *arg, struct vm *vm)
+{
+	struct run *r = arg;
+	struct run_opts o = *r->o;
+	int status;
+
+	status = report_exit(r, vm);
+	o.stats_json = NULL;
+	if (write_stats(vm, &o) && !status)
+		status = 1;
+	unwind(r, NR_RUN_STEPS);
+	fflush(NULL);
+	_exit(status);
+}
+
+int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg), void *arg)
+{
+	struct run r = { .o = o, .ops = o->kernel ? &machine_linux : &machine_payload };
+	struct sigaction sa, old_int, old_term, old_hup, old_pipe;
+	unsigned done;
+	int status, ret;
+
+	for (done = 0; done < NR_RUN_STEPS; done++) {
+		if (run_steps[done].init(&r)) {
+			cli_error("%s: %s", o->cmd, vmm_last_error());
+			unwind(&r, done);
+			return run_steps[done].fail_status;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	interrupted = 0;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	/* a reader of the guest's output that goes away loses the output; thpvm goes on and ends normally */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, &old_pipe);
+	if (r.ops->start)
+		r.ops->start(r.machine, o);
+	if (!(ret = vm_start(r.vm)) && r.ops->started)
+		ret = r.ops->started(r.machine);
+	if (!ret)
+		ret = vm_wait(r.vm, o->timeout_ns, &interrupted);
+	if (r.ops->stop)
+		r.ops->stop(r.machine);
+	if (ret) {
+		cli_error("%s: %s", o->cmd, vmm_last_error());
+		status = 1;
+	} else {
+		status = report_exit(&r, r.vm);
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	if (after)
+		after(r.vm, arg);
+	if (write_stats(r.vm, o) && !status)
+		status = 1;
+	unwind(&r, done);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	return status;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/run/: the one driver every guest runs through (`thpvm run`, `thpvm
+ * stats`, `thpvm demo --linux`), kvmtool's builtin-run.c with thpvm's
+ * explicit step table: init steps in order, unwound in reverse, one signal
+ * setup, one report and finish path, also for a forked child. What differs
+ * per kind of guest is a struct machine_ops (vmm/machine/).
+ * Calls down: vmm/machine, vmm/kvm, the collapse thread (collapse_vm.c), the
+ * control socket's VM commands (vm_api.c), guest RAM (guest_ram.c).
+ */
+#ifndef THPVM_RUN_H
+#define THPVM_RUN_H
+
+struct vm;
+struct run_opts;
+
+/*
+ * Runs the guest o describes (o->kernel: Linux, else o->payload) to its end,
+ * calling after(vm, arg) (may be NULL) once the guest has ended and before
+ * the VM is destroyed, e.g. to report on it. Returns thpvm's exit status:
+ * the guest's, 1 on a failure, 2 on bad input.
+ */
+int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg), void *arg);
+
+#endif
