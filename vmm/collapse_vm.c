@@ -67,14 +67,10 @@ static int quiesce(void *arg, bool stop)
 {
 	struct collapse_vm *cv = arg;
 	struct vm *vm = cv->vm;
-	bool runs;
 
 	if (!stop)
 		return vm_resume(vm);
-	pthread_mutex_lock(&vm->lock);
-	runs = vm->started && !vm->stopping && !vm->pause_requested;
-	pthread_mutex_unlock(&vm->lock);
-	if (!runs) {
+	if (vm_run_state(vm) != VM_STATE_RUNNING) {
 		__atomic_add_fetch(&cv->nr_quiesce_refused, 1, __ATOMIC_RELAXED);
 		return -EBUSY;
 	}
@@ -136,10 +132,10 @@ static void *watch_template(void *arg)
 	bool resumed;
 
 	pthread_mutex_lock(&vm->lock);
-	while (vm->pause_requested && !vm->stopping && !cv->closing)
+	while (vm_run_state_locked(vm) == VM_STATE_PAUSED && !cv->closing)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	/* a template that stops or goes away is no reason to copy its shared pages */
-	resumed = !vm->pause_requested && !vm->stopping && !cv->closing;
+	resumed = vm_run_state_locked(vm) == VM_STATE_RUNNING && !cv->closing;
 	pthread_mutex_unlock(&vm->lock);
 	if (!resumed)
 		return NULL;
@@ -185,9 +181,7 @@ static void hook_fork_parent(void *arg)
 	bool paused, keep = false, join_old = false;
 	pthread_t old;
 
-	pthread_mutex_lock(&cv->vm->lock);
-	paused = cv->vm->pause_requested && !cv->vm->stopping;
-	pthread_mutex_unlock(&cv->vm->lock);
+	paused = vm_run_state(cv->vm) == VM_STATE_PAUSED;
 	pthread_mutex_lock(&cv->lock);
 	cv->nr_forks++;
 	if (paused && !cv->held) {

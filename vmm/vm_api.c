@@ -32,12 +32,10 @@ struct vm_api {
 
 static const char *state_str(struct vm *vm)
 {
-	const char *s;
+	enum vm_run_state st = vm_run_state(vm);
 
-	pthread_mutex_lock(&vm->lock);
-	s = !vm->started || vm->stopping ? "stopped" : vm->pause_requested ? "paused" : "running";
-	pthread_mutex_unlock(&vm->lock);
-	return s;
+	/* the control socket's words: a VM not yet started is "stopped" too */
+	return vm_run_state_name(st == VM_STATE_CREATED ? VM_STATE_STOPPED : st);
 }
 
 static uint64_t now_ns(void)

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include "fork_test.h"
 #include "helpers.h"
+#include "require.h"
 #include "error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm_stats.h"
@@ -190,8 +191,7 @@ Test(fork, a_write_splits_only_its_extent_and_copies_one_page)
 	uint64_t written, read;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("THP is not available to this process (host setting)");
+	REQUIRE_THP();
 	cr_assert_eq(guest_ram_create(&rc, &mem), 0, "%s", vmm_last_error());
 	guest_setup(&g, mem, "forktest", 1, 2 * MIB, args);
 	g.own_mem = true;
@@ -367,7 +367,7 @@ static int order_prepare(void *arg)
 	struct order *o = arg;
 
 	o->prepares++;
-	o->prepared_while_paused = vm_is_paused(hook_vm);
+	o->prepared_while_paused = vm_run_state(hook_vm) == VM_STATE_PAUSED;
 	return o->refuse ? vmm_fail(-EBUSY, "test hook refuses") : 0;
 }
 
@@ -382,7 +382,7 @@ static int order_child(void *arg, struct vm *vm, unsigned index)
 
 	(void)index;
 	/* the child's own KVM VM exists and its vCPUs have not started */
-	return o->prepares == 1 && !vm->started && vm->vm_fd >= 0 ? 0 : vmm_fail(-EPROTO, "child hook out of order");
+	return o->prepares == 1 && vm_run_state(vm) == VM_STATE_CREATED && vm->vm_fd >= 0 ? 0 : vmm_fail(-EPROTO, "child hook out of order");
 }
 
 Test(fork, hooks_prepare_before_the_pause_and_a_refusal_aborts_the_fork)
@@ -408,7 +408,7 @@ Test(fork, hooks_prepare_before_the_pause_and_a_refusal_aborts_the_fork)
 	cr_assert(strstr(reply.message, "b could not prepare for the fork: test hook refuses"), "%s", reply.message);
 	cr_assert_eq(hook_a.parents, 1, "a, prepared, is told the fork is over");
 	cr_assert_eq(hook_b.parents, 0, "b refused: nothing to undo");
-	cr_assert_not(vm_is_paused(g.vm), "the VM was never paused");
+	cr_assert_not(vm_run_state(g.vm) == VM_STATE_PAUSED, "the VM was never paused");
 	cr_assert_eq(reply.nr_children, 0);
 
 	hook_b.refuse = false;

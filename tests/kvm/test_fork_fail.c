@@ -49,7 +49,7 @@ static void drop_to_nobody(void)
 static void parent_verifies(struct guest *g)
 {
 	payload_request_stop(g->payload);
-	if (vm_is_paused(g->vm))
+	if (vm_run_state(g->vm) == VM_STATE_PAUSED)
 		cr_assert_eq(vm_resume(g->vm), 0);
 	cr_assert_eq(vm_wait(g->vm, test_ns(60), NULL), 0);
 	cr_assert_eq(g->vm->exit.status, 0, "%s\n%s", g->vm->exit.message, guest_output(g));
@@ -80,7 +80,7 @@ Test(fork_fail, fork_refused_by_the_process_limit_is_reported_and_the_vm_loses_n
 	cr_assert(strstr(reply.message, "RLIMIT_NPROC"), "the reason names the limit: %s", reply.message);
 	cr_assert_eq(reply.nr_children, 0);
 	cr_assert_eq(vm_fork_children(g.vm, st, 4), 0, "no child is kept");
-	cr_assert_not(vm_is_paused(g.vm), "the VM runs on");
+	cr_assert_not(vm_run_state(g.vm) == VM_STATE_PAUSED, "the VM runs on");
 
 	/* the limit back: the same VM forks (the children as nobody, on the parent's /dev/kvm) */
 	cr_assert_eq(setrlimit(RLIMIT_NPROC, &old), 0);
@@ -114,7 +114,7 @@ Test(fork_fail, no_file_descriptor_left_is_reported_and_the_vm_carries_on)
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	cr_assert_eq(reply.result, VM_FORK_NO_DESCRIPTORS);
 	cr_assert(strstr(reply.message, "Too many open files"), "%s", reply.message);
-	cr_assert_not(vm_is_paused(g.vm), "a failed template fork leaves the VM running, as it was");
+	cr_assert_not(vm_run_state(g.vm) == VM_STATE_PAUSED, "a failed template fork leaves the VM running, as it was");
 
 	cr_assert_eq(ft_fork(&g, 1, true, NULL, &reply), 0, "%s", reply.message);
 	cr_assert_eq(ft_wait_children(&g), 1);
@@ -152,7 +152,7 @@ Test(fork_fail, a_child_that_cannot_build_its_vm_fails_the_whole_request)
 		cr_assert(kill(pids[i], 0) && errno == ESRCH, "child %u (pid %d) was killed and reaped", i + 1,
 			  (int)pids[i]);
 	cr_assert_eq(vm_fork_children(g.vm, st, 4), 0);
-	cr_assert_not(vm_is_paused(g.vm));
+	cr_assert_not(vm_run_state(g.vm) == VM_STATE_PAUSED);
 	/* indices are not used up by a failed request */
 	cr_assert_eq(reply.children[0].index, 1);
 	parent_verifies(&g);

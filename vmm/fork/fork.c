@@ -137,16 +137,6 @@ const struct vm_fork_identity *vm_fork_identity(struct vm *vm)
 	return fs ? &fs->id : NULL;
 }
 
-bool vm_is_paused(struct vm *vm)
-{
-	bool paused;
-
-	pthread_mutex_lock(&vm->lock);
-	paused = vm->started && vm->pause_requested;
-	pthread_mutex_unlock(&vm->lock);
-	return paused;
-}
-
 /* ---- the parent ---- */
 
 static int fail(struct fork_state *fs, struct vm_fork_reply *rep, enum vm_fork_result r, const char *fmt, ...)
@@ -302,7 +292,7 @@ static const char *bad_state(struct vm *vm, char *buf, size_t len)
 	const char *why = NULL;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->stopping || (!vm->started && vm->exit.reason != VM_STOP_NONE)) {
+	if (vm_run_state_locked(vm) == VM_STATE_STOPPED) {
 		why = "the VM has stopped or is stopping";
 	} else {
 		for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -323,6 +313,7 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	struct ready_msg bad = { 0 };
 	char buf[256], hint[128];
 	bool was_paused, started, paused_here = false, parent_done = false;
+	enum vm_run_state st;
 	unsigned made = 0, prepared = 0;
 	uint64_t t;
 	int ret = 0, err = 0, failed;
@@ -369,8 +360,9 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	}
 	rep->timing.prepare_ns = fork_mono_ns() - t;
 
-	was_paused = vm_is_paused(vm);
-	started = vm->started;
+	st = vm_run_state(vm);
+	was_paused = st == VM_STATE_PAUSED;
+	started = st == VM_STATE_RUNNING || st == VM_STATE_PAUSED;
 	t = fork_mono_ns();
 	if (started && !was_paused) {
 		if ((ret = vm_pause(vm))) {
@@ -483,10 +475,10 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	record_success(b.fs, rep);
 
 	t = fork_mono_ns();
-	if (started && !req->template && vm_is_paused(vm))
+	if (started && !req->template && vm_run_state(vm) == VM_STATE_PAUSED)
 		vm_resume(vm);
 	rep->timing.resume_ns = fork_mono_ns() - t;
-	rep->paused = vm_is_paused(vm);
+	rep->paused = vm_run_state(vm) == VM_STATE_PAUSED;
 	rep->timing.total_ns = fork_mono_ns() - b.cmd_ns;
 	pthread_mutex_lock(&b.fs->lock);
 	b.fs->last = rep->timing;
@@ -510,6 +502,6 @@ undo_pause:
 		hooks_parent(vm, vm->nr_hooks);
 	if (paused_here)
 		vm_resume(vm);
-	rep->paused = vm_is_paused(vm);
+	rep->paused = vm_run_state(vm) == VM_STATE_PAUSED;
 	return ret;
 }

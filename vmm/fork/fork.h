@@ -170,8 +170,6 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 int vm_fork_attach(struct vm *vm);
 /* This VM's identity; NULL when vm_fork_attach() never ran. */
 const struct vm_fork_identity *vm_fork_identity(struct vm *vm);
-/* Whether vm is paused (vm_pause without vm_resume). */
-bool vm_is_paused(struct vm *vm);
 
 /* A child as the reaper saw it. */
 struct vm_fork_child_status {

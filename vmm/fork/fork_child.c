@@ -39,22 +39,6 @@ static void __attribute__((noreturn)) child_fail(int fd, int err, const char *wh
 	_exit(1);
 }
 
-/* The parent's vCPU threads do not exist here; the locks they used may have been held at fork(). */
-static void vm_reset_after_fork(struct vm *vm)
-{
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->cond, NULL);
-	vm->started = false;
-	vm->stopping = false;
-	vm->pause_requested = false;
-	vm->nr_running = vm->nr_paused = 0;
-	vm->finish_status = 0;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		vm->vcpus[i]->thread_started = false;
-		vm->vcpus[i]->requests = 0;
-	}
-}
-
 int fork_child_main(struct fork_batch *b, unsigned nth)
 {
 	struct vm *vm = b->vm;

@@ -219,7 +219,7 @@ json_t *vm_fork_stats_json(struct vm *vm)
 	json_object_set_new(o, "depth", json_integer(fs->id.depth));
 	if (fs->id.depth)
 		json_object_set_new(o, "parent_pid", json_integer(fs->id.parent_pid));
-	json_object_set_new(o, "paused", json_boolean(vm_is_paused(vm)));
+	json_object_set_new(o, "paused", json_boolean(vm_run_state(vm) == VM_STATE_PAUSED));
 	json_object_set_new(o, "requests", json_integer((json_int_t)fs->nr_requests));
 	json_object_set_new(o, "children_made", json_integer((json_int_t)fs->nr_children_made));
 	for (unsigned i = 0; i < fs->nr_children; i++) {

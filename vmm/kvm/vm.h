@@ -136,7 +136,7 @@ struct vm {
 	unsigned steps_done;                /* start-up table: steps to unwind */
 	uint64_t step_ns[VM_KVM_MAX_STEPS]; /* time each step took in the last vm_kvm_create() */
 
-	/* run state, under lock */
+	/* run state, under lock; other modules ask vm_run_state() */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool started;                       /* threads created, not yet joined */
@@ -204,6 +204,25 @@ void vm_stop_dump(struct vm *vm, enum vm_stop_reason reason, int status, int vcp
  */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+
+/* Where a VM is in its life; the one reading of the run state fields for every other module. */
+enum vm_run_state {
+	VM_STATE_CREATED,           /* never started (or a forked child before its vm_start()) */
+	VM_STATE_RUNNING,           /* vCPU threads run, no pause asked */
+	VM_STATE_PAUSED,            /* a pause asked (vm_pause()): vCPUs parked or parking */
+	VM_STATE_STOPPED,           /* stopping, or ended (vm->exit says how) */
+};
+/* The state now (takes vm->lock), or with vm->lock already held. */
+enum vm_run_state vm_run_state(struct vm *vm);
+enum vm_run_state vm_run_state_locked(const struct vm *vm);
+const char *vm_run_state_name(enum vm_run_state state);
+
+/*
+ * In a forked child: the parent's vCPU threads do not exist here, and the
+ * locks they used may have been held at fork(). The run state starts over
+ * (VM_STATE_CREATED); vm->exit is left for the caller.
+ */
+void vm_reset_after_fork(struct vm *vm);
 
 /* This vCPU is done (e.g. a payload's CPU_EXIT): the VM ends, as GUEST_EXIT, when all are. */
 void vm_vcpu_finish(struct vcpu *vcpu, int status);

@@ -201,3 +201,52 @@ int vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
+
+enum vm_run_state vm_run_state_locked(const struct vm *vm)
+{
+	if (vm->stopping || (!vm->started && vm->exit.reason != VM_STOP_NONE))
+		return VM_STATE_STOPPED;
+	if (!vm->started)
+		return VM_STATE_CREATED;
+	return vm->pause_requested ? VM_STATE_PAUSED : VM_STATE_RUNNING;
+}
+
+enum vm_run_state vm_run_state(struct vm *vm)
+{
+	enum vm_run_state st;
+
+	pthread_mutex_lock(&vm->lock);
+	st = vm_run_state_locked(vm);
+	pthread_mutex_unlock(&vm->lock);
+	return st;
+}
+
+const char *vm_run_state_name(enum vm_run_state state)
+{
+	switch (state) {
+	case VM_STATE_CREATED:
+		return "created";
+	case VM_STATE_RUNNING:
+		return "running";
+	case VM_STATE_PAUSED:
+		return "paused";
+	case VM_STATE_STOPPED:
+		break;
+	}
+	return "stopped";
+}
+
+void vm_reset_after_fork(struct vm *vm)
+{
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	vm->started = false;
+	vm->stopping = false;
+	vm->pause_requested = false;
+	vm->nr_running = vm->nr_paused = 0;
+	vm->finish_status = 0;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		vm->vcpus[i]->thread_started = false;
+		vm->vcpus[i]->requests = 0;
+	}
+}
