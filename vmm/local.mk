@@ -3,6 +3,7 @@ VMM_X86_SOURCES = \
 	vmm/x86/layout.h \
 	vmm/x86/pagetable.h \
 	vmm/x86/pagetable.c \
+	vmm/x86/cpu_bits.h \
 	vmm/x86/gdt.h \
 	vmm/x86/gdt.c
 # Linux boot: loader (bzImage, PVH vmlinux), e820, MP table, boot CPU state, CPUID, MSRs

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
+#include "x86/cpu_bits.h"
 #include "x86/gdt.h"
 #include "x86/layout.h"
 #include "x86/pagetable.h"
@@ -25,20 +26,6 @@
 #define SEL_USER_DATA   0x20
 #define SEL_TSS(cpu)    (0x30 + 16 * (cpu))
 #define GDT_SLOTS       (SEL_TSS(PAYLOAD_MAX_CPUS) / 8)
-
-#define CR0_PE (1ULL << 0)
-#define CR0_MP (1ULL << 1)
-#define CR0_ET (1ULL << 4)
-#define CR0_NE (1ULL << 5)
-#define CR0_WP (1ULL << 16)
-#define CR0_PG (1ULL << 31)
-#define CR4_PAE (1ULL << 5)
-#define CR4_OSFXSR (1ULL << 9)
-#define CR4_OSXMMEXCPT (1ULL << 10)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
-#define RFLAGS_FIXED (1ULL << 1)
-#define RFLAGS_IOPL3 (3ULL << 12)
 
 /* 64-bit TSS: RSP0 at 4, IST1 at 36, I/O map base at 102; the bitmap covers ports 0-255, then 0xff. */
 #define TSS_RSP0 4

@@ -1,17 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The boot CPU's registers at the kernel's entry, for each boot protocol. */
 #include <string.h>
+#include "cpu_bits.h"
 #include "gdt.h"
 #include "layout.h"
 #include "linux_internal.h"
 
-#define CR0_PE (1ULL << 0)
-#define CR0_ET (1ULL << 4)
-#define CR0_PG (1ULL << 31)
-#define CR4_PAE (1ULL << 5)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
-#define RFLAGS_RESERVED (1ULL << 1) /* always 1; IF clear: interrupts off */
 #define BOOT_TSS_LIMIT 0x67 /* the PVH ABI asks for a busy TSS, base 0, limit 0x67; fine in long mode too */
 
 static void data_segments(struct kvm_sregs *sregs)
@@ -28,7 +22,7 @@ static void data_segments(struct kvm_sregs *sregs)
 void linux_boot_regs(const struct linux_boot *b, struct kvm_regs *regs, struct kvm_sregs *sregs)
 {
 	memset(regs, 0, sizeof(*regs));
-	regs->rflags = RFLAGS_RESERVED;
+	regs->rflags = RFLAGS_FIXED;
 	regs->rip = b->entry_gpa;
 
 	sregs->gdt.base = X86_BOOT_GDT_GPA;
