@@ -141,12 +141,12 @@ unsigned ft_wait_children(struct guest *g)
 			continue;
 		/* why, for the failure message that follows: the child's own report, when it wrote one */
 		if (ft_has(st[i].index, "status", &status) && ft_has(st[i].index, "reason", &reason))
-			cr_log_warn("child %u (pid %d): wait status 0x%x; its report: guest status %llu, stop reason %llu",
-				    st[i].index, (int)st[i].pid, st[i].wait_status, (unsigned long long)status,
-				    (unsigned long long)reason);
+			fprintf(stderr, "child %u (pid %d): wait status 0x%x; its report: guest status %llu, stop reason %llu\n",
+				st[i].index, (int)st[i].pid, st[i].wait_status, (unsigned long long)status,
+				(unsigned long long)reason);
 		else
-			cr_log_warn("child %u (pid %d): wait status 0x%x, exited %d, no report", st[i].index,
-				    (int)st[i].pid, st[i].wait_status, st[i].exited);
+			fprintf(stderr, "child %u (pid %d): wait status 0x%x, exited %d, no report\n", st[i].index,
+				(int)st[i].pid, st[i].wait_status, st[i].exited);
 	}
 	return ok;
 }

@@ -182,12 +182,13 @@ static void fire_case(enum thpvm_collapse_engine engine)
 		 */
 		if (host.emulated && attempt < 3 && strstr(g.vm->exit.message, "triple fault") &&
 		    !strstr(mem_says, "changed")) {
-			cr_log_warn("attempt %u: the VM stopped under fire: %s (%s; after %llu forks): "
-				    "the emulated CPU lost the guest, not its memory; running it again",
-				    attempt, g.vm->exit.message, mem_says, (unsigned long long)sp.nr_forks);
-			fprintf(stderr, "collapse_vm_fire: attempt %u: guest triple fault under QEMU TCG with its "
-					"page tables and system area intact and never moved (%s); running it again\n",
-				attempt, mem_says);
+			/*
+			 * stderr, not cr_log_warn(): a Criterion warning makes the
+			 * binary exit 1 although every test passed
+			 */
+			fprintf(stderr, "collapse_vm_fire: attempt %u: the VM stopped under fire: %s (%s; after %llu "
+					"forks): the emulated CPU lost the guest, not its memory; running it again\n",
+				attempt, g.vm->exit.message, mem_says, (unsigned long long)sp.nr_forks);
 			static_copy_free(&sc);
 			guest_teardown(&g);
 			thpvm_memmap_destroy(mem);
