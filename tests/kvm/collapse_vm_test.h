@@ -18,11 +18,6 @@
 #include "collapse_vm.h"
 #include "error.h"
 
-#define REQUIRE_THP()                                                                                \
-	do {                                                                                         \
-		if (!host_thp_allowed())                                                             \
-			cr_skip_test("the host gives this process no THP: nothing to collapse to");   \
-	} while (0)
 
 /* Forks a child that holds guest RAM shared until sharer_stop(). Collapser paused around the fork when given. */
 pid_t sharer_start(struct thpvm_collapse *c);

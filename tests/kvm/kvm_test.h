@@ -9,16 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <thpvm.h>
+#include "require.h"
 #include "guest_ram.h"
 #include "kvm/vm.h"
 #include "payload.h"
 
-/* Skips the test, with the reason, where /dev/kvm cannot be used. */
-#define REQUIRE_KVM()                                                                               \
-	do {                                                                                         \
-		if (access("/dev/kvm", R_OK | W_OK))                                                 \
-			cr_skip_test("/dev/kvm is not usable here: %s", strerror(errno));             \
-	} while (0)
 
 /* The thpvm program of this build tree (a libtool wrapper or the ELF). */
 #define THPVM THPVM_BUILD_DIR "/vmm/thpvm"

@@ -91,8 +91,7 @@ Test(bench, coverage_measures_a_region_every_way, .init = setup, .fini = teardow
 {
 	json_t *j;
 
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP");
+	REQUIRE_THP();
 	j = bench("coverage", A("--memory", "32M", "--reps", "3"), true, NULL);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "bench")), "coverage");
 	cr_assert(json_object_size(json_object_get(j, "samples_ms")) >= 3, "every method timed");
@@ -127,8 +126,7 @@ Test(bench, tlb_thp_is_mapped_2m_as_the_paging_mode_allows, .init = setup, .fini
 	json_t *j;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP");
+	REQUIRE_THP();
 	j = bench("tlb", A("--working-set", "16M", "--reps", "1", "--laps", "1"), true, NULL);
 	thp2m = cell_pages_2m(j, "thp", "2m", &f1);
 	thp4k = cell_pages_2m(j, "thp", "4k", &f2);
@@ -152,8 +150,7 @@ Test(bench, fork_children_share_the_template_copy_on_write, .init = setup, .fini
 	double amp;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP");
+	REQUIRE_THP();
 	j = bench("fork",
 		  A("--sizes", "128M", "--backings", "thp", "--reps", "1", "--children", "4", "--write-pct", "1",
 		    "--parts", "latency,density"),
@@ -174,8 +171,7 @@ Test(bench, collapse_brings_a_forked_childs_ram_back_onto_2m_pages, .init = setu
 	json_t *j, *run;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP");
+	REQUIRE_THP();
 	j = bench("collapse", A("--memory", "64M", "--reps", "1", "--config", "tlb", "--window", "30"), true, NULL);
 	run = json_array_get(json_object_get(json_array_get(json_object_get(j, "configs"), 0), "runs"), 0);
 	cr_assert(json_is_object(run));
@@ -191,8 +187,7 @@ Test(bench, collapse_mem_recovers_a_template_in_process_memory)
 	const char *row;
 	double to99, huge;
 
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP");
+	REQUIRE_THP();
 	bench("collapse-mem", A("--memory", "32M", "--reps", "1", "--config", "tlb", "--window", "5"), false, &c);
 	row = strstr(c->out, "\ntlb ");
 	cr_assert_not_null(row, "no tlb row: %s", c->out);

@@ -88,8 +88,7 @@ Test(collapse_vm_fork, a_forked_child_recovers_its_split_memory_while_the_templa
 	int fd, i;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP: nothing to collapse to");
+	REQUIRE_THP();
 	snprintf(dir, sizeof(dir), "/tmp/thpvm-cvm-fork-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/vm.sock", dir);

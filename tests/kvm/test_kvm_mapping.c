@@ -40,8 +40,7 @@ Test(kvm_mapping, thp_with_2m_guest_pages_is_mapped_2m)
 	struct vm_stats_summary s;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP (transparent_hugepage or prctl)");
+	REQUIRE_THP();
 	touch_64m(THPVM_BACKING_THP, 2 * MIB, &s);
 	cr_assert(s.cov.huge_bytes >= TOUCHED, "host: only %llu bytes HUGE", (unsigned long long)s.cov.huge_bytes);
 	cr_assert(s.pages_2m * 2 * MIB >= TOUCHED, "KVM maps %llu x 2 MiB, the payload touched 64 MiB",
@@ -67,8 +66,7 @@ Test(kvm_mapping, 4k_guest_pages_over_host_thp_are_mapped_as_the_paging_mode_all
 	struct kvm_host h;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP (transparent_hugepage or prctl)");
+	REQUIRE_THP();
 	kvm_host_detect(&h);
 	cr_assert_neq(h.paging, KVM_PAGING_UNKNOWN, "the paging mode of this KVM is not known: %s", h.what);
 	touch_64m(THPVM_BACKING_THP, 4096, &s);

@@ -39,24 +39,6 @@ static void teardown(void)
 
 TestSuite(linux_console, .init = setup, .fini = teardown, .timeout = 60);
 
-static const char *pvh_kernel(const char *name, const uint8_t *code, size_t len)
-{
-	struct synth_elf se = {
-		.elf_class = ELFCLASS64, .machine = EM_X86_64,
-		.segs = { { 0x1000000, 0x2000, 0x2000 } }, .nr_segs = 1,
-		.pvh_note = true, .note_descsz = 8, .entry = 0x1000100,
-	};
-	size_t img_len;
-	uint8_t *img = synth_elf_build(&se, &img_len);
-	const Elf64_Phdr *ph = (const Elf64_Phdr *)(img + ((const Elf64_Ehdr *)img)->e_phoff);
-	const char *path;
-
-	memcpy(img + ph[0].p_offset + 0x100, code, len);
-	path = linux_test_file(name, img, img_len);
-	free(img);
-	return path;
-}
-
 /* waits for a byte on COM1, exits with it through the debug-exit port */
 static const uint8_t wait_code[] = {
 	0x66, 0xba, 0xfd, 0x03, 0xec, 0xa8, 0x01, 0x74, 0xfb, /* poll LSR.DR */
@@ -166,7 +148,7 @@ Test(linux_console, raw_while_running_then_restored_after_ctrl_a_x)
 	char err[4096];
 	int st;
 
-	start(&t, pvh_kernel("wait", wait_code, sizeof(wait_code)));
+	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
 	wait_raw(&t);
 	cr_assert_eq(write(t.master, "\x01h", 2), 2);
 	for (int i = 0; i < 500 && !strstr(t.out, "Ctrl-A x       quit thpvm"); i++)
@@ -184,7 +166,7 @@ Test(linux_console, a_key_reaches_the_guest_as_typed)
 	char err[4096];
 	int st;
 
-	start(&t, pvh_kernel("wait", wait_code, sizeof(wait_code)));
+	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
 	wait_raw(&t);
 	/* raw: Ctrl-C is a byte for the guest (3), not SIGINT for thpvm */
 	cr_assert_eq(write(t.master, "\x03", 1), 1);
@@ -198,7 +180,7 @@ Test(linux_console, restored_after_a_guest_error)
 	char err[8192];
 	int st;
 
-	start(&t, pvh_kernel("ud2", ud2_code, sizeof(ud2_code)));
+	start(&t, synth_pvh_kernel("ud2", ud2_code, sizeof(ud2_code)));
 	st = finish(&t, err, sizeof(err));
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status 0x%x; stderr: %s", st, err);
 	cr_assert(strstr(err, "triple fault"), "%s", err);
@@ -210,7 +192,7 @@ Test(linux_console, restored_after_sigterm)
 	char err[4096];
 	int st;
 
-	start(&t, pvh_kernel("wait", wait_code, sizeof(wait_code)));
+	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
 	wait_raw(&t);
 	kill(t.pid, SIGTERM);
 	st = finish(&t, err, sizeof(err));
@@ -223,7 +205,7 @@ Test(linux_console, restored_after_a_fatal_signal)
 	char err[4096];
 	int st;
 
-	start(&t, pvh_kernel("wait", wait_code, sizeof(wait_code)));
+	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
 	wait_raw(&t);
 	kill(t.pid, SIGQUIT);
 	st = finish(&t, err, sizeof(err));

@@ -40,21 +40,10 @@ TestSuite(linux_machine, .fini = teardown, .timeout = 30);
 static void make_machine(struct linux_boot *b)
 {
 	static const uint8_t code[] = { 0xf4, 0xeb, 0xfd };
-	struct synth_elf se = {
-		.elf_class = ELFCLASS64, .machine = EM_X86_64,
-		.segs = { { 0x1000000, 0x2000, 0x2000 } }, .nr_segs = 1,
-		.pvh_note = true, .note_descsz = 8, .entry = 0x1000100,
-	};
 	struct linux_load_config lc = { .nr_cpus = NR_CPUS, .cmdline = "console=ttyS0" };
-	size_t len;
-	uint8_t *img;
 
 	REQUIRE_KVM();
-	img = synth_elf_build(&se, &len);
-	memcpy(img + ((const Elf64_Phdr *)(img + ((const Elf64_Ehdr *)img)->e_phoff))[0].p_offset + 0x100, code,
-	       sizeof(code));
-	lc.kernel_path = linux_test_file("vmlinux", img, len);
-	free(img);
+	lc.kernel_path = synth_pvh_kernel("vmlinux", code, sizeof(code));
 	mem = guest_mem(64ULL << 20, THPVM_BACKING_THP);
 	cr_assert_eq(linux_machine_load(mem, &lc, b), 0, "%s", vmm_last_error());
 	cr_assert_eq(linux_vm_create(mem, b, NULL, &vm), 0, "%s", vmm_last_error());

@@ -184,20 +184,10 @@ Test(linux_vcpu, pvh_entry_reads_start_info_through_ebx)
 {
 	/* PVH entry, 32-bit: mov eax,[ebx]; mov dx,0x501; out dx,eax; hlt */
 	static const uint8_t code[] = { 0x8b, 0x03, 0x66, 0xba, 0x01, 0x05, 0xef, 0xf4 };
-	struct synth_elf se = {
-		.elf_class = ELFCLASS64, .machine = EM_X86_64,
-		.segs = { { 0x1000000, 0x2000, 0x2000 } }, .nr_segs = 1,
-		.pvh_note = true, .note_descsz = 8, .entry = 0x1000100,
-	};
-	size_t len;
-	uint8_t *img = synth_elf_build(&se, &len);
-	const Elf64_Phdr *ph = (const Elf64_Phdr *)(img + ((const Elf64_Ehdr *)img)->e_phoff);
 	struct linux_load_config cfg = { .nr_cpus = NR_VCPUS };
 	struct linux_boot b;
 
-	memcpy(img + ph[0].p_offset + 0x100, code, sizeof(code));
-	cfg.kernel_path = linux_test_file("vmlinux", img, len);
-	free(img);
+	cfg.kernel_path = synth_pvh_kernel("vmlinux", code, sizeof(code));
 	make_vm(&cfg, &b);
 	cr_assert_eq(run_to_debug_exit(), XEN_HVM_START_MAGIC_VALUE, "the kernel should read the start_info magic");
 }

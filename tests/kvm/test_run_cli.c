@@ -247,8 +247,7 @@ Test(run_cli, demo_shows_coverage_tlb_and_a_fork_recovered_by_the_collapse_threa
 	const char *row;
 
 	REQUIRE_KVM();
-	if (!host_thp_allowed())
-		cr_skip_test("the host gives this process no THP: the demo has nothing huge to show");
+	REQUIRE_THP();
 	c = thpvm("demo", "--memory", "64M", NULL);
 	cr_assert_eq(c->status, 0, "stderr: %s\nstdout: %s", c->err, c->out);
 	cr_assert(strstr(c->out, "== thp backing, 64 MiB =="), "%s", c->out);

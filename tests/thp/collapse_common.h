@@ -7,9 +7,31 @@
 #include <string.h>
 #include <thpvm.h>
 #include "helpers.h"
+#include "require.h"
 
 #define PAGES_PER_EXTENT 512
 #define SEED 0xc011
+
+/*
+ * The collapse tests' fixture: a new map with one prefaulted THP region of
+ * nr_extents 2 MiB extents holding the pattern (gen, SEED); skips the test
+ * where the host gives no THP. Returns the region's address; the test
+ * destroys *map.
+ */
+static inline uint8_t *thp_region_make(struct thpvm_memmap **map, struct thpvm_region **r, unsigned nr_extents,
+				       uint32_t gen)
+{
+	struct thpvm_region_config rc = { .size_bytes = (uint64_t)nr_extents * 2 * MIB,
+					  .populate = THPVM_POPULATE_PREFAULT };
+	struct thpvm_region_info info;
+
+	REQUIRE_THP();
+	cr_assert_eq(thpvm_memmap_create(map), 0);
+	cr_assert_eq(thpvm_memmap_add(*map, &rc, r), 0, "%s", thpvm_last_error());
+	thpvm_region_get_info(*r, &info);
+	pattern_fill(info.hva, 0, (uint64_t)nr_extents * PAGES_PER_EXTENT, gen, SEED);
+	return info.hva;
+}
 
 /* The page of extent i a forked child writes: never the head page, which keeps the extent's pagemap honest. */
 static inline unsigned written_page(unsigned i)

@@ -11,6 +11,7 @@
 #include <thpvm.h>
 #include "kernel_compat.h"
 #include "collapse_common.h"
+#include "require.h"
 
 #define NR_EXTENTS 32
 #define SIZE (NR_EXTENTS * 2 * MIB)
@@ -73,20 +74,12 @@ static int collapse_in_child(void *arg, int reason)
 
 static void forked_child_case(enum thpvm_collapse_engine engine, unsigned batch)
 {
-	struct thpvm_region_config rc = { .size_bytes = SIZE, .populate = THPVM_POPULATE_PREFAULT };
 	struct child_ctx x = { .engine = engine, .batch = batch };
-	struct thpvm_region_info info;
 	struct thpvm_coverage cov;
 	char reason[512];
 	int st;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
-	cr_assert_eq(thpvm_memmap_create(&x.map), 0);
-	cr_assert_eq(thpvm_memmap_add(x.map, &rc, &x.r), 0, "%s", thpvm_last_error());
-	thpvm_region_get_info(x.r, &info);
-	x.hva = info.hva;
-	pattern_fill(x.hva, 0, NR_EXTENTS * PAGES_PER_EXTENT, 1, SEED);
+	x.hva = thp_region_make(&x.map, &x.r, NR_EXTENTS, 1);
 	cr_assert_eq(thpvm_region_coverage(x.r, THPVM_COVERAGE_REFRESH, &cov), 0);
 	cr_assert_eq(cov.nr_huge, NR_EXTENTS, "template not huge: %llu", (unsigned long long)cov.nr_huge);
 
@@ -178,8 +171,7 @@ static void prctl_case(enum thpvm_collapse_engine engine)
 	char reason[512];
 	int st;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to promote to");
+	REQUIRE_THP();
 	st = run_in_child(prctl_child, &engine, reason, sizeof(reason));
 	cr_assert_eq(st, 0, "child status %d: %s", st, reason);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "collapse_common.h"
+#include "require.h"
 
 #define NR_EXTENTS 16
 #define SIZE (NR_EXTENTS * 2 * MIB)
@@ -87,8 +88,7 @@ Test(collapse, file_private_without_quiesce_hook_stays_split_and_intact, .timeou
 	struct file_fixture f;
 	struct thpvm_coverage cov;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	REQUIRE_THP();
 	file_setup(&f);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
 	cr_assert_eq(thpvm_collapse_create(f.map, &cfg, &c), 0);
@@ -169,8 +169,7 @@ Test(collapse, file_private_copy_and_remap_with_quiesce_hook, .timeout = 60)
 	uint64_t bad = 0;
 	int ret;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	REQUIRE_THP();
 	file_setup(&f);
 	w.hva = f.hva;
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
@@ -226,8 +225,7 @@ Test(collapse, remap_engine_without_write_protect_leaves_the_file_mapping, .time
 	struct thpvm_collapse *c;
 	struct file_fixture f;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	REQUIRE_THP();
 	file_setup(&f);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, 1);
 	cr_assert_eq(thpvm_collapse_create(f.map, &cfg, &c), 0);
@@ -288,8 +286,7 @@ Test(collapse, shmem_private_copy_and_remap_under_uffd_wp_without_a_hook, .timeo
 	void *buf;
 	int fd;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	REQUIRE_THP();
 	fd = memfd_create("thpvm-snapshot", MFD_CLOEXEC);
 	cr_assert_geq(fd, 0, "memfd_create: %m");
 	buf = malloc(SIZE);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "collapse_common.h"
+#include "require.h"
 
 #define NR_EXTENTS 48
 #define NR_PAGES (NR_EXTENTS * PAGES_PER_EXTENT)
@@ -109,28 +110,20 @@ static void *splitter(void *arg)
 
 static void fire_case(enum thpvm_collapse_engine engine, unsigned batch, bool inject_failures)
 {
-	struct thpvm_region_config rc = { .size_bytes = NR_EXTENTS * 2 * MIB, .populate = THPVM_POPULATE_PREFAULT };
 	struct writer_arg wa[NR_WRITERS];
 	pthread_t wt[NR_WRITERS], st;
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats s;
-	struct thpvm_region_info info;
 	struct thpvm_memmap *map;
 	struct thpvm_region *r;
 	struct fire *f;
 	uint64_t bad = 0, first_bad = UINT64_MAX, writes = 0;
 	time_t deadline = time(NULL) + DEADLINE_S;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
 	f = calloc(1, sizeof(*f));
 	cr_assert_not_null(f);
 	f->inject_failures = inject_failures;
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-	cr_assert_eq(thpvm_memmap_add(map, &rc, &r), 0, "%s", thpvm_last_error());
-	thpvm_region_get_info(r, &info);
-	f->hva = info.hva;
-	pattern_fill(f->hva, 0, NR_PAGES, 0, SEED);
+	f->hva = thp_region_make(&map, &r, NR_EXTENTS, 0);
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, engine, batch);
 	cfg.interval_ms = 0;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "collapse_common.h"
+#include "require.h"
 
 #define NR_EXTENTS 32
 #define SIZE (NR_EXTENTS * 2 * MIB)
@@ -51,18 +52,11 @@ static int child_main(void *arg, int reason)
 
 static void policy_case(int (*check)(struct policy_ctx *x, int reason))
 {
-	struct thpvm_region_config rc = { .size_bytes = SIZE, .populate = THPVM_POPULATE_PREFAULT };
 	struct policy_ctx x = { .check = check };
-	struct thpvm_region_info info;
 	char reason[512];
 	int st;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
-	cr_assert_eq(thpvm_memmap_create(&x.map), 0);
-	cr_assert_eq(thpvm_memmap_add(x.map, &rc, &x.r), 0, "%s", thpvm_last_error());
-	thpvm_region_get_info(x.r, &info);
-	x.hva = info.hva;
+	x.hva = thp_region_make(&x.map, &x.r, NR_EXTENTS, 1);
 	memset(x.hva, 0x33, SIZE);
 	thpvm_region_refresh(x.r);
 	st = run_in_child(child_main, &x, reason, sizeof(reason));
@@ -242,8 +236,7 @@ Test(collapse, max_absent_keeps_sparse_extents_split, .timeout = 60)
 	struct thpvm_memmap *map;
 	struct thpvm_region *r;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	REQUIRE_THP();
 	cr_assert_eq(thpvm_memmap_create(&map), 0);
 	cr_assert_eq(thpvm_memmap_add(map, &rc, &r), 0, "%s", thpvm_last_error());
 	thpvm_region_get_info(r, &info);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "collapse_common.h"
+#include "require.h"
 
 #define NR_EXTENTS 16
 #define SIZE (NR_EXTENTS * 2 * MIB)
@@ -26,16 +27,7 @@ static uint8_t *hva;
 
 static void setup(void)
 {
-	struct thpvm_region_config rc = { .size_bytes = SIZE, .populate = THPVM_POPULATE_PREFAULT };
-	struct thpvm_region_info info;
-
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-	cr_assert_eq(thpvm_memmap_add(map, &rc, &r), 0, "%s", thpvm_last_error());
-	thpvm_region_get_info(r, &info);
-	hva = info.hva;
-	pattern_fill(hva, 0, NR_EXTENTS * PAGES_PER_EXTENT, 1, SEED);
+	hva = thp_region_make(&map, &r, NR_EXTENTS, 1);
 }
 
 static void teardown(void)

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <thpvm.h>
 #include "collapse_common.h"
+#include "require.h"
 
 static int maps_lines(void)
 {
@@ -55,8 +56,7 @@ Test(collapse, scattered_remaps_stop_at_the_vma_limit, .timeout = 60)
 	unsigned split;
 	int before;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	REQUIRE_THP();
 	cr_assert_eq(thpvm_memmap_create(&map), 0);
 	make_region(map, 128, &hva);
 	split = split_every(hva, 128, 2);
@@ -100,8 +100,7 @@ static void adjacent_case(unsigned batch, uint64_t want_ops)
 	uint8_t *hva;
 	int before;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to collapse to");
+	REQUIRE_THP();
 	cr_assert_eq(thpvm_memmap_create(&map), 0);
 	make_region(map, 64, &hva);
 	/* all but the first and the last: the run lands inside the region's VMA */

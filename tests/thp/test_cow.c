@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "helpers.h"
+#include "require.h"
 
 #define NR_EXTENTS 32
 #define WRITTEN(i) ((i) % 3 == 1) /* 11 of 32 extents */
@@ -97,8 +98,7 @@ Test(cow, child_write_splits_only_written_extents, .timeout = 60)
 	ssize_t n;
 	pid_t pid;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: the CoW split cannot be observed");
+	REQUIRE_THP();
 	cr_assert_eq(thpvm_memmap_create(&map), 0);
 	cr_assert_eq(thpvm_memmap_add(map, &cfg, &c.r), 0, "%s", thpvm_last_error());
 	thpvm_region_get_info(c.r, &c.info);

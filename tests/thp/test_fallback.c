@@ -6,6 +6,7 @@
 #include <thpvm.h>
 #include "kernel_compat.h"
 #include "helpers.h"
+#include "require.h"
 
 static int prctl_child(void *arg, int reason)
 {
@@ -76,8 +77,7 @@ Test(fallback, kernel_fallback_is_measured_and_recorded)
 	char reason[512];
 	int st;
 
-	if (!host_thp_allowed())
-		cr_skip_test("host gives no THP to this process: nothing to fall back from");
+	REQUIRE_THP();
 	st = run_in_child(measured_child, NULL, reason, sizeof(reason));
 	cr_assert_eq(st, 0, "child status %d: %s", st, reason);
 }

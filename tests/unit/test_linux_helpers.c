@@ -298,3 +298,22 @@ void expect_load_refused(struct thpvm_memmap *map, const struct linux_load_confi
 	cr_assert(strstr(msg, needle), "message '%s' does not mention '%s'", msg, needle);
 	cr_log_info("refused as expected: %s", msg);
 }
+
+const char *synth_pvh_kernel(const char *name, const uint8_t *code, size_t len)
+{
+	struct synth_elf se = {
+		.elf_class = ELFCLASS64, .machine = EM_X86_64,
+		.segs = { { 0x1000000, 0x2000, 0x2000 } }, .nr_segs = 1,
+		.pvh_note = true, .note_descsz = 8, .entry = 0x1000100,
+	};
+	size_t img_len;
+	uint8_t *img = synth_elf_build(&se, &img_len);
+	const Elf64_Phdr *ph = (const Elf64_Phdr *)(img + ((const Elf64_Ehdr *)img)->e_phoff);
+	const char *path;
+
+	cr_assert_leq(len, 0x2000 - 0x100, "the code fits its segment");
+	memcpy(img + ph[0].p_offset + 0x100, code, len);
+	path = linux_test_file(name, img, img_len);
+	free(img);
+	return path;
+}

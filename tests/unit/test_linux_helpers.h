@@ -74,6 +74,12 @@ struct synth_elf {
 /* Segment i's file bytes hold pattern seed 0x70 + i. */
 void *synth_elf_build(const struct synth_elf *s, size_t *len);
 #define SYNTH_ELF_SEED 0x70
+/*
+ * A synthetic PVH vmlinux in the test directory, file name: one PT_LOAD at
+ * 16 MiB, the PVH note, code (len bytes) at the entry (0x1000100), which
+ * runs in 32-bit protected mode with paging off. Returns its path.
+ */
+const char *synth_pvh_kernel(const char *name, const uint8_t *code, size_t len);
 
 /* Loads and asserts failure with err and result, a message naming the problem (contains needle). */
 void expect_load_refused(struct thpvm_memmap *map, const struct linux_load_config *cfg, int err,
