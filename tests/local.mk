@@ -237,7 +237,7 @@ tests_kvm_test_collapse_vm_fire_SOURCES = tests/kvm/test_collapse_vm_fire.c $(CO
 tests_kvm_test_collapse_vm_fire_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_collapse_vm_fire_LDADD = $(VMM_TEST_LDADD)
 tests_kvm_test_collapse_vm_ctl_SOURCES = tests/kvm/test_collapse_vm_ctl.c $(COLLAPSE_VM_TEST_SOURCES) \
-	vmm/collapse_ctl.c $(VMM_CTL_SOURCES) tests/unit/test_ctl_helpers.h tests/unit/test_ctl_helpers.c
+	vmm/collapse/collapse_ctl.c $(VMM_CTL_SOURCES) tests/unit/test_ctl_helpers.h tests/unit/test_ctl_helpers.c
 tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests/unit \
 	-DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_kvm_test_collapse_vm_ctl_LDADD = $(VMM_TEST_LDADD)

@@ -43,10 +43,10 @@ VMM_STATE_SOURCES = \
 # The VMM core: KVM VM/vCPU lifecycle, I/O bus, payload guests. Linked into
 # thpvm and (as tests/lib/libvmmcore.la) into the tests that drive real VMs.
 VMM_CORE_SOURCES = \
-	vmm/cli.h \
-	vmm/util.c \
-	vmm/error.h \
-	vmm/error.c \
+	vmm/util/util.h \
+	vmm/util/util.c \
+	vmm/util/error.h \
+	vmm/util/error.c \
 	vmm/kvm/kvm_stats.h \
 	vmm/kvm/kvm_stats.c \
 	vmm/kvm/vm.h \
@@ -60,15 +60,15 @@ VMM_CORE_SOURCES = \
 	vmm/kvm/vcpu_dump.c \
 	vmm/dev/iobus.h \
 	vmm/dev/iobus.c \
-	vmm/guest_ram.h \
-	vmm/guest_ram.c \
-	vmm/payload.h \
-	vmm/payload_internal.h \
-	vmm/payload_image.c \
-	vmm/payload_args.c \
-	vmm/payload_layout.c \
-	vmm/payload_setup.c \
-	vmm/payload_dev.c \
+	vmm/machine/guest_ram.h \
+	vmm/machine/guest_ram.c \
+	vmm/machine/payload.h \
+	vmm/machine/payload_internal.h \
+	vmm/machine/payload_image.c \
+	vmm/machine/payload_args.c \
+	vmm/machine/payload_layout.c \
+	vmm/machine/payload_setup.c \
+	vmm/machine/payload_dev.c \
 	guests/include/payload_abi.h \
 	$(VMM_X86_SOURCES) \
 	$(VMM_STATE_SOURCES)
@@ -78,18 +78,19 @@ VMM_CORE_CFLAGS = -I$(top_srcdir)/vmm -I$(top_srcdir)/guests/include \
 bin_PROGRAMS += vmm/thpvm
 vmm_thpvm_SOURCES = \
 	vmm/main.c \
-	vmm/commands.c \
-	vmm/cmd_demo.c \
-	vmm/demo_lab.c \
-	vmm/run_opts.h \
-	vmm/run_opts.c \
+	vmm/cli/cli.h \
+	vmm/cli/commands.c \
+	vmm/cli/cmd_demo.c \
+	vmm/cli/demo_lab.c \
+	vmm/run/run_opts.h \
+	vmm/cli/run_opts.c \
 	vmm/run/run.h \
 	vmm/run/run.c \
 	vmm/machine/machine.h \
 	vmm/machine/payload_ops.c \
-	vmm/cmd_run.c \
-	vmm/cmd_stats.c \
-	vmm/cmd_host.c \
+	vmm/cli/cmd_run.c \
+	vmm/cli/cmd_stats.c \
+	vmm/cli/cmd_host.c \
 	vmm/bench/bench.h \
 	vmm/bench/bench.c \
 	vmm/bench/bench_guest.c \
@@ -115,7 +116,7 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/server.c \
 	vmm/ctl/client.c \
 	vmm/ctl/api.c
-vmm_thpvm_SOURCES += vmm/cmd_ctl.c $(VMM_CTL_SOURCES)
+vmm_thpvm_SOURCES += vmm/cli/cmd_ctl.c $(VMM_CTL_SOURCES)
 # Linux guests: the legacy devices on the I/O bus, the console, the machine, the run
 VMM_LINUX_SOURCES = \
 	$(VMM_LEGACY_DEV_SOURCES) \
@@ -123,18 +124,18 @@ VMM_LINUX_SOURCES = \
 	vmm/dev/uart8250_dev.c \
 	vmm/dev/i8042_dev.c \
 	vmm/dev/debug_exit_dev.c \
-	vmm/console.h \
-	vmm/console.c \
+	vmm/dev/console.h \
+	vmm/dev/console.c \
 	vmm/kvm/kvm_host.h \
 	vmm/kvm/kvm_host.c \
-	vmm/linux_machine.h \
-	vmm/linux_machine.c
+	vmm/machine/linux_machine.h \
+	vmm/machine/linux_machine.c
 VMM_CORE_SOURCES += $(VMM_LINUX_SOURCES)
-vmm_thpvm_SOURCES += vmm/machine/linux_ops.c vmm/demo.h vmm/demo_linux.c
+vmm_thpvm_SOURCES += vmm/machine/linux_ops.c vmm/cli/demo.h vmm/cli/demo_linux.c
 vmm_thpvm_CFLAGS += -DTHPVM_LINUX_GUEST_DIR_DEFAULT=\"$(abs_top_builddir)/guests/linux\"
 # The collapse thread of a VM (libthpvm's collapser on the VM's hooks) and its control command
-VMM_CORE_SOURCES += vmm/collapse_vm.h vmm/collapse_vm.c
-vmm_thpvm_SOURCES += vmm/collapse_ctl.c
+VMM_CORE_SOURCES += vmm/collapse/collapse_vm.h vmm/collapse/collapse_vm.c
+vmm_thpvm_SOURCES += vmm/collapse/collapse_ctl.c
 
 # Snapshot-fork (docs/fork.md): state capture and restore, vm_fork(), children and their reaper,
 # fork statistics, the payload's fork mailbox. Part of the VMM core (thpvm and the KVM tests).
@@ -144,18 +145,18 @@ VMM_STATE_SOURCES += \
 VMM_FORK_SOURCES = \
 	vmm/fork/fork.h \
 	vmm/fork/internal.h \
-	vmm/fork/snapshot.h \
-	vmm/fork/snapshot.c \
+	vmm/state/snapshot.h \
+	vmm/state/snapshot.c \
 	vmm/fork/fork.c \
 	vmm/fork/fork_child.c \
 	vmm/fork/children.c \
 	vmm/fork/fork_stats.c \
-	vmm/payload_fork.c
+	vmm/machine/payload_fork.c
 VMM_CORE_SOURCES += $(VMM_FORK_SOURCES)
 # The VM's control socket commands (pause, resume, stats, fork, quit) and `thpvm bench fork`
 VMM_API_SOURCES = \
-	vmm/vm_api.h \
-	vmm/vm_api.c
+	vmm/ctl/vm_api.h \
+	vmm/ctl/vm_api.c
 vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c \
 	vmm/bench/bench_fork_mem.c
 # thpvm bench collapse: the collapse thread recovering a forked child (needs snapshot-fork)

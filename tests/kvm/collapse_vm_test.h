@@ -15,8 +15,8 @@
 #include <sys/types.h>
 #include "kvm_test.h"
 #include "helpers.h"
-#include "collapse_vm.h"
-#include "error.h"
+#include "collapse/collapse_vm.h"
+#include "util/error.h"
 
 
 /* Forks a child that holds guest RAM shared until sharer_stop(). Collapser paused around the fork when given. */

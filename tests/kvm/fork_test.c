@@ -4,7 +4,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include "fork_test.h"
-#include "error.h"
+#include "util/error.h"
 #include "helpers.h"
 
 static char dir[64];

@@ -4,7 +4,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include "kvm_test.h"
-#include "error.h"
+#include "util/error.h"
 #include "helpers.h"
 
 void kvm_test_payload_dir(void)

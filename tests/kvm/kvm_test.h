@@ -10,9 +10,9 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "require.h"
-#include "guest_ram.h"
+#include "machine/guest_ram.h"
 #include "kvm/vm.h"
-#include "payload.h"
+#include "machine/payload.h"
 
 
 /* The thpvm program of this build tree (a libtool wrapper or the ELF). */

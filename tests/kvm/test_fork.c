@@ -12,7 +12,7 @@
 #include "fork_test.h"
 #include "helpers.h"
 #include "require.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm_stats.h"
 #include "x86/layout.h"

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include "fork_test.h"
 #include "helpers.h"
-#include "error.h"
+#include "util/error.h"
 
 #define NOBODY 65534
 

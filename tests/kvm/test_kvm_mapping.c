@@ -12,7 +12,7 @@
 #include "kvm/vcpu.h"
 #include "kvm/vm_stats.h"
 #include "kvm/kvm_host.h"
-#include "error.h"
+#include "util/error.h"
 #include <unistd.h>
 
 #define A(...) ((const char *const[]){ __VA_ARGS__, NULL })

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Linux machine (vmm/linux_machine.c) as KVM holds it after
+ * The Linux machine (vmm/machine/linux_machine.c) as KVM holds it after
  * linux_vm_create(): every vCPU's CPUID (KVM signature, its APIC id) and
  * boot MSRs, the boot CPU at the PVH entry with EBX = start_info, the APs
  * waiting for INIT/SIPI, the three devices on the bus; and the VM core's
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include "kvm_test.h"
-#include "error.h"
-#include "linux_machine.h"
+#include "util/error.h"
+#include "machine/linux_machine.h"
 #include "kvm/vcpu.h"
 #include "x86/cpuid.h"
 #include "x86/layout.h"

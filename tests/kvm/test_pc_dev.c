@@ -16,8 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "kvm_test.h"
-#include "console.h"
-#include "error.h"
+#include "dev/console.h"
+#include "util/error.h"
 #include "dev/i8042.h"
 #include "dev/pc_dev.h"
 #include "dev/uart8250.h"

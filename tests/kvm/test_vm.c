@@ -4,7 +4,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include "kvm_test.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm_stats.h"
 #include "x86/layout.h"

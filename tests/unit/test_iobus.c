@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include "dev/iobus.h"
-#include "error.h"
+#include "util/error.h"
 
 struct counter {
 	unsigned accesses, stops, starts, resets, destroys;

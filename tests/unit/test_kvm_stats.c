@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 #include "kvm/kvm_stats.h"
-#include "error.h"
+#include "util/error.h"
 
 #define NAME_SIZE 48
 

@@ -3,8 +3,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
-#include "payload.h"
-#include "error.h"
+#include "machine/payload.h"
+#include "util/error.h"
 
 Test(payload_args, values_keep_their_text_and_numbers_are_parsed)
 {

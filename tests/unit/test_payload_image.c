@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "payload.h"
-#include "error.h"
+#include "machine/payload.h"
+#include "util/error.h"
 #include "x86/layout.h"
 
 #define LOAD X86_PAYLOAD_IMAGE_GPA

@@ -2,8 +2,8 @@
 /* Where page tables and free memory go, for any amount of guest RAM. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include "payload.h"
-#include "error.h"
+#include "machine/payload.h"
+#include "util/error.h"
 #include "x86/layout.h"
 #include "x86/pagetable.h"
 

@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
-#include "../cli.h"
+#include "cli/cli.h"
 #include "../kvm/kvm_host.h"
 
 /* Where this run's numbers come from: every table is printed under it, every --json file carries it. */

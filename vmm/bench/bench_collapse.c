@@ -38,9 +38,9 @@
 #include <thpvm.h>
 #include "bench.h"
 #include "plot.h"
-#include "../cli.h"
+#include "util/util.h"
 #include "../ctl/ctl.h"
-#include "../error.h"
+#include "util/error.h"
 
 #define MIB (1ULL << 20)
 #define MAX_CONFIGS 8

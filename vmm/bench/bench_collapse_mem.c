@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <thpvm.h>
 #include "bench.h"
-#include "../cli.h"
+#include "util/util.h"
 
 #define MAX_CONFIGS 8
 #define TARGET_PCT 99.0

@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <thpvm.h>
 #include "bench.h"
-#include "../cli.h"
+#include "util/util.h"
 
 enum method { M_SCAN, M_PAGEMAP, M_DETAIL, M_SMAPS, NR_METHODS };
 static const char *const method_name[] = { "pagemap_scan", "pagemap_read", "detail_all_extents", "smaps" };

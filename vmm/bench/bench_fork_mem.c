@@ -19,15 +19,15 @@
 #include <thpvm.h>
 #include "bench.h"
 #include "bench_fork.h"
-#include "../cli.h"
+#include "util/util.h"
 #include "../ctl/ctl.h"
-#include "../error.h"
+#include "util/error.h"
 #include "../fork/fork.h"
-#include "../guest_ram.h"
+#include "machine/guest_ram.h"
 #include "../kvm/vcpu.h"
 #include "../kvm/vm.h"
-#include "../payload.h"
-#include "../vm_api.h"
+#include "machine/payload.h"
+#include "ctl/vm_api.h"
 
 
 /* ---- density ---- */

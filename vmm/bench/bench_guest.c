@@ -8,7 +8,7 @@
 #include <time.h>
 #include "bench.h"
 #include "../ctl/ctl.h"
-#include "../error.h"
+#include "util/error.h"
 
 void bench_sleep_ms(unsigned ms)
 {

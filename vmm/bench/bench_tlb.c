@@ -22,10 +22,10 @@
 #include <thpvm.h>
 #include "bench.h"
 #include "plot.h"
-#include "../cli.h"
-#include "../error.h"
-#include "../guest_ram.h"
-#include "../payload.h"
+#include "util/util.h"
+#include "util/error.h"
+#include "machine/guest_ram.h"
+#include "machine/payload.h"
 #include "../kvm/vm.h"
 #include "../kvm/vm_stats.h"
 

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "plot.h"
-#include "../cli.h"
+#include "util/util.h"
 #include "config.h"
 
 extern char **environ;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include "pc_dev.h"
 #include "debug_exit.h"
-#include "../error.h"
+#include "util/error.h"
 #include "../kvm/vcpu.h"
 #include "../kvm/vm.h"
 

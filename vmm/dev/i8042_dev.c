@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include "pc_dev.h"
 #include "i8042.h"
-#include "../error.h"
+#include "util/error.h"
 #include "../kvm/vm.h"
 
 struct i8042_dev {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "iobus.h"
-#include "../error.h"
+#include "util/error.h"
 
 struct iobus_range {
 	uint64_t base;

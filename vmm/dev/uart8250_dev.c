@@ -7,8 +7,8 @@
 #include <unistd.h>
 #include "pc_dev.h"
 #include "uart8250.h"
-#include "../console.h"
-#include "../error.h"
+#include "console.h"
+#include "util/error.h"
 #include "../kvm/vm.h"
 
 struct uart8250_dev {

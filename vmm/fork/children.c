@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "internal.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vm.h"
 
 static void prune_exited(struct fork_state *fs)

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
-#include "snapshot.h"
-#include "error.h"
+#include "state/snapshot.h"
+#include "util/error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "state/tsc.h"

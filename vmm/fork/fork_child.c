@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "internal.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "state/tsc.h"

@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "internal.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vm.h"
 
 struct smaps_sum {

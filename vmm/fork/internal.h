@@ -5,7 +5,7 @@
 
 #include <pthread.h>
 #include "fork.h"
-#include "snapshot.h"
+#include "state/snapshot.h"
 
 struct fork_child {
 	unsigned index;

@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 #include "kvm_stats.h"
-#include "../error.h"
+#include "util/error.h"
 
 static int pread_full(int fd, void *buf, size_t len, uint64_t off)
 {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "vcpu.h"
 #include "vm.h"
-#include "../error.h"
+#include "util/error.h"
 
 /* The signal that kicks a vCPU thread out of KVM_RUN; its handler does nothing. */
 #define VCPU_KICK_SIGNAL (SIGRTMIN + 1)

@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include "vcpu.h"
 #include "vm.h"
-#include "../error.h"
+#include "util/error.h"
 
 const char *kvm_exit_reason_str(uint32_t reason)
 {

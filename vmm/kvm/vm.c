@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "vm.h"
 #include "vcpu.h"
-#include "../error.h"
+#include "util/error.h"
 
 static const char *const stop_reason_str[] = { VM_STOP_REASONS(THPVM_RESULT_STR_ITEM) };
 static const int stop_reason_errno[] = { VM_STOP_REASONS(THPVM_RESULT_ERRNO_ITEM) };

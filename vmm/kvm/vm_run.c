@@ -8,7 +8,7 @@
 #include <time.h>
 #include "vm.h"
 #include "vcpu.h"
-#include "../error.h"
+#include "util/error.h"
 
 void vm_stop_dump(struct vm *vm, enum vm_stop_reason reason, int status, int vcpu, char *dump, const char *message)
 {

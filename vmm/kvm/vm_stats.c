@@ -5,7 +5,7 @@
 #include "vm_stats.h"
 #include "vcpu.h"
 #include "vm.h"
-#include "../error.h"
+#include "util/error.h"
 
 #define MIB (1024.0 * 1024.0)
 

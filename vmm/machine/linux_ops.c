@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "machine.h"
-#include "cli.h"
-#include "console.h"
-#include "error.h"
+#include "util/util.h"
+#include "dev/console.h"
+#include "util/error.h"
 #include "linux_machine.h"
-#include "run_opts.h"
+#include "run/run_opts.h"
 #include "dev/pc_dev.h"
 #include "kvm/kvm_host.h"
 #include "kvm/vcpu.h"

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "machine.h"
-#include "error.h"
+#include "util/error.h"
 #include "payload.h"
-#include "run_opts.h"
+#include "run/run_opts.h"
 #include "kvm/vm.h"
 #include "x86/layout.h"
 

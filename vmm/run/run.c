@@ -10,12 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 #include "run.h"
-#include "cli.h"
-#include "collapse_vm.h"
-#include "error.h"
-#include "guest_ram.h"
+#include "util/util.h"
+#include "collapse/collapse_vm.h"
+#include "util/error.h"
+#include "machine/guest_ram.h"
 #include "run_opts.h"
-#include "vm_api.h"
+#include "ctl/vm_api.h"
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "machine/machine.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "payload_internal.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "x86/gdt.h"

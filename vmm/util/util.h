@@ -1,22 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* The thpvm command line: one table of subcommands, each in its own cmd_*.c. */
-#ifndef THPVM_VMM_CLI_H
-#define THPVM_VMM_CLI_H
+/*
+ * vmm/util/: what every layer of the VMM may use and nothing else: sizes and
+ * numbers from text, the one-line error on stderr (util.c), the VMM's last
+ * error (error.h). Calls nothing of the VMM.
+ */
+#ifndef THPVM_VMM_UTIL_H
+#define THPVM_VMM_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct cli_command {
-	const char *name;
-	const char *summary;
-	const char *usage;
-	/* returns the process exit status */
-	int (*run)(int argc, char **argv);
-};
-
-/* All subcommands, NULL-terminated (commands.c). */
-extern const struct cli_command *const cli_commands[];
 
 /* Parses "512M", "1G", "4096", "2m"; powers of 1024. Returns 0 or -EINVAL / -ERANGE. */
 int parse_size(const char *str, uint64_t *out);

@@ -10,9 +10,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "vm_api.h"
-#include "collapse_vm.h"
-#include "ctl/ctl.h"
-#include "error.h"
+#include "collapse/collapse_vm.h"
+#include "ctl.h"
+#include "util/error.h"
 #include "fork/fork.h"
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"

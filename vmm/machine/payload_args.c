@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "payload.h"
-#include "cli.h"
-#include "error.h"
+#include "util/util.h"
+#include "util/error.h"
 
 static bool key_char(char c)
 {

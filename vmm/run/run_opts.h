@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <thpvm.h>
-#include "payload.h"
+#include "machine/payload.h"
 
 struct run_opts {
 	const char *cmd;                /* "run" or "stats", for messages */

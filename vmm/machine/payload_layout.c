@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include "payload.h"
-#include "error.h"
+#include "util/error.h"
 #include "x86/layout.h"
 #include "x86/pagetable.h"
 

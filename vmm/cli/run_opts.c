@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
 #include <string.h>
-#include "run_opts.h"
-#include "cli.h"
-#include "error.h"
+#include "run/run_opts.h"
+#include "util/util.h"
+#include "util/error.h"
 #include "kvm/vm.h"
-#include "console.h"
-#include "collapse_vm.h"
+#include "dev/console.h"
+#include "collapse/collapse_vm.h"
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_API_SOCK, O_COLLAPSE };

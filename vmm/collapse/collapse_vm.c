@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "collapse_vm.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vm.h"
 
 struct collapse_vm {

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include "linux_machine.h"
-#include "error.h"
-#include "console.h"
+#include "util/error.h"
+#include "dev/console.h"
 #include "dev/pc_dev.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"

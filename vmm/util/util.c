@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cli.h"
+#include "util.h"
 
 int parse_size(const char *str, uint64_t *out)
 {

@@ -77,7 +77,7 @@ json_t *collapse_vm_status(struct collapse_vm *cv);
 void collapse_vm_print(FILE *out, struct collapse_vm *cv);
 
 /*
- * The control socket's "collapse" command (vmm/collapse_ctl.c): without
+ * The control socket's "collapse" command (vmm/collapse/collapse_ctl.c): without
  * arguments the status, with arguments a new policy, then the status.
  * Registers it on srv for vm's collapse thread; -ENOENT when vm has none.
  * The server's thread must stop before vm_destroy() (the handler's context

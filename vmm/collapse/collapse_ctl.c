@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "collapse_vm.h"
-#include "error.h"
+#include "util/error.h"
 #include "ctl/ctl.h"
 
 /* Integer arguments, by name, and the --collapse key each one sets. */

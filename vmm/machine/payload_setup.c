@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include "payload_internal.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "x86/cpu_bits.h"

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "demo.h"
-#include "cli.h"
-#include "run_opts.h"
+#include "util/util.h"
+#include "run/run_opts.h"
 #include "run/run.h"
 #include "kvm/kvm_host.h"
 #include "kvm/vm.h"

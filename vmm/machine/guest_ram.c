@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include "guest_ram.h"
-#include "error.h"
+#include "util/error.h"
 #include "x86/layout.h"
 
 int guest_ram_create(const struct guest_ram_config *cfg, struct thpvm_memmap **out)

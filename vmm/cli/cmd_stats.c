@@ -5,7 +5,7 @@
  * With a control socket (later) the same report comes from a running VM.
  */
 #include "cli.h"
-#include "run_opts.h"
+#include "run/run_opts.h"
 #include "run/run.h"
 
 static int run(int argc, char **argv)

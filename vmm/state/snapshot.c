@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include "snapshot.h"
-#include "error.h"
+#include "util/error.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "state/tsc.h"

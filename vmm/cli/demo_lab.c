@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "cli.h"
+#include "util/util.h"
 #include "demo.h"
 
 #ifndef THPVM_LAB_RUN

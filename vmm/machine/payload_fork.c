@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <time.h>
 #include "payload_internal.h"
-#include "error.h"
+#include "util/error.h"
 #include "fork/fork.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"

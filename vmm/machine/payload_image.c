@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "payload.h"
-#include "cli.h"
-#include "error.h"
+#include "util/util.h"
+#include "util/error.h"
 #include "x86/layout.h"
 #include "config.h"
 

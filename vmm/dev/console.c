@@ -11,7 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 #include "console.h"
-#include "error.h"
+#include "util/error.h"
 
 #define OUT_BUF_BYTES 4096
 #define IN_BUF_BYTES 256

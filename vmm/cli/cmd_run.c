@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* thpvm run: run a guest; its exit status becomes thpvm's. */
 #include "cli.h"
-#include "run_opts.h"
+#include "run/run_opts.h"
 #include "run/run.h"
 
 static int run(int argc, char **argv)
