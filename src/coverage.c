@@ -9,6 +9,14 @@ THPVM_EXPORT double thpvm_coverage_pct(const struct thpvm_coverage *cov, uint64_
 	return cov->size_bytes ? 100.0 * (double)bytes / (double)cov->size_bytes : 0.0;
 }
 
+/* A VMA inside the region's [start, end): regions are fenced by guard pages, so none straddles it. */
+static bool vma_inside(uint64_t start, uint64_t end, void *arg)
+{
+	const uint64_t *range = arg;
+
+	return start >= range[0] && end <= range[1];
+}
+
 THPVM_EXPORT int thpvm_region_coverage(struct thpvm_region *r, unsigned flags, struct thpvm_coverage *out)
 {
 	int ret;
@@ -54,9 +62,10 @@ THPVM_EXPORT int thpvm_region_coverage(struct thpvm_region *r, unsigned flags, s
 		out->present_bytes += e.state == THPVM_EXTENT_HUGE ? bytes : e.nr_present * THPVM_PAGE_SIZE;
 	}
 	if (flags & THPVM_COVERAGE_SMAPS) {
-		struct smaps_sum s;
+		uint64_t range[2] = { (uint64_t)(uintptr_t)r->hva, (uint64_t)(uintptr_t)(r->hva + r->size_bytes) };
+		struct thpvm_smaps s;
 
-		ret = smaps_sum_range((uintptr_t)r->hva, (uintptr_t)(r->hva + r->size_bytes), &s);
+		ret = thpvm_smaps_read(0, vma_inside, range, &s);
 		if (ret)
 			return ret;
 		out->smaps_valid = true;
@@ -64,7 +73,7 @@ THPVM_EXPORT int thpvm_region_coverage(struct thpvm_region *r, unsigned flags, s
 		out->smaps_anon_huge_bytes = s.anon_huge;
 		out->smaps_file_pmd_bytes = s.file_pmd;
 		out->smaps_private_dirty_bytes = s.private_dirty;
-		out->smaps_shared_bytes = s.shared;
+		out->smaps_shared_bytes = s.shared_clean + s.shared_dirty;
 		out->smaps_nr_vmas = s.nr_vmas;
 	}
 	thpvm_region_counters(r, &out->counters);

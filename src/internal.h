@@ -136,10 +136,5 @@ void region_count_collapse_failed(struct thpvm_region *r, uint64_t nr);
  */
 void region_thp_reason_update(struct thpvm_region *r, enum thpvm_thp_reason current);
 
-/* smaps.c */
-struct smaps_sum {
-	uint64_t rss, anon_huge, file_pmd, private_dirty, shared, nr_vmas;
-};
-int smaps_sum_range(uintptr_t start, uintptr_t end, struct smaps_sum *out);
 
 #endif

@@ -44,6 +44,7 @@ VMM_STATE_SOURCES = \
 # thpvm and (as tests/lib/libvmmcore.la) into the tests that drive real VMs.
 VMM_CORE_SOURCES = \
 	vmm/util/util.h \
+	vmm/util/clock.h \
 	vmm/util/util.c \
 	vmm/util/error.h \
 	vmm/util/error.c \
@@ -157,7 +158,7 @@ VMM_CORE_SOURCES += $(VMM_FORK_SOURCES)
 VMM_API_SOURCES = \
 	vmm/ctl/vm_api.h \
 	vmm/ctl/vm_api.c
-vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c \
+vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c vmm/bench/bench_template.c \
 	vmm/bench/bench_fork_mem.c
 # thpvm bench collapse: the collapse thread recovering a forked child (needs snapshot-fork)
 vmm_thpvm_SOURCES += vmm/bench/bench_collapse.c

@@ -72,6 +72,23 @@ struct thpvm_vmstat_thp {
 };
 int thpvm_vmstat_thp_read(struct thpvm_vmstat_thp *out);
 
+/* The kernel's own accounting of a process's memory, from /proc/PID/smaps, in bytes. */
+struct thpvm_smaps {
+	uint64_t rss, pss;
+	uint64_t shared_clean, shared_dirty, private_clean, private_dirty;
+	uint64_t anon_huge;              /* AnonHugePages */
+	uint64_t file_pmd;               /* FilePmdMapped */
+	unsigned nr_vmas;                /* the VMAs summed (0 for a whole-process read) */
+};
+/* Whether the VMA [start, end) counts. */
+typedef bool (*thpvm_smaps_match_fn)(uint64_t start, uint64_t end, void *arg);
+/*
+ * Sums /proc/PID/smaps (pid 0: this process) over the VMAs for which
+ * match(start, end, arg) is true; with match NULL, the whole process from
+ * /proc/PID/smaps_rollup. Returns 0 or -errno (thpvm_last_error() says why).
+ */
+int thpvm_smaps_read(int pid, thpvm_smaps_match_fn match, void *arg, struct thpvm_smaps *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The coverage report as struct, JSON and table, over several regions. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <thpvm.h>
 #include "helpers.h"
 
@@ -88,4 +92,48 @@ Test(coverage, table_names_every_region)
 	cr_assert(strstr(buf, "\ntotal "), "%s", buf);
 	cr_assert(strstr(buf, "thp_fault_alloc="), "%s", buf);
 	free(buf);
+}
+
+/* thpvm_smaps_read over a VMA filter: the "low" region's 8 MiB written, seen by this process and a forked copy. */
+static bool in_low(uint64_t start, uint64_t end, void *arg)
+{
+	const uint8_t *hva = arg;
+
+	return start >= (uint64_t)(uintptr_t)hva && end <= (uint64_t)(uintptr_t)(hva + 16 * MIB);
+}
+
+Test(coverage, smaps_reader_sums_the_vmas_asked_for_or_the_whole_process)
+{
+	uint8_t *low = thpvm_memmap_gpa_to_hva(map, 64 * MIB, 16 * MIB);
+	struct thpvm_smaps s, all, child;
+	int ret, st;
+	pid_t pid;
+
+	cr_assert_eq(thpvm_smaps_read(0, in_low, low, &s), 0, "%s", thpvm_last_error());
+	cr_assert_geq(s.nr_vmas, 1);
+	cr_assert_eq(s.rss, 8 * MIB, "Rss %llu", (unsigned long long)s.rss);
+	cr_assert_eq(s.private_dirty, 8 * MIB);
+	cr_assert_eq(s.anon_huge, 0, "a 4k region has no AnonHugePages");
+	/* the whole process: at least that, from smaps_rollup */
+	cr_assert_eq(thpvm_smaps_read(0, NULL, NULL, &all), 0, "%s", thpvm_last_error());
+	cr_assert_eq(all.nr_vmas, 0);
+	cr_assert_geq(all.rss, 8 * MIB + 32 * MIB * host_thp_allowed());
+	cr_assert_geq(all.pss, 1);
+	/* another process: a forked child shares the 8 MiB (each side's Pss is half of it) */
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		pause();
+		_exit(0);
+	}
+	ret = thpvm_smaps_read(pid, in_low, low, &child);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	cr_assert_eq(ret, 0, "%s", thpvm_last_error());
+	cr_assert_eq(child.rss, 8 * MIB);
+	cr_assert_eq(child.shared_dirty, 8 * MIB, "shared with the parent: %llu", (unsigned long long)child.shared_dirty);
+	cr_assert_eq(child.pss, 4 * MIB);
+	/* a process that is not there: -ENOENT, and the message names the file */
+	cr_assert_eq(thpvm_smaps_read(pid, NULL, NULL, &s), -ENOENT);
+	cr_assert(strstr(thpvm_last_error(), "smaps_rollup"), "%s", thpvm_last_error());
 }

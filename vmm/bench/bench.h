@@ -21,7 +21,6 @@ extern const struct bench *const benches[];
 /* Writes a benchmark's --json file, with "host" (KVM kind, paging, emulated or not) added. 0 or -errno. */
 int bench_json_write(json_t *j, const char *path);
 
-uint64_t bench_now_ns(void);
 /* Median of n samples (sorts a copy). */
 double bench_median(const double *v, size_t n);
 /* Percentile p in [0, 100] of n samples, nearest rank (sorts a copy). */
@@ -41,6 +40,25 @@ json_t *bench_call(const char *sock, const char *cmd, json_t *args, int timeout_
 double bench_json_num(json_t *o, const char *a, const char *b);
 /* Values of a console's "result NAME=VALUE" lines, in order, at most max; how many. */
 unsigned bench_console_values(const char *path, const char *name, double *out, unsigned max);
+/*
+ * A template VM (bench_template.c): `thpvm run RUN_ARGS --api-sock SOCK` of
+ * this program in the background, its output in out.
+ */
+struct bench_template {
+	char label[32];             /* for messages: "1 GiB thp", "collapse" */
+	char sock[128];
+	char out[128];
+	pid_t pid;                  /* 0: not running */
+};
+/*
+ * Starts t (label, sock and out set) with run_args (NULL-terminated, after
+ * "run") and waits, up to limit_s, until its payload waits for a fork;
+ * *stats (may be NULL) gets that last "stats" reply. 0 or -errno with
+ * vmm_last_error().
+ */
+int bench_template_start(struct bench_template *t, const char *const *run_args, unsigned limit_s, json_t **stats);
+/* Quits (or kills) the template and reaps it. */
+void bench_template_stop(struct bench_template *t);
 /* Waits (up to 2 min) until a process has ended and been reaped by its parent. */
 int bench_wait_gone(pid_t pid);
 

@@ -41,6 +41,7 @@
 #include "util/util.h"
 #include "../ctl/ctl.h"
 #include "util/error.h"
+#include "util/clock.h"
 
 #define MIB (1ULL << 20)
 #define MAX_CONFIGS 8
@@ -102,10 +103,10 @@ static uint64_t rdtsc(void)
 /* The guest's TSC is the host's here (kvm-pvm; docs/fork.md, "Guest time"): one clock for both. */
 static void calibrate_tsc(void)
 {
-	uint64_t t0 = bench_now_ns(), c0 = rdtsc();
+	uint64_t t0 = util_mono_ns(), c0 = rdtsc();
 
 	bench_sleep_ms(200);
-	tsc_per_us = (double)(rdtsc() - c0) / ((double)(bench_now_ns() - t0) / 1e3);
+	tsc_per_us = (double)(rdtsc() - c0) / ((double)(util_mono_ns() - t0) / 1e3);
 }
 
 static double console_value(const char *path, const char *name)
@@ -118,99 +119,43 @@ static double console_value(const char *path, const char *name)
 /* Fields of /proc/PID/smaps_rollup, in bytes. */
 static int smaps_rollup(pid_t pid, uint64_t *anon_huge, uint64_t *private_bytes)
 {
-	char path[64], line[256];
-	unsigned long long kb;
-	FILE *f;
+	struct thpvm_smaps s;
+	int ret = thpvm_smaps_read(pid, NULL, NULL, &s);
 
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	*anon_huge = *private_bytes = 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
-			*anon_huge = kb << 10;
-		else if (sscanf(line, "Private_Clean: %llu kB", &kb) == 1 || sscanf(line, "Private_Dirty: %llu kB", &kb) == 1)
-			*private_bytes += kb << 10;
-	}
-	fclose(f);
-	return 0;
+	*anon_huge = s.anon_huge;
+	*private_bytes = s.private_clean + s.private_dirty;
+	return ret;
 }
 
 /* ---- the template ---- */
 
 struct tmpl {
-	pid_t pid;
-	char sock[128], out[128];
+	struct bench_template vm;
 	double before_cpa;
 	uint64_t pages_2m;
 };
 
 static void tmpl_destroy(struct tmpl *t)
 {
-	if (t->pid > 0) {
-		json_decref(bench_call(t->sock, "quit", NULL, 10000));
-		for (unsigned i = 0; i < 2000 && waitpid(t->pid, NULL, WNOHANG) == 0; i++)
-			bench_sleep_ms(5);
-		if (!kill(t->pid, SIGKILL))
-			waitpid(t->pid, NULL, 0);
-		t->pid = 0;
-	}
+	bench_template_stop(&t->vm);
 }
 
 static int tmpl_create(struct tmpl *t, uint64_t memory)
 {
-	char exe[4096], mem[32];
-	const char *argv[] = { exe, "run", "--payload", "collbench", "--memory", mem, "--prefault", "--collapse", "off",
-			       "--timeout", "7200", "--api-sock", t->sock, NULL };
-	json_t *st = NULL;
-	ssize_t len;
-	int fd;
+	char mem[32];
+	const char *argv[] = { "--payload", "collbench", "--memory", mem, "--prefault", "--collapse", "off",
+			       "--timeout", "7200", NULL };
+	json_t *st;
+	int ret;
 
 	memset(t, 0, sizeof(*t));
-	snprintf(t->sock, sizeof(t->sock), "%s/template.sock", dir);
-	snprintf(t->out, sizeof(t->out), "%s/template.out", dir);
+	snprintf(t->vm.label, sizeof(t->vm.label), "collapse");
+	snprintf(t->vm.sock, sizeof(t->vm.sock), "%s/template.sock", dir);
+	snprintf(t->vm.out, sizeof(t->vm.out), "%s/template.out", dir);
 	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(memory >> 20));
-	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (len <= 0)
-		return vmm_fail(-errno, "cannot find this program: %s", strerror(errno));
-	exe[len] = '\0';
-	fd = open(t->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return vmm_fail(-errno, "%s: %s", t->out, strerror(errno));
-	fflush(NULL);
-	t->pid = fork();
-	if (t->pid < 0) {
-		close(fd);
-		return vmm_fail(-errno, "cannot start the template: %s", strerror(errno));
-	}
-	if (!t->pid) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	close(fd);
 	/* prefaulting memory the host has not touched for a while, and the pointer cycle over it, take seconds */
-	for (unsigned i = 0; i < 60000; i++) {
-		if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
-			t->pid = 0;
-			return vmm_fail(-EIO, "the template ended (see %s)", t->out);
-		}
-		json_decref(st);
-		st = bench_call(t->sock, "stats", NULL, 30000);
-		if (st && bench_json_num(json_object_get(st, "payload"), "fork_waiting", NULL) >= 1)
-			break;
-		if (isatty(STDERR_FILENO) && i % 100 == 0)
-			fprintf(stderr, "\rbench collapse: starting the template %u s   ", i / 100);
-		bench_sleep_ms(10);
-	}
-	bench_progress_done();
-	if (!st || !(bench_json_num(json_object_get(st, "payload"), "fork_waiting", NULL) >= 1)) {
-		json_decref(st);
-		tmpl_destroy(t);
-		return vmm_fail(-ETIMEDOUT, "the template never waited for a fork (see %s)", t->out);
-	}
+	if ((ret = bench_template_start(&t->vm, argv, 600, &st)))
+		return ret;
 	/* the yardstick for the children's pages_2m: a busy host can show the template's late, so look again */
 	for (unsigned i = 0; i < 20; i++) {
 		double v = bench_json_num(json_object_get(st, "summary"), "kvm_pages_2m", NULL);
@@ -220,12 +165,12 @@ static int tmpl_create(struct tmpl *t, uint64_t memory)
 			break;
 		bench_sleep_ms(100);
 		json_decref(st);
-		st = bench_call(t->sock, "stats", NULL, 30000);
+		st = bench_call(t->vm.sock, "stats", NULL, 30000);
 	}
 	json_decref(st);
-	t->before_cpa = console_value(t->out, "before_median") / 1024.0;
+	t->before_cpa = console_value(t->vm.out, "before_median") / 1024.0;
 	if (!(t->before_cpa > 0))
-		return vmm_fail(-EIO, "the template did not report its lap (see %s)", t->out);
+		return vmm_fail(-EIO, "the template did not report its lap (see %s)", t->vm.out);
 	return 0;
 }
 
@@ -315,7 +260,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 	pid_t pid;
 	int ret = 0;
 
-	rep = bench_call(t->sock, "fork", args, 120000);
+	rep = bench_call(t->vm.sock, "fork", args, 120000);
 	json_decref(args);
 	if (!rep)
 		return -EIO;
@@ -352,10 +297,10 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 	}
 
 	/* watch: AnonHugePages every SAMPLE_MS; pages_2m from stats once the memory is huge */
-	t0 = bench_now_ns();
+	t0 = util_mono_ns();
 	tsc0 = rdtsc();
 	for (;;) {
-		double t_s = (double)(bench_now_ns() - t0) / 1e9;
+		double t_s = (double)(util_mono_ns() - t0) / 1e9;
 
 		if (smaps_rollup(pid, &huge, &priv)) {
 			ret = vmm_fail(-EIO, "the child %d is gone", (int)pid);
@@ -367,12 +312,12 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 			res->huge99 = true;
 			res->to_huge99_ms = t_s * 1e3;
 		}
-		if (res->huge99 && bench_now_ns() - last_stats > 200000000ULL) {
-			last_stats = bench_now_ns();
+		if (res->huge99 && util_mono_ns() - last_stats > 200000000ULL) {
+			last_stats = util_mono_ns();
 			st = bench_call(sock, "stats", NULL, 30000);
 			if (st && kvm_2m_pct(st, t) >= TARGET_PCT) {
 				res->kvm2m = true;
-				res->to_2m_ms = (double)(bench_now_ns() - t0) / 1e6;
+				res->to_2m_ms = (double)(util_mono_ns() - t0) / 1e6;
 				json_decref(st);
 				break;
 			}
@@ -382,7 +327,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 			break;
 		bench_sleep_ms(SAMPLE_MS);
 	}
-	res->window_ms = (double)(bench_now_ns() - t0) / 1e6;
+	res->window_ms = (double)(util_mono_ns() - t0) / 1e6;
 	tsc_end = rdtsc();
 
 	st = bench_call(sock, "stats", NULL, 30000);
@@ -734,7 +679,7 @@ static int run(int argc, char **argv)
 		status = 1;
 out:
 	tmpl_destroy(&t);
-	unlink(t.out);
+	unlink(t.vm.out);
 	rmdir(dir);
 	free(res);
 	return status;

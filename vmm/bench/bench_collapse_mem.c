@@ -24,6 +24,7 @@
 #include <thpvm.h>
 #include "bench.h"
 #include "util/util.h"
+#include "util/clock.h"
 
 #define MAX_CONFIGS 8
 #define TARGET_PCT 99.0
@@ -73,10 +74,10 @@ static void *writer_main(void *arg)
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
 		p = rng % pages;
-		t0 = bench_now_ns();
+		t0 = util_mono_ns();
 		/* offset 64: page 0 bytes are the splitter's, and the line stays distinct */
 		((volatile uint64_t *)(w->hva + p * 4096))[8 + (rng >> 60)] = rng;
-		dt = bench_now_ns() - t0;
+		dt = util_mono_ns() - t0;
 		w->buckets[dt ? 63 - __builtin_clzll(dt) : 0]++;
 		if (dt > w->max_ns)
 			w->max_ns = dt;
@@ -129,10 +130,10 @@ static void child_run(const struct config *cfg, struct thpvm_memmap *map, struct
 			munmap(p, size);
 		}
 	}
-	t0 = bench_now_ns();
+	t0 = util_mono_ns();
 	for (uint64_t off = 0; off < size; off += 2ULL << 20)
 		hva[off + 4096] ^= 1;
-	res->split_ms = (double)(bench_now_ns() - t0) / 1e6;
+	res->split_ms = (double)(util_mono_ns() - t0) / 1e6;
 	if (huge_pct(r) > 1.0) {
 		snprintf(res->error, sizeof(res->error), "child: %.1f%% still huge after one write per extent", huge_pct(r));
 		return;
@@ -146,9 +147,9 @@ static void child_run(const struct config *cfg, struct thpvm_memmap *map, struct
 		pthread_create(&w[i].thread, NULL, writer_main, &w[i]);
 	}
 	thpvm_vmstat_thp_read(&v0);
-	t0 = bench_now_ns();
+	t0 = util_mono_ns();
 	for (;;) {
-		double elapsed = (double)(bench_now_ns() - t0) / 1e9;
+		double elapsed = (double)(util_mono_ns() - t0) / 1e9;
 
 		res->huge_pct = huge_pct(r);
 		if (res->huge_pct >= TARGET_PCT && !cfg->khugepaged)
@@ -159,7 +160,7 @@ static void child_run(const struct config *cfg, struct thpvm_memmap *map, struct
 			continue;
 		usleep(c ? 10000 : 100000); /* a policy that waits (balanced's delay) or khugepaged */
 	}
-	res->recover_ms = (double)(bench_now_ns() - t0) / 1e6;
+	res->recover_ms = (double)(util_mono_ns() - t0) / 1e6;
 	thpvm_vmstat_thp_read(&v1);
 	stop = true;
 	for (unsigned i = 0; i < nr_writers; i++) {

@@ -13,6 +13,7 @@
 #include <thpvm.h>
 #include "bench.h"
 #include "util/util.h"
+#include "util/clock.h"
 
 enum method { M_SCAN, M_PAGEMAP, M_DETAIL, M_SMAPS, NR_METHODS };
 static const char *const method_name[] = { "pagemap_scan", "pagemap_read", "detail_all_extents", "smaps" };
@@ -105,14 +106,14 @@ static int run(int argc, char **argv)
 	for (uint64_t i = 0; i < reps; i++) {
 		bench_progress("bench coverage", (unsigned)i + 1, (unsigned)reps);
 		for (int m = 0; m < NR_METHODS; m++) {
-			uint64_t t0 = bench_now_ns();
+			uint64_t t0 = util_mono_ns();
 
 			if ((ret = measure(r, (enum method)m))) {
 				bench_progress_done();
 				cli_error("%s failed: %s", method_name[m], strerror(-ret));
 				return 1;
 			}
-			ms[m][i] = (double)(bench_now_ns() - t0) / 1e6;
+			ms[m][i] = (double)(util_mono_ns() - t0) / 1e6;
 		}
 	}
 	bench_progress_done();

@@ -49,6 +49,7 @@
 #include "../kvm/vm.h"
 #include "machine/payload.h"
 #include "ctl/vm_api.h"
+#include "util/clock.h"
 
 /* ---- latency ---- */
 
@@ -73,13 +74,13 @@ static int latency_once(struct lat_cfg *c)
 	double v[L_NR], lat = NAN, resume = NAN;
 	json_t *r;
 	const char *console;
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = util_mono_ns();
 	double khz = (double)fork_tsc_khz;
 
 	r = fork_tmpl_fork(&c->t, 1);
 	if (!r)
 		return -EIO;
-	v[L_REPLY] = (double)(bench_now_ns() - t0) / 1e6;
+	v[L_REPLY] = (double)(util_mono_ns() - t0) / 1e6;
 	console = fork_reply_console(r, 0);
 	if (bench_wait_gone(fork_reply_pid(r, 0))) {
 		json_decref(r);
@@ -87,7 +88,7 @@ static int latency_once(struct lat_cfg *c)
 	}
 	if (!console || bench_console_values(console, "fork_latency_cycles", &lat, 1) != 1 ||
 	    bench_console_values(console, "fork_resume_cycles", &resume, 1) != 1 || !khz) {
-		vmm_fail(-EIO, "a child of the %s template did not report its latency (%s)", c->t.label,
+		vmm_fail(-EIO, "a child of the %s template did not report its latency (%s)", c->t.vm.label,
 			 console ? console : "no console");
 		json_decref(r);
 		return -EIO;

@@ -37,12 +37,9 @@ struct opts {
  * would each pay for all), driven through its control socket.
  */
 struct tmpl {
-	char label[32];
+	struct bench_template vm;   /* label, socket, console, pid */
 	uint64_t size_bytes;
 	enum thpvm_backing backing;
-	pid_t pid;
-	char sock[128];
-	char out[128];
 };
 
 /* The directory of the sockets and consoles, and the TSC frequency (kHz) the guests run at. */

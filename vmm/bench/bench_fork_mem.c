@@ -67,8 +67,8 @@ int bench_fork_density(const struct opts *o, json_t *out)
 		return 1;
 	}
 	bench_progress_done();
-	tmpl_pss = rollup_pss(t.pid);
-	tmpl_guest = guest_pss(t.sock);
+	tmpl_pss = rollup_pss(t.vm.pid);
+	tmpl_guest = guest_pss(t.vm.sock);
 	r = fork_tmpl_fork(&t, o->children);
 	if (!r) {
 		cli_error("bench fork: %s", vmm_last_error());
@@ -89,8 +89,8 @@ int bench_fork_density(const struct opts *o, json_t *out)
 		}
 		written += (uint64_t)w;
 	}
-	total_pss = rollup_pss(t.pid);
-	total_guest = guest_pss(t.sock);
+	total_pss = rollup_pss(t.vm.pid);
+	total_guest = guest_pss(t.vm.sock);
 	for (unsigned i = 0; i < n; i++) {
 		total_pss += rollup_pss(fork_reply_pid(r, i));
 		total_guest += guest_pss(json_string_value(json_object_get(json_array_get(kids, i), "socket")));

@@ -36,94 +36,47 @@ uint64_t fork_tsc_khz;
 
 void fork_tmpl_destroy(struct tmpl *t)
 {
-	if (t->pid > 0) {
-		json_decref(bench_call(t->sock, "quit", NULL, 10000));
-		for (unsigned i = 0; i < 2000 && waitpid(t->pid, NULL, WNOHANG) == 0; i++)
-			bench_sleep_ms(5);
-		if (!kill(t->pid, SIGKILL))
-			waitpid(t->pid, NULL, 0);
-	}
+	bench_template_stop(&t->vm);
 	memset(t, 0, sizeof(*t));
 }
 
 /* args: "k=v" payload arguments, NULL-terminated */
 int fork_tmpl_create(struct tmpl *t, uint64_t size, enum thpvm_backing backing, const char *const *args)
 {
-	char exe[4096], mem[32], sz[32];
-	const char *argv[32] = { exe, "run", "--payload", "forktest", "--memory", mem, "--backing",
-				 thpvm_backing_str(backing), "--prefault", "--timeout", "3600", "--api-sock", t->sock,
+	char mem[32], sz[32];
+	const char *argv[40] = { "--payload", "forktest", "--memory", mem, "--backing", thpvm_backing_str(backing),
+				 "--prefault", "--timeout", "3600",
 				 /* fork's own costs: no collapse thread mending (and copying) what children split */
 				 "--collapse", "off" };
-	unsigned n = 15;
-	ssize_t len;
-	int fd;
+	unsigned n = 11;
 
 	memset(t, 0, sizeof(*t));
 	t->size_bytes = size;
 	t->backing = backing;
-	snprintf(t->label, sizeof(t->label), "%s %s", format_size(size, sz, sizeof(sz)), thpvm_backing_str(backing));
-	snprintf(t->sock, sizeof(t->sock), "%s/%llu-%s.sock", fork_tmpl_dir, (unsigned long long)(size >> 20),
+	snprintf(t->vm.label, sizeof(t->vm.label), "%s %s", format_size(size, sz, sizeof(sz)),
 		 thpvm_backing_str(backing));
-	snprintf(t->out, sizeof(t->out), "%s/%llu-%s.out", fork_tmpl_dir, (unsigned long long)(size >> 20),
+	snprintf(t->vm.sock, sizeof(t->vm.sock), "%s/%llu-%s.sock", fork_tmpl_dir, (unsigned long long)(size >> 20),
+		 thpvm_backing_str(backing));
+	snprintf(t->vm.out, sizeof(t->vm.out), "%s/%llu-%s.out", fork_tmpl_dir, (unsigned long long)(size >> 20),
 		 thpvm_backing_str(backing));
 	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(size >> 20));
-	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (len <= 0)
-		return vmm_fail(-errno, "cannot find this program: %s", strerror(errno));
-	exe[len] = '\0';
-	for (unsigned i = 0; args[i] && n < 30; i++) {
+	for (unsigned i = 0; args[i] && n < 38; i++) {
 		argv[n++] = "--arg";
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	fd = open(t->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return vmm_fail(-errno, "%s: %s", t->out, strerror(errno));
-	fflush(NULL);
-	t->pid = fork();
-	if (t->pid < 0) {
-		close(fd);
-		return vmm_fail(-errno, "cannot start the %s template: %s", t->label, strerror(errno));
-	}
-	if (!t->pid) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	close(fd);
 	/* prefaulting 8 GiB of memory the host has not touched for a while takes ~20 s */
-	for (unsigned i = 0; i < 12000; i++) {
-		json_t *st;
-		struct ctl_error err;
-		long long waiting = 0;
-
-		if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
-			t->pid = 0;
-			return vmm_fail(-EIO, "the %s template ended (see %s)", t->label, t->out);
-		}
-		if (!ctl_call(t->sock, "stats", NULL, 10000, &st, &err)) {
-			waiting = json_integer_value(json_object_get(json_object_get(st, "payload"), "fork_waiting"));
-			json_decref(st);
-		}
-		if (waiting >= 1)
-			return 0;
-		if (isatty(STDERR_FILENO))
-			fprintf(stderr, "\rbench fork: starting the %s template %u s   ", t->label, i / 100);
-		bench_sleep_ms(10);
-	}
-	fork_tmpl_destroy(t);
-	return vmm_fail(-ETIMEDOUT, "the %s template never waited for a fork", t->label);
+	return bench_template_start(&t->vm, argv, 120, NULL);
 }
 
 /* One fork command; returns the reply's result (new reference) or NULL with vmm_last_error(). */
 json_t *fork_tmpl_fork(struct tmpl *t, unsigned count)
 {
 	json_t *args = json_pack("{s:i, s:b}", "count", (int)count, "template", 1);
-	json_t *res = bench_call(t->sock, "fork", args, 120000);
+	json_t *res = bench_call(t->vm.sock, "fork", args, 120000);
 
 	if (!res)
-		vmm_error_prefix("%s template", t->label);
+		vmm_error_prefix("%s template", t->vm.label);
 	json_decref(args);
 	return res;
 }

@@ -14,6 +14,7 @@
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "kvm/kvm_host.h"
+#include "util/clock.h"
 
 static int progress(uint64_t done, uint64_t total, void *arg)
 {
@@ -44,9 +45,9 @@ static int demo_backing(enum thpvm_backing backing, uint64_t size_bytes)
 	fflush(stdout);
 	if (thpvm_memmap_create(&map))
 		return -1;
-	t0 = bench_now_ns();
+	t0 = util_mono_ns();
 	ret = thpvm_memmap_add(map, &cfg, NULL);
-	t1 = bench_now_ns();
+	t1 = util_mono_ns();
 	if (isatty(STDOUT_FILENO))
 		printf("\r\033[K");
 	if (ret) {
@@ -56,9 +57,9 @@ static int demo_backing(enum thpvm_backing backing, uint64_t size_bytes)
 	}
 	printf("  allocated and prefaulted in %.1f ms\n", (double)(t1 - t0) / 1e6);
 	thpvm_memmap_coverage_print(stdout, map, THPVM_COVERAGE_ALL);
-	t1 = bench_now_ns();
+	t1 = util_mono_ns();
 	thpvm_memmap_coverage(map, THPVM_COVERAGE_REFRESH, &cov);
-	t2 = bench_now_ns();
+	t2 = util_mono_ns();
 	thpvm_host_thp_read(&host);
 	printf("  coverage measured in %.3f ms (%s)\n", (double)(t2 - t1) / 1e6,
 	       host.pagemap_scan ? "one PAGEMAP_SCAN walk" : "/proc/self/pagemap");

@@ -11,17 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
+#include "util/clock.h"
 
 /* Replies can be large (stats with per-extent detail) but not unbounded. */
 #define REPLY_MAX (64u << 20)
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Milliseconds left before deadline (-1: none), 0 when passed. */
 static int left_ms(int64_t deadline)
@@ -30,14 +23,14 @@ static int left_ms(int64_t deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ms();
+	left = deadline - util_mono_ms();
 	return left > 0 ? (int)(left > 1 << 30 ? 1 << 30 : left) : 0;
 }
 
 int ctl_client_connect(const char *path, int timeout_ms, struct ctl_error *err)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	int64_t deadline = timeout_ms >= 0 ? util_mono_ms() + timeout_ms : -1;
 	size_t len = strlen(path);
 	struct stat st;
 	int fd, e;
@@ -148,7 +141,7 @@ static bool valid_reply(json_t *reply)
 
 int ctl_client_request(int fd, json_t *request, int timeout_ms, json_t **reply, struct ctl_error *err)
 {
-	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	int64_t deadline = timeout_ms >= 0 ? util_mono_ms() + timeout_ms : -1;
 	char *text = json_dumps(request, JSON_COMPACT), *line;
 	json_error_t jerr;
 	size_t len;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include "internal.h"
+#include "util/clock.h"
 
 char *ctl_error_line(const struct ctl_error *err, json_t *id)
 {
@@ -36,17 +37,9 @@ char *ctl_error_line(const struct ctl_error *err, json_t *id)
 	return line;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int ctl_send_all(int fd, const char *buf, size_t len, int timeout_ms)
 {
-	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms >= 0 ? util_mono_ms() + timeout_ms : 0;
 
 	while (len) {
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -63,7 +56,7 @@ int ctl_send_all(int fd, const char *buf, size_t len, int timeout_ms)
 			int wait = -1;
 
 			if (timeout_ms >= 0) {
-				int64_t left = deadline - now_ms();
+				int64_t left = deadline - util_mono_ms();
 				if (left <= 0)
 					return -ETIMEDOUT;
 				wait = (int)left;

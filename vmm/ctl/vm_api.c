@@ -19,6 +19,7 @@
 #include "state/tsc.h"
 #include "dev/pc_dev.h"
 #include "x86/layout.h"
+#include "util/clock.h"
 
 /* sun_path holds 108 bytes with the NUL */
 #define CTL_SOCKET_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -38,21 +39,13 @@ static const char *state_str(struct vm *vm)
 	return vm_run_state_name(st == VM_STATE_CREATED ? VM_STATE_STOPPED : st);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- pause, resume, quit ---- */
 
 static json_t *h_pause(void *ctx, json_t *args, struct ctl_error *err)
 {
 	struct vm_api *api = ctx;
 	const char *st = state_str(api->vm);
-	uint64_t t = now_ns();
+	uint64_t t = util_mono_ns();
 
 	(void)args;
 	if (strcmp(st, "running"))
@@ -64,7 +57,7 @@ static json_t *h_pause(void *ctx, json_t *args, struct ctl_error *err)
 		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
 	}
 	collapse_vm_resume(api->vm);
-	return json_pack("{s:s, s:f}", "state", state_str(api->vm), "pause_ms", (double)(now_ns() - t) / 1e6);
+	return json_pack("{s:s, s:f}", "state", state_str(api->vm), "pause_ms", (double)(util_mono_ns() - t) / 1e6);
 }
 
 static json_t *h_resume(void *ctx, json_t *args, struct ctl_error *err)
@@ -297,7 +290,7 @@ static enum ctl_result ctl_result_of(enum vm_fork_result r)
 
 static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 {
-	uint64_t cmd_tsc = host_rdtsc(), cmd_ns = now_ns();
+	uint64_t cmd_tsc = host_rdtsc(), cmd_ns = util_mono_ns();
 	struct vm_api *api = ctx;
 	struct fork_ctx fc = { .api = api };
 	struct vm_fork_ops ops = { .describe = describe, .child_init = child_init, .child_open = child_open,

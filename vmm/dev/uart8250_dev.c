@@ -10,6 +10,7 @@
 #include "console.h"
 #include "util/error.h"
 #include "../kvm/vm.h"
+#include "util/clock.h"
 
 struct uart8250_dev {
 	struct device dev;
@@ -136,19 +137,11 @@ int uart8250_dev_add(struct vm *vm, const char *name, uint16_t base, unsigned ir
 
 #define INPUT_RETRY_US 2000 /* a full FIFO empties as the guest reads it */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int uart8250_dev_input(struct vm *vm, uint16_t base, const uint8_t *buf, size_t len, unsigned timeout_ms,
 		       size_t *taken)
 {
 	struct device *dev = iobus_find(vm->bus, IOBUS_PIO, base);
-	uint64_t end = mono_ms() + timeout_ms;
+	int64_t end = util_mono_ms() + (int64_t)timeout_ms;
 	struct uart8250_dev *u;
 	size_t done = 0;
 
@@ -165,7 +158,7 @@ int uart8250_dev_input(struct vm *vm, uint16_t base, const uint8_t *buf, size_t 
 			*taken = done;
 		if (done == len)
 			break;
-		if (!n && mono_ms() >= end)
+		if (!n && util_mono_ms() >= end)
 			return vmm_fail(-ETIMEDOUT, "%s: the guest took %zu of %zu bytes in %u ms (its receive FIFO is full)",
 					u->name, done, len, timeout_ms);
 		if (!n)

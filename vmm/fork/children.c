@@ -19,6 +19,7 @@
 #include "internal.h"
 #include "util/error.h"
 #include "kvm/vm.h"
+#include "util/clock.h"
 
 static void prune_exited(struct fork_state *fs)
 {
@@ -60,7 +61,7 @@ static void reap(struct fork_state *fs, int pidfd)
 		c->pidfd = -1;
 		c->exited = true;
 		c->wait_status = status;
-		c->exited_ns = fork_mono_ns();
+		c->exited_ns = util_mono_ns();
 		fs->nr_exited++;
 		break;
 	}

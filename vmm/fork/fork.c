@@ -27,6 +27,7 @@
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "state/tsc.h"
+#include "util/clock.h"
 
 static const char *const result_str[] = { VM_FORK_RESULTS(THPVM_RESULT_STR_ITEM) };
 static const char *const result_name[] = { VM_FORK_RESULTS(THPVM_RESULT_NAME_ITEM) };
@@ -63,14 +64,6 @@ bool vm_fork_result_is_resources(enum vm_fork_result r)
 {
 	return r == VM_FORK_NO_PROCESSES || r == VM_FORK_NO_MEMORY || r == VM_FORK_NO_DESCRIPTORS ||
 	       r == VM_FORK_CHILD_NO_RESOURCES;
-}
-
-uint64_t fork_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- the per-VM state, as the VM's "fork" hooks ---- */
@@ -208,7 +201,7 @@ static const char *fork_errno_hint(int err, char *buf, size_t len)
 static int wait_ready(struct fork_batch *b, unsigned timeout_ms, struct ready_msg *bad)
 {
 	unsigned n = b->req->count, left = n;
-	uint64_t end = fork_mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	uint64_t end = util_mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
 	struct pollfd *p = calloc(n, sizeof(*p));
 	int failed = -1;
 
@@ -221,7 +214,7 @@ static int wait_ready(struct fork_batch *b, unsigned timeout_ms, struct ready_ms
 	for (unsigned i = 0; i < n; i++)
 		p[i] = (struct pollfd){ .fd = b->pipes[i][0], .events = POLLIN };
 	while (left && failed < 0) {
-		uint64_t now = fork_mono_ns();
+		uint64_t now = util_mono_ns();
 		int r;
 
 		if (now >= end) {
@@ -318,7 +311,7 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	uint64_t t;
 	int ret = 0, err = 0, failed;
 
-	b.cmd_ns = req->cmd_ns ? req->cmd_ns : fork_mono_ns();
+	b.cmd_ns = req->cmd_ns ? req->cmd_ns : util_mono_ns();
 	b.cmd_tsc = req->cmd_host_tsc ? req->cmd_host_tsc : host_rdtsc();
 	memset(rep, 0, sizeof(*rep));
 	rep->timing.cmd_host_tsc = b.cmd_tsc;
@@ -344,7 +337,7 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	}
 
 	/* subsystems first: one may pause the VM itself while it quiesces */
-	t = fork_mono_ns();
+	t = util_mono_ns();
 	for (; prepared < vm->nr_hooks; prepared++) {
 		struct vm_hooks *h = &vm->hooks[prepared];
 
@@ -358,12 +351,12 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 				    what);
 		}
 	}
-	rep->timing.prepare_ns = fork_mono_ns() - t;
+	rep->timing.prepare_ns = util_mono_ns() - t;
 
 	st = vm_run_state(vm);
 	was_paused = st == VM_STATE_PAUSED;
 	started = st == VM_STATE_RUNNING || st == VM_STATE_PAUSED;
-	t = fork_mono_ns();
+	t = util_mono_ns();
 	if (started && !was_paused) {
 		if ((ret = vm_pause(vm))) {
 			ret = fail(b.fs, rep, VM_FORK_BAD_STATE, "cannot pause the VM: %s", vmm_last_error());
@@ -371,7 +364,7 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 		}
 		paused_here = true;
 	}
-	rep->timing.pause_ns = fork_mono_ns() - t;
+	rep->timing.pause_ns = util_mono_ns() - t;
 	{
 		const char *why = bad_state(vm, buf, sizeof(buf));
 
@@ -381,12 +374,12 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 		}
 	}
 
-	t = fork_mono_ns();
+	t = util_mono_ns();
 	if ((ret = vm_snapshot_capture(vm, &b.snap))) {
 		ret = fail(b.fs, rep, VM_FORK_CAPTURE_FAILED, "capturing the VM's state: %s", vmm_last_error());
 		goto undo_pause;
 	}
-	rep->timing.capture_ns = fork_mono_ns() - t;
+	rep->timing.capture_ns = util_mono_ns() - t;
 	rep->timing.complete_io_ns = b.snap.complete_io_ns;
 	rep->timing.capture_vcpus_ns = b.snap.vcpus_ns;
 	rep->timing.capture_vm_ns = b.snap.vm_ns;
@@ -413,9 +406,9 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	/* buffered output would be written once by each child as well */
 	fflush(NULL);
 	b.parent_pid = getpid();
-	t = fork_mono_ns();
+	t = util_mono_ns();
 	for (; made < req->count; made++) {
-		uint64_t t1 = fork_mono_ns(), d;
+		uint64_t t1 = util_mono_ns(), d;
 		pid_t pid = fork();
 
 		if (pid == 0)
@@ -424,7 +417,7 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 			err = errno;
 			break;
 		}
-		d = fork_mono_ns() - t1;
+		d = util_mono_ns() - t1;
 		if (d > rep->timing.fork_max_ns)
 			rep->timing.fork_max_ns = d;
 		rep->children[made].pid = pid;
@@ -438,7 +431,7 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 		close(b.pipes[made][1]);
 		b.pipes[made][1] = -1;
 	}
-	rep->timing.fork_ns = fork_mono_ns() - t;
+	rep->timing.fork_ns = util_mono_ns() - t;
 	hooks_parent(vm, vm->nr_hooks);
 	parent_done = true;
 	if (made < req->count) {
@@ -453,9 +446,9 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 		goto undo_pipes;
 	}
 
-	t = fork_mono_ns();
+	t = util_mono_ns();
 	failed = wait_ready(&b, req->ready_timeout_ms ? req->ready_timeout_ms : 30000, &bad);
-	rep->timing.ready_ns = fork_mono_ns() - t;
+	rep->timing.ready_ns = util_mono_ns() - t;
 	if (failed >= 0) {
 		enum vm_fork_result r = bad.result > VM_FORK_OK && bad.result < VM_FORK_NR_RESULTS ? bad.result
 												    : VM_FORK_CHILD_FAILED;
@@ -467,19 +460,19 @@ int vm_fork(struct vm *vm, const struct vm_fork_request *req, struct vm_fork_rep
 	}
 	rep->nr_children = made;
 	close_pipes(&b);
-	if ((ret = fork_children_add(b.fs, rep, b.pidfds, fork_mono_ns()))) {
+	if ((ret = fork_children_add(b.fs, rep, b.pidfds, util_mono_ns()))) {
 		/* the children run; only their reaping is in doubt */
 		for (unsigned i = 0; i < made; i++)
 			close(b.pidfds[i]);
 	}
 	record_success(b.fs, rep);
 
-	t = fork_mono_ns();
+	t = util_mono_ns();
 	if (started && !req->template && vm_run_state(vm) == VM_STATE_PAUSED)
 		vm_resume(vm);
-	rep->timing.resume_ns = fork_mono_ns() - t;
+	rep->timing.resume_ns = util_mono_ns() - t;
 	rep->paused = vm_run_state(vm) == VM_STATE_PAUSED;
-	rep->timing.total_ns = fork_mono_ns() - b.cmd_ns;
+	rep->timing.total_ns = util_mono_ns() - b.cmd_ns;
 	pthread_mutex_lock(&b.fs->lock);
 	b.fs->last = rep->timing;
 	pthread_mutex_unlock(&b.fs->lock);

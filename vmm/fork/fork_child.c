@@ -17,6 +17,7 @@
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "state/tsc.h"
+#include "util/clock.h"
 
 static enum vm_fork_result child_result_of(int err)
 {
@@ -49,7 +50,7 @@ int fork_child_main(struct fork_batch *b, unsigned nth)
 	unsigned nsteps = vm_kvm_nr_steps();
 	uint64_t t0;
 
-	t->started = fork_mono_ns() - b->cmd_ns;
+	t->started = util_mono_ns() - b->cmd_ns;
 	c->pid = getpid();
 	for (unsigned j = 0; j < b->req->count; j++) {
 		if (b->pipes[j][0] >= 0)
@@ -74,20 +75,20 @@ int fork_child_main(struct fork_batch *b, unsigned nth)
 	b->fs->has_last = false;
 	vm_reset_after_fork(vm);
 
-	t0 = fork_mono_ns();
+	t0 = util_mono_ns();
 	if (ops && ops->child_init && (ret = ops->child_init(ops->arg, vm, c)))
 		child_fail(fd, ret, "child setup");
-	t->init_ns = fork_mono_ns() - t0;
+	t->init_ns = util_mono_ns() - t0;
 
-	t0 = fork_mono_ns();
+	t0 = util_mono_ns();
 	/* the parent's /dev/kvm serves the child's new VM (no open, and no right to open needed) */
 	vm->kvm_fd_next = fcntl(vm->kvm_fd, F_DUPFD_CLOEXEC, 0);
 	vm_kvm_destroy(vm);
-	t->destroy_ns = fork_mono_ns() - t0;
-	t0 = fork_mono_ns();
+	t->destroy_ns = util_mono_ns() - t0;
+	t0 = util_mono_ns();
 	if ((ret = vm_kvm_create(vm)))
 		child_fail(fd, ret, "new KVM VM");
-	t->create_ns = fork_mono_ns() - t0;
+	t->create_ns = util_mono_ns() - t0;
 	for (unsigned s = 0; s < nsteps; s++) {
 		if (!strcmp(vm_kvm_step_name(s), "register guest memory"))
 			t->memslots_ns = vm->step_ns[s];
@@ -95,13 +96,13 @@ int fork_child_main(struct fork_batch *b, unsigned nth)
 			t->vcpus_ns = vm->step_ns[s];
 	}
 
-	t0 = fork_mono_ns();
+	t0 = util_mono_ns();
 	if ((ret = vm_snapshot_restore(vm, &b->snap)))
 		child_fail(fd, ret, "restoring the state");
 	b->fs->id.tsc_offset = b->snap.tsc_offsets[0];
-	t->restore_ns = fork_mono_ns() - t0;
+	t->restore_ns = util_mono_ns() - t0;
 
-	t0 = fork_mono_ns();
+	t0 = util_mono_ns();
 	b->fs->id.resume_host_tsc = host_rdtsc();
 	for (unsigned h = 0; h < vm->nr_hooks; h++) {
 		if (!vm->hooks[h].fork_child)
@@ -116,18 +117,18 @@ int fork_child_main(struct fork_batch *b, unsigned nth)
 	}
 	/* the parent stopped the devices' threads before capturing them */
 	iobus_start_all(vm->bus);
-	t->hooks_ns = fork_mono_ns() - t0;
+	t->hooks_ns = util_mono_ns() - t0;
 
 	t->resume_host_tsc = b->fs->id.resume_host_tsc;
-	t0 = fork_mono_ns();
+	t0 = util_mono_ns();
 	if ((ret = vm_start(vm)))
 		child_fail(fd, ret, "starting the vCPUs");
-	t->start_ns = fork_mono_ns() - t0;
-	t0 = fork_mono_ns();
+	t->start_ns = util_mono_ns() - t0;
+	t0 = util_mono_ns();
 	if (ops && ops->child_open && (ret = ops->child_open(ops->arg, vm, c)))
 		child_fail(fd, ret, "child setup");
-	t->open_ns = fork_mono_ns() - t0;
-	t->running = fork_mono_ns() - b->cmd_ns;
+	t->open_ns = util_mono_ns() - t0;
+	t->running = util_mono_ns() - b->cmd_ns;
 	{
 		struct ready_msg m = { .err = 0, .result = VM_FORK_OK, .timing = *t };
 

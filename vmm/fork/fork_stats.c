@@ -24,13 +24,11 @@
 #include "util/error.h"
 #include "kvm/vm.h"
 
-struct smaps_sum {
-	uint64_t rss, pss, shared_clean, shared_dirty, private_clean, private_dirty, anon_huge;
-	unsigned nr_vmas;
-};
-
-static bool in_guest_ram(struct thpvm_memmap *mem, uint64_t start, uint64_t end)
+/* A VMA that overlaps guest RAM. */
+static bool in_guest_ram(uint64_t start, uint64_t end, void *arg)
 {
+	struct thpvm_memmap *mem = arg;
+
 	for (unsigned i = 0; i < thpvm_memmap_nr_regions(mem); i++) {
 		struct thpvm_region_info info;
 		uint64_t hva;
@@ -43,79 +41,18 @@ static bool in_guest_ram(struct thpvm_memmap *mem, uint64_t start, uint64_t end)
 	return false;
 }
 
-/* Sums the smaps fields of the VMAs that overlap guest RAM (pid 0: this process). */
-static int smaps_guest_ram(struct thpvm_memmap *mem, pid_t pid, struct smaps_sum *s)
-{
-	char path[64], line[512];
-	bool ours = false;
-	FILE *f;
-
-	memset(s, 0, sizeof(*s));
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/smaps");
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long start, end, kb;
-		char key[64];
-
-		if (sscanf(line, "%llx-%llx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-			ours = in_guest_ram(mem, start, end);
-			s->nr_vmas += ours;
-			continue;
-		}
-		if (!ours || sscanf(line, "%63[^:]: %llu kB", key, &kb) != 2)
-			continue;
-		kb <<= 10;
-		if (!strcmp(key, "Rss"))
-			s->rss += kb;
-		else if (!strcmp(key, "Pss"))
-			s->pss += kb;
-		else if (!strcmp(key, "Shared_Clean"))
-			s->shared_clean += kb;
-		else if (!strcmp(key, "Shared_Dirty"))
-			s->shared_dirty += kb;
-		else if (!strcmp(key, "Private_Clean"))
-			s->private_clean += kb;
-		else if (!strcmp(key, "Private_Dirty"))
-			s->private_dirty += kb;
-		else if (!strcmp(key, "AnonHugePages"))
-			s->anon_huge += kb;
-	}
-	fclose(f);
-	return 0;
-}
-
 /* Pss of the whole process (/proc/PID/smaps_rollup), 0 when unreadable. */
 static uint64_t process_pss(pid_t pid)
 {
-	char path[64], line[256];
-	uint64_t pss = 0;
-	FILE *f;
+	struct thpvm_smaps s;
 
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long kb;
-
-		if (sscanf(line, "Pss: %llu kB", &kb) == 1) {
-			pss = kb << 10;
-			break;
-		}
-	}
-	fclose(f);
-	return pss;
+	return thpvm_smaps_read(pid, NULL, NULL, &s) ? 0 : s.pss;
 }
 
 int vm_fork_memory(struct thpvm_memmap *mem, pid_t pid, struct vm_fork_memory *out)
 {
-	struct smaps_sum s = { 0 };
-	int ret = mem ? smaps_guest_ram(mem, pid, &s) : 0;
+	struct thpvm_smaps s = { 0 };
+	int ret = mem ? thpvm_smaps_read(pid, in_guest_ram, mem, &s) : 0;
 
 	memset(out, 0, sizeof(*out));
 	if (ret)
@@ -132,7 +69,7 @@ int vm_fork_memory(struct thpvm_memmap *mem, pid_t pid, struct vm_fork_memory *o
 json_t *fork_memory_json(struct vm *vm)
 {
 	struct thpvm_coverage cov;
-	struct smaps_sum s;
+	struct thpvm_smaps s;
 	json_t *o = json_object();
 	int ret;
 
@@ -141,7 +78,7 @@ json_t *fork_memory_json(struct vm *vm)
 		return o;
 	}
 	json_object_set_new(o, "guest_ram_bytes", json_integer((json_int_t)cov.size_bytes));
-	if (!smaps_guest_ram(vm->mem, 0, &s)) {
+	if (!thpvm_smaps_read(0, in_guest_ram, vm->mem, &s)) {
 		json_object_set_new(o, "rss_bytes", json_integer((json_int_t)s.rss));
 		json_object_set_new(o, "pss_bytes", json_integer((json_int_t)s.pss));
 		json_object_set_new(o, "private_bytes", json_integer((json_int_t)(s.private_clean + s.private_dirty)));

@@ -85,6 +85,5 @@ json_t *fork_children_json(struct fork_state *fs);
 /* fork_stats.c: the memory this process's guest RAM owns and shares (smaps), extents (libthpvm). */
 json_t *fork_memory_json(struct vm *vm);
 
-uint64_t fork_mono_ns(void);
 
 #endif

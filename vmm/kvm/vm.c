@@ -11,6 +11,7 @@
 #include "vm.h"
 #include "vcpu.h"
 #include "util/error.h"
+#include "util/clock.h"
 
 static const char *const stop_reason_str[] = { VM_STOP_REASONS(THPVM_RESULT_STR_ITEM) };
 static const int stop_reason_errno[] = { VM_STOP_REASONS(THPVM_RESULT_ERRNO_ITEM) };
@@ -263,14 +264,6 @@ const char *vm_kvm_step_name(unsigned step)
 	return step < NR_VM_STEPS ? vm_steps[step].name : "";
 }
 
-static uint64_t step_clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int vm_kvm_create(struct vm *vm)
 {
 	vm->kvm_fd = vm->vm_fd = -1;
@@ -278,10 +271,10 @@ int vm_kvm_create(struct vm *vm)
 	vm->steps_done = 0;
 	memset(vm->step_ns, 0, sizeof(vm->step_ns));
 	for (unsigned i = 0; i < NR_VM_STEPS; i++) {
-		uint64_t t = step_clock_ns();
+		uint64_t t = util_mono_ns();
 		int ret = vm_steps[i].init(vm);
 
-		vm->step_ns[i] = step_clock_ns() - t;
+		vm->step_ns[i] = util_mono_ns() - t;
 
 		if (ret) {
 			vmm_error_prefix("%s", vm_steps[i].name);

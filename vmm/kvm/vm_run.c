@@ -9,6 +9,7 @@
 #include "vm.h"
 #include "vcpu.h"
 #include "util/error.h"
+#include "util/clock.h"
 
 void vm_stop_dump(struct vm *vm, enum vm_stop_reason reason, int status, int vcpu, char *dump, const char *message)
 {
@@ -111,17 +112,9 @@ static void deadline_after(struct timespec *ts, uint64_t ns)
 	}
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int vm_wait(struct vm *vm, uint64_t timeout_ns, volatile sig_atomic_t *interrupt)
 {
-	uint64_t end = timeout_ns ? mono_ns() + timeout_ns : 0;
+	uint64_t end = timeout_ns ? util_mono_ns() + timeout_ns : 0;
 
 	if (!vm->started)
 		return vmm_fail(-EINVAL, "VM is not running");
@@ -147,7 +140,7 @@ int vm_wait(struct vm *vm, uint64_t timeout_ns, volatile sig_atomic_t *interrupt
 			pthread_mutex_unlock(&vm->lock);
 			vm_stop(vm, VM_STOP_INTERRUPTED, VM_STATUS_INTERRUPTED, -1, "interrupted by a signal");
 			pthread_mutex_lock(&vm->lock);
-		} else if (end && mono_ns() >= end) {
+		} else if (end && util_mono_ns() >= end) {
 			pthread_mutex_unlock(&vm->lock);
 			vm_stop(vm, VM_STOP_TIMEOUT, VM_STATUS_TIMEOUT, -1, "guest still running after %.1f s: stopped",
 				(double)timeout_ns / 1e9);

@@ -10,14 +10,7 @@
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "state/tsc.h"
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+#include "util/clock.h"
 
 /*
  * A vCPU parked right after a port or MMIO exit has not finished that
@@ -53,12 +46,12 @@ int vm_snapshot_capture(struct vm *vm, struct vm_snapshot *s)
 		vm_snapshot_free(s);
 		return vmm_fail(-ENOMEM, "out of memory for the VM's state");
 	}
-	t = mono_ns();
+	t = util_mono_ns();
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if ((ret = complete_io(vm->vcpus[i])))
 			goto fail;
-	s->complete_io_ns = mono_ns() - t;
-	t = mono_ns();
+	s->complete_io_ns = util_mono_ns() - t;
+	t = util_mono_ns();
 	s->tsc_exact = true;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
@@ -76,24 +69,24 @@ int vm_snapshot_capture(struct vm *vm, struct vm_snapshot *s)
 		}
 		s->tsc_exact &= exact;
 	}
-	s->vcpus_ns = mono_ns() - t;
-	t = mono_ns();
+	s->vcpus_ns = util_mono_ns() - t;
+	t = util_mono_ns();
 	r = vm_state_save(vm->vm_fd, irqchip, vm->cfg.features & VM_F_PIT, &s->vm, &what);
 	if (r != KVM_STATE_OK) {
 		ret = vmm_fail(-kvm_state_result_errno(r), "VM: %s: %s (%s)", what, kvm_state_result_str(r),
 			       strerror(errno));
 		goto fail;
 	}
-	s->vm_ns = mono_ns() - t;
-	t = mono_ns();
+	s->vm_ns = util_mono_ns() - t;
+	t = util_mono_ns();
 	s->devices = iobus_save(vm->bus);
 	if (!s->devices) {
 		ret = -EIO;
 		goto fail;
 	}
-	s->devices_ns = mono_ns() - t;
+	s->devices_ns = util_mono_ns() - t;
 	s->host_tsc = host_rdtsc();
-	s->mono_ns = mono_ns();
+	s->mono_ns = util_mono_ns();
 	return 0;
 fail:
 	vm_snapshot_free(s);
@@ -110,7 +103,7 @@ int vm_snapshot_restore(struct vm *vm, struct vm_snapshot *s)
 	if (s->nr_vcpus != vm->nr_vcpus)
 		return vmm_fail(-EINVAL, "state of %u vCPUs does not fit a VM of %u", s->nr_vcpus, vm->nr_vcpus);
 	/* kvmclock runs on from the capture, as the TSC does: no jump back */
-	st.clock.clock += mono_ns() - s->mono_ns;
+	st.clock.clock += util_mono_ns() - s->mono_ns;
 	r = vm_state_restore(vm->vm_fd, &st, &what);
 	if (r != KVM_STATE_OK)
 		return vmm_fail(-kvm_state_result_errno(r), "VM: %s: %s (%s)", what, kvm_state_result_str(r),
