@@ -50,7 +50,6 @@ struct vm_config {
 	 * vmm_fail() (vCPU creation fails).
 	 */
 	int (*cpuid_fixup)(struct vm *vm, unsigned cpu, struct kvm_cpuid2 *cpuid);
-	void *machine;                      /* the guest type's own data (payload, Linux) */
 	/*
 	 * Guest-physical pages KVM keeps for itself on VMX without unrestricted
 	 * guest (KVM_SET_IDENTITY_MAP_ADDR: 1 page, KVM_SET_TSS_ADDR: 3 pages),
