@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include "kvm_test.h"
 #include "util/error.h"
 #include "helpers.h"
@@ -81,11 +83,12 @@ void fd_slurp(int fd, char *buf, size_t len)
 	close(fd);
 }
 
-struct thpvm_cmd *thpvm_cmd_run(const char *const *args)
+struct thpvm_cmd *thpvm_cmd_run_in(const void *in, size_t in_len, const char *const *args)
 {
 	static struct thpvm_cmd c;
 	const char *argv[64] = { THPVM };
-	int n = 1, ofd = output_fd_create("out"), efd = output_fd_create("err"), st;
+	int n = 1, ofd = output_fd_create("out"), efd = output_fd_create("err"), ifd, st;
+	struct timespec t0, t1;
 	pid_t pid;
 
 	while (n < 63 && args[n - 1]) {
@@ -93,19 +96,31 @@ struct thpvm_cmd *thpvm_cmd_run(const char *const *args)
 		n++;
 	}
 	argv[n] = NULL;
-	cr_assert(ofd >= 0 && efd >= 0);
+	if (in) {
+		ifd = memfd_create("in", 0);
+		cr_assert_eq(write(ifd, in, in_len), (ssize_t)in_len);
+		lseek(ifd, 0, SEEK_SET);
+	} else {
+		ifd = open("/dev/null", O_RDONLY);
+	}
+	cr_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
 	fflush(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (!pid) {
 		die_with_parent();
+		dup2(ifd, 0);
 		dup2(ofd, 1);
 		dup2(efd, 2);
 		execv(THPVM, (char *const *)argv);
 		_exit(127);
 	}
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c.secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	close(ifd);
 	fd_slurp(ofd, c.out, sizeof(c.out));
 	fd_slurp(efd, c.err, sizeof(c.err));
 	return &c;

@@ -21,14 +21,21 @@
 /* What a thpvm process left: its status (128 + signal when killed) and its output. */
 struct thpvm_cmd {
 	int status;
+	double secs;                /* how long it ran */
 	char out[65536];
 	char err[65536];
 };
 /*
- * Runs THPVM with args (NULL-terminated, argv[0] excluded) to its end and
- * returns what it left, in a static buffer the next call reuses.
+ * Runs THPVM with args (NULL-terminated, argv[0] excluded) to its end, with
+ * in (in_len bytes; NULL: /dev/null) on its stdin, and returns what it
+ * left, in a static buffer the next call reuses. The one way the tests run
+ * thpvm to its end.
  */
-struct thpvm_cmd *thpvm_cmd_run(const char *const *args);
+struct thpvm_cmd *thpvm_cmd_run_in(const void *in, size_t in_len, const char *const *args);
+static inline struct thpvm_cmd *thpvm_cmd_run(const char *const *args)
+{
+	return thpvm_cmd_run_in(NULL, 0, args);
+}
 /* Reads an fd's file (a memfd the child wrote) from its start into buf, NUL-terminated, and closes it. */
 void fd_slurp(int fd, char *buf, size_t len);
 

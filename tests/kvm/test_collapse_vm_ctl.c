@@ -182,36 +182,27 @@ Test(collapse_vm_ctl, the_collapse_command_shows_and_changes_the_policy_of_a_run
 	ctl_tmp_cleanup(&tmp);
 }
 
-/* Runs the built thpvm with the NULL-terminated arguments; returns the exit status, output in out. */
+/* Runs the built thpvm with the NULL-terminated arguments; returns the exit status, stdout then stderr in out. */
 static int thpvm(char *out, size_t len, const char *first, ...)
 {
-	const char *argv[32] = { THPVM, first };
-	int n = 2, fd = output_fd_create("out"), st;
+	const char *args[32] = { first };
+	const struct thpvm_cmd *c;
+	unsigned n = 1;
+	size_t o, e;
 	va_list ap;
-	ssize_t got;
-	pid_t pid;
 
 	va_start(ap, first);
-	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+	while (n < 31 && (args[n] = va_arg(ap, const char *)))
 		n++;
 	va_end(ap);
-	argv[n] = NULL;
-	cr_assert(fd >= 0);
-	fflush(NULL);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		die_with_parent();
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(THPVM, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	got = pread(fd, out, len - 1, 0);
-	out[got > 0 ? got : 0] = '\0';
-	close(fd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	args[n] = NULL;
+	c = thpvm_cmd_run(args);
+	o = strlen(c->out) < len ? strlen(c->out) : len - 1;
+	e = strlen(c->err) < len - o ? strlen(c->err) : len - o - 1;
+	memcpy(out, c->out, o);
+	memcpy(out + o, c->err, e);
+	out[o + e] = '\0';
+	return c->status;
 }
 
 Test(collapse_vm_ctl, thpvm_ctl_sock_collapse_mode_tlb)

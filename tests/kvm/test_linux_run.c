@@ -27,67 +27,19 @@
 #include "test_linux_helpers.h"
 
 
-struct cmd {
-	int status;
-	double secs;
-	char out[65536];
-	char err[65536];
-};
-
-
-static double now_s(void)
+/* thpvm with the NULL-terminated arguments and in (in_len bytes, or NULL for /dev/null) on stdin. */
+static struct thpvm_cmd *thpvm_in(const void *in, size_t in_len, const char *first, ...)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * Runs thpvm with the NULL-terminated arguments and in (in_len bytes, or
- * NULL for /dev/null) on stdin; captures status, stdout, stderr, duration.
- */
-static struct cmd *thpvm_in(const void *in, size_t in_len, const char *first, ...)
-{
-	static struct cmd c;
-	const char *argv[64] = { THPVM, first };
-	int n = 2, ofd = output_fd_create("out"), efd = output_fd_create("err"), ifd, st;
+	const char *args[64] = { first };
+	unsigned n = 1;
 	va_list ap;
-	double t0;
-	pid_t pid;
 
 	va_start(ap, first);
-	while (n < 63 && (argv[n] = va_arg(ap, const char *)))
+	while (n < 63 && (args[n] = va_arg(ap, const char *)))
 		n++;
 	va_end(ap);
-	argv[n] = NULL;
-	if (in) {
-		ifd = memfd_create("in", 0);
-		cr_assert_eq(write(ifd, in, in_len), (ssize_t)in_len);
-		lseek(ifd, 0, SEEK_SET);
-	} else {
-		ifd = open("/dev/null", O_RDONLY);
-	}
-	cr_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
-	fflush(NULL);
-	t0 = now_s();
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		die_with_parent();
-		dup2(ifd, 0);
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		execv(THPVM, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	c.secs = now_s() - t0;
-	c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	close(ifd);
-	fd_slurp(ofd, c.out, sizeof(c.out));
-	fd_slurp(efd, c.err, sizeof(c.err));
-	return &c;
+	args[n] = NULL;
+	return thpvm_cmd_run_in(in, in_len, args);
 }
 #define thpvm(...) thpvm_in(NULL, 0, __VA_ARGS__)
 
@@ -103,7 +55,7 @@ static unsigned error_lines(const char *err)
 }
 
 /* A refusal: status 2, exactly one line "thpvm: ..." holding msg, no guest ran (so no warning either). */
-static void expect_refused(const struct cmd *c, const char *msg)
+static void expect_refused(const struct thpvm_cmd *c, const char *msg)
 {
 	cr_assert_eq(c->status, 2, "status %d, want 2; stderr: %s", c->status, c->err);
 	cr_assert(!strncmp(c->err, "thpvm: ", 7), "stderr starts with 'thpvm: ': %s", c->err);
@@ -249,7 +201,7 @@ Test(linux_run, real_kernel_faults_are_refused)
 
 Test(linux_run, guest_output_and_debug_exit_status)
 {
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", NULL);
 
 	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
 	cr_assert_str_eq(c->out, "hi\n");
@@ -259,7 +211,7 @@ Test(linux_run, guest_output_and_debug_exit_status)
 Test(linux_run, several_vcpus_end_with_the_aps_still_waiting)
 {
 	/* the APs never get INIT/SIPI: they sit in KVM_RUN until the stop kicks them out */
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--cpus", "4", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--cpus", "4", NULL);
 
 	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
 	cr_assert_str_eq(c->out, "hi\n");
@@ -271,7 +223,7 @@ Test(linux_run, console_file_gets_the_output_and_stdin_is_not_read)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/console.log", linux_test_dir());
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--console", path, NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--console", path, NULL);
 	expect_refused(c, "--console");
 	snprintf(path, sizeof(path), "file:%s/console.log", linux_test_dir());
 	c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--console", path, NULL);
@@ -289,7 +241,7 @@ Test(linux_run, console_file_gets_the_output_and_stdin_is_not_read)
 
 Test(linux_run, console_input_reaches_the_guest)
 {
-	const struct cmd *c = thpvm_in("A", 1, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
+	const struct thpvm_cmd *c = thpvm_in("A", 1, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
 
 	cr_assert_eq(c->status, 'A', "status %d; stderr: %s", c->status, c->err);
 	cr_assert_str_eq(c->out, "A");
@@ -297,14 +249,14 @@ Test(linux_run, console_input_reaches_the_guest)
 
 Test(linux_run, ctrl_a_ctrl_a_sends_one_ctrl_a)
 {
-	const struct cmd *c = thpvm_in("\x01\x01", 2, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
+	const struct thpvm_cmd *c = thpvm_in("\x01\x01", 2, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
 
 	cr_assert_eq(c->status, 1, "the guest should read one Ctrl-A; status %d, stderr: %s", c->status, c->err);
 }
 
 Test(linux_run, ctrl_a_x_quits)
 {
-	const struct cmd *c = thpvm_in("\x01x", 2, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
+	const struct thpvm_cmd *c = thpvm_in("\x01x", 2, "run", "--kernel", KERNEL(echo), "--memory", "64M", NULL);
 
 	cr_assert_eq(c->status, 0, "status %d; stderr: %s", c->status, c->err);
 	cr_assert(strstr(c->err, "thpvm: quit from the console (Ctrl-A x)"), "%s", c->err);
@@ -314,14 +266,14 @@ Test(linux_run, ctrl_a_x_quits)
 
 Test(linux_run, stdin_at_its_end_leaves_the_guest_running)
 {
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(echo), "--memory", "64M", "--timeout", "1", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(echo), "--memory", "64M", "--timeout", "1", NULL);
 
 	cr_assert_eq(c->status, 124, "status %d; stderr: %s", c->status, c->err);
 }
 
 Test(linux_run, triple_fault_is_a_guest_error_with_a_register_dump)
 {
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(ud2), "--memory", "64M", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(ud2), "--memory", "64M", NULL);
 
 	struct kvm_host h;
 
@@ -341,7 +293,7 @@ Test(linux_run, triple_fault_is_a_guest_error_with_a_register_dump)
 
 Test(linux_run, a_looping_guest_ends_at_the_timeout)
 {
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(loop), "--memory", "64M", "--timeout", "1", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(loop), "--memory", "64M", "--timeout", "1", NULL);
 
 	cr_assert_eq(c->status, 124, "status %d; stderr: %s", c->status, c->err);
 	cr_assert(strstr(c->err, "thpvm: guest still running after 1.0 s: stopped (vcpu 0 at RIP 0x1000100)"), "%s",
@@ -379,7 +331,7 @@ Test(linux_run, sigterm_stops_the_guest)
 
 Test(linux_run, i8042_reset_ends_the_vm)
 {
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(reset), "--memory", "64M", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(reset), "--memory", "64M", NULL);
 
 	cr_assert_eq(c->status, 0, "status %d; stderr: %s", c->status, c->err);
 	cr_assert(strstr(c->err, "thpvm: the guest reset the machine (i8042 reset)"), "%s", c->err);
@@ -387,7 +339,7 @@ Test(linux_run, i8042_reset_ends_the_vm)
 
 Test(linux_run, debug_exit_values_past_255_exit_255)
 {
-	const struct cmd *c = thpvm("run", "--kernel", KERNEL(exit300), "--memory", "64M", NULL);
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(exit300), "--memory", "64M", NULL);
 
 	cr_assert_eq(c->status, 255, "status %d; stderr: %s", c->status, c->err);
 	cr_assert(strstr(c->err, "the guest wrote 300 to the debug-exit port 0x501"), "%s", c->err);
@@ -398,7 +350,7 @@ Test(linux_run, stats_report_a_linux_guest)
 	char json[256];
 	json_error_t jerr;
 	json_t *j;
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 
 	snprintf(json, sizeof(json), "%s/stats.json", linux_test_dir());
 	c = thpvm("stats", "--kernel", KERNEL(hello), "--memory", "64M", "--prefault", "--json", json, NULL);
@@ -418,7 +370,7 @@ Test(linux_run, a_real_kernel_on_kvm_pvm_is_bounded_by_the_timeout)
 {
 	const char *vmlinux = linux_test_kernel("vmlinux");
 	struct kvm_host h;
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 
 	kvm_host_detect(&h);
 	if (kvm_host_boots_linux(&h))
@@ -436,7 +388,7 @@ Test(linux_run, a_real_kernel_on_kvm_pvm_is_bounded_by_the_timeout)
 Test(linux_run, demo_linux_explains_a_host_without_vmx_or_svm)
 {
 	struct kvm_host h;
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 
 	kvm_host_detect(&h);
 	if (kvm_host_boots_linux(&h))
@@ -530,7 +482,7 @@ static int bg_wait(struct bg *b)
 Test(linux_run, console_command_types_on_the_guest_console)
 {
 	struct bg b;
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 
 	bg_start(&b, KERNEL(echo));
 	c = thpvm("ctl", b.sock, "console", "text=A", "newline=false", NULL);
@@ -542,7 +494,7 @@ Test(linux_run, console_command_types_on_the_guest_console)
 Test(linux_run, console_command_refuses_a_payload_guest)
 {
 	char sock[128];
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 	pid_t pid;
 	int st;
 
@@ -579,7 +531,7 @@ Test(linux_run, console_command_refuses_a_payload_guest)
 Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
 {
 	char child[160], console[192], buf[64] = "";
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 	struct bg b;
 	int fd;
 
@@ -609,7 +561,7 @@ Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
 Test(linux_run, a_forked_child_writes_its_own_console_not_the_parents_file)
 {
 	char child[160], parent_file[160], spec[192], console[192], buf[64] = "";
-	const struct cmd *c;
+	const struct thpvm_cmd *c;
 	struct bg b;
 	int fd;
 
