@@ -1,5 +1,5 @@
 EXTRA_DIST += docs/design.md docs/benchmarks.md
-EXTRA_DIST += docs/api.md
+EXTRA_DIST += docs/ctl.md
 EXTRA_DIST += docs/linux-boot.md
 EXTRA_DIST += docs/collapse.md
 EXTRA_DIST += docs/design.md docs/benchmarks.md docs/vmm.md docs/payload-abi.md

@@ -155,10 +155,10 @@ VMM_FORK_SOURCES = \
 	vmm/machine/payload_fork.c
 VMM_CORE_SOURCES += $(VMM_FORK_SOURCES)
 # The VM's control socket commands (pause, resume, stats, fork, quit) and `thpvm bench fork`
-VMM_API_SOURCES = \
-	vmm/ctl/vm_api.h \
-	vmm/ctl/vm_api.c
-vmm_thpvm_SOURCES += $(VMM_API_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c vmm/bench/bench_template.c \
+VMM_VM_CTL_SOURCES = \
+	vmm/ctl/vm_ctl.h \
+	vmm/ctl/vm_ctl.c
+vmm_thpvm_SOURCES += $(VMM_VM_CTL_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c vmm/bench/bench_template.c \
 	vmm/bench/bench_fork_mem.c
 # thpvm bench collapse: the collapse thread recovering a forked child (needs snapshot-fork)
 vmm_thpvm_SOURCES += vmm/bench/bench_collapse.c

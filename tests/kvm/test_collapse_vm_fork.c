@@ -103,7 +103,7 @@ Test(collapse_vm_fork, a_forked_child_recovers_its_split_memory_while_the_templa
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execl(THPVM, THPVM, "run", "--payload", "collbench", "--memory", "128M", "--prefault", "--collapse",
-		      "tlb,interval_ms=5", "--timeout", "100", "--api-sock", sock, (char *)NULL);
+		      "tlb,interval_ms=5", "--timeout", "100", "--ctl-sock", sock, (char *)NULL);
 		_exit(127);
 	}
 	close(fd);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Snapshot-fork as a user drives it: `thpvm run --api-sock` and `thpvm ctl`
+ * Snapshot-fork as a user drives it: `thpvm run --ctl-sock` and `thpvm ctl`
  * (pause, resume, stats, fork, quit), children with their own sockets and
  * console files, a child forking again, children reaped and their statuses
  * in the parent's stats, errors that leave the VM running, and every
@@ -146,7 +146,7 @@ static void start_vmm(const char *const *extra)
 {
 	/* --collapse off: these tests look at the children's split extents, which a collapse thread would mend */
 	const char *argv[32] = { THPVM, "run", "--payload", "forktest", "--memory", "64M", "--prefault",
-				 "--timeout", "100", "--api-sock", sock, "--collapse", "off" };
+				 "--timeout", "100", "--ctl-sock", sock, "--collapse", "off" };
 	char out[128];
 	int n = 13, fd;
 
@@ -395,7 +395,7 @@ Test(fork_api, a_socket_path_that_cannot_be_made_is_refused_before_anything_runs
 	REQUIRE_KVM();
 	snprintf(bad, sizeof(bad), "%s/nodir/vm.sock", dir);
 	{
-		const char *argv[] = { THPVM, "run", "--payload", "forktest", "--api-sock", bad, NULL };
+		const char *argv[] = { THPVM, "run", "--payload", "forktest", "--ctl-sock", bad, NULL };
 		int efd = output_fd_create("err"), st;
 		pid_t pid;
 		char err[1024];
@@ -412,7 +412,7 @@ Test(fork_api, a_socket_path_that_cannot_be_made_is_refused_before_anything_runs
 		cr_assert_eq(waitpid(pid, &st, 0), pid);
 		fd_slurp(efd, err, sizeof(err));
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status 0x%x", st);
-		cr_assert(strstr(err, "thpvm: run: --api-sock "), "%s", err);
+		cr_assert(strstr(err, "thpvm: run: --ctl-sock "), "%s", err);
 		cr_assert(strstr(err, "directory does not exist"), "%s", err);
 		cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "one line: %s", err);
 	}

@@ -434,7 +434,7 @@ static bool ctl_wait(const char *sock, bool answers, double secs)
 }
 
 /*
- * thpvm run --kernel K --api-sock SOCK [--console CONSOLE] in the background,
+ * thpvm run --kernel K --ctl-sock SOCK [--console CONSOLE] in the background,
  * stdin from a pipe; returns once the socket answers.
  */
 static void bg_start_console(struct bg *b, const char *kernel, const char *console)
@@ -455,7 +455,7 @@ static void bg_start_console(struct bg *b, const char *kernel, const char *conso
 		dup2(b->out, 1);
 		dup2(null, 2);
 		close(p[1]);
-		execl(THPVM, THPVM, "run", "--kernel", kernel, "--memory", "64M", "--timeout", "60", "--api-sock", b->sock,
+		execl(THPVM, THPVM, "run", "--kernel", kernel, "--memory", "64M", "--timeout", "60", "--ctl-sock", b->sock,
 		      "--console", console ? console : "stdio", (char *)NULL);
 		_exit(127);
 	}
@@ -511,7 +511,7 @@ Test(linux_run, console_command_refuses_a_payload_guest)
 		dup2(null, 1);
 		dup2(null, 2);
 		execl(THPVM, THPVM, "run", "--payload", "forktest", "--memory", "64M", "--arg", "then=wait", "--timeout", "30",
-		      "--api-sock", sock, (char *)NULL);
+		      "--ctl-sock", sock, (char *)NULL);
 		_exit(127);
 	}
 	cr_assert(ctl_wait(sock, true, 10), "the control socket answers within 10 s");

@@ -290,3 +290,20 @@ Test(ctl, library_call_returns_result_or_the_servers_error)
 	cr_assert_eq(ctl_call("/tmp/thpvm-ctl-no-such.sock", "help", NULL, 5000, &res, &err), -ENOENT);
 	cr_assert_eq(err.result, CTL_NO_SOCKET);
 }
+
+/* One word for the control socket: --ctl-sock, with --api-sock (its first name) still accepted; a bad path is bad input. */
+Test(ctl, run_takes_ctl_sock_and_its_first_name_api_sock)
+{
+	static const char *const opts[] = { "--ctl-sock", "--api-sock" };
+	struct run r;
+
+	for (unsigned i = 0; i < 2; i++) {
+		run_ctl(&r, false, "run", "--payload", "selftest", "--memory", "64M", opts[i],
+			"/nonexistent-thpvm-dir/vm.sock", NULL);
+		cr_assert_eq(r.status, 2, "%s: status %d, stderr: %s", opts[i], r.status, r.err);
+		cr_assert(strstr(r.err, "thpvm: run: --ctl-sock /nonexistent-thpvm-dir/vm.sock: ") == r.err,
+			  "%s: one line naming the option and the path: %s", opts[i], r.err);
+		cr_assert(strstr(r.err, "its directory does not exist\n") && !strchr(strchr(r.err, '\n') + 1, '\n'),
+			  "%s: %s", opts[i], r.err);
+	}
+}

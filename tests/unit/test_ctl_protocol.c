@@ -555,18 +555,18 @@ Test(ctl, planned_vm_commands_validate_their_arguments)
 
 static char *slurp_doc(void)
 {
-	FILE *f = fopen(THPVM_SRCDIR "/docs/api.md", "re");
+	FILE *f = fopen(THPVM_SRCDIR "/docs/ctl.md", "re");
 	static char buf[64 * 1024];
 	size_t n;
 
-	cr_assert_not_null(f, "docs/api.md: %s", strerror(errno));
+	cr_assert_not_null(f, "docs/ctl.md: %s", strerror(errno));
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';
 	fclose(f);
 	return buf;
 }
 
-Test(ctl, docs_api_md_lists_every_error_code_command_and_argument)
+Test(ctl, docs_ctl_md_lists_every_error_code_command_and_argument)
 {
 	static const char *const names[] = { "pause", "resume", "stats", "fork", "quit", "collapse", "console" };
 	const char *doc = slurp_doc();
@@ -574,17 +574,17 @@ Test(ctl, docs_api_md_lists_every_error_code_command_and_argument)
 
 	for (unsigned r = 1; r < CTL_NR_RESULTS; r++) {
 		snprintf(needle, sizeof(needle), "`%s`", ctl_result_code((enum ctl_result)r));
-		cr_assert_not_null(strstr(doc, needle), "docs/api.md does not mention error code %s", needle);
+		cr_assert_not_null(strstr(doc, needle), "docs/ctl.md does not mention error code %s", needle);
 	}
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const struct ctl_command *cmd = ctl_api_find(names[i]);
 
 		cr_assert_not_null(cmd);
 		snprintf(needle, sizeof(needle), "### %s\n", names[i]);
-		cr_assert_not_null(strstr(doc, needle), "docs/api.md has no section for %s", names[i]);
+		cr_assert_not_null(strstr(doc, needle), "docs/ctl.md has no section for %s", names[i]);
 		for (const struct ctl_arg *a = cmd->args; a && a->name; a++) {
 			snprintf(needle, sizeof(needle), "| `%s` | %s", a->name, ctl_arg_type_str(a->type));
-			cr_assert_not_null(strstr(doc, needle), "docs/api.md does not document %s's argument '%s' as %s",
+			cr_assert_not_null(strstr(doc, needle), "docs/ctl.md does not document %s's argument '%s' as %s",
 					   names[i], a->name, ctl_arg_type_str(a->type));
 		}
 	}

@@ -41,7 +41,7 @@ double bench_json_num(json_t *o, const char *a, const char *b);
 /* Values of a console's "result NAME=VALUE" lines, in order, at most max; how many. */
 unsigned bench_console_values(const char *path, const char *name, double *out, unsigned max);
 /*
- * A template VM (bench_template.c): `thpvm run RUN_ARGS --api-sock SOCK` of
+ * A template VM (bench_template.c): `thpvm run RUN_ARGS --ctl-sock SOCK` of
  * this program in the background, its output in out.
  */
 struct bench_template {

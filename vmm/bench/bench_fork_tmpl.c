@@ -27,7 +27,7 @@
 #include "../kvm/vcpu.h"
 #include "../kvm/vm.h"
 #include "machine/payload.h"
-#include "ctl/vm_api.h"
+#include "ctl/vm_ctl.h"
 
 
 char fork_tmpl_dir[64];

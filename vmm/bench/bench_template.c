@@ -34,7 +34,7 @@ int bench_template_start(struct bench_template *t, const char *const *run_args, 
 	argv[n++] = "run";
 	for (unsigned i = 0; run_args[i] && n < 43; i++)
 		argv[n++] = run_args[i];
-	argv[n++] = "--api-sock";
+	argv[n++] = "--ctl-sock";
 	argv[n++] = t->sock;
 	argv[n] = NULL;
 	fd = open(t->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -9,7 +9,7 @@
 #include "collapse/collapse_vm.h"
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
-       O_API_SOCK, O_COLLAPSE };
+       O_CTL_SOCK, O_COLLAPSE };
 enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
@@ -73,7 +73,8 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "json", required_argument, NULL, O_STATS_JSON },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "collapse", required_argument, NULL, O_COLLAPSE },
-		{ "api-sock", required_argument, NULL, O_API_SOCK },
+		{ "ctl-sock", required_argument, NULL, O_CTL_SOCK },
+		{ "api-sock", required_argument, NULL, O_CTL_SOCK }, /* its first name, still accepted */
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
@@ -152,8 +153,8 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			break;
-		case O_API_SOCK:
-			o->api_sock = optarg;
+		case O_CTL_SOCK:
+			o->ctl_sock = optarg;
 			break;
 		case O_KERNEL:
 			o->kernel = optarg;

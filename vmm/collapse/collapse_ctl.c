@@ -2,7 +2,7 @@
 /*
  * The control socket's "collapse" command: the collapse thread's status, and
  * changes of its policy at run time. The schema (argument names, types,
- * ranges) is declared in vmm/ctl/api.c and documented in docs/api.md; the
+ * ranges) is declared in vmm/ctl/api.c and documented in docs/ctl.md; the
  * arguments are the keys of --collapse MODE[,key=value...].
  */
 #include <errno.h>

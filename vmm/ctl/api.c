@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The VM's control commands: names, help and argument schemas, declared
- * here once and documented in docs/api.md; the VMM supplies the handlers
- * with ctl_api_register(). Change a schema here and in docs/api.md together.
+ * here once and documented in docs/ctl.md; the VMM supplies the handlers
+ * with ctl_api_register(). Change a schema here and in docs/ctl.md together.
  */
 #include "config.h"
 #include <errno.h>

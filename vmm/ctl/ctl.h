@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The control socket: a unix stream socket (mode 0600, same uid only) that
- * speaks one JSON object per line each way (docs/api.md). The server runs in
+ * speaks one JSON object per line each way (docs/ctl.md). The server runs in
  * its own thread and calls command handlers from a declarative table, one at
  * a time, after validating their arguments against the command's schema.
  */
@@ -270,11 +270,11 @@ bool ctl_reply_error(json_t *reply, struct ctl_error *err);
 /* The result whose wire code is code, or CTL_NR_RESULTS. */
 enum ctl_result ctl_result_from_code(const char *code);
 
-/* ---- the planned VM commands (api.c, docs/api.md) ---- */
+/* ---- the planned VM commands (api.c, docs/ctl.md) ---- */
 
 /*
  * The VM's commands, with names, help and argument schemas fixed here so
- * that docs/api.md and the code cannot drift: pause, resume, stats, fork,
+ * that docs/ctl.md and the code cannot drift: pause, resume, stats, fork,
  * quit, collapse. The VMM supplies the handlers. Returns what
  * ctl_server_register() returns, or -ENOENT for a name not in the plan.
  */

@@ -15,7 +15,7 @@
 #include "util/error.h"
 #include "machine/guest_ram.h"
 #include "run_opts.h"
-#include "ctl/vm_api.h"
+#include "ctl/vm_ctl.h"
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "machine/machine.h"
@@ -35,7 +35,7 @@ struct run {
 	void *machine;                  /* the machine's own state (ops->check) */
 	struct thpvm_memmap *mem;
 	struct vm *vm;
-	struct vm_api *api;             /* --api-sock */
+	struct vm_ctl *ctl;             /* --ctl-sock */
 };
 
 /* --stats / --stats-json: the report of vm, printed or written. Returns 0 or -EIO (already said why). */
@@ -134,30 +134,30 @@ static int start_collapse(struct run *r)
 
 static void child_exit(void *arg, struct vm *vm);
 
-/* The control socket (docs/api.md): created early so a bad path is refused before any memory exists. */
-static int open_api(struct run *r)
+/* The control socket (docs/ctl.md): created early so a bad path is refused before any memory exists. */
+static int open_ctl(struct run *r)
 {
-	struct vm_api_config cfg = { .path = r->o->api_sock, .interrupt = &interrupted, .timeout_ns = r->o->timeout_ns,
+	struct vm_ctl_config cfg = { .path = r->o->ctl_sock, .interrupt = &interrupted, .timeout_ns = r->o->timeout_ns,
 				     .child_exit = child_exit, .arg = r };
 
-	return r->o->api_sock ? vm_api_create(&cfg, &r->api) : 0;
+	return r->o->ctl_sock ? vm_ctl_create(&cfg, &r->ctl) : 0;
 }
 
-static void close_api(struct run *r)
+static void close_ctl(struct run *r)
 {
-	vm_api_destroy(r->api);
-	r->api = NULL;
+	vm_ctl_destroy(r->ctl);
+	r->ctl = NULL;
 }
 
-static int attach_api(struct run *r)
+static int attach_ctl(struct run *r)
 {
-	return r->api ? vm_api_attach(r->api, r->vm) : 0;
+	return r->ctl ? vm_ctl_attach(r->ctl, r->vm) : 0;
 }
 
 /* The server stops before the VM its commands use goes. */
-static void stop_api(struct run *r)
+static void stop_ctl(struct run *r)
 {
-	vm_api_stop(r->api);
+	vm_ctl_stop(r->ctl);
 }
 
 static const struct run_step {
@@ -167,13 +167,13 @@ static const struct run_step {
 	int fail_status;            /* thpvm's exit status when init fails: 2 = bad input */
 } run_steps[] = {
 	{ "check the guest's input", check_machine, release_machine, 2 },
-	{ "open the control socket", open_api, close_api, 2 },
+	{ "open the control socket", open_ctl, close_ctl, 2 },
 	{ "allocate guest RAM", create_ram, destroy_ram, 1 },
 	{ "load the guest", load_machine, NULL, 2 },
 	{ "prefault guest RAM", prefault, NULL, 1 },
 	{ "create the VM", create_vm, destroy_vm, 1 },
 	{ "start the collapse thread", start_collapse, NULL, 1 },
-	{ "serve the control socket", attach_api, stop_api, 1 },
+	{ "serve the control socket", attach_ctl, stop_ctl, 1 },
 };
 #define NR_RUN_STEPS (sizeof(run_steps) / sizeof(run_steps[0]))
 

@@ -6,7 +6,7 @@
  * setup, one report and finish path, also for a forked child. What differs
  * per kind of guest is a struct machine_ops (vmm/machine/).
  * Calls down: vmm/machine, vmm/kvm, the collapse thread (collapse_vm.c), the
- * control socket's VM commands (vm_api.c), guest RAM (guest_ram.c).
+ * control socket's VM commands (vm_ctl.c), guest RAM (guest_ram.c).
  */
 #ifndef THPVM_RUN_H
 #define THPVM_RUN_H

@@ -21,7 +21,7 @@ struct run_opts {
 	const char *stats_json;         /* --stats-json FILE (stats: --json FILE) */
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
-	const char *api_sock;           /* --api-sock PATH: the control socket (docs/api.md), NULL = none */
+	const char *ctl_sock;           /* --ctl-sock PATH (or --ctl-sock): the control socket (docs/ctl.md), NULL = none */
 	/* Linux guests (machine/linux_ops.c, docs/linux-boot.md) */
 	const char *kernel;             /* --kernel PATH: bzImage or PVH vmlinux, instead of --payload */
 	const char *initrd;             /* --initrd PATH */
@@ -31,12 +31,12 @@ struct run_opts {
 
 #define RUN_OPTS_USAGE                                                                                  \
 	"--payload NAME_OR_PATH [--memory SIZE] [--guest-page 4k|2m] [--backing thp|4k|hugetlb] "       \
-	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS] [--api-sock PATH] "            \
+	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS] [--ctl-sock PATH] "            \
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \
 	"--kernel PATH [--initrd PATH] [--cmdline STR] [--console stdio|file:PATH] [--memory SIZE] "     \
-	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS] [--api-sock PATH] "     \
+	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS] [--ctl-sock PATH] "     \
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 /* Parses argv; returns 0, or 2 (the exit status for bad input) after printing a one-line error. */

@@ -12,8 +12,8 @@ if ! reason=$(thpvm_can_boot_linux); then
 	skip_all "$reason"
 	return 0
 fi
-if ! thpvm run --help 2>&1 | grep -q -- --api-sock; then
-	skip_all "thpvm has no --api-sock (snapshot-fork)"
+if ! thpvm run --help 2>&1 | grep -q -- --ctl-sock; then
+	skip_all "thpvm has no --ctl-sock (snapshot-fork)"
 	return 0
 fi
 ok_or_fail() { # ok_or_fail CONDITION_STATUS DESC DIAG...
@@ -35,7 +35,7 @@ child_run() { # child_run COMMAND REGEX: type COMMAND on the child's console unt
 
 rm -f "$sock" "$child" "$child.console"
 l2_console_in $name
-L2_THPVM_ARGS="--api-sock $sock"
+L2_THPVM_ARGS="--ctl-sock $sock"
 l2_thpvm $name 1 "thpvm.shell=1" &
 unset L2_THPVM_ARGS
 if ! l2_wait_marker $name; then

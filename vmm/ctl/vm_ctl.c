@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The VM's control commands (docs/api.md) and what a forked child does with the control socket. */
+/* The VM's control commands (docs/ctl.md) and what a forked child does with the control socket. */
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "vm_api.h"
+#include "vm_ctl.h"
 #include "collapse/collapse_vm.h"
 #include "ctl.h"
 #include "util/error.h"
@@ -24,8 +24,8 @@
 /* sun_path holds 108 bytes with the NUL */
 #define CTL_SOCKET_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-struct vm_api {
-	struct vm_api_config cfg;
+struct vm_ctl {
+	struct vm_ctl_config cfg;
 	char *path;
 	struct ctl_server *srv;
 	struct vm *vm;
@@ -43,46 +43,46 @@ static const char *state_str(struct vm *vm)
 
 static json_t *h_pause(void *ctx, json_t *args, struct ctl_error *err)
 {
-	struct vm_api *api = ctx;
-	const char *st = state_str(api->vm);
+	struct vm_ctl *vc = ctx;
+	const char *st = state_str(vc->vm);
 	uint64_t t = util_mono_ns();
 
 	(void)args;
 	if (strcmp(st, "running"))
 		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not running", st);
 	/* no collapse in flight: a quiesce (file-backed RAM) would resume the VM under this pause */
-	collapse_vm_pause(api->vm);
-	if (vm_pause(api->vm)) {
-		collapse_vm_resume(api->vm);
+	collapse_vm_pause(vc->vm);
+	if (vm_pause(vc->vm)) {
+		collapse_vm_resume(vc->vm);
 		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
 	}
-	collapse_vm_resume(api->vm);
-	return json_pack("{s:s, s:f}", "state", state_str(api->vm), "pause_ms", (double)(util_mono_ns() - t) / 1e6);
+	collapse_vm_resume(vc->vm);
+	return json_pack("{s:s, s:f}", "state", state_str(vc->vm), "pause_ms", (double)(util_mono_ns() - t) / 1e6);
 }
 
 static json_t *h_resume(void *ctx, json_t *args, struct ctl_error *err)
 {
-	struct vm_api *api = ctx;
-	const char *st = state_str(api->vm);
+	struct vm_ctl *vc = ctx;
+	const char *st = state_str(vc->vm);
 
 	(void)args;
 	if (strcmp(st, "paused"))
 		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not paused", st);
-	if (vm_resume(api->vm))
+	if (vm_resume(vc->vm))
 		return ctl_fail(err, CTL_FAILED, "resume: %s", vmm_last_error());
-	return json_pack("{s:s}", "state", state_str(api->vm));
+	return json_pack("{s:s}", "state", state_str(vc->vm));
 }
 
 static json_t *h_quit(void *ctx, json_t *args, struct ctl_error *err)
 {
-	struct vm_api *api = ctx;
-	const char *st = state_str(api->vm);
+	struct vm_ctl *vc = ctx;
+	const char *st = state_str(vc->vm);
 
 	(void)args;
 	(void)err;
 	/* the reply goes out before the server stops: the run's ending stops it after vm_wait returns */
 	if (strcmp(st, "stopped"))
-		vm_stop(api->vm, VM_STOP_REQUESTED, 0, -1, "quit on request (control socket)");
+		vm_stop(vc->vm, VM_STOP_REQUESTED, 0, -1, "quit on request (control socket)");
 	return json_pack("{s:s, s:i}", "state", "quitting", "pid", (int)getpid());
 }
 
@@ -91,15 +91,15 @@ static json_t *h_quit(void *ctx, json_t *args, struct ctl_error *err)
 
 static json_t *h_console(void *ctx, json_t *args, struct ctl_error *err)
 {
-	struct vm_api *api = ctx;
+	struct vm_ctl *vc = ctx;
 	const char *text = ctl_arg_string(args, "text", "");
 	bool newline = ctl_arg_bool(args, "newline", true);
 	size_t len = strlen(text), taken = 0, nl_taken = 0;
 	int ret;
 
-	ret = uart8250_dev_input(api->vm, X86_PORT_COM1, (const uint8_t *)text, len, CONSOLE_INPUT_TIMEOUT_MS, &taken);
+	ret = uart8250_dev_input(vc->vm, X86_PORT_COM1, (const uint8_t *)text, len, CONSOLE_INPUT_TIMEOUT_MS, &taken);
 	if (!ret && newline)
-		ret = uart8250_dev_input(api->vm, X86_PORT_COM1, (const uint8_t *)"\n", 1, CONSOLE_INPUT_TIMEOUT_MS,
+		ret = uart8250_dev_input(vc->vm, X86_PORT_COM1, (const uint8_t *)"\n", 1, CONSOLE_INPUT_TIMEOUT_MS,
 					 &nl_taken);
 	if (ret == -ENODEV)
 		return ctl_fail(err, CTL_UNSUPPORTED, "this VM has no console UART (a payload guest)");
@@ -140,27 +140,27 @@ static json_t *extents_json(struct vm *vm)
 
 static json_t *h_stats(void *ctx, json_t *args, struct ctl_error *err)
 {
-	struct vm_api *api = ctx;
+	struct vm_ctl *vc = ctx;
 	struct ctl_server_stats cs;
-	json_t *o = vm_stats_json(api->vm);
+	json_t *o = vm_stats_json(vc->vm);
 
 	if (!o)
 		return ctl_fail(err, CTL_FAILED, "stats: %s", vmm_last_error());
-	json_object_set_new(o, "state", json_string(state_str(api->vm)));
-	ctl_server_get_stats(api->srv, &cs);
+	json_object_set_new(o, "state", json_string(state_str(vc->vm)));
+	ctl_server_get_stats(vc->srv, &cs);
 	json_object_set_new(o, "ctl",
 			    json_pack("{s:I, s:I, s:I, s:I}", "connections", (json_int_t)cs.connections, "requests",
 				      (json_int_t)cs.requests, "errors", (json_int_t)cs.errors, "refused_peer",
 				      (json_int_t)cs.refused_peer));
 	if (ctl_arg_bool(args, "extents", false))
-		json_object_set_new(o, "extents", extents_json(api->vm));
+		json_object_set_new(o, "extents", extents_json(vc->vm));
 	return o;
 }
 
 /* ---- fork ---- */
 
 struct fork_ctx {
-	struct vm_api *api;
+	struct vm_ctl *vc;
 	json_t *sockets;            /* explicit paths, or NULL */
 	const char *prefix;         /* else PREFIX.INDEX */
 	bool console_file;
@@ -181,7 +181,7 @@ static int describe(void *arg, unsigned nth, struct vm_fork_child *c)
 	for (unsigned i = 0; fc->sockets && i < nth; i++)
 		if (!strcmp(json_string_value(json_array_get(fc->sockets, i)), c->socket))
 			return vmm_fail(-EINVAL, "socket path '%s' given twice", c->socket);
-	if (!strcmp(c->socket, fc->api->path))
+	if (!strcmp(c->socket, fc->vc->path))
 		return vmm_fail(-EINVAL, "socket path '%s' is this VM's own", c->socket);
 	/* the socket path fits in 108 bytes, so this fits */
 	if (fc->console_file && snprintf(c->console, sizeof(c->console), "%.*s.console", CTL_SOCKET_PATH_MAX,
@@ -194,18 +194,18 @@ static int describe(void *arg, unsigned nth, struct vm_fork_child *c)
 static int child_init(void *arg, struct vm *vm, const struct vm_fork_child *c)
 {
 	struct fork_ctx *fc = arg;
-	struct vm_api *api = fc->api;
+	struct vm_ctl *vc = fc->vc;
 	char *path;
 	int ret, fd;
 
 	(void)vm;
-	ctl_server_forget_after_fork(api->srv);
-	api->srv = NULL;
+	ctl_server_forget_after_fork(vc->srv);
+	vc->srv = NULL;
 	path = strdup(c->socket);
 	if (!path)
 		return vmm_fail(-ENOMEM, "out of memory");
-	free(api->path);
-	api->path = path;
+	free(vc->path);
+	vc->path = path;
 	if (!c->console[0])
 		return 0;
 	fd = open(c->console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -229,29 +229,29 @@ static int child_open(void *arg, struct vm *vm, const struct vm_fork_child *c)
 	int ret;
 
 	(void)vm;
-	if ((ret = ctl_server_create(&fc->api->srv, &cfg, &err)))
+	if ((ret = ctl_server_create(&fc->vc->srv, &cfg, &err)))
 		return vmm_fail(ret, "control socket: %s", err.message);
 	return 0;
 }
 
 /* The child's main from now on, on the thread that forked. */
-static void __attribute__((noreturn)) child_main(struct vm_api *api)
+static void __attribute__((noreturn)) child_main(struct vm_ctl *vc)
 {
 	sigset_t none;
 
 	/* the forking thread was the server's, which blocks every signal */
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
-	vm_wait(api->vm, api->cfg.timeout_ns, api->cfg.interrupt);
-	if (api->cfg.child_exit)
-		api->cfg.child_exit(api->cfg.arg, api->vm);
-	vm_api_stop(api);
+	vm_wait(vc->vm, vc->cfg.timeout_ns, vc->cfg.interrupt);
+	if (vc->cfg.child_exit)
+		vc->cfg.child_exit(vc->cfg.arg, vc->vm);
+	vm_ctl_stop(vc);
 	fflush(NULL);
 	/* no exit handlers: this is a copy of another program's process (and LeakSanitizer cannot scan it) */
-	_exit(api->vm->exit.status);
+	_exit(vc->vm->exit.status);
 }
 
-static int register_commands(struct vm_api *api);
+static int register_commands(struct vm_ctl *vc);
 
 /*
  * The thread that forked is the child's only thread and so its thread-group
@@ -262,15 +262,15 @@ static int register_commands(struct vm_api *api);
 static void child_run(void *arg, struct vm *vm, const struct vm_fork_child *c)
 {
 	struct fork_ctx *fc = arg;
-	struct vm_api *api = fc->api;
+	struct vm_ctl *vc = fc->vc;
 	int ret;
 
 	(void)vm;
-	if ((ret = register_commands(api)) || (ret = ctl_server_start(api->srv))) {
-		fprintf(stderr, "thpvm: child %u: control socket %s: %s\n", c->index, api->path, vmm_last_error());
+	if ((ret = register_commands(vc)) || (ret = ctl_server_start(vc->srv))) {
+		fprintf(stderr, "thpvm: child %u: control socket %s: %s\n", c->index, vc->path, vmm_last_error());
 		_exit(1);
 	}
-	child_main(api);
+	child_main(vc);
 }
 
 static enum ctl_result ctl_result_of(enum vm_fork_result r)
@@ -291,8 +291,8 @@ static enum ctl_result ctl_result_of(enum vm_fork_result r)
 static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 {
 	uint64_t cmd_tsc = host_rdtsc(), cmd_ns = util_mono_ns();
-	struct vm_api *api = ctx;
-	struct fork_ctx fc = { .api = api };
+	struct vm_ctl *vc = ctx;
+	struct fork_ctx fc = { .vc = vc };
 	struct vm_fork_ops ops = { .describe = describe, .child_init = child_init, .child_open = child_open,
 				   .child_run = child_run, .arg = &fc };
 	struct vm_fork_request req = { .cmd_host_tsc = cmd_tsc, .cmd_ns = cmd_ns, .ops = &ops };
@@ -301,7 +301,7 @@ static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 	int ret;
 
 	fc.sockets = json_object_get(args, "sockets");
-	fc.prefix = ctl_arg_string(args, "prefix", api->path);
+	fc.prefix = ctl_arg_string(args, "prefix", vc->path);
 	fc.console_file = strcmp(ctl_arg_string(args, "console", "file"), "inherit");
 	req.count = (unsigned)ctl_arg_int(args, "count", fc.sockets ? (long long)json_array_size(fc.sockets) : 1);
 	req.template = ctl_arg_bool(args, "template", false);
@@ -313,7 +313,7 @@ static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 	rep = malloc(sizeof(*rep));
 	if (!rep)
 		return ctl_fail(err, CTL_NO_MEMORY, "out of memory for the fork reply");
-	ret = vm_fork(api->vm, &req, rep);
+	ret = vm_fork(vc->vm, &req, rep);
 	if (ret == VM_FORK_IN_CHILD) {
 		/* a child: its main thread carries on; this reply is dropped by the forgotten server */
 		free(rep);
@@ -333,7 +333,7 @@ static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 		json_object_set_new(o, "console", c->console[0] ? json_string(c->console) : json_null());
 		json_array_append_new(children, o);
 	}
-	out = json_pack("{s:o, s:s, s:o}", "children", children, "state", rep->paused ? "paused" : state_str(api->vm),
+	out = json_pack("{s:o, s:s, s:o}", "children", children, "state", rep->paused ? "paused" : state_str(vc->vm),
 			"timing", vm_fork_timing_json(&rep->timing, &rep->children[0].timing, rep->nr_children));
 	free(rep);
 	return out;
@@ -341,7 +341,7 @@ static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 
 /* ---- the server ---- */
 
-static int register_commands(struct vm_api *api)
+static int register_commands(struct vm_ctl *vc)
 {
 	static const struct {
 		const char *name;
@@ -353,66 +353,66 @@ static int register_commands(struct vm_api *api)
 	int ret;
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if ((ret = ctl_api_register(api->srv, cmds[i].name, cmds[i].fn, api)))
+		if ((ret = ctl_api_register(vc->srv, cmds[i].name, cmds[i].fn, vc)))
 			return vmm_fail(ret, "control socket: cannot register '%s': %s", cmds[i].name, strerror(-ret));
 	/* the VM's collapse thread, when it has one */
-	if ((ret = collapse_vm_ctl_register(api->srv, api->vm)) && ret != -ENOENT)
+	if ((ret = collapse_vm_ctl_register(vc->srv, vc->vm)) && ret != -ENOENT)
 		return vmm_fail(ret, "control socket: cannot register 'collapse': %s", strerror(-ret));
 	return 0;
 }
 
-int vm_api_create(const struct vm_api_config *cfg, struct vm_api **out)
+int vm_ctl_create(const struct vm_ctl_config *cfg, struct vm_ctl **out)
 {
 	struct ctl_server_config sc = { .path = cfg->path };
 	struct ctl_error err;
-	struct vm_api *api;
+	struct vm_ctl *vc;
 	int ret;
 
 	*out = NULL;
-	api = calloc(1, sizeof(*api));
-	if (!api || !(api->path = strdup(cfg->path))) {
-		free(api);
+	vc = calloc(1, sizeof(*vc));
+	if (!vc || !(vc->path = strdup(cfg->path))) {
+		free(vc);
 		return vmm_fail(-ENOMEM, "out of memory for the control socket");
 	}
-	api->cfg = *cfg;
-	api->cfg.path = NULL;
-	if ((ret = ctl_server_create(&api->srv, &sc, &err))) {
-		free(api->path);
-		free(api);
-		return vmm_fail(ret, "--api-sock %s: %s", cfg->path, err.message);
+	vc->cfg = *cfg;
+	vc->cfg.path = NULL;
+	if ((ret = ctl_server_create(&vc->srv, &sc, &err))) {
+		free(vc->path);
+		free(vc);
+		return vmm_fail(ret, "--ctl-sock %s: %s", cfg->path, err.message);
 	}
-	*out = api;
+	*out = vc;
 	return 0;
 }
 
-int vm_api_attach(struct vm_api *api, struct vm *vm)
+int vm_ctl_attach(struct vm_ctl *vc, struct vm *vm)
 {
 	int ret;
 
-	api->vm = vm;
-	if ((ret = vm_fork_attach(vm)) || (ret = register_commands(api)))
+	vc->vm = vm;
+	if ((ret = vm_fork_attach(vm)) || (ret = register_commands(vc)))
 		return ret;
-	if ((ret = ctl_server_start(api->srv)))
+	if ((ret = ctl_server_start(vc->srv)))
 		return vmm_fail(ret, "control socket: cannot start its thread: %s", strerror(-ret));
 	return 0;
 }
 
-void vm_api_stop(struct vm_api *api)
+void vm_ctl_stop(struct vm_ctl *vc)
 {
-	if (api && api->srv)
-		ctl_server_stop(api->srv);
+	if (vc && vc->srv)
+		ctl_server_stop(vc->srv);
 }
 
-void vm_api_destroy(struct vm_api *api)
+void vm_ctl_destroy(struct vm_ctl *vc)
 {
-	if (!api)
+	if (!vc)
 		return;
-	ctl_server_destroy(api->srv);
-	free(api->path);
-	free(api);
+	ctl_server_destroy(vc->srv);
+	free(vc->path);
+	free(vc);
 }
 
-const char *vm_api_path(const struct vm_api *api)
+const char *vm_ctl_path(const struct vm_ctl *vc)
 {
-	return api->path;
+	return vc->path;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A VM's control socket (docs/api.md): the server from vmm/ctl with the
+ * A VM's control socket (docs/ctl.md): the server from vmm/ctl with the
  * VM's commands pause, resume, stats, fork and quit. Created early (a bad
  * path is refused before any memory exists), attached to the VM once it
  * exists (commands registered, the server thread started), stopped before
@@ -13,16 +13,16 @@
  * serving that socket, waiting for its VM and then calling child_exit (the
  * run's own ending: report, tear down, exit).
  */
-#ifndef THPVM_VM_API_H
-#define THPVM_VM_API_H
+#ifndef THPVM_VM_CTL_H
+#define THPVM_VM_CTL_H
 
 #include <signal.h>
 #include <stdint.h>
 
 struct vm;
-struct vm_api;
+struct vm_ctl;
 
-struct vm_api_config {
+struct vm_ctl_config {
 	const char *path;                   /* the control socket (copied) */
 	volatile sig_atomic_t *interrupt;   /* the run's signal flag: a child's wait watches it too (may be NULL) */
 	uint64_t timeout_ns;                /* a child's run limit from its start, 0 = none */
@@ -36,14 +36,14 @@ struct vm_api_config {
 };
 
 /* Creates the socket (mode 0600, same uid only). Returns 0 or -errno with vmm_last_error(). */
-int vm_api_create(const struct vm_api_config *cfg, struct vm_api **out);
+int vm_ctl_create(const struct vm_ctl_config *cfg, struct vm_ctl **out);
 /* Registers the VM's commands and the "fork" hooks, and starts the server thread. */
-int vm_api_attach(struct vm_api *api, struct vm *vm);
+int vm_ctl_attach(struct vm_ctl *vc, struct vm *vm);
 /* Stops the server thread (waits for a running command). Not from a handler. */
-void vm_api_stop(struct vm_api *api);
+void vm_ctl_stop(struct vm_ctl *vc);
 /* Stops if needed and frees; removes the socket file. NULL is fine. */
-void vm_api_destroy(struct vm_api *api);
+void vm_ctl_destroy(struct vm_ctl *vc);
 /* This VM's socket path (a child's own after a fork). */
-const char *vm_api_path(const struct vm_api *api);
+const char *vm_ctl_path(const struct vm_ctl *vc);
 
 #endif
