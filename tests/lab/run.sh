@@ -29,7 +29,7 @@
 # --name      names the log and the L1 initramfs (default: lab)
 # Environment: LAB_TIME_SCALE (default 6) multiplies the tests' time limits
 # in L1 (TCG); LAB_BOOT_TIMEOUT, LAB_STALL_TIMEOUT (the watchdog, below);
-# LAB_ATTEMPTS (default 3): L1 runs in all when L1 itself fails;
+# LAB_ATTEMPTS (default 5): L1 runs in all when L1 itself fails;
 # LAB_QEMU: the QEMU that runs L1 (default: qemu-system-x86_64 in $PATH);
 # for experiments: LAB_TCG (default thread=multi), LAB_L1_APPEND (more of L1's
 # command line, e.g. kvm_amd.npt=0), LAB_SUITE_ARGS and LAB_TRACE (mkl1.sh).
@@ -222,9 +222,10 @@ first_unfinished() { # 1-based index of the first binary without a result
 # an L2 boots, or panics (docs/lab.md, Known limits). Such an L1 failure is
 # not a case result: the run is repeated, saying so (in suite mode from the
 # first test binary that did not finish), up to LAB_ATTEMPTS times in all
-# (default 3: both clean-clone CI runs of 2026-12-06 lost one L1 to a
-# "corrupted stack end" panic each, docs/lab.md); the last failing fails.
-attempt=1 from=1 l1_failure='' total=0 attempts=${LAB_ATTEMPTS:-3}
+# (default 5: clean-clone CI runs of 2026-12-06 lost one L1 to a "corrupted
+# stack end" panic each, and a later one two; each resumed run costs only
+# the binaries not yet finished, docs/lab.md); the last failing fails.
+attempt=1 from=1 l1_failure='' total=0 attempts=${LAB_ATTEMPTS:-5}
 [[ $attempts =~ ^[1-9]$ ]] || die "LAB_ATTEMPTS wants 1-9, got '$attempts'"
 while :; do
 	start=$(date +%s.%N)
