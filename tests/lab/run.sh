@@ -63,8 +63,13 @@ while [ $# -gt 0 ]; do
 			if [ $# -gt 1 ] && [[ $2 =~ ^[0-9]+$ ]]; then bench=$2; shift; fi ;;
 		--shell) mode=shell shell=1 ;;
 		--demo)
+			# ARGS is one word that may itself start with "--" ("--memory
+			# 256M", as thpvm demo passes it): anything but one of our options
 			mode=demo
-			if [ $# -gt 1 ] && [ "${2#--}" = "$2" ]; then export LAB_DEMO_ARGS=$2; shift; fi ;;
+			if [ $# -gt 1 ] && ! [[ $2 =~ ^--(builddir|l1|l2|thpvm|no-thpvm|memory|timeout|cases|suite|demo|bench-boot|shell|name|help)$ ]]; then
+				export LAB_DEMO_ARGS=$2
+				shift
+			fi ;;
 		-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 		*) die "unknown option '$1' (try --help)" ;;
 	esac
