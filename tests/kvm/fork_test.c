@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include "fork_test.h"
 #include "util/error.h"
 #include "helpers.h"
+#include "kvm/vcpu.h"
 
 static char dir[64];
 /*
@@ -17,6 +19,8 @@ static char dir[64];
  */
 static pid_t child_pids[256];
 static unsigned nr_child_pids;
+/* why the last ft_wait_children() counted a child as failed, for the assertion's message */
+static char why[2048];
 
 void ft_setup(void)
 {
@@ -93,7 +97,27 @@ static void child_run(void *arg, struct vm *vm, const struct vm_fork_child *c)
 	snprintf(path, sizeof(path), "%s/child.%u", dir, c->index);
 	f = fopen(path, "w");
 	if (f) {
-		fprintf(f, "status=%d\nreason=%d\n", vm->exit.status, (int)vm->exit.reason);
+		const char *out = guest_output(x->g);
+		size_t len = strlen(out);
+
+		fprintf(f, "status=%d\nreason=%d\nmessage=%s\n", vm->exit.status, (int)vm->exit.reason,
+			vm->exit.message);
+		/* where each vCPU was when the VM ended: a hang says where it hung */
+		fprintf(f, "vcpus=fork_waiting %u;", payload_fork_waiting(x->g->payload));
+		for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+			struct kvm_regs r = { 0 };
+
+			ioctl(vm->vcpus[i]->fd, KVM_GET_REGS, &r);
+			fprintf(f, " vcpu %u: finished %d, %llu exits, last %u, rip %#llx;", i, vm->vcpus[i]->finished,
+				(unsigned long long)vm->vcpus[i]->nr_exits, vm->vcpus[i]->run->exit_reason,
+				(unsigned long long)r.rip);
+		}
+		fputc('\n', f);
+		/* the console's last 400 bytes, so a failure in the lab says what the guest printed */
+		fputs("output=", f);
+		for (const char *ch = len > 400 ? out + len - 400 : out; *ch; ch++)
+			fputs(*ch == '\n' ? " | " : (char[2]){ *ch, 0 }, f);
+		fputc('\n', f);
 		for (unsigned i = 0; i < payload_nr_results(x->g->payload); i++) {
 			const struct payload_result *r = payload_result_at(x->g->payload, i);
 
@@ -124,51 +148,78 @@ int ft_fork(struct guest *g, unsigned count, bool template, ft_report_fn report,
 	return ret;
 }
 
+/* The line child index reported for key, without the newline, in buf ("" when none). */
+static const char *report_line(unsigned index, const char *key, char *buf, size_t size)
+{
+	char path[128], line[2048];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	buf[0] = 0;
+	snprintf(path, sizeof(path), "%s/child.%u", dir, index);
+	f = fopen(path, "r");
+	if (!f)
+		return buf;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == '=') {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(buf, size, "%s", line + klen + 1);
+		}
+	fclose(f);
+	return buf;
+}
+
 unsigned ft_wait_children(struct guest *g)
 {
 	struct vm_fork_child_status st[64];
 	unsigned n, ok = 0;
+	size_t at = 0;
 
+	why[0] = 0;
 	cr_assert_eq(vm_fork_wait_children(g->vm, test_ms(120000)), 0, "children still running after %.0f s",
 		     test_secs(120));
 	n = vm_fork_children(g->vm, st, 64);
 	for (unsigned i = 0; i < n; i++) {
 		bool good = st[i].exited && WIFEXITED(st[i].wait_status) && WEXITSTATUS(st[i].wait_status) == 0;
 		uint64_t status = 0, reason = 0;
+		char msg[1024];
 
 		ok += good;
-		if (good)
+		if (good || at >= sizeof(why) - 1)
 			continue;
-		/* why, for the failure message that follows: the child's own report, when it wrote one */
+		/* why, for the failure message: the child's own report, when it wrote one */
 		if (ft_has(st[i].index, "status", &status) && ft_has(st[i].index, "reason", &reason))
-			fprintf(stderr, "child %u (pid %d): wait status 0x%x; its report: guest status %llu, stop reason %llu\n",
-				st[i].index, (int)st[i].pid, st[i].wait_status, (unsigned long long)status,
-				(unsigned long long)reason);
+			at += snprintf(why + at, sizeof(why) - at,
+				       "%schild %u (pid %d): wait status 0x%x; guest status %llu, stop reason %llu: %s",
+				       at ? "; " : "", st[i].index, (int)st[i].pid, st[i].wait_status,
+				       (unsigned long long)status, (unsigned long long)reason,
+				       report_line(st[i].index, "message", msg, sizeof(msg)));
 		else
-			fprintf(stderr, "child %u (pid %d): wait status 0x%x, exited %d, no report\n", st[i].index,
-				(int)st[i].pid, st[i].wait_status, st[i].exited);
+			at += snprintf(why + at, sizeof(why) - at, "%schild %u (pid %d): wait status 0x%x, exited %d, no report",
+				       at ? "; " : "", st[i].index, (int)st[i].pid, st[i].wait_status, st[i].exited);
+		if (at < sizeof(why) && *report_line(st[i].index, "vcpus", msg, sizeof(msg)))
+			at += snprintf(why + at, sizeof(why) - at, " [%s]", msg);
+		if (at < sizeof(why) && *report_line(st[i].index, "output", msg, sizeof(msg)))
+			at += snprintf(why + at, sizeof(why) - at, " [console: ...%s]", msg);
 	}
+	if (*why)
+		fprintf(stderr, "%s\n", why);
 	return ok;
+}
+
+const char *ft_why(void)
+{
+	return *why ? why : "every child exited with status 0";
 }
 
 bool ft_has(unsigned index, const char *key, uint64_t *v)
 {
-	char path[128], line[256];
-	size_t klen = strlen(key);
-	bool found = false;
-	FILE *f;
+	char line[64];
 
-	snprintf(path, sizeof(path), "%s/child.%u", dir, index);
-	f = fopen(path, "r");
-	if (!f)
+	if (!*report_line(index, key, line, sizeof(line)))
 		return false;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == '=') {
-			*v = strtoull(line + klen + 1, NULL, 0);
-			found = true;
-		}
-	fclose(f);
-	return found;
+	*v = strtoull(line, NULL, 0);
+	return true;
 }
 
 uint64_t ft_value(unsigned index, const char *key)

@@ -30,6 +30,8 @@ int ft_fork(struct guest *g, unsigned count, bool template, ft_report_fn report,
 
 /* Waits for every child of g to be reaped; returns how many exited with status 0. Asserts on timeout. */
 unsigned ft_wait_children(struct guest *g);
+/* Why the last ft_wait_children() counted children as failed: their reports, one line. */
+const char *ft_why(void);
 
 /* A value child index reported (the last line with key); asserts it is there. */
 uint64_t ft_value(unsigned index, const char *key);

@@ -44,7 +44,7 @@ Test(fork, children_see_the_parent_pattern_and_only_their_own_writes)
 	cr_assert_eq(ft_fork(&g, 8, false, NULL, &reply), 0, "%s", reply.message);
 	cr_assert_eq(reply.nr_children, 8);
 	cr_assert_not(reply.paused, "the parent runs on after a fork without template");
-	cr_assert_eq(ft_wait_children(&g), 8, "a child failed");
+	cr_assert_eq(ft_wait_children(&g), 8, "a child failed: %s", ft_why());
 	for (unsigned i = 1; i <= 8; i++) {
 		cr_assert_eq(ft_value(i, "fork_index"), i);
 		cr_assert_eq(ft_value(i, "pages_bad"), 0, "child %u saw a wrong page", i);
@@ -132,7 +132,7 @@ Test(fork, a_child_continues_with_the_parents_registers_mid_loop)
 	cr_assert_lt(saved_regs.rcx, 60000000ULL, "paused inside the loop");
 
 	cr_assert_eq(ft_fork(&g, 2, false, NULL, &reply), 0, "%s", reply.message);
-	cr_assert_eq(ft_wait_children(&g), 2);
+	cr_assert_eq(ft_wait_children(&g), 2, "%s", ft_why());
 	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
 	cr_assert_eq(g.vm->exit.status, 0, "%s", g.vm->exit.message);
 	cr_assert_eq(guest_result(&g, "compute"), x, "parent's result");
@@ -198,7 +198,7 @@ Test(fork, a_write_splits_only_its_extent_and_copies_one_page)
 	ft_start(&g, 1);
 	cr_assert_eq(ft_fork(&g, 1, true, report_coverage, &reply), 0, "%s", reply.message);
 	cr_assert(reply.paused, "a template stays paused");
-	cr_assert_eq(ft_wait_children(&g), 1);
+	cr_assert_eq(ft_wait_children(&g), 1, "%s", ft_why());
 	written = ft_value(1, "extents_written");
 	read = ft_value(1, "extents_read");
 	cr_assert_gt(written, 4);
@@ -338,7 +338,7 @@ Test(fork, irqchip_pit_lapic_and_device_state_come_back_in_the_child)
 
 	ft_start(&g, 2);
 	cr_assert_eq(ft_fork(&g, 1, true, report_device, &reply), 0, "%s", reply.message);
-	cr_assert_eq(ft_wait_children(&g), 1);
+	cr_assert_eq(ft_wait_children(&g), 1, "%s", ft_why());
 	cr_assert_eq(ft_value(1, "fork_index"), 1);
 	cr_assert_eq(ft_value(1, "dev_starts"), 1, "the child starts its device again");
 	cr_assert_eq(tdev.saves, 1);
@@ -418,7 +418,7 @@ Test(fork, hooks_prepare_before_the_pause_and_a_refusal_aborts_the_fork)
 	cr_assert_eq(hook_a.prepared_while_paused, 0, "prepare runs before the pause");
 	cr_assert_eq(hook_a.parents, 1);
 	cr_assert_eq(hook_b.parents, 1);
-	cr_assert_eq(ft_wait_children(&g), 1, "the child's hook saw its new VM before its vCPUs ran");
+	cr_assert_eq(ft_wait_children(&g), 1, "the child's hook saw its new VM before its vCPUs ran: %s", ft_why());
 	payload_request_stop(g.payload);
 	cr_assert_eq(vm_resume(g.vm), 0);
 	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);

@@ -85,7 +85,7 @@ Test(fork_fail, fork_refused_by_the_process_limit_is_reported_and_the_vm_loses_n
 	/* the limit back: the same VM forks (the children as nobody, on the parent's /dev/kvm) */
 	cr_assert_eq(setrlimit(RLIMIT_NPROC, &old), 0);
 	cr_assert_eq(ft_fork(&g, 2, false, NULL, &reply), 0, "%s", reply.message);
-	cr_assert_eq(ft_wait_children(&g), 2);
+	cr_assert_eq(ft_wait_children(&g), 2, "%s", ft_why());
 	for (unsigned i = 1; i <= 2; i++)
 		cr_assert_eq(ft_value(i, "pages_bad"), 0);
 	parent_verifies(&g);
@@ -117,7 +117,7 @@ Test(fork_fail, no_file_descriptor_left_is_reported_and_the_vm_carries_on)
 	cr_assert_not(vm_run_state(g.vm) == VM_STATE_PAUSED, "a failed template fork leaves the VM running, as it was");
 
 	cr_assert_eq(ft_fork(&g, 1, true, NULL, &reply), 0, "%s", reply.message);
-	cr_assert_eq(ft_wait_children(&g), 1);
+	cr_assert_eq(ft_wait_children(&g), 1, "%s", ft_why());
 	parent_verifies(&g);
 	guest_teardown(&g);
 }
