@@ -127,6 +127,12 @@ tests_unit_test_ctl_fork_LDADD = $(TEST_LDADD)
 tests_unit_test_ctl_cli_SOURCES = tests/unit/test_ctl_cli.c $(CTL_TEST_SOURCES)
 tests_unit_test_ctl_cli_CFLAGS = $(CTL_TEST_CFLAGS)
 tests_unit_test_ctl_cli_LDADD = $(TEST_LDADD)
+# The VM's commands as their owners declare them (suite ctl_commands): links the VMM core, where they live
+UNIT_TESTS += tests/unit/test_ctl_commands
+tests_unit_test_ctl_commands_SOURCES = tests/unit/test_ctl_commands.c tests/unit/test_ctl_helpers.c \
+	tests/unit/test_ctl_helpers.h
+tests_unit_test_ctl_commands_CFLAGS = $(VMM_TEST_CFLAGS) -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_ctl_commands_LDADD = $(VMM_TEST_LDADD)
 # Linux boot (vmm/x86: loader, e820, MP table, boot CPU state, CPUID, MSRs). Tests that
 # load real kernels read them from $THPVM_TEST_KERNEL_DIR (default: guests/linux in the
 # build tree) and skip, saying where they looked, when there are none.
@@ -223,7 +229,7 @@ tests_kvm_test_vm_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_linux_user_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_linux_user_LDADD = $(VMM_TEST_LDADD)
 # The collapse thread in real VMs (suite collapse_vm): engines, policies, back-off, promotion, integrity under
-# fire, fork hooks, control command. The ctl sources and the command's handler come along for the latter.
+# fire, fork hooks, control command (its handler and the ctl server are in the core; the ctl test helpers come along).
 COLLAPSE_VM_TESTS = \
 	tests/kvm/test_collapse_vm \
 	tests/kvm/test_collapse_vm_fire \
@@ -237,7 +243,7 @@ tests_kvm_test_collapse_vm_fire_SOURCES = tests/kvm/test_collapse_vm_fire.c $(CO
 tests_kvm_test_collapse_vm_fire_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_collapse_vm_fire_LDADD = $(VMM_TEST_LDADD)
 tests_kvm_test_collapse_vm_ctl_SOURCES = tests/kvm/test_collapse_vm_ctl.c $(COLLAPSE_VM_TEST_SOURCES) \
-	vmm/collapse/collapse_ctl.c $(VMM_CTL_SOURCES) tests/unit/test_ctl_helpers.h tests/unit/test_ctl_helpers.c
+	tests/unit/test_ctl_helpers.h tests/unit/test_ctl_helpers.c
 tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests/unit \
 	-DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_kvm_test_collapse_vm_ctl_LDADD = $(VMM_TEST_LDADD)
@@ -283,6 +289,6 @@ tests_kvm_test_fork_api_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_fork_api_LDADD = $(VMM_TEST_LDADD)
 # The collapse thread across a real snapshot-fork (the built thpvm, its control sockets)
 KVM_TESTS += tests/kvm/test_collapse_vm_fork
-tests_kvm_test_collapse_vm_fork_SOURCES = tests/kvm/test_collapse_vm_fork.c $(KVM_TEST_SOURCES) $(VMM_CTL_SOURCES)
+tests_kvm_test_collapse_vm_fork_SOURCES = tests/kvm/test_collapse_vm_fork.c $(KVM_TEST_SOURCES)
 tests_kvm_test_collapse_vm_fork_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_collapse_vm_fork_LDADD = $(VMM_TEST_LDADD)

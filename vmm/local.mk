@@ -106,7 +106,8 @@ vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS) \
 	-DTHPVM_LAB_RUN=\"$(abs_top_srcdir)/tests/lab/run.sh\"
 vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
 
-# The control socket (server, protocol, command table, client), shared with its tests
+# The control socket (server, protocol, schema, client), shared with its tests; part of the
+# core, since the subsystems there register their own commands on it (vm_hooks.ctl_register)
 VMM_CTL_SOURCES = \
 	vmm/ctl/ctl.h \
 	vmm/ctl/internal.h \
@@ -115,9 +116,9 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/socket.c \
 	vmm/ctl/protocol.c \
 	vmm/ctl/server.c \
-	vmm/ctl/client.c \
-	vmm/ctl/api.c
-vmm_thpvm_SOURCES += vmm/cli/cmd_ctl.c $(VMM_CTL_SOURCES)
+	vmm/ctl/client.c
+VMM_CORE_SOURCES += $(VMM_CTL_SOURCES)
+vmm_thpvm_SOURCES += vmm/cli/cmd_ctl.c
 # Linux guests: the legacy devices on the I/O bus, the console, the machine, the run
 VMM_LINUX_SOURCES = \
 	$(VMM_LEGACY_DEV_SOURCES) \
@@ -127,6 +128,8 @@ VMM_LINUX_SOURCES = \
 	vmm/dev/debug_exit_dev.c \
 	vmm/dev/console.h \
 	vmm/dev/console.c \
+	vmm/dev/console_ctl.h \
+	vmm/dev/console_ctl.c \
 	vmm/kvm/kvm_host.h \
 	vmm/kvm/kvm_host.c \
 	vmm/machine/linux_machine.h \
@@ -135,8 +138,7 @@ VMM_CORE_SOURCES += $(VMM_LINUX_SOURCES)
 vmm_thpvm_SOURCES += vmm/machine/linux_ops.c vmm/cli/demo.h vmm/cli/demo_linux.c
 vmm_thpvm_CFLAGS += -DTHPVM_LINUX_GUEST_DIR_DEFAULT=\"$(abs_top_builddir)/guests/linux\"
 # The collapse thread of a VM (libthpvm's collapser on the VM's hooks) and its control command
-VMM_CORE_SOURCES += vmm/collapse/collapse_vm.h vmm/collapse/collapse_vm.c
-vmm_thpvm_SOURCES += vmm/collapse/collapse_ctl.c
+VMM_CORE_SOURCES += vmm/collapse/collapse_vm.h vmm/collapse/collapse_vm.c vmm/collapse/collapse_ctl.c
 
 # Snapshot-fork (docs/fork.md): state capture and restore, vm_fork(), children and their reaper,
 # fork statistics, the payload's fork mailbox. Part of the VMM core (thpvm and the KVM tests).
@@ -158,7 +160,8 @@ VMM_CORE_SOURCES += $(VMM_FORK_SOURCES)
 VMM_VM_CTL_SOURCES = \
 	vmm/ctl/vm_ctl.h \
 	vmm/ctl/vm_ctl.c
-vmm_thpvm_SOURCES += $(VMM_VM_CTL_SOURCES) vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c vmm/bench/bench_template.c \
+VMM_CORE_SOURCES += $(VMM_VM_CTL_SOURCES)
+vmm_thpvm_SOURCES += vmm/bench/bench_fork.h vmm/bench/bench_fork.c vmm/bench/bench_fork_tmpl.c vmm/bench/bench_template.c \
 	vmm/bench/bench_fork_mem.c
 # thpvm bench collapse: the collapse thread recovering a forked child (needs snapshot-fork)
 vmm_thpvm_SOURCES += vmm/bench/bench_collapse.c

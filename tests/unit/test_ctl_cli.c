@@ -16,22 +16,7 @@
 #include <unistd.h>
 #include "test_ctl_helpers.h"
 
-static struct ctl_tmp tmp;
-static struct ctl_server *srv;
-
-static void setup(void)
-{
-	ctl_tmp_make(&tmp);
-	srv = ctl_test_server(tmp.path, 0);
-}
-
-static void teardown(void)
-{
-	ctl_server_destroy(srv);
-	ctl_tmp_cleanup(&tmp);
-}
-
-TestSuite(ctl, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(ctl, .init = ctl_fixture_init, .fini = ctl_fixture_fini, .timeout = 60);
 
 struct run {
 	int status;     /* exit status, or 128 + signal */
@@ -64,8 +49,8 @@ static void run_ctl(struct run *r, bool as_nobody, ...)
 		argc++;
 	va_end(ap);
 	argv[argc] = NULL;
-	snprintf(out_path, sizeof(out_path), "%s/stdout", tmp.dir);
-	snprintf(err_path, sizeof(err_path), "%s/stderr", tmp.dir);
+	snprintf(out_path, sizeof(out_path), "%s/stdout", ctl_fix_tmp.dir);
+	snprintf(err_path, sizeof(err_path), "%s/stderr", ctl_fix_tmp.dir);
 	fflush(NULL);
 	pid = fork();
 	cr_assert_geq(pid, 0);
@@ -103,7 +88,7 @@ Test(ctl, cli_prints_the_result_as_pretty_json_and_exits_0)
 	struct run r;
 	json_t *v;
 
-	run_ctl(&r, false, "ctl", tmp.path, "add", "a=40", "b=2", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "add", "a=40", "b=2", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_empty(r.err);
 	v = stdout_json(&r);
@@ -111,11 +96,11 @@ Test(ctl, cli_prints_the_result_as_pretty_json_and_exits_0)
 	cr_assert_not_null(strstr(r.out, "{\n  \"sum\": 42\n}"), "pretty: %s", r.out);
 	json_decref(v);
 
-	run_ctl(&r, false, "ctl", "--raw", tmp.path, "add", "a=1", "b=2", NULL);
+	run_ctl(&r, false, "ctl", "--raw", ctl_fix_tmp.path, "add", "a=1", "b=2", NULL);
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_eq(r.out, "{\"sum\":3}\n");
 
-	run_ctl(&r, false, "ctl", tmp.path, "add", "--json", "{\"a\": -5, \"b\": 2}", "--raw", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "add", "--json", "{\"a\": -5, \"b\": 2}", "--raw", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_eq(r.out, "{\"sum\":-3}\n");
 }
@@ -125,7 +110,7 @@ Test(ctl, cli_values_are_json_when_they_parse_else_strings)
 	struct run r;
 	json_t *v, *args;
 
-	run_ctl(&r, false, "ctl", tmp.path, "echo", "n=4", "flag=true", "s=tlb", "list=[1,2]", "value={\"k\":null}",
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "echo", "n=4", "flag=true", "s=tlb", "list=[1,2]", "value={\"k\":null}",
 		"text=4x", "real=0.25", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	v = stdout_json(&r);
@@ -140,7 +125,7 @@ Test(ctl, cli_values_are_json_when_they_parse_else_strings)
 	json_decref(v);
 
 	/* a string that would parse as JSON is quoted */
-	run_ctl(&r, false, "ctl", "--raw", tmp.path, "echo", "text=\"true\"", NULL);
+	run_ctl(&r, false, "ctl", "--raw", ctl_fix_tmp.path, "echo", "text=\"true\"", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_eq(r.out, "{\"args\":{\"text\":\"true\"}}\n");
 }
@@ -149,20 +134,20 @@ Test(ctl, cli_error_reply_exits_1_with_code_and_message_on_stderr)
 {
 	struct run r;
 
-	run_ctl(&r, false, "ctl", tmp.path, "add", "a=1", "b=x", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "add", "a=1", "b=x", NULL);
 	cr_assert_eq(r.status, 1);
 	cr_assert_str_empty(r.out);
 	cr_assert_str_eq(r.err, "thpvm: arg_type: argument 'b' of 'add' must be an int, got a string\n");
 
-	run_ctl(&r, false, "ctl", tmp.path, "reboot", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "reboot", NULL);
 	cr_assert_eq(r.status, 1);
 	cr_assert_str_eq(r.err, "thpvm: unknown_cmd: no command 'reboot' (try 'help')\n");
 
-	run_ctl(&r, false, "ctl", tmp.path, "fail", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "fail", NULL);
 	cr_assert_eq(r.status, 1);
 	cr_assert_str_eq(r.err, "thpvm: bad_state: the test VM is not paused\n");
 
-	run_ctl(&r, false, "ctl", tmp.path, "add", "a=1", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "add", "a=1", NULL);
 	cr_assert_eq(r.status, 1);
 	cr_assert_not_null(strstr(r.err, "thpvm: missing_arg: command 'add' needs argument 'b'"), "%s", r.err);
 }
@@ -178,7 +163,7 @@ Test(ctl, cli_cannot_connect_exits_2_naming_the_reason)
 	cr_assert_eq(r.status, 2);
 	cr_assert_str_eq(r.err, "thpvm: ctl: no such socket: /tmp/thpvm-ctl-no-such.sock\n");
 
-	snprintf(stale, sizeof(stale), "%s/stale.sock", tmp.dir);
+	snprintf(stale, sizeof(stale), "%s/stale.sock", ctl_fix_tmp.dir);
 	memcpy(addr.sun_path, stale, strlen(stale) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
@@ -187,7 +172,7 @@ Test(ctl, cli_cannot_connect_exits_2_naming_the_reason)
 	cr_assert_eq(r.status, 2);
 	cr_assert_not_null(strstr(r.err, "connection refused: nobody listens on"), "%s", r.err);
 
-	snprintf(file, sizeof(file), "%s/file", tmp.dir);
+	snprintf(file, sizeof(file), "%s/file", ctl_fix_tmp.dir);
 	cr_assert_eq(close(open(file, O_CREAT | O_WRONLY, 0600)), 0);
 	run_ctl(&r, false, "ctl", file, "help", NULL);
 	cr_assert_eq(r.status, 2);
@@ -200,14 +185,14 @@ Test(ctl, cli_as_another_uid_exits_2_permission_denied_or_1_refused)
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to run the client as uid %d (nobody)", NOBODY_UID);
-	chmod(tmp.dir, 0755);
-	run_ctl(&r, true, "ctl", tmp.path, "help", NULL);
+	chmod(ctl_fix_tmp.dir, 0755);
+	run_ctl(&r, true, "ctl", ctl_fix_tmp.path, "help", NULL);
 	cr_assert_eq(r.status, 2, "stderr: %s", r.err);
 	cr_assert_not_null(strstr(r.err, "thpvm: ctl: permission denied: "), "%s", r.err);
-	cr_assert_not_null(strstr(r.err, tmp.path), "%s", r.err);
+	cr_assert_not_null(strstr(r.err, ctl_fix_tmp.path), "%s", r.err);
 	/* through a socket somebody widened: the server itself refuses */
-	cr_assert_eq(chmod(tmp.path, 0666), 0);
-	run_ctl(&r, true, "ctl", tmp.path, "help", NULL);
+	cr_assert_eq(chmod(ctl_fix_tmp.path, 0666), 0);
+	run_ctl(&r, true, "ctl", ctl_fix_tmp.path, "help", NULL);
 	cr_assert_eq(r.status, 1, "stderr: %s", r.err);
 	cr_assert_not_null(strstr(r.err, "thpvm: peer_refused: connection from uid 65534 refused"), "%s", r.err);
 }
@@ -230,15 +215,15 @@ Test(ctl, cli_usage_errors_exit_2)
 		const char *a[7];
 
 		for (unsigned k = 0; k < 7; k++)
-			a[k] = cases[i][k] && !strcmp(cases[i][k], "SOCK") ? tmp.path : cases[i][k];
+			a[k] = cases[i][k] && !strcmp(cases[i][k], "SOCK") ? ctl_fix_tmp.path : cases[i][k];
 		run_ctl(&r, false, a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL);
 		cr_assert_eq(r.status, 2, "case %u", i);
 		cr_assert_not_null(strstr(r.err, messages[i]), "case %u: %s", i, r.err);
 	}
-	run_ctl(&r, false, "ctl", tmp.path, "add", "--json", "[1]", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "add", "--json", "[1]", NULL);
 	cr_assert_eq(r.status, 2);
 	cr_assert_not_null(strstr(r.err, "--json expects an object"), "%s", r.err);
-	run_ctl(&r, false, "ctl", "--timeout", "soon", tmp.path, "help", NULL);
+	run_ctl(&r, false, "ctl", "--timeout", "soon", ctl_fix_tmp.path, "help", NULL);
 	cr_assert_eq(r.status, 2);
 	cr_assert_not_null(strstr(r.err, "--timeout expects seconds"), "%s", r.err);
 }
@@ -247,11 +232,11 @@ Test(ctl, cli_timeout_exits_2_when_the_vm_does_not_answer)
 {
 	struct run r;
 
-	run_ctl(&r, false, "ctl", "--timeout", "0.2", tmp.path, "sleep", "ms=2000", NULL);
+	run_ctl(&r, false, "ctl", "--timeout", "0.2", ctl_fix_tmp.path, "sleep", "ms=2000", NULL);
 	cr_assert_eq(r.status, 2);
 	cr_assert_not_null(strstr(r.err, "no reply within 200 ms"), "%s", r.err);
 	/* the server is still there for the next client once the handler is done */
-	run_ctl(&r, false, "ctl", "--timeout", "10", tmp.path, "add", "a=1", "b=1", NULL);
+	run_ctl(&r, false, "ctl", "--timeout", "10", ctl_fix_tmp.path, "add", "a=1", "b=1", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 }
 
@@ -260,14 +245,14 @@ Test(ctl, cli_help_lists_commands_and_arguments)
 	struct run r;
 	json_t *v;
 
-	run_ctl(&r, false, "ctl", tmp.path, "help", NULL);
+	run_ctl(&r, false, "ctl", ctl_fix_tmp.path, "help", NULL);
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_not_null(strstr(r.out, "add        add two integers\n"), "%s", r.out);
 	cr_assert_not_null(strstr(r.out, "b=int"), "%s", r.out);
 	cr_assert_not_null(strstr(r.out, "(required) second"), "%s", r.out);
 	cr_assert_not_null(strstr(r.out, "s=string tlb|balanced"), "%s", r.out);
 	cr_assert_not_null(strstr(r.out, "list=array[uint] 1..3"), "%s", r.out);
-	run_ctl(&r, false, "ctl", "--raw", tmp.path, "help", "command=add", NULL);
+	run_ctl(&r, false, "ctl", "--raw", ctl_fix_tmp.path, "help", "command=add", NULL);
 	cr_assert_eq(r.status, 0);
 	v = stdout_json(&r);
 	cr_assert_eq(json_array_size(json_object_get(v, "commands")), 1);
@@ -279,11 +264,11 @@ Test(ctl, library_call_returns_result_or_the_servers_error)
 	struct ctl_error err;
 	json_t *res, *args = json_pack("{s:i, s:i}", "a", 2, "b", 5);
 
-	cr_assert_eq(ctl_call(tmp.path, "add", args, 5000, &res, &err), 0, "%s", err.message);
+	cr_assert_eq(ctl_call(ctl_fix_tmp.path, "add", args, 5000, &res, &err), 0, "%s", err.message);
 	cr_assert_eq(json_integer_value(json_object_get(res, "sum")), 7);
 	json_decref(res);
 	json_decref(args);
-	cr_assert_eq(ctl_call(tmp.path, "fail", NULL, 5000, &res, &err), -EBUSY);
+	cr_assert_eq(ctl_call(ctl_fix_tmp.path, "fail", NULL, 5000, &res, &err), -EBUSY);
 	cr_assert_eq(err.result, CTL_BAD_STATE);
 	cr_assert_str_eq(err.message, "the test VM is not paused");
 	cr_assert_null(res);

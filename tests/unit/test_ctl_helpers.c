@@ -330,3 +330,29 @@ long rss_kib(void)
 	fclose(f);
 	return kib;
 }
+
+struct ctl_tmp ctl_fix_tmp;
+struct ctl_server *ctl_fix_srv;
+
+void ctl_fixture_init(void)
+{
+	ctl_tmp_make(&ctl_fix_tmp);
+	ctl_fix_srv = ctl_test_server(ctl_fix_tmp.path, 0);
+}
+
+void ctl_fixture_fini(void)
+{
+	ctl_server_destroy(ctl_fix_srv);
+	ctl_fix_srv = NULL;
+	ctl_tmp_cleanup(&ctl_fix_tmp);
+}
+
+void bad_case_check(int fd, const struct bad_case *c, unsigned index)
+{
+	json_t *r = conn_call(fd, c->line);
+	const char *msg = reply_error(r, c->code);
+
+	cr_assert_not_null(strstr(msg, c->in_message), "case %u %s: message '%s' lacks '%s'", index, c->line, msg,
+			   c->in_message);
+	json_decref(r);
+}

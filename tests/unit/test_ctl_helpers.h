@@ -40,6 +40,12 @@ const char *ctl_test_log_text(void);
 /* Creates and starts a server with the test commands on path; asserts success. */
 struct ctl_server *ctl_test_server(const char *path, unsigned max_clients);
 
+/* The usual suite fixture (.init, .fini): a private directory and a test server on its vm.sock. */
+extern struct ctl_tmp ctl_fix_tmp;
+extern struct ctl_server *ctl_fix_srv;
+void ctl_fixture_init(void);
+void ctl_fixture_fini(void);
+
 /* A blocking client connection with 10 s receive/send timeouts; -errno on failure. */
 int conn_open(const char *path);
 void conn_send(int fd, const char *text);
@@ -49,6 +55,15 @@ json_t *conn_recv(int fd);
 json_t *conn_call(int fd, const char *line);
 /* Whether the server closed the connection (EOF or reset within 10 s). */
 bool conn_closed(int fd);
+
+/* A request line that must fail: the error code it gets and a part of its message. */
+struct bad_case {
+	const char *line;
+	const char *code;
+	const char *in_message; /* the message names the problem */
+};
+/* Sends case c (the index-th) on fd and asserts its error: its code, the part of its message. */
+void bad_case_check(int fd, const struct bad_case *c, unsigned index);
 
 /* Asserts reply is an error with this code; returns its message. */
 const char *reply_error(json_t *reply, const char *code);

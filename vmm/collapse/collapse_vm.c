@@ -258,6 +258,7 @@ int collapse_vm_attach(struct vm *vm, const struct thpvm_collapse_config *cfg, s
 		.fork_child = hook_fork_child,
 		.stats = hook_stats,
 		.destroy = hook_destroy,
+		.ctl_register = collapse_ctl_register,
 	};
 	int ret;
 

@@ -17,6 +17,7 @@
 struct vm;
 struct collapse_vm;
 struct ctl_server;
+struct ctl_command;
 
 /* The name of the VM hooks, and the key of the stats in vm_stats_json(). */
 #define COLLAPSE_VM_HOOKS "collapse"
@@ -84,5 +85,9 @@ void collapse_vm_print(FILE *out, struct collapse_vm *cv);
  * is freed with the VM).
  */
 int collapse_vm_ctl_register(struct ctl_server *srv, struct vm *vm);
+/* The same as the VM's hook (vm_hooks.ctl_register, arg the collapse thread). */
+int collapse_ctl_register(void *arg, struct vm *vm, struct ctl_server *srv);
+/* The command as registered (handler and schema): for the schema checks of the tests. */
+extern const struct ctl_command collapse_ctl_command;
 
 #endif

@@ -270,18 +270,4 @@ bool ctl_reply_error(json_t *reply, struct ctl_error *err);
 /* The result whose wire code is code, or CTL_NR_RESULTS. */
 enum ctl_result ctl_result_from_code(const char *code);
 
-/* ---- the planned VM commands (api.c, docs/ctl.md) ---- */
-
-/*
- * The VM's commands, with names, help and argument schemas fixed here so
- * that docs/ctl.md and the code cannot drift: pause, resume, stats, fork,
- * quit, collapse. The VMM supplies the handlers. Returns what
- * ctl_server_register() returns, or -ENOENT for a name not in the plan.
- */
-int ctl_api_register(struct ctl_server *srv, const char *name, ctl_handler_fn handler, void *ctx);
-/* The planned command called name (handler NULL), or NULL. */
-const struct ctl_command *ctl_api_find(const char *name);
-/* Maximum "count" of one fork request. */
-#define CTL_FORK_MAX_COUNT 256
-
 #endif

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "vm_ctl.h"
+/* pause excludes a collapse in flight (h_pause): the one call into a subsystem left here */
 #include "collapse/collapse_vm.h"
 #include "ctl.h"
 #include "util/error.h"
@@ -17,8 +18,6 @@
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "state/tsc.h"
-#include "dev/pc_dev.h"
-#include "x86/layout.h"
 #include "util/clock.h"
 
 /* sun_path holds 108 bytes with the NUL */
@@ -86,29 +85,12 @@ static json_t *h_quit(void *ctx, json_t *args, struct ctl_error *err)
 	return json_pack("{s:s, s:i}", "state", "quitting", "pid", (int)getpid());
 }
 
-/* Linux guests: the bytes go to COM1's receive FIFO as if typed (a forked child reads no stdin). */
-#define CONSOLE_INPUT_TIMEOUT_MS 5000
-
-static json_t *h_console(void *ctx, json_t *args, struct ctl_error *err)
-{
-	struct vm_ctl *vc = ctx;
-	const char *text = ctl_arg_string(args, "text", "");
-	bool newline = ctl_arg_bool(args, "newline", true);
-	size_t len = strlen(text), taken = 0, nl_taken = 0;
-	int ret;
-
-	ret = uart8250_dev_input(vc->vm, X86_PORT_COM1, (const uint8_t *)text, len, CONSOLE_INPUT_TIMEOUT_MS, &taken);
-	if (!ret && newline)
-		ret = uart8250_dev_input(vc->vm, X86_PORT_COM1, (const uint8_t *)"\n", 1, CONSOLE_INPUT_TIMEOUT_MS,
-					 &nl_taken);
-	if (ret == -ENODEV)
-		return ctl_fail(err, CTL_UNSUPPORTED, "this VM has no console UART (a payload guest)");
-	if (ret)
-		return ctl_fail(err, CTL_FAILED, "console: %s", vmm_last_error());
-	return json_pack("{s:I}", "bytes", (json_int_t)(taken + nl_taken));
-}
-
 /* ---- stats ---- */
+
+static const struct ctl_arg stats_args[] = {
+	{ .name = "extents", .type = CTL_ARG_BOOL, .help = "include the per-extent table (default false)" },
+	{ 0 },
+};
 
 static json_t *extents_json(struct vm *vm)
 {
@@ -158,6 +140,22 @@ static json_t *h_stats(void *ctx, json_t *args, struct ctl_error *err)
 }
 
 /* ---- fork ---- */
+
+static const char *const fork_consoles[] = { "file", "inherit", NULL };
+
+static const struct ctl_arg fork_args[] = {
+	{ .name = "count", .type = CTL_ARG_UINT, .min = 1, .max = VM_FORK_MAX_COUNT,
+	  .help = "number of children (default 1)" },
+	{ .name = "template", .type = CTL_ARG_BOOL,
+	  .help = "stay paused as a template after forking (default false: resume)" },
+	{ .name = "sockets", .type = CTL_ARG_ARRAY, .items = CTL_ARG_STRING, .min = 1, .max = VM_FORK_MAX_COUNT,
+	  .help = "control socket path of each child, one per child (default: prefix + \".N\")" },
+	{ .name = "prefix", .type = CTL_ARG_STRING, .min = 1, .max = 100,
+	  .help = "children's sockets are PREFIX.N, N the child's index (default: this VM's socket path)" },
+	{ .name = "console", .type = CTL_ARG_STRING, .choices = fork_consoles,
+	  .help = "file: each child's stdout and stderr go to SOCKET.console (default); inherit: this VM's" },
+	{ 0 },
+};
 
 struct fork_ctx {
 	struct vm_ctl *vc;
@@ -341,23 +339,31 @@ static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 
 /* ---- the server ---- */
 
+/* The VM's own commands, each schema beside its handler; the VM's subsystems add theirs (vm_hooks.ctl_register). */
+const struct ctl_command vm_ctl_commands[] = {
+	{ .name = "pause", .help = "stop every vCPU at an instruction boundary and quiesce the devices",
+	  .handler = h_pause },
+	{ .name = "resume", .help = "let a paused VM run again", .handler = h_resume },
+	{ .name = "stats", .help = "KVM stats, guest memory coverage, fork and copy-on-write counters",
+	  .args = stats_args, .handler = h_stats },
+	{ .name = "fork", .help = "pause, capture the state and fork child VMs sharing this VM's memory",
+	  .args = fork_args, .handler = h_fork },
+	{ .name = "quit", .help = "stop the VM and exit the VMM after replying", .handler = h_quit },
+	{ 0 },
+};
+
 static int register_commands(struct vm_ctl *vc)
 {
-	static const struct {
-		const char *name;
-		ctl_handler_fn fn;
-	} cmds[] = {
-		{ "pause", h_pause }, { "resume", h_resume }, { "stats", h_stats }, { "fork", h_fork }, { "quit", h_quit },
-		{ "console", h_console },
-	};
+	struct vm *vm = vc->vm;
 	int ret;
 
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if ((ret = ctl_api_register(vc->srv, cmds[i].name, cmds[i].fn, vc)))
-			return vmm_fail(ret, "control socket: cannot register '%s': %s", cmds[i].name, strerror(-ret));
-	/* the VM's collapse thread, when it has one */
-	if ((ret = collapse_vm_ctl_register(vc->srv, vc->vm)) && ret != -ENOENT)
-		return vmm_fail(ret, "control socket: cannot register 'collapse': %s", strerror(-ret));
+	for (const struct ctl_command *c = vm_ctl_commands; c->name; c++)
+		if ((ret = ctl_server_register(vc->srv, c, vc)))
+			return vmm_fail(ret, "control socket: cannot register '%s': %s", c->name, strerror(-ret));
+	for (unsigned h = 0; h < vm->nr_hooks; h++)
+		if (vm->hooks[h].ctl_register && (ret = vm->hooks[h].ctl_register(vm->hooks[h].arg, vm, vc->srv)))
+			return vmm_fail(ret, "control socket: %s cannot register its commands: %s", vm->hooks[h].name,
+					strerror(-ret));
 	return 0;
 }
 

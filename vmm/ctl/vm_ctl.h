@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A VM's control socket (docs/ctl.md): the server from vmm/ctl with the
- * VM's commands pause, resume, stats, fork and quit. Created early (a bad
+ * VM's commands pause, resume, stats, fork and quit, and those its
+ * subsystems register themselves. Created early (a bad
  * path is refused before any memory exists), attached to the VM once it
  * exists (commands registered, the server thread started), stopped before
  * the VM goes.
@@ -18,9 +19,17 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include "ctl.h"
 
 struct vm;
 struct vm_ctl;
+
+/*
+ * The VM's own commands (pause, resume, stats, fork, quit), each schema
+ * beside its handler, ending with an empty entry. The VM's subsystems add
+ * theirs through vm_hooks.ctl_register (collapse, console).
+ */
+extern const struct ctl_command vm_ctl_commands[];
 
 struct vm_ctl_config {
 	const char *path;                   /* the control socket (copied) */
@@ -37,7 +46,7 @@ struct vm_ctl_config {
 
 /* Creates the socket (mode 0600, same uid only). Returns 0 or -errno with vmm_last_error(). */
 int vm_ctl_create(const struct vm_ctl_config *cfg, struct vm_ctl **out);
-/* Registers the VM's commands and the "fork" hooks, and starts the server thread. */
+/* Registers the VM's commands and its subsystems' (their hooks), and starts the server thread. */
 int vm_ctl_attach(struct vm_ctl *vc, struct vm *vm);
 /* Stops the server thread (waits for a running command). Not from a handler. */
 void vm_ctl_stop(struct vm_ctl *vc);

@@ -24,6 +24,7 @@
 
 struct vcpu;
 struct vm;
+struct ctl_server;                      /* vmm/ctl: a control socket, opaque here */
 
 /* Optional platform pieces, created by the start-up table. */
 #define VM_F_IRQCHIP (1u << 0)   /* in-kernel PIC, IOAPIC and LAPICs (KVM_CREATE_IRQCHIP) */
@@ -103,6 +104,13 @@ struct vm_hooks {
 	void (*fork_parent)(void *arg);
 	int (*fork_child)(void *arg, struct vm *vm, unsigned child_index);
 	json_t *(*stats)(void *arg);        /* new reference, added to the VM's stats */
+	/*
+	 * The subsystem's control commands, each schema beside its handler
+	 * (kvmtool's way: the owner registers, the socket knows nobody): called
+	 * when a control socket is attached to the VM, and in a forked child for
+	 * its own socket. Returns what ctl_server_register() returns.
+	 */
+	int (*ctl_register)(void *arg, struct vm *vm, struct ctl_server *srv);
 	void (*destroy)(void *arg);         /* at vm_destroy(), before the KVM objects go */
 };
 

@@ -6,6 +6,7 @@
 #include "linux_machine.h"
 #include "util/error.h"
 #include "dev/console.h"
+#include "dev/console_ctl.h"
 #include "dev/pc_dev.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
@@ -113,9 +114,11 @@ int linux_vm_create(struct thpvm_memmap *mem, const struct linux_boot *boot, str
 		return ret;
 	for (unsigned i = 0; i < vm->nr_vcpus && !ret; i++)
 		ret = set_boot_msrs(vm->vcpus[i]);
-	if (!ret && con)
+	/* the console: COM1's "console" command always; the terminal's state across a fork when there is one */
+	if (!ret)
 		ret = vm_add_hooks(vm, &(struct vm_hooks){ .name = "console", .arg = con,
-							     .fork_child = console_fork_child_hook });
+							     .fork_child = con ? console_fork_child_hook : NULL,
+							     .ctl_register = console_ctl_register });
 	if (ret || (ret = set_boot_cpu(vm->vcpus[0], boot)) || (ret = add_devices(vm, con))) {
 		vm_destroy(vm);
 		return ret;

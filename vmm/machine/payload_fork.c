@@ -3,13 +3,15 @@
  * The payload machine's part in a fork: in a child, before its vCPUs run,
  * fill the boot info's fork mailbox (index, TSCs, then depth, which the
  * payload polls) and drop the results lock the parent's vCPUs may have
- * held. And the SLEEP call, which lets a waiting payload idle in the VMM.
+ * held. The SLEEP call, which lets a waiting payload idle in the VMM. And
+ * its control commands: "console" only, which a payload (no UART) refuses.
  */
 #include "config.h"
 #include <errno.h>
 #include <time.h>
 #include "payload_internal.h"
 #include "util/error.h"
+#include "dev/console_ctl.h"
 #include "fork/fork.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
@@ -47,7 +49,9 @@ static json_t *payload_stats(void *arg)
 
 int payload_fork_register(struct vm *vm, struct payload *p)
 {
-	struct vm_hooks h = { .name = "payload", .arg = p, .fork_child = payload_fork_child, .stats = payload_stats };
+	/* no UART: its "console" command answers that it is unsupported, as docs/ctl.md says */
+	struct vm_hooks h = { .name = "payload", .arg = p, .fork_child = payload_fork_child, .stats = payload_stats,
+			      .ctl_register = console_ctl_register };
 
 	return vm_add_hooks(vm, &h);
 }
