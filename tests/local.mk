@@ -112,7 +112,7 @@ CTL_TESTS = \
 	tests/unit/test_ctl_cli
 # appended to UNIT_TESTS: built, run by check, check-unit and check-sanitized
 UNIT_TESTS += $(CTL_TESTS)
-CTL_TEST_SOURCES = tests/unit/test_ctl_helpers.c tests/unit/test_ctl_helpers.h $(VMM_CTL_SOURCES)
+CTL_TEST_SOURCES = tests/lib/ctl_helpers.c tests/lib/ctl_helpers.h $(VMM_CTL_SOURCES)
 CTL_TEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm -DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' \
 	-DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_ctl_protocol_SOURCES = tests/unit/test_ctl_protocol.c $(CTL_TEST_SOURCES)
@@ -129,8 +129,8 @@ tests_unit_test_ctl_cli_CFLAGS = $(CTL_TEST_CFLAGS)
 tests_unit_test_ctl_cli_LDADD = $(TEST_LDADD)
 # The VM's commands as their owners declare them (suite ctl_commands): links the VMM core, where they live
 UNIT_TESTS += tests/unit/test_ctl_commands
-tests_unit_test_ctl_commands_SOURCES = tests/unit/test_ctl_commands.c tests/unit/test_ctl_helpers.c \
-	tests/unit/test_ctl_helpers.h
+tests_unit_test_ctl_commands_SOURCES = tests/unit/test_ctl_commands.c tests/lib/ctl_helpers.c \
+	tests/lib/ctl_helpers.h
 tests_unit_test_ctl_commands_CFLAGS = $(VMM_TEST_CFLAGS) -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_ctl_commands_LDADD = $(VMM_TEST_LDADD)
 # Linux boot (vmm/x86: loader, e820, MP table, boot CPU state, CPUID, MSRs). Tests that
@@ -139,10 +139,10 @@ tests_unit_test_ctl_commands_LDADD = $(VMM_TEST_LDADD)
 check_LTLIBRARIES += tests/lib/libvmmx86.la
 tests_lib_libvmmx86_la_SOURCES = $(VMM_X86_SOURCES) $(VMM_LEGACY_DEV_SOURCES)
 tests_lib_libvmmx86_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/vmm
-LINUX_TEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm -I$(top_srcdir)/tests/unit \
+LINUX_TEST_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm \
 	-DTHPVM_TEST_KERNEL_DIR_DEFAULT='"$(abs_top_builddir)/guests/linux"'
 LINUX_TEST_LDADD = tests/lib/libvmmx86.la $(TEST_LDADD)
-LINUX_TEST_HELPERS = tests/unit/test_linux_helpers.c tests/unit/test_linux_helpers.h
+LINUX_TEST_HELPERS = tests/lib/linux_helpers.c tests/lib/linux_helpers.h
 LINUX_UNIT_TESTS = \
 	tests/unit/test_linux_bzimage \
 	tests/unit/test_linux_pvh \
@@ -243,8 +243,8 @@ tests_kvm_test_collapse_vm_fire_SOURCES = tests/kvm/test_collapse_vm_fire.c $(CO
 tests_kvm_test_collapse_vm_fire_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_collapse_vm_fire_LDADD = $(VMM_TEST_LDADD)
 tests_kvm_test_collapse_vm_ctl_SOURCES = tests/kvm/test_collapse_vm_ctl.c $(COLLAPSE_VM_TEST_SOURCES) \
-	tests/unit/test_ctl_helpers.h tests/unit/test_ctl_helpers.c
-tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests/unit \
+	tests/lib/ctl_helpers.h tests/lib/ctl_helpers.c
+tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) \
 	-DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_kvm_test_collapse_vm_ctl_LDADD = $(VMM_TEST_LDADD)
 include tests/lab/local.mk
@@ -257,7 +257,7 @@ LINUX_RUN_TESTS = \
 	tests/kvm/test_pc_dev
 KVM_TESTS += $(LINUX_RUN_TESTS)
 UNIT_TESTS += tests/unit/test_kvm_host
-LINUX_RUN_TEST_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/tests/unit \
+LINUX_RUN_TEST_CFLAGS = $(VMM_TEST_CFLAGS) \
 	-DTHPVM_TEST_KERNEL_DIR_DEFAULT='"$(abs_top_builddir)/guests/linux"'
 tests_kvm_test_linux_run_SOURCES = tests/kvm/test_linux_run.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
 tests_kvm_test_linux_run_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)

@@ -18,7 +18,7 @@
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "ctl/ctl.h"
-#include "test_ctl_helpers.h"
+#include "ctl_helpers.h"
 
 #define A(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define GUEST_MEM (96 * MIB)

@@ -24,7 +24,7 @@
 #include <unistd.h>
 #include "helpers.h"
 #include "kvm_test.h"
-#include "test_linux_helpers.h"
+#include "linux_helpers.h"
 
 
 static void setup(void)

@@ -20,7 +20,7 @@
 #include "x86/layout.h"
 #include "x86/msr.h"
 #include "x86/pvh.h"
-#include "test_linux_helpers.h"
+#include "linux_helpers.h"
 
 #define NR_CPUS 3
 

@@ -24,7 +24,7 @@
 #include "helpers.h"
 #include "kvm_test.h"
 #include "kvm/kvm_host.h"
-#include "test_linux_helpers.h"
+#include "linux_helpers.h"
 
 
 /* thpvm with the NULL-terminated arguments and in (in_len bytes, or NULL for /dev/null) on stdin. */

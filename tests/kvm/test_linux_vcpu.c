@@ -21,7 +21,7 @@
 #include "x86/msr.h"
 #include "x86/pvh.h"
 #include "helpers.h"
-#include "test_linux_helpers.h"
+#include "linux_helpers.h"
 
 #define NR_VCPUS 2
 

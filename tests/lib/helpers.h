@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared test helpers: per-page index patterns, child processes, host checks. */
+/*
+ * Shared test helpers: per-page index patterns, child processes, host checks.
+ * tests/lib holds every helper more than one folder of tests uses: this,
+ * require.h (REQUIRE_KVM, REQUIRE_THP), ctl_helpers (a control server with
+ * test commands, raw socket clients, the ctl suites' fixture) and
+ * linux_helpers (synthetic bzImage, ELF and PVH kernels, temp files).
+ */
 #ifndef THPVM_TEST_HELPERS_H
 #define THPVM_TEST_HELPERS_H
 

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "test_ctl_helpers.h"
+#include "ctl_helpers.h"
 
 TestSuite(ctl, .init = ctl_fixture_init, .fini = ctl_fixture_fini, .timeout = 60);
 

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include "test_ctl_helpers.h"
+#include "ctl_helpers.h"
 #include "collapse/collapse_vm.h"
 #include "ctl/vm_ctl.h"
 #include "dev/console_ctl.h"

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "test_ctl_helpers.h"
+#include "ctl_helpers.h"
 
 static struct ctl_tmp tmp;
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "test_ctl_helpers.h"
+#include "ctl_helpers.h"
 
 TestSuite(ctl, .init = ctl_fixture_init, .fini = ctl_fixture_fini, .timeout = 60);
 

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "helpers.h"
-#include "test_ctl_helpers.h"
+#include "ctl_helpers.h"
 
 static struct ctl_tmp tmp;
 

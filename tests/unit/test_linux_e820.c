@@ -5,7 +5,7 @@
 #include "x86/e820.h"
 #include "x86/layout.h"
 #include "helpers.h"
-#include "test_linux_helpers.h"
+#include "linux_helpers.h"
 
 static struct thpvm_memmap *map;
 

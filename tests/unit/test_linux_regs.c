@@ -9,7 +9,7 @@
 #include "x86/linux.h"
 #include "x86/pagetable.h"
 #include "helpers.h"
-#include "test_linux_helpers.h"
+#include "linux_helpers.h"
 
 static struct thpvm_memmap *map;
 

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include "test_ctl_helpers.h"
+#include "ctl_helpers.h"
 
 void ctl_tmp_make(struct ctl_tmp *t)
 {

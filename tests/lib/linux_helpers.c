@@ -14,7 +14,7 @@
 #include "x86/layout.h"
 #include "x86/pvh.h"
 #include "helpers.h"
-#include "test_linux_helpers.h"
+#include "linux_helpers.h"
 
 #ifndef THPVM_TEST_KERNEL_DIR_DEFAULT
 #define THPVM_TEST_KERNEL_DIR_DEFAULT "guests/linux"
