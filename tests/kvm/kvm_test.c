@@ -83,6 +83,24 @@ void fd_slurp(int fd, char *buf, size_t len)
 	close(fd);
 }
 
+pid_t thpvm_spawn(const char *const *argv, int in_fd, int out_fd, int err_fd)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		die_with_parent();
+		if ((in_fd >= 0 && dup2(in_fd, 0) < 0) || (out_fd >= 0 && dup2(out_fd, 1) < 0) ||
+		    (err_fd >= 0 && dup2(err_fd, 2) < 0))
+			_exit(126);
+		execv(THPVM, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 struct thpvm_cmd *thpvm_cmd_run_in(const void *in, size_t in_len, const char *const *args)
 {
 	static struct thpvm_cmd c;
@@ -104,18 +122,8 @@ struct thpvm_cmd *thpvm_cmd_run_in(const void *in, size_t in_len, const char *co
 		ifd = open("/dev/null", O_RDONLY);
 	}
 	cr_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
-	fflush(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		die_with_parent();
-		dup2(ifd, 0);
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		execv(THPVM, (char *const *)argv);
-		_exit(127);
-	}
+	pid = thpvm_spawn(argv, ifd, ofd, efd);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	c.secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -36,6 +36,13 @@ static inline struct thpvm_cmd *thpvm_cmd_run(const char *const *args)
 {
 	return thpvm_cmd_run_in(NULL, 0, args);
 }
+/*
+ * Starts THPVM with argv (argv[0] included, NULL-terminated) in the
+ * background, its stdin, stdout and stderr on in_fd, out_fd, err_fd (-1:
+ * this process's), dying with this process. Returns its pid; asserts fork
+ * worked. thpvm_cmd_run_in() runs a thpvm this way to its end.
+ */
+pid_t thpvm_spawn(const char *const *argv, int in_fd, int out_fd, int err_fd);
 /* Reads an fd's file (a memfd the child wrote) from its start into buf, NUL-terminated, and closes it. */
 void fd_slurp(int fd, char *buf, size_t len);
 

@@ -156,16 +156,7 @@ static void start_vmm(const char *const *extra)
 	snprintf(out, sizeof(out), "%s/parent.out", dir);
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert_geq(fd, 0);
-	fflush(NULL);
-	vmm_pid = fork();
-	cr_assert_geq(vmm_pid, 0);
-	if (!vmm_pid) {
-		die_with_parent();
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(THPVM, (char *const *)argv);
-		_exit(127);
-	}
+	vmm_pid = thpvm_spawn(argv, -1, fd, fd);
 	close(fd);
 	for (unsigned i = 0; i < 1000; i++) {
 		struct thpvm_cmd *o = ctl(sock, "stats", NULL);
@@ -395,23 +386,11 @@ Test(fork_api, a_socket_path_that_cannot_be_made_is_refused_before_anything_runs
 	REQUIRE_KVM();
 	snprintf(bad, sizeof(bad), "%s/nodir/vm.sock", dir);
 	{
-		const char *argv[] = { THPVM, "run", "--payload", "forktest", "--ctl-sock", bad, NULL };
-		int efd = output_fd_create("err"), st;
-		pid_t pid;
-		char err[1024];
+		const char *args[] = { "run", "--payload", "forktest", "--ctl-sock", bad, NULL };
+		struct thpvm_cmd *c = thpvm_cmd_run(args);
+		const char *err = c->err;
 
-		fflush(NULL);
-		pid = fork();
-		cr_assert_geq(pid, 0);
-		if (!pid) {
-			die_with_parent();
-			dup2(efd, 2);
-			execv(THPVM, (char *const *)argv);
-			_exit(127);
-		}
-		cr_assert_eq(waitpid(pid, &st, 0), pid);
-		fd_slurp(efd, err, sizeof(err));
-		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status 0x%x", st);
+		cr_assert_eq(c->status, 2, "status %d: %s", c->status, err);
 		cr_assert(strstr(err, "thpvm: run: --ctl-sock "), "%s", err);
 		cr_assert(strstr(err, "directory does not exist"), "%s", err);
 		cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "one line: %s", err);

@@ -220,15 +220,7 @@ Test(run_cli, sigint_stops_the_guest_cleanly)
 	pid_t pid;
 
 	REQUIRE_KVM();
-	fflush(NULL);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		die_with_parent();
-		dup2(efd, 2);
-		execv(THPVM, (char *const *)argv);
-		_exit(127);
-	}
+	pid = thpvm_spawn(argv, -1, -1, efd);
 	usleep(500000);
 	cr_assert_eq(kill(pid, SIGINT), 0);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
