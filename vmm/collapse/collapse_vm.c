@@ -36,6 +36,7 @@ struct collapse_vm {
 	struct thpvm_collapse_config cfg;
 	bool started;               /* collapse_vm_start() called: the thread runs unless the mode is off */
 	bool held;                  /* paused for a template: one pause of the collapser is ours */
+	bool releasing;             /* the watcher gave the hold up and is resuming the collapser */
 	bool watcher_running;
 	bool closing;               /* under vm->lock: the watcher must end */
 	pthread_t watcher;
@@ -139,10 +140,19 @@ static void *watch_template(void *arg)
 	pthread_mutex_unlock(&vm->lock);
 	if (!resumed)
 		return NULL;
+	/*
+	 * A fork from now on takes a hold of its own (held is false), but to
+	 * anyone asking the hold lasts until the collapser runs again: seeing it
+	 * gone and the collapser still paused was a window the lab caught.
+	 */
 	pthread_mutex_lock(&cv->lock);
 	cv->held = false;
+	cv->releasing = true;
 	pthread_mutex_unlock(&cv->lock);
 	thpvm_collapse_resume(cv->c);
+	pthread_mutex_lock(&cv->lock);
+	cv->releasing = false;
+	pthread_mutex_unlock(&cv->lock);
 	return NULL;
 }
 
@@ -220,7 +230,7 @@ static int hook_fork_child(void *arg, struct vm *vm, unsigned child_index)
 	cv->c = NULL;
 	cv->vm = vm;
 	cv->owner_pid = getpid();
-	cv->held = cv->watcher_running = cv->closing = false;
+	cv->held = cv->releasing = cv->watcher_running = cv->closing = false;
 	cv->nr_forks = 0;
 	cv->nr_quiesce_pauses = cv->nr_quiesce_refused = 0;
 	cfg = cv->cfg;
@@ -364,7 +374,7 @@ bool collapse_vm_held(struct collapse_vm *cv)
 	bool held;
 
 	pthread_mutex_lock(&cv->lock);
-	held = cv->held;
+	held = cv->held || cv->releasing;
 	pthread_mutex_unlock(&cv->lock);
 	return held;
 }
@@ -378,7 +388,7 @@ json_t *collapse_vm_status(struct collapse_vm *cv)
 	if (!o)
 		return NULL;
 	pthread_mutex_lock(&cv->lock);
-	held = cv->held;
+	held = cv->held || cv->releasing;
 	forks = cv->nr_forks;
 	pthread_mutex_unlock(&cv->lock);
 	json_object_set_new(o, "held_for_template", json_boolean(held));
