@@ -104,7 +104,11 @@ Test(collapse, file_private_without_quiesce_hook_stays_split_and_intact, .timeou
 	file_teardown(&f);
 }
 
-/* A writer that parks when asked, like a vCPU on a VM pause. */
+/*
+ * A writer of one page per extent (the page after the copied one), like a
+ * vCPU: it parks when the quiesce hook asks, as a vCPU does on a VM pause;
+ * without a hook it never stops.
+ */
 struct parking_writer {
 	uint8_t *hva;
 	pthread_t thread;
@@ -144,6 +148,23 @@ static void *parking_writer_main(void *arg)
 		w->nr_writes++;
 	}
 	return NULL;
+}
+
+/* Pages whose data is none of: the file's, the copy written before the collapse, the writer's last write. */
+static uint64_t pages_lost(const uint8_t *hva, const struct parking_writer *w)
+{
+	uint64_t bad = 0;
+
+	for (unsigned i = 0; i < NR_EXTENTS; i++)
+		for (unsigned p = 0; p < PAGES_PER_EXTENT; p++) {
+			uint64_t idx = (uint64_t)i * PAGES_PER_EXTENT + p;
+			uint32_t gen = p == written_page(i) ? 2 : 1;
+
+			if (p == writer_page(i) && w->seq[i])
+				gen = 100 + w->seq[i];
+			bad += !pattern_check_page(hva + idx * 4096, idx, gen, SEED);
+		}
+	return bad;
 }
 
 static int quiesce(void *arg, bool stop)
@@ -193,16 +214,7 @@ Test(collapse, file_private_copy_and_remap_with_quiesce_hook, .timeout = 60)
 	cr_assert_gt(w.nr_writes, 0);
 	ret = expect_all_huge(f.r, SIZE, 2, 10, true);
 	cr_assert_eq(ret, 0, "not all huge after the collapse");
-	/* every page: the file's data, the copy written before the collapse, or the writer's last write */
-	for (unsigned i = 0; i < NR_EXTENTS; i++)
-		for (unsigned p = 0; p < PAGES_PER_EXTENT; p++) {
-			uint64_t idx = (uint64_t)i * PAGES_PER_EXTENT + p;
-			uint32_t gen = p == written_page(i) ? 2 : 1;
-
-			if (p == writer_page(i) && w.seq[i])
-				gen = 100 + w.seq[i];
-			bad += !pattern_check_page(f.hva + idx * 4096, idx, gen, SEED);
-		}
+	bad = pages_lost(f.hva, &w);
 	cr_assert_eq(bad, 0, "%llu pages lost data", (unsigned long long)bad);
 	/* now anonymous THPs: a later split is collapsed by MADV_COLLAPSE, without the hook */
 	for (unsigned i = 0; i < NR_EXTENTS; i++)
@@ -242,34 +254,6 @@ Test(collapse, remap_engine_without_write_protect_leaves_the_file_mapping, .time
  * shmem, so copy-and-remap needs no quiesce hook there, and a writer that
  * never stops loses nothing.
  */
-struct free_writer {
-	uint8_t *hva;
-	pthread_t thread;
-	volatile bool done;
-	uint32_t seq[NR_EXTENTS];
-	uint64_t nr_writes;
-};
-
-static void *free_writer_main(void *arg)
-{
-	struct free_writer *w = arg;
-	uint64_t rng = 88172645463325252ULL;
-
-	while (!w->done) {
-		unsigned i;
-		uint64_t idx;
-
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		i = (unsigned)(rng % NR_EXTENTS);
-		idx = (uint64_t)i * PAGES_PER_EXTENT + writer_page(i);
-		pattern_fill_page(w->hva + idx * 4096, idx, 100 + ++w->seq[i], SEED);
-		w->nr_writes++;
-	}
-	return NULL;
-}
-
 Test(collapse, shmem_private_copy_and_remap_under_uffd_wp_without_a_hook, .timeout = 60)
 {
 	struct thpvm_region_config rc = { .size_bytes = SIZE, .backing = THPVM_BACKING_FILE,
@@ -278,7 +262,7 @@ Test(collapse, shmem_private_copy_and_remap_under_uffd_wp_without_a_hook, .timeo
 	struct thpvm_collapse_stats st;
 	struct thpvm_region_info info;
 	struct thpvm_coverage cov;
-	struct free_writer w = { 0 };
+	struct parking_writer w = { 0 };
 	struct thpvm_memmap *map;
 	struct thpvm_region *r;
 	struct thpvm_collapse *c;
@@ -306,7 +290,7 @@ Test(collapse, shmem_private_copy_and_remap_under_uffd_wp_without_a_hook, .timeo
 	thpvm_collapse_stats(c, &st);
 	if (!st.uffd)
 		cr_skip_test("no userfaultfd write-protect on this host");
-	cr_assert_eq(pthread_create(&w.thread, NULL, free_writer_main, &w), 0);
+	cr_assert_eq(pthread_create(&w.thread, NULL, parking_writer_main, &w), 0);
 	usleep(10000);
 	run_passes(c, 20);
 	w.done = true;
@@ -318,15 +302,7 @@ Test(collapse, shmem_private_copy_and_remap_under_uffd_wp_without_a_hook, .timeo
 	cr_assert_eq(st.nr_collapsed_by_engine[THPVM_COLLAPSE_ENGINE_REMAP], NR_EXTENTS);
 	cr_assert_eq(st.results[THPVM_COLLAPSE_NO_WRITE_PROTECT], 0);
 	cr_assert_eq(expect_all_huge(r, SIZE, 2, 10, false), 0, "not all huge");
-	for (unsigned i = 0; i < NR_EXTENTS; i++)
-		for (unsigned p = 0; p < PAGES_PER_EXTENT; p++) {
-			uint64_t idx = (uint64_t)i * PAGES_PER_EXTENT + p;
-			uint32_t gen = p == written_page(i) ? 2 : 1;
-
-			if (p == writer_page(i) && w.seq[i])
-				gen = 100 + w.seq[i];
-			bad += !pattern_check_page(w.hva + idx * 4096, idx, gen, SEED);
-		}
+	bad = pages_lost(w.hva, &w);
 	cr_assert_eq(bad, 0, "%llu pages lost data", (unsigned long long)bad);
 	cr_assert_eq(pread(fd, buf, SIZE, 0), (ssize_t)SIZE);
 	cr_assert_eq(pattern_check(buf, 0, NR_EXTENTS * PAGES_PER_EXTENT, 1, SEED), 0, "the memfd changed");
