@@ -139,8 +139,8 @@ esac
 # -cpu max exposes SVM with NPT to L1; the debug-exit port carries L1's result
 # out. The KVM suite runs L1's 2 vCPUs on one host thread (thread=single: the
 # emulation loses fewer guests there); the cases, the demo and the boot
-# benchmark on two (thread=multi: under thread=single a 1-vCPU L2 Linux boot
-# hung after its PCI probe, every time). docs/lab.md has the numbers.
+# benchmark on two (thread=multi: under thread=single 3 of 5 L2 Linux boots,
+# 1 and 2 vCPUs, stopped after their PCI probe). docs/lab.md has the numbers.
 tcg=thread=multi
 [ "$mode" = suite ] && tcg=thread=single
 qemu=("$qemu_bin" -L "$qemu_data" -accel "tcg,${LAB_TCG:-$tcg}" -cpu max -m "$memory" -smp 2
