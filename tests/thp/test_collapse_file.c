@@ -187,7 +187,7 @@ Test(collapse, file_private_copy_and_remap_with_quiesce_hook, .timeout = 60)
 	struct parking_writer w = { 0 };
 	struct thpvm_collapse *c;
 	struct file_fixture f;
-	uint64_t bad = 0;
+	uint64_t bad;
 	int ret;
 
 	REQUIRE_THP();
@@ -266,7 +266,7 @@ Test(collapse, shmem_private_copy_and_remap_under_uffd_wp_without_a_hook, .timeo
 	struct thpvm_memmap *map;
 	struct thpvm_region *r;
 	struct thpvm_collapse *c;
-	uint64_t bad = 0;
+	uint64_t bad;
 	void *buf;
 	int fd;
 
