@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "ctl_helpers.h"
+#include "ctl/internal.h"
 
 TestSuite(ctl, .init = ctl_fixture_init, .fini = ctl_fixture_fini, .timeout = 60);
 
@@ -93,6 +94,9 @@ Test(ctl, connections_stay_open_and_are_independent)
 	close(b);
 }
 
+/* 47 bytes: a message quoting 48 bytes ('%.48s') of A47 "é" cuts the letter in two */
+#define A47 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
 Test(ctl, every_malformed_request_gets_its_error_and_the_server_keeps_serving)
 {
 	static const struct bad_case cases[] = {
@@ -110,6 +114,10 @@ Test(ctl, every_malformed_request_gets_its_error_and_the_server_keeps_serving)
 		{ "{\"cmd\": \"add\", \"arg\": {}}\n", "unknown_field", "'arg'" },
 		{ "{\"cmd\": \"nope\"}\n", "unknown_cmd", "'nope'" },
 		{ "{\"cmd\": \"\"}\n", "unknown_cmd", "''" },
+		/* the message quotes 48 bytes of the name and so cuts the 'é' in two: the cut half becomes '?' */
+		{ "{\"cmd\": \"" A47 "\xc3\xa9\"}\n", "unknown_cmd", "aaaa?' (try 'help')" },
+		{ "{\"cmd\": \"add\", \"" A47 "\xc3\xa9\": 1}\n", "unknown_field", "aaaa?' (fields" },
+		{ "{\"cmd\": \"echo\", \"args\": {\"s\": \"" A47 "\xc3\xa9\"}}\n", "arg_value", "aaaa?', must be" },
 		{ "{\"cmd\": \"add\", \"args\": [1, 2]}\n", "bad_args", "object" },
 		{ "{\"cmd\": \"add\", \"args\": \"a=1\"}\n", "bad_args", "object" },
 		{ "{\"cmd\": \"add\", \"args\": {\"a\": 1}}\n", "missing_arg", "'b'" },
@@ -482,4 +490,33 @@ Test(ctl, result_codes_are_unique_lower_case_and_map_back)
 	cr_assert_str_eq(ctl_result_code(CTL_BAD_JSON), "bad_json");
 	cr_assert_eq(ctl_result_errno(CTL_LINE_TOO_LONG), EMSGSIZE);
 	cr_assert_eq(ctl_result_from_code("no such code"), CTL_NR_RESULTS);
+}
+
+Test(ctl, messages_keep_valid_utf8_and_lose_only_broken_or_cut_sequences)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain ascii", "plain ascii" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "cut \xc3", "cut ?" },			/* a two-byte letter cut after its lead byte */
+		{ "cut \xe2\x82", "cut ??" },			/* a three-byte one cut after two */
+		{ "lone \xa9 continuation", "lone ? continuation" },
+		{ "overlong \xc0\xaf", "overlong ??" },	/* '/' in two bytes */
+		{ "surrogate \xed\xa0\x80", "surrogate ???" },
+		{ "beyond \xf4\x90\x80\x80", "beyond ????" },	/* U+110000 */
+		{ "tab\tand\nnewline\x7f", "tab?and?newline?" },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char msg[64];
+		json_t *j;
+
+		snprintf(msg, sizeof(msg), "%s", cases[i].in);
+		ctl_message_clean(msg);
+		cr_assert_str_eq(msg, cases[i].out, "case %u", i);
+		j = json_string(msg); /* jansson takes only valid UTF-8 */
+		cr_assert_not_null(j, "case %u: '%s' is still not UTF-8", i, msg);
+		json_decref(j);
+	}
 }

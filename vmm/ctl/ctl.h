@@ -74,8 +74,9 @@ struct ctl_error {
 };
 
 /*
- * Records res and a one-line message (control characters replaced, so the
- * message stays one line whatever it quotes). Returns NULL, so a handler can
+ * Records res and a one-line message (control characters and broken UTF-8
+ * replaced by '?', so the message stays one line JSON can carry whatever it
+ * quotes and wherever it was cut). Returns NULL, so a handler can
  * `return ctl_fail(err, CTL_BAD_STATE, "vm is not paused");`.
  */
 __attribute__((format(printf, 3, 4))) json_t *ctl_fail(struct ctl_error *err, enum ctl_result res,

@@ -18,6 +18,10 @@ char *ctl_error_line(const struct ctl_error *err, json_t *id)
 	char *text, *line;
 	size_t len;
 
+	/* a message JSON refuses (ctl_message_clean() was bypassed) still gets its reply: the result's own text */
+	if (!reply)
+		reply = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", ctl_result_code(err->result),
+				  "message", ctl_result_str(err->result));
 	if (!reply)
 		return NULL;
 	if (id)

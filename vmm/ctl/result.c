@@ -2,11 +2,12 @@
 /* The control path's results: strings, errnos, wire codes, one-line messages. */
 #include "config.h"
 #include <ctype.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "ctl.h"
+#include "internal.h"
 
 static const char *const result_str[] = { CTL_RESULTS(THPVM_RESULT_STR_ITEM) };
 static const char *const result_name[] = { CTL_RESULTS(THPVM_RESULT_NAME_ITEM) };
@@ -51,16 +52,58 @@ enum ctl_result ctl_result_from_code(const char *code)
 	return CTL_NR_RESULTS;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or > U+10FFFF), 0 if none. */
+static unsigned utf8_seq_len(const unsigned char *s)
+{
+	unsigned len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+void ctl_message_clean(char *msg)
+{
+	/*
+	 * Messages quote client input and are cut to fit: keep them one printable
+	 * line of valid UTF-8, or JSON cannot carry them and the client gets no
+	 * reply at all. A control byte or a byte of a broken (or cut) sequence
+	 * becomes '?'.
+	 */
+	for (unsigned char *p = (unsigned char *)msg; *p;) {
+		unsigned len = utf8_seq_len(p);
+
+		if (!len || *p < 0x20 || *p == 0x7f) {
+			*p++ = '?';
+			continue;
+		}
+		p += len;
+	}
+}
+
 static void fail_v(struct ctl_error *err, enum ctl_result res, const char *fmt, va_list ap)
 {
 	if (!err)
 		return;
 	err->result = res;
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	/* messages quote client input: keep them one printable line */
-	for (char *p = err->message; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	ctl_message_clean(err->message);
 }
 
 json_t *ctl_fail(struct ctl_error *err, enum ctl_result res, const char *fmt, ...)

@@ -380,6 +380,7 @@ static void refuse(int fd, enum ctl_result res, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err.message, sizeof(err.message), fmt, ap);
 	va_end(ap);
+	ctl_message_clean(err.message);
 	line = ctl_error_line(&err, NULL);
 	if (line && send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		/* the client is gone already: nothing to tell */
