@@ -292,3 +292,22 @@ Test(ctl, run_takes_ctl_sock_and_its_first_name_api_sock)
 			  "%s: %s", opts[i], r.err);
 	}
 }
+
+/* The VM's sizes and counts are decimal whatever their leading zeros (base 0 once read 010 as 8). */
+Test(ctl, run_reads_numbers_with_leading_zeros_as_decimal)
+{
+	static const struct {
+		const char *opt, *val, *err;
+	} cases[] = {
+		{ "--cpus", "0100", "thpvm: run: --cpus '0100': expected 1..64\n" },
+		{ "--memory", "08M", "thpvm: run: guest memory 8 MiB is too small: payload guests need at least 16 MiB\n" },
+		{ "--memory", "010M", "thpvm: run: guest memory 10 MiB is too small: payload guests need at least 16 MiB\n" },
+	};
+	struct run r;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run_ctl(&r, false, "run", "--payload", "selftest", cases[i].opt, cases[i].val, NULL);
+		cr_assert_eq(r.status, 2, "%s %s: status %d, stderr: %s", cases[i].opt, cases[i].val, r.status, r.err);
+		cr_assert_str_eq(r.err, cases[i].err, "%s %s", cases[i].opt, cases[i].val);
+	}
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "machine/payload.h"
 #include "util/error.h"
+#include "util/util.h"
 
 Test(payload_args, values_keep_their_text_and_numbers_are_parsed)
 {
@@ -82,4 +83,38 @@ Test(payload_args, keys_the_payload_does_not_take_are_refused)
 	cr_assert_str_eq(vmm_last_error(), "payload 'unit' takes no argument 'colour' (it takes: mode, seed)");
 	img.arg_keys = NULL;
 	cr_assert_eq(payload_args_check(&a, &img), 0, "a payload without a list takes any key");
+}
+
+/* Numbers are decimal unless they start with 0x: a leading 0 is not octal (it made 0512M 330 MiB, 010 eight). */
+Test(payload_args, numbers_are_decimal_with_or_without_leading_zeros_and_hex_after_0x)
+{
+	static const struct {
+		const char *str;
+		int ret;
+		uint64_t size; /* parse_size's value where ret is 0 */
+	} sizes[] = {
+		{ "0512M", 0, 512ULL << 20 }, { "010", 0, 10 }, { "08M", 0, 8ULL << 20 }, { "0", 0, 0 },
+		{ "0x200000", 0, 2ULL << 20 }, { "0X10k", 0, 16ULL << 10 }, { "0x", -EINVAL, 0 }, { "0xg", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 }, { " 1", -EINVAL, 0 }, { "+1", -EINVAL, 0 }, { "1.5G", -EINVAL, 0 },
+		{ "99999999999999999999", -ERANGE, 0 }, { "16777216T", -ERANGE, 0 },
+	};
+	struct payload_args a = { 0 };
+	uint64_t v;
+
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		v = 12345;
+		cr_assert_eq(parse_size(sizes[i].str, &v), sizes[i].ret, "parse_size('%s')", sizes[i].str);
+		cr_assert_eq(v, sizes[i].ret ? 12345 : sizes[i].size, "parse_size('%s') gave %llu", sizes[i].str,
+			     (unsigned long long)v);
+	}
+	cr_assert_eq(parse_uint("010", 1, 64, &v), 0);
+	cr_assert_eq(v, 10);
+	cr_assert_eq(parse_uint("0100", 1, 64, &v), -ERANGE, "0100 is a hundred, not 64");
+	cr_assert_eq(parse_uint("0x40", 1, 64, &v), 0);
+	cr_assert_eq(v, 64);
+	cr_assert_eq(parse_uint("09", 1, 64, &v), 0);
+	cr_assert_eq(v, 9);
+	/* --arg values go through the same parser */
+	cr_assert_eq(payload_args_add(&a, "size=0512M"), 0);
+	cr_assert_eq(payload_args_find(&a, "size")->num, 512ULL << 20);
 }

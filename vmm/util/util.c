@@ -2,24 +2,40 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "util.h"
 
+/*
+ * A number as users write one: decimal, or hexadecimal after "0x". Never
+ * octal: base 0 read "0512M" as 330 MiB and "010" as 8. -EINVAL when str
+ * does not start with a digit, -ERANGE when the value overflows.
+ */
+static int parse_ull(const char *str, unsigned long long *val, char **end)
+{
+	bool hex = str[0] == '0' && (str[1] == 'x' || str[1] == 'X');
+
+	if (!isdigit((unsigned char)*str) || (hex && !isxdigit((unsigned char)str[2])))
+		return -EINVAL;
+	errno = 0;
+	*val = strtoull(hex ? str + 2 : str, end, hex ? 16 : 10);
+	return errno ? -ERANGE : 0;
+}
+
 int parse_size(const char *str, uint64_t *out)
 {
 	unsigned long long val;
 	unsigned shift = 0;
 	char *end;
+	int ret;
 
-	if (!str || !isdigit((unsigned char)*str))
+	if (!str)
 		return -EINVAL;
-	errno = 0;
-	val = strtoull(str, &end, 0);
-	if (errno)
-		return -ERANGE;
+	if ((ret = parse_ull(str, &val, &end)))
+		return ret;
 	switch (tolower((unsigned char)*end)) {
 	case '\0': break;
 	case 'k': shift = 10; end++; break;
@@ -46,11 +62,7 @@ int parse_uint(const char *str, uint64_t min, uint64_t max, uint64_t *out)
 	unsigned long long val;
 	char *end;
 
-	if (!str || !isdigit((unsigned char)*str))
-		return -EINVAL;
-	errno = 0;
-	val = strtoull(str, &end, 0);
-	if (errno || *end)
+	if (!str || parse_ull(str, &val, &end) || *end)
 		return -EINVAL;
 	if (val < min || val > max)
 		return -ERANGE;

@@ -11,9 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parses "512M", "1G", "4096", "2m"; powers of 1024. Returns 0 or -EINVAL / -ERANGE. */
+/*
+ * Parses "512M", "1G", "4096", "2m", "0x200000"; powers of 1024; decimal
+ * unless "0x" (a leading 0 is not octal). Returns 0 or -EINVAL / -ERANGE.
+ */
 int parse_size(const char *str, uint64_t *out);
-/* Parses an unsigned integer in [min, max]. */
+/* Parses an unsigned integer in [min, max], decimal or "0x" hexadecimal. */
 int parse_uint(const char *str, uint64_t min, uint64_t max, uint64_t *out);
 /* Formats bytes as "1 GiB", "64 MiB", "12 KiB" into buf. */
 const char *format_size(uint64_t bytes, char *buf, unsigned len);
