@@ -186,6 +186,23 @@ Test(linux_refuse, bzimage_with_bad_kernel_alignment)
 	refuse(bz_file(&s), ENOEXEC, LINUX_LOAD_BZ_BAD_HEADER, "kernel_alignment");
 }
 
+Test(linux_refuse, bzimage_whose_code_ends_before_the_64bit_entry)
+{
+	struct synth_bz s = synth_bz_default();
+
+	s.pm_bytes = 0x200; /* startup_64 is at +0x200: not one byte of it is loaded */
+	refuse(bz_file(&s), ENOEXEC, LINUX_LOAD_BZ_BAD_HEADER, "end before the 64-bit entry");
+}
+
+Test(linux_refuse, fixed_bzimage_that_decompresses_below_1m)
+{
+	struct synth_bz s = synth_bz_default();
+
+	s.relocatable = 0;
+	s.pref_address = 0x10000;
+	refuse(bz_file(&s), ENOEXEC, LINUX_LOAD_BZ_BAD_HEADER, "pref_address 0x10000, below 1 MiB");
+}
+
 Test(linux_refuse, bzimage_with_zero_init_size)
 {
 	struct synth_bz s = synth_bz_default();
@@ -418,6 +435,24 @@ Test(linux_refuse, pvh_entry_outside_the_segments)
 
 	s.entry = 0x2000000;
 	refuse(elf_file(&s), ENOEXEC, LINUX_LOAD_ELF_BAD, "PVH entry 0x2000000");
+}
+
+Test(linux_refuse, pvh_entry_in_a_segments_bss)
+{
+	struct synth_elf s = elf_default();
+
+	s.entry = 0x1002010; /* file bytes end at 0x1002000, memory at 0x1003000 */
+	refuse(elf_file(&s), ENOEXEC, LINUX_LOAD_ELF_BAD, "PVH entry 0x1002010 lies in the bss");
+}
+
+Test(linux_refuse, pvh_entry_in_a_gap_between_segments)
+{
+	struct synth_elf s = elf_default();
+
+	s.segs[1] = (struct synth_elf_seg){ 0x1200000, 0x1000, 0x1000 };
+	s.nr_segs = 2;
+	s.entry = 0x1100000;
+	refuse(elf_file(&s), ENOEXEC, LINUX_LOAD_ELF_BAD, "PVH entry 0x1100000 lies in a gap");
 }
 
 Test(linux_refuse, pvh_note_of_odd_size)

@@ -96,10 +96,22 @@ int bzimage_probe(const struct linux_file *f, const uint8_t *head, uint64_t head
 		return linux_fail(LINUX_LOAD_BZ_BAD_HEADER,
 				  "%s '%s': pref_address 0x%llx is not an aligned address below the MMIO hole",
 				  f->what, f->path, (unsigned long long)h->pref_address);
+	/* a fixed kernel decompresses itself at pref_address whatever its load address: below 1 MiB it would
+	 * overwrite the zero page, the page tables and the command line */
+	if (!h->relocatable_kernel && h->pref_address < X86_HIMEM_GPA)
+		return linux_fail(LINUX_LOAD_BZ_BAD_HEADER,
+				  "%s '%s': a non-relocatable kernel that decompresses at pref_address 0x%llx, below 1 "
+				  "MiB where the boot structures live",
+				  f->what, f->path, (unsigned long long)h->pref_address);
 
 	setup_sects = h->setup_sects ? h->setup_sects : BZ_DEFAULT_SETUP_SECTS;
 	img->pm_offset = (setup_sects + 1) * 512;
 	img->pm_size_bytes = (uint64_t)h->syssize * 16;
+	if (img->pm_size_bytes <= BZ_STARTUP_64)
+		return linux_fail(LINUX_LOAD_BZ_BAD_HEADER,
+				  "%s '%s': syssize %u means %llu bytes of protected-mode code, which end before the 64-bit "
+				  "entry (startup_64) at +0x%x",
+				  f->what, f->path, h->syssize, (unsigned long long)img->pm_size_bytes, BZ_STARTUP_64);
 	need = img->pm_offset + img->pm_size_bytes;
 	if (f->size_bytes < need)
 		return linux_fail(LINUX_LOAD_TRUNCATED,

@@ -68,6 +68,33 @@ static int find_pvh_note(const struct linux_file *f, const Elf64_Phdr *ph, uint6
 	return ret;
 }
 
+/* The entry must be a byte the file loads: not in a gap between segments, not in a bss the loader zeroes. */
+static int check_entry(const struct linux_file *f, const struct linux_image *img, uint64_t entry, uint64_t lo,
+		       uint64_t hi)
+{
+	for (unsigned i = 0; i < img->nr_loads; i++) {
+		const struct linux_load *l = &img->loads[i];
+
+		if (entry < l->paddr || entry - l->paddr >= l->memsz)
+			continue;
+		if (entry - l->paddr < l->filesz)
+			return 0;
+		return linux_fail(LINUX_LOAD_ELF_BAD,
+				  "%s '%s': PVH entry 0x%llx lies in the bss of a segment at 0x%llx (file bytes end at "
+				  "0x%llx): it would start in zeroed memory",
+				  f->what, f->path, (unsigned long long)entry, (unsigned long long)l->paddr,
+				  (unsigned long long)(l->paddr + l->filesz));
+	}
+	if (entry >= lo && entry < hi)
+		return linux_fail(LINUX_LOAD_ELF_BAD,
+				  "%s '%s': PVH entry 0x%llx lies in a gap between the loaded segments [0x%llx, 0x%llx)",
+				  f->what, f->path, (unsigned long long)entry, (unsigned long long)lo,
+				  (unsigned long long)hi);
+	return linux_fail(LINUX_LOAD_ELF_BAD,
+			  "%s '%s': PVH entry 0x%llx lies outside the loaded segments [0x%llx, 0x%llx)", f->what, f->path,
+			  (unsigned long long)entry, (unsigned long long)lo, (unsigned long long)hi);
+}
+
 int elf_pvh_probe(const struct linux_file *f, const uint8_t *head, uint64_t head_len, struct linux_image *img)
 {
 	Elf64_Ehdr eh;
@@ -152,10 +179,8 @@ int elf_pvh_probe(const struct linux_file *f, const uint8_t *head, uint64_t head
 				  "%s '%s': vmlinux has no PVH entry note (Xen ELF note %u, XEN_ELFNOTE_PHYS32_ENTRY): "
 				  "build it with CONFIG_PVH=y or boot the bzImage",
 				  f->what, f->path, XEN_ELFNOTE_PHYS32_ENTRY);
-	if (entry < lo || entry >= hi)
-		return linux_fail(LINUX_LOAD_ELF_BAD,
-				  "%s '%s': PVH entry 0x%llx lies outside the loaded segments [0x%llx, 0x%llx)", f->what,
-				  f->path, (unsigned long long)entry, (unsigned long long)lo, (unsigned long long)hi);
+	if ((ret = check_entry(f, img, entry, lo, hi)))
+		return ret;
 	img->mode = LINUX_ENTRY_PVH32;
 	img->load_gpa = lo;
 	img->end_gpa = hi;

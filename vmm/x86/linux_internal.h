@@ -32,6 +32,11 @@ struct linux_file {
 #define MAX_ELF_LOADS 16
 
 /* What the image-specific probe learned, before anything is written. */
+/* One PT_LOAD of a vmlinux: filesz bytes from the file at offset, then zeroes up to memsz. */
+struct linux_load {
+	uint64_t offset, paddr, filesz, memsz;
+};
+
 struct linux_image {
 	enum linux_entry_mode mode;
 	uint64_t load_gpa;        /* first byte written */
@@ -45,9 +50,7 @@ struct linux_image {
 	uint64_t pm_offset;       /* protected-mode code in the file */
 	uint64_t pm_size_bytes;
 	/* vmlinux */
-	struct {
-		uint64_t offset, paddr, filesz, memsz;
-	} loads[MAX_ELF_LOADS];
+	struct linux_load loads[MAX_ELF_LOADS];
 	unsigned nr_loads;
 };
 
