@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite, as CI runs it:
 #   1. warnings-as-errors build, every Criterion test (unit, thp, kvm)
-#   2. -fsanitize=address,undefined build, unit and host-mm tests under it
+#   2. -fsanitize=address,undefined build, unit and host-mm tests under it;
+#      every fuzz target (fuzz/) under libFuzzer for a minute each
 #   3. the nested Linux lab's cases, where qemu-system-x86 is installed, and
 #      where /dev/kvm is not usable, thpvm demo (its VM parts in the lab)
 #      (make check already ran the KVM tests in it: tests/lab/*.lab)
@@ -14,8 +15,8 @@ start=$(date +%s)
 step() { printf '\n=== %s (%ds) ===\n' "$*" $(( $(date +%s) - start )); }
 
 failed=0
-check() { # check BUILD_DIR TARGET
-	if ! make -C "$1" "$2"; then
+check() { # check BUILD_DIR TARGET [VAR=VALUE...]
+	if ! make -C "$1" "${@:2}"; then
 		failed=1
 		find "$1/tests" -name '*.log' -newer "$1/.configure-args" -exec grep -l -E '^(FAIL|ERROR)' {} + 2>/dev/null |
 			while read -r log; do echo "--- $log"; cat "$log"; done
@@ -37,6 +38,9 @@ step "build with -fsanitize=address,undefined"
 "$top/scripts/build.sh" build-asan --enable-werror --enable-sanitizers
 step "unit and host-mm tests under the sanitizers"
 check "$top/build-asan" check-sanitized
+
+step "fuzz: every parser under libFuzzer for ${THPVM_FUZZ_SECONDS:-60} s (make fuzz)"
+check "$top/build" fuzz FUZZ_SECONDS="${THPVM_FUZZ_SECONDS:-60}"
 
 if command -v qemu-system-x86_64 >/dev/null; then
 	step "nested Linux lab"
@@ -65,11 +69,14 @@ bash "$top/tests/kvm-report.sh" "$top/build" "$top/build-asan" || failed=1
 # shows the end of this output, and the logs above may be cut from it.
 failures() {
 	local log
-	for log in $(find "$top"/build*/tests -name '*.log' -newer "$top/build/.configure-args" 2>/dev/null | sort); do
+	for log in $(find "$top"/build*/tests "$top"/build*/fuzz -name '*.log' -newer "$top/build/.configure-args" 2>/dev/null | sort); do
 		grep -q -E '^(FAIL|ERROR):' "$log" || continue
 		grep -E '^(FAIL|ERROR):' "$log" | head -n 10
 		grep -E -A2 '^\[----\] .*(Assertion Failed|Unexpected signal)' "$log" |
 			grep -v -E '^(--|\[----\] *)$' | head -n 6 | sed 's/^/      /'
+	done
+	for f in "$top"/build/fuzz/findings/*; do
+		[ -e "$f" ] && echo "FINDING: $f (fuzz/README.md says how to replay and keep it)"
 	done
 }
 if [ $failed != 0 ]; then

@@ -539,7 +539,7 @@ static int run(int argc, char **argv)
 	int c, status = 0;
 
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* a full reset of getopt's state, as in run_opts_parse() */
 	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':

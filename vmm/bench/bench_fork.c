@@ -282,7 +282,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			    .children = 16, .write_pct = 1, .cow_extents = 64, .cow_reps = 3, .max_resident = 10 * GIB,
 			    .latency = true, .density = true, .cow = true };
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* a full reset of getopt's state, as in run_opts_parse() */
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SIZES:

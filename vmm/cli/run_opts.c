@@ -88,7 +88,13 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 
 	run_opts_default(o, cmd);
 	opterr = 0;
-	optind = 1;
+	/*
+	 * 0, not 1: only then does glibc reset its scanning state, which an
+	 * error in the middle of a cluster ("-ab") leaves pointing into the last
+	 * parse's arguments, so the next parse in this process went on with them
+	 * (found by fuzz/fuzz_run_args).
+	 */
+	optind = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_PAYLOAD:

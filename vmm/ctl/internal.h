@@ -25,6 +25,12 @@ void ctl_socket_unlink_if_ours(const char *path, const struct ctl_sock_id *id);
 int ctl_send_all(int fd, const char *buf, size_t len, int timeout_ms);
 /* A reply line (with its '\n') for a request that failed; id may be NULL. Caller frees. */
 char *ctl_error_line(const struct ctl_error *err, json_t *id);
+/*
+ * One request line (without its '\n') through the server's whole path, as the
+ * transport hands it over: the reply line (with its '\n'; caller frees), or
+ * NULL for a blank line. For the fuzzer, which has no time for sockets.
+ */
+char *ctl_server_handle_line(struct ctl_server *srv, const char *line, size_t len);
 /* Replaces control bytes and every byte of an ill-formed or cut UTF-8 sequence with '?'. */
 void ctl_message_clean(char *msg);
 

@@ -233,6 +233,11 @@ error:
 	return out;
 }
 
+char *ctl_server_handle_line(struct ctl_server *srv, const char *line, size_t len)
+{
+	return handle_line(srv, line, len);
+}
+
 /* ---- clients ---- */
 
 static void client_close(struct ctl_server *srv, struct ctl_client *c)

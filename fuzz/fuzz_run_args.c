@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target: a `thpvm run` command line through its option parser (sizes,
+ * counts, --arg KEY=VALUE, --collapse MODE[,key=value...], which guest kind
+ * the options describe). The input is the arguments after "run", separated
+ * by NUL bytes.
+ */
+#include "config.h"
+#include <stdlib.h>
+#include <string.h>
+#include "fuzz.h"
+#include "run/run_opts.h"
+
+#define MAX_ARGS 64
+
+static char good_cmd[] = "run", good_opt[] = "--payload", good_val[] = "memtest";
+static char *good[] = { good_cmd, good_opt, good_val, NULL };
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *argv[MAX_ARGS + 2], *buf = malloc(size + 1), *p;
+	struct run_opts o;
+	int argc = 0, ret;
+
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	argv[argc++] = "run";
+	/* each argument its own allocation, so ASan sees a read past any one of them */
+	for (p = buf; p <= buf + size && argc <= MAX_ARGS; p += strlen(p) + 1)
+		argv[argc++] = strdup(p);
+	argv[argc] = NULL;
+	run_opts_default(&o, "run");
+	ret = run_opts_parse(argc, argv, &o);
+	if (!ret) {
+		/* what the driver relies on once the options are accepted */
+		FUZZ_CHECK(!!o.payload != !!o.kernel);
+		FUZZ_CHECK(o.memory_bytes && o.memory_bytes % (2ULL << 20) == 0);
+		FUZZ_CHECK(o.nr_cpus >= 1 && o.nr_cpus <= PAYLOAD_MAX_CPUS);
+		FUZZ_CHECK(o.guest_page_size == 4096 || o.guest_page_size == 2ULL << 20);
+	}
+	/* a parse leaves nothing behind: a good command line after this one (its arguments still alive) is still good */
+	run_opts_default(&o, "run");
+	FUZZ_CHECK(run_opts_parse(3, good, &o) == 0);
+	for (int i = 1; i < argc; i++)
+		free(argv[i]);
+	free(buf);
+	return 0;
+}
