@@ -57,7 +57,6 @@ COLLAPSE_TESTS = \
 	tests/thp/test_memmap_file \
 	tests/thp/test_collapse \
 	tests/thp/test_collapse_fire \
-	tests/thp/test_collapse_file \
 	tests/thp/test_collapse_policy \
 	tests/thp/test_collapse_fail \
 	tests/thp/test_collapse_vma \
@@ -72,8 +71,6 @@ tests_thp_test_collapse_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_collapse_LDADD = $(TEST_LDADD)
 tests_thp_test_collapse_fire_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_collapse_fire_LDADD = $(TEST_LDADD)
-tests_thp_test_collapse_file_CFLAGS = $(TEST_CFLAGS)
-tests_thp_test_collapse_file_LDADD = $(TEST_LDADD)
 tests_thp_test_collapse_policy_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_collapse_policy_LDADD = $(TEST_LDADD)
 tests_thp_test_collapse_fail_CFLAGS = $(TEST_CFLAGS)

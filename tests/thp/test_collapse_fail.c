@@ -4,68 +4,39 @@
  * no error, no spinning) and a later pass succeeds; a failure after the copy
  * leaves the old mapping in place, intact and unregistered.
  */
-#include <criterion/criterion.h>
-#include <sys/mman.h>
-#include <unistd.h>
-#include <thpvm.h>
 #include "collapse_common.h"
-#include "require.h"
 #include "internal.h"
 
-#define NR_EXTENTS 16
+#define NR_EXTENTS FIXTURE_EXTENTS
 #define SIZE (NR_EXTENTS * 2 * MIB)
-
-static struct thpvm_memmap *map;
-static struct thpvm_region *r;
-static uint8_t *hva;
-
-static void setup(void)
-{
-	hva = thp_region_make(&map, &r, NR_EXTENTS, 1);
-}
-
-static void teardown(void)
-{
-	thpvm_memmap_destroy(map);
-}
 
 TestSuite(collapse, .timeout = 60);
 
-/* Splits every extent by dropping page 0 (which then reads as zeros). */
-static void split_all(void)
-{
-	struct thpvm_coverage cov;
-
-	for (unsigned i = 0; i < NR_EXTENTS; i++)
-		cr_assert_eq(madvise(hva + i * 2 * MIB, 4096, MADV_DONTNEED), 0);
-	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
-	cr_assert_eq(cov.nr_split, NR_EXTENTS);
-}
-
-static uint64_t bad_pages(void)
-{
-	uint64_t bad = 0;
-
-	for (unsigned p = 0; p < NR_EXTENTS * PAGES_PER_EXTENT; p++)
-		if (p % PAGES_PER_EXTENT)
-			bad += !pattern_check_page(hva + (uint64_t)p * 4096, p, 1, SEED);
-	return bad;
-}
-
-static void backoff_case(enum thpvm_collapse_engine engine)
+/* A collapser of the fixture for engine e, batches of batch, with the hook of a VM whose vCPUs are stopped. */
+static struct thpvm_collapse *fixture_collapser(const struct engine_ctx *e, unsigned batch)
 {
 	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse *c;
+
+	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, e->engine, batch);
+	cfg.quiesce = quiesce_stopped_vm;
+	cr_assert_eq(cfg.backoff_min_ms, 5);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
+	return c;
+}
+
+static void alloc_failure_backs_off_then_succeeds(const struct backing_ops *b, const struct engine_ctx *e)
+{
 	struct thpvm_collapse_stats st;
 	struct thpvm_collapse_pass pass;
 	struct thpvm_thp_counters counters;
-	struct thpvm_coverage cov;
 	struct thpvm_collapse *c;
 	uint64_t want_step = 5;
 
-	split_all();
-	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, engine, 4);
-	cr_assert_eq(cfg.backoff_min_ms, 5);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cell_require(b, e, true);
+	fixture_make(&fx, b, NR_EXTENTS, 1);
+	fixture_split_all(&fx);
+	c = fixture_collapser(e, 4);
 	cr_assert_eq(thpvm_collapse_inject(c, THPVM_COLLAPSE_INJECT_ALLOC_FAIL, 3), 0);
 	for (unsigned n = 0; n < 3; n++) {
 		/* the failure: no error, one operation's extents refused, the pass stops and backs off */
@@ -92,38 +63,30 @@ static void backoff_case(enum thpvm_collapse_engine engine)
 	cr_assert_eq(st.nr_collapsed, NR_EXTENTS);
 	cr_assert_eq(st.results[THPVM_COLLAPSE_ALLOC_FAILED], 12);
 	cr_assert_eq(st.backoff_ms_now, 0);
-	thpvm_region_counters(r, &counters);
+	thpvm_region_counters(fx.r, &counters);
 	cr_assert_eq(counters.thp_collapse_alloc_failed, 12);
 	cr_assert_eq(counters.thp_collapse_alloc, NR_EXTENTS);
-	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
-	cr_assert_eq(cov.nr_huge, NR_EXTENTS);
-	cr_assert_eq(bad_pages(), 0);
+	cr_assert_eq(fixture_nr_huge(&fx), NR_EXTENTS);
+	cr_assert_eq(fixture_bad_pages(&fx), 0);
 	thpvm_collapse_destroy(c);
+	fixture_destroy(&fx);
 }
 
-Test(collapse, madv_alloc_failure_backs_off_then_succeeds, .init = setup, .fini = teardown)
-{
-	backoff_case(THPVM_COLLAPSE_ENGINE_MADV);
-}
-
-Test(collapse, remap_alloc_failure_backs_off_then_succeeds, .init = setup, .fini = teardown)
-{
-	backoff_case(THPVM_COLLAPSE_ENGINE_REMAP);
-}
+COLLAPSE_TABLE(alloc_failure_backs_off_then_succeeds)
 
 /* The thread sleeps through its back-offs: capped, doubling, and it never spins. */
-Test(collapse, thread_backs_off_without_spinning, .init = setup, .fini = teardown)
+Test(collapse, thread_backs_off_without_spinning)
 {
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
-	struct thpvm_coverage cov;
 	struct thpvm_collapse *c;
 
-	split_all();
+	fixture_make(&fx, &backing_anon, NR_EXTENTS, 1);
+	fixture_split_all(&fx);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
 	cfg.backoff_min_ms = 10;
 	cfg.backoff_max_ms = 40;
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	cr_assert_eq(thpvm_collapse_inject(c, THPVM_COLLAPSE_INJECT_ALLOC_FAIL, 5), 0);
 	uint64_t t0 = monotonic_ns(), done_ns = 0;
 	cr_assert_eq(thpvm_collapse_start(c), 0);
@@ -150,47 +113,56 @@ Test(collapse, thread_backs_off_without_spinning, .init = setup, .fini = teardow
 	cr_assert_gt(st.backoff_ns, 0);
 	cr_assert_eq(st.backoff_ms_now, 0, "a success after the failures ends the back-off");
 	cr_assert_lt(st.nr_passes, 40, "%llu passes: the thread spun", (unsigned long long)st.nr_passes);
-	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
-	cr_assert_eq(cov.nr_huge, NR_EXTENTS);
-	cr_assert_eq(bad_pages(), 0);
+	cr_assert_eq(fixture_nr_huge(&fx), NR_EXTENTS);
+	cr_assert_eq(fixture_bad_pages(&fx), 0);
 	thpvm_collapse_destroy(c);
+	fixture_destroy(&fx);
 }
 
-static void late_failure_case(enum thpvm_collapse_inject what, enum thpvm_collapse_result want)
+/* A failure after the copy, in the copy-and-remap engine: the old mapping stays, intact and unregistered. */
+static void late_failure_case(const struct backing_ops *b, const struct engine_ctx *e, enum thpvm_collapse_inject what,
+			      enum thpvm_collapse_result want)
 {
-	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_pass pass;
 	struct thpvm_coverage cov;
 	struct thpvm_collapse *c;
 	int vmas_before;
 
-	split_all();
-	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, NR_EXTENTS);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cell_require(b, e, true);
+	if (cell_collapser(b, e) != THPVM_COLLAPSE_ENGINE_REMAP)
+		cr_skip_test("%s, %s: MADV_COLLAPSE collapses it: no copy-and-remap to fail", b->name, e->name);
+	fixture_make(&fx, b, NR_EXTENTS, 1);
+	fixture_split_all(&fx);
+	c = fixture_collapser(e, NR_EXTENTS);
 	vmas_before = count_vmas(SIZE);
 	cr_assert_eq(thpvm_collapse_inject(c, what, 1), 0);
 	cr_assert_eq(thpvm_collapse_run_pass(c, &pass), 0);
 	cr_assert_eq(pass.results[want], NR_EXTENTS, "%s: %llu", thpvm_collapse_result_name(want),
 		     (unsigned long long)pass.results[want]);
 	/* the old mapping: still split, same data, merged back into one VMA, and still writable */
-	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
+	cr_assert_eq(thpvm_region_coverage(fx.r, THPVM_COVERAGE_REFRESH, &cov), 0);
 	cr_assert_eq(cov.nr_split, NR_EXTENTS);
-	cr_assert_eq(bad_pages(), 0);
+	cr_assert_eq(fixture_bad_pages(&fx), 0);
 	cr_assert_eq(count_vmas(SIZE), vmas_before, "the failed attempt left the region's VMA split");
-	pattern_fill(hva + 4096, 1, 1, 1, SEED);
+	pattern_fill(fx.hva + 4096, 1, 1, 1, SEED);
 	/* and a later pass succeeds */
 	cr_assert_eq(thpvm_collapse_run_pass(c, &pass), 0);
 	cr_assert_eq(pass.nr_collapsed, NR_EXTENTS);
-	cr_assert_eq(bad_pages(), 0);
+	cr_assert_eq(fixture_bad_pages(&fx), 0);
 	thpvm_collapse_destroy(c);
+	fixture_destroy(&fx);
 }
 
-Test(collapse, remap_failure_after_the_copy_keeps_the_old_mapping, .init = setup, .fini = teardown)
+static void remap_failure_after_the_copy_keeps_the_old_mapping(const struct backing_ops *b, const struct engine_ctx *e)
 {
-	late_failure_case(THPVM_COLLAPSE_INJECT_REMAP_FAIL, THPVM_COLLAPSE_REMAP_FAILED);
+	late_failure_case(b, e, THPVM_COLLAPSE_INJECT_REMAP_FAIL, THPVM_COLLAPSE_REMAP_FAILED);
 }
 
-Test(collapse, generation_change_during_the_copy_keeps_the_old_mapping, .init = setup, .fini = teardown)
+static void generation_change_during_the_copy_keeps_the_old_mapping(const struct backing_ops *b,
+								    const struct engine_ctx *e)
 {
-	late_failure_case(THPVM_COLLAPSE_INJECT_GENERATION, THPVM_COLLAPSE_GENERATION_CHANGED);
+	late_failure_case(b, e, THPVM_COLLAPSE_INJECT_GENERATION, THPVM_COLLAPSE_GENERATION_CHANGED);
 }
+
+COLLAPSE_TABLE(remap_failure_after_the_copy_keeps_the_old_mapping)
+COLLAPSE_TABLE(generation_change_during_the_copy_keeps_the_old_mapping)

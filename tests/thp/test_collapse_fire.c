@@ -8,15 +8,10 @@
  * split the extents they touch). After thousands of collapses every page
  * must hold exactly its last written sequence: no lost write, no mixed page.
  */
-#include <criterion/criterion.h>
+#include "collapse_common.h"
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
-#include <thpvm.h>
-#include "collapse_common.h"
-#include "require.h"
 
 #define NR_EXTENTS 48
 #define NR_PAGES (NR_EXTENTS * PAGES_PER_EXTENT)
@@ -114,8 +109,6 @@ static void fire_case(enum thpvm_collapse_engine engine, unsigned batch, bool in
 	pthread_t wt[NR_WRITERS], st;
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats s;
-	struct thpvm_memmap *map;
-	struct thpvm_region *r;
 	struct fire *f;
 	uint64_t bad = 0, first_bad = UINT64_MAX, writes = 0;
 	time_t deadline = time(NULL) + DEADLINE_S;
@@ -123,11 +116,12 @@ static void fire_case(enum thpvm_collapse_engine engine, unsigned batch, bool in
 	f = calloc(1, sizeof(*f));
 	cr_assert_not_null(f);
 	f->inject_failures = inject_failures;
-	f->hva = thp_region_make(&map, &r, NR_EXTENTS, 0);
+	fixture_make(&fx, &backing_anon, NR_EXTENTS, 0);
+	f->hva = fx.hva;
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, engine, batch);
 	cfg.interval_ms = 0;
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &f->c), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &f->c), 0, "%s", thpvm_last_error());
 	cr_assert_eq(thpvm_collapse_start(f->c), 0);
 	for (unsigned w = 0; w < NR_WRITERS; w++) {
 		wa[w] = (struct writer_arg){ .f = f, .id = w };
@@ -186,7 +180,7 @@ static void fire_case(enum thpvm_collapse_engine engine, unsigned batch, bool in
 		cr_expect_gt(s.results[THPVM_COLLAPSE_GENERATION_CHANGED] + s.results[THPVM_COLLAPSE_REMAP_FAILED], 0,
 			     "no injected failure was hit");
 	thpvm_collapse_destroy(f->c);
-	thpvm_memmap_destroy(map);
+	fixture_destroy(&fx);
 	free(f);
 }
 

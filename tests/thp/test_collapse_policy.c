@@ -4,12 +4,7 @@
  * and the cursor, measured on a forked child whose extent i holds 16 * i
  * private pages (copied on write) and shares the rest with its template.
  */
-#include <criterion/criterion.h>
-#include <sys/mman.h>
-#include <unistd.h>
-#include <thpvm.h>
 #include "collapse_common.h"
-#include "require.h"
 
 #define NR_EXTENTS 32
 #define SIZE (NR_EXTENTS * 2 * MIB)
@@ -22,15 +17,20 @@ struct policy_ctx {
 	int (*check)(struct policy_ctx *x, int reason);
 };
 
-static void extent_states(struct thpvm_region *r, bool *huge)
+/* In the child: fails unless exactly the extents below first_split and those with threshold private pages are huge. */
+static int expect_huge(struct policy_ctx *x, int reason, int status, const char *what, unsigned first_split,
+		       unsigned threshold)
 {
-	thpvm_region_refresh(r);
+	thpvm_region_refresh(x->r);
 	for (unsigned i = 0; i < NR_EXTENTS; i++) {
 		struct thpvm_extent_info e;
 
-		thpvm_region_extent(r, i, &e);
-		huge[i] = e.state == THPVM_EXTENT_HUGE;
+		thpvm_region_extent(x->r, i, &e);
+		if ((e.state == THPVM_EXTENT_HUGE) != (i < first_split || PRIVATE_PAGES(i) >= threshold))
+			return child_fail(reason, status, "%s: extent %u with %u private pages is %s", what, i,
+					  PRIVATE_PAGES(i), thpvm_extent_state_str(e.state));
 	}
+	return 0;
 }
 
 static int child_main(void *arg, int reason)
@@ -56,12 +56,15 @@ static void policy_case(int (*check)(struct policy_ctx *x, int reason))
 	char reason[512];
 	int st;
 
-	x.hva = thp_region_make(&x.map, &x.r, NR_EXTENTS, 1);
+	fixture_make(&fx, &backing_anon, NR_EXTENTS, 1);
+	x.map = fx.map;
+	x.r = fx.r;
+	x.hva = fx.hva;
 	memset(x.hva, 0x33, SIZE);
 	thpvm_region_refresh(x.r);
 	st = run_in_child(child_main, &x, reason, sizeof(reason));
 	cr_assert_eq(st, 0, "child status %d: %s", st, reason);
-	thpvm_memmap_destroy(x.map);
+	fixture_destroy(&fx);
 }
 
 static int density_check(struct policy_ctx *x, int reason)
@@ -69,7 +72,7 @@ static int density_check(struct policy_ctx *x, int reason)
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
 	struct thpvm_collapse *c;
-	bool huge[NR_EXTENTS];
+	int ret;
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_DENSITY, THPVM_COLLAPSE_ENGINE_AUTO, 8);
 	if (cfg.private_pages != 256)
@@ -77,14 +80,8 @@ static int density_check(struct policy_ctx *x, int reason)
 	if (thpvm_collapse_create(x->map, &cfg, &c))
 		return child_fail(reason, 11, "create: %s", thpvm_last_error());
 	run_passes(c, 10);
-	extent_states(x->r, huge);
-	for (unsigned i = 0; i < NR_EXTENTS; i++) {
-		bool want = i == 0 || PRIVATE_PAGES(i) >= 256;
-
-		if (huge[i] != want)
-			return child_fail(reason, 12, "density: extent %u with %u private pages is %s", i,
-					  PRIVATE_PAGES(i), huge[i] ? "huge" : "split");
-	}
+	if ((ret = expect_huge(x, reason, 12, "density", 1, 256)))
+		return ret;
 	thpvm_collapse_stats(c, &st);
 	if (st.nr_collapsed != 16 || !st.results[THPVM_COLLAPSE_POLICY_SHARED])
 		return child_fail(reason, 13, "density: %llu collapsed, %llu POLICY_SHARED",
@@ -103,7 +100,7 @@ static int density_custom_check(struct policy_ctx *x, int reason)
 {
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse *c;
-	bool huge[NR_EXTENTS];
+	int ret;
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, 8);
 	if (thpvm_collapse_config_parse(&cfg, "density,private=400,engine=remap"))
@@ -111,11 +108,8 @@ static int density_custom_check(struct policy_ctx *x, int reason)
 	if (thpvm_collapse_create(x->map, &cfg, &c))
 		return child_fail(reason, 11, "create: %s", thpvm_last_error());
 	run_passes(c, 10);
-	extent_states(x->r, huge);
-	for (unsigned i = 1; i < NR_EXTENTS; i++)
-		if (huge[i] != (PRIVATE_PAGES(i) >= 400))
-			return child_fail(reason, 12, "density,private=400: extent %u with %u private pages is %s", i,
-					  PRIVATE_PAGES(i), huge[i] ? "huge" : "split");
+	if ((ret = expect_huge(x, reason, 12, "density,private=400", 1, 400)))
+		return ret;
 	thpvm_collapse_destroy(c);
 	return 0;
 }
@@ -157,7 +151,7 @@ static int balanced_check(struct policy_ctx *x, int reason)
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_pass pass;
 	struct thpvm_collapse *c;
-	bool huge[NR_EXTENTS];
+	int ret;
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 8);
 	if (thpvm_collapse_config_parse(&cfg, "balanced,private=64,delay_ms=400"))
@@ -168,18 +162,13 @@ static int balanced_check(struct policy_ctx *x, int reason)
 	if (thpvm_collapse_run_pass(c, &pass) || pass.results[THPVM_COLLAPSE_POLICY_YOUNG] != 3)
 		return child_fail(reason, 12, "balanced: %llu POLICY_YOUNG in the first pass, want 3 (extents 1-3)",
 				  (unsigned long long)pass.results[THPVM_COLLAPSE_POLICY_YOUNG]);
-	extent_states(x->r, huge);
-	for (unsigned i = 1; i < NR_EXTENTS; i++)
-		if (huge[i] != (PRIVATE_PAGES(i) >= 64))
-			return child_fail(reason, 13, "balanced, before the delay: extent %u with %u private pages is %s",
-					  i, PRIVATE_PAGES(i), huge[i] ? "huge" : "split");
+	if ((ret = expect_huge(x, reason, 13, "balanced, before the delay", 1, 64)))
+		return ret;
 	/* past the delay, every split extent goes */
 	usleep(450000);
 	run_passes(c, 10);
-	extent_states(x->r, huge);
-	for (unsigned i = 0; i < NR_EXTENTS; i++)
-		if (!huge[i])
-			return child_fail(reason, 14, "balanced, after the delay: extent %u still split", i);
+	if ((ret = expect_huge(x, reason, 14, "balanced, after the delay", NR_EXTENTS, 0)))
+		return ret;
 	thpvm_collapse_destroy(c);
 	return 0;
 }
@@ -194,8 +183,8 @@ static int budget_check(struct policy_ctx *x, int reason)
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_pass pass;
 	struct thpvm_collapse *c;
-	bool huge[NR_EXTENTS];
-	unsigned examined = 0;
+	char what[32];
+	int ret;
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_MADV, 8);
 	cfg.budget_extents = 5;
@@ -205,15 +194,12 @@ static int budget_check(struct policy_ctx *x, int reason)
 		if (thpvm_collapse_run_pass(c, &pass) || pass.nr_examined != 5)
 			return child_fail(reason, 12, "pass %u examined %llu extents, budget 5", n,
 					  (unsigned long long)pass.nr_examined);
-		examined += 5;
 		if (pass.wrapped != (n == 6))
 			return child_fail(reason, 13, "pass %u: wrapped %d", n, pass.wrapped);
 		/* the cursor walks in order: everything below it is huge, nothing above */
-		extent_states(x->r, huge);
-		for (unsigned i = 0; i < NR_EXTENTS; i++)
-			if (huge[i] != (i == 0 || i < examined))
-				return child_fail(reason, 14, "after pass %u: extent %u is %s", n, i,
-						  huge[i] ? "huge" : "split");
+		snprintf(what, sizeof(what), "after pass %u", n);
+		if ((ret = expect_huge(x, reason, 14, what, 5 * (n + 1), UINT32_MAX)))
+			return ret;
 	}
 	thpvm_collapse_destroy(c);
 	return 0;
@@ -227,24 +213,16 @@ Test(collapse, budget_and_cursor_cover_all_extents_across_passes, .timeout = 60)
 /* Absent pages become zero-filled memory in a collapse: max_absent bounds that. */
 Test(collapse, max_absent_keeps_sparse_extents_split, .timeout = 60)
 {
-	struct thpvm_region_config rc = { .size_bytes = 8 * MIB, .populate = THPVM_POPULATE_PREFAULT };
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_pass pass;
-	struct thpvm_region_info info;
 	struct thpvm_extent_info e;
 	struct thpvm_collapse *c;
-	struct thpvm_memmap *map;
-	struct thpvm_region *r;
 
-	REQUIRE_THP();
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-	cr_assert_eq(thpvm_memmap_add(map, &rc, &r), 0, "%s", thpvm_last_error());
-	thpvm_region_get_info(r, &info);
-	pattern_fill(info.hva, 0, 4 * PAGES_PER_EXTENT, 1, SEED);
-	cr_assert_eq(madvise((uint8_t *)info.hva + 2 * MIB + 100 * 4096, 300 * 4096, MADV_DONTNEED), 0);
+	fixture_make(&fx, &backing_anon, 4, 1);
+	cr_assert_eq(madvise(fx.hva + 2 * MIB + 100 * 4096, 300 * 4096, MADV_DONTNEED), 0);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 8);
 	cfg.max_absent_pages = 256;
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	cr_assert_eq(thpvm_collapse_run_pass(c, &pass), 0);
 	cr_assert_eq(pass.results[THPVM_COLLAPSE_POLICY_ABSENT], 1);
 	cr_assert_eq(pass.nr_collapsed, 0);
@@ -252,11 +230,11 @@ Test(collapse, max_absent_keeps_sparse_extents_split, .timeout = 60)
 	cr_assert_eq(thpvm_collapse_configure(c, &cfg), 0);
 	cr_assert_eq(thpvm_collapse_run_pass(c, &pass), 0);
 	cr_assert_eq(pass.nr_collapsed, 1);
-	thpvm_region_extent(r, 1, &e);
+	thpvm_region_extent(fx.r, 1, &e);
 	cr_assert_eq(e.state, THPVM_EXTENT_HUGE);
 	/* the holes read as zeros, the rest kept its data */
 	for (unsigned p = 0; p < 4 * PAGES_PER_EXTENT; p++) {
-		const uint8_t *page = (const uint8_t *)info.hva + (uint64_t)p * 4096;
+		const uint8_t *page = fx.hva + (uint64_t)p * 4096;
 		bool hole = p >= PAGES_PER_EXTENT + 100 && p < PAGES_PER_EXTENT + 400;
 
 		if (hole)
@@ -265,5 +243,5 @@ Test(collapse, max_absent_keeps_sparse_extents_split, .timeout = 60)
 			cr_assert(pattern_check_page(page, p, 1, SEED), "page %u lost its data", p);
 	}
 	thpvm_collapse_destroy(c);
-	thpvm_memmap_destroy(map);
+	fixture_destroy(&fx);
 }

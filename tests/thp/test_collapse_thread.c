@@ -4,58 +4,22 @@
  * the fork contract (pause, fork, the child makes its own collapser), its
  * niceness, the rate limit, and the stats as JSON for the control socket.
  */
-#include <criterion/criterion.h>
+#include "collapse_common.h"
 #include <dirent.h>
 #include <jansson.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
-#include <thpvm.h>
-#include "collapse_common.h"
-#include "require.h"
 
-#define NR_EXTENTS 16
+#define NR_EXTENTS FIXTURE_EXTENTS
 #define SIZE (NR_EXTENTS * 2 * MIB)
 
-static struct thpvm_memmap *map;
-static struct thpvm_region *r;
-static uint8_t *hva;
-
-static void setup(void)
-{
-	hva = thp_region_make(&map, &r, NR_EXTENTS, 1);
-}
-
-static void teardown(void)
-{
-	thpvm_memmap_destroy(map);
-}
-
-TestSuite(collapse, .init = setup, .fini = teardown, .timeout = 60);
-
-static void split_all(void)
-{
-	for (unsigned i = 0; i < NR_EXTENTS; i++)
-		cr_assert_eq(madvise(hva + i * 2 * MIB, 4096, MADV_DONTNEED), 0);
-}
-
-static uint64_t nr_huge(void)
-{
-	struct thpvm_coverage cov;
-
-	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
-	return cov.nr_huge;
-}
+TestSuite(collapse, .init = anon_fixture_setup, .fini = fixture_teardown, .timeout = 60);
 
 /* Polls until every extent is huge or about 10 s passed (compaction on a busy CI host). */
 static bool wait_all_huge(void)
 {
 	for (unsigned i = 0; i < 1000; i++) {
-		if (nr_huge() == NR_EXTENTS)
+		if (fixture_nr_huge(&fx) == NR_EXTENTS)
 			return true;
 		usleep(10000);
 	}
@@ -68,9 +32,9 @@ Test(collapse, thread_collapses_in_the_background_and_stops)
 	struct thpvm_collapse_stats st;
 	struct thpvm_collapse *c;
 
-	split_all();
+	fixture_split_all(&fx);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	thpvm_collapse_stats(c, &st);
 	cr_assert(!st.running);
 	cr_assert_eq(thpvm_collapse_start(c), 0);
@@ -83,9 +47,9 @@ Test(collapse, thread_collapses_in_the_background_and_stops)
 	cr_assert(!st.running);
 	cr_assert_eq(st.nr_collapsed, NR_EXTENTS);
 	/* stopped means stopped: new splits stay */
-	split_all();
+	fixture_split_all(&fx);
 	usleep(50000);
-	cr_assert_eq(nr_huge(), 0);
+	cr_assert_eq(fixture_nr_huge(&fx), 0);
 	/* and it starts again */
 	cr_assert_eq(thpvm_collapse_start(c), 0);
 	cr_assert(wait_all_huge());
@@ -101,13 +65,13 @@ Test(collapse, pause_holds_until_the_last_resume)
 	struct thpvm_collapse *c;
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	cr_assert_eq(thpvm_collapse_start(c), 0);
 	cr_assert_eq(thpvm_collapse_pause(c), 0);
 	cr_assert_eq(thpvm_collapse_pause(c), 0);
 	thpvm_collapse_stats(c, &st);
 	passes = st.nr_passes; /* the thread may have made some before the pauses */
-	split_all();
+	fixture_split_all(&fx);
 	usleep(100000);
 	/* our counters, not the host's state: khugepaged may collapse a zapped extent (max_ptes_none) meanwhile */
 	thpvm_collapse_stats(c, &st);
@@ -143,14 +107,14 @@ static int forked_child(void *arg, int reason)
 
 	/* the parent's collapser has no thread here: destroying it only frees */
 	thpvm_collapse_destroy(x->parent);
-	child_write_one_page_per_extent(hva, NR_EXTENTS);
+	child_write_one_page_per_extent(fx.hva, NR_EXTENTS);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
-	if (thpvm_collapse_create(map, &cfg, &c) || thpvm_collapse_start(c))
+	if (thpvm_collapse_create(fx.map, &cfg, &c) || thpvm_collapse_start(c))
 		return child_fail(reason, 10, "child collapser: %s", thpvm_last_error());
 	/* a CI machine that just built a kernel package may need compaction and back-offs: 10 s */
 	memset(&cov, 0, sizeof(cov));
 	for (unsigned i = 0; i < 1000; i++) {
-		if (!thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov) && cov.nr_huge == NR_EXTENTS)
+		if (!thpvm_region_coverage(fx.r, THPVM_COVERAGE_REFRESH, &cov) && cov.nr_huge == NR_EXTENTS)
 			break;
 		usleep(10000);
 	}
@@ -164,7 +128,7 @@ static int forked_child(void *arg, int reason)
 		json_decref(j);
 		return st;
 	}
-	if (check_child_data(hva, NR_EXTENTS, NR_EXTENTS))
+	if (check_child_data(fx.hva, NR_EXTENTS, NR_EXTENTS, NULL))
 		return child_fail(reason, 12, "child: data lost");
 	thpvm_collapse_destroy(c);
 	return 0;
@@ -178,7 +142,7 @@ Test(collapse, fork_contract_pause_fork_child_makes_its_own)
 	int st;
 
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &x.parent), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &x.parent), 0);
 	cr_assert_eq(thpvm_collapse_start(x.parent), 0);
 	/*
 	 * Let the thread settle first: under ASan (Debian 12's libasan has no
@@ -199,8 +163,8 @@ Test(collapse, fork_contract_pause_fork_child_makes_its_own)
 	cr_assert_eq(thpvm_collapse_resume(x.parent), 0);
 	cr_assert_eq(st, 0, "child status %d: %s", st, reason);
 	/* the parent's memory and collapser are untouched by the child's */
-	cr_assert_eq(nr_huge(), NR_EXTENTS);
-	cr_assert_eq(check_child_data(hva, NR_EXTENTS, 0), 0);
+	cr_assert_eq(fixture_nr_huge(&fx), NR_EXTENTS);
+	cr_assert_eq(check_child_data(fx.hva, NR_EXTENTS, 0, NULL), 0);
 	thpvm_collapse_destroy(x.parent);
 }
 
@@ -246,7 +210,7 @@ Test(collapse, thread_runs_at_its_nice_value)
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 4);
 	cr_assert_eq(thpvm_collapse_config_parse(&cfg, "tlb,nice=7"), 0);
 	cr_assert(!some_thread_has_nice(7));
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	cr_assert_eq(thpvm_collapse_start(c), 0);
 	usleep(50000);
 	cr_assert(some_thread_has_nice(7), "no thread at nice 7");
@@ -262,10 +226,10 @@ Test(collapse, rate_limit_spaces_the_copies)
 	struct timespec a, b;
 	uint64_t ms;
 
-	split_all();
+	fixture_split_all(&fx);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 1);
 	cfg.rate_mib_s = 64; /* 32 MiB: about half a second */
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	run_passes(c, 50);
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -284,9 +248,9 @@ Test(collapse, stats_as_json_for_the_control_socket)
 	json_t *j, *results, *lat;
 	char *text;
 
-	split_all();
+	fixture_split_all(&fx);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_MADV, 4);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	run_passes(c, 10);
 	j = thpvm_collapse_stats_json(c);
 	cr_assert_not_null(j);

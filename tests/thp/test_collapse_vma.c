@@ -4,12 +4,7 @@
  * moved-in page (about two VMAs more each); a batch of adjacent extents is
  * one moved-in VMA. The collapser stops, with a result, before its limit.
  */
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <sys/mman.h>
-#include <thpvm.h>
 #include "collapse_common.h"
-#include "require.h"
 
 static int maps_lines(void)
 {
@@ -21,19 +16,6 @@ static int maps_lines(void)
 		n += ch == '\n';
 	fclose(f);
 	return n;
-}
-
-static struct thpvm_region *make_region(struct thpvm_memmap *map, unsigned nr_extents, uint8_t **hva)
-{
-	struct thpvm_region_config rc = { .size_bytes = nr_extents * 2 * MIB, .populate = THPVM_POPULATE_PREFAULT };
-	struct thpvm_region_info info;
-	struct thpvm_region *r;
-
-	cr_assert_eq(thpvm_memmap_add(map, &rc, &r), 0, "%s", thpvm_last_error());
-	thpvm_region_get_info(r, &info);
-	*hva = info.hva;
-	pattern_fill(*hva, 0, (uint64_t)nr_extents * PAGES_PER_EXTENT, 1, SEED);
-	return r;
 }
 
 /* Splits extents first, first + step, ... by dropping their page 0. */
@@ -50,18 +32,16 @@ Test(collapse, scattered_remaps_stop_at_the_vma_limit, .timeout = 60)
 {
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
-	struct thpvm_memmap *map;
 	struct thpvm_collapse *c;
 	uint8_t *hva;
 	unsigned split;
 	int before;
 
-	REQUIRE_THP();
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-	make_region(map, 128, &hva);
+	fixture_make(&fx, &backing_anon, 128, 1);
+	hva = fx.hva;
 	split = split_every(hva, 128, 2);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, 16);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	before = maps_lines();
 	cfg.max_vmas = (uint32_t)before + 40;
 	cr_assert_eq(thpvm_collapse_configure(c, &cfg), 0);
@@ -83,7 +63,7 @@ Test(collapse, scattered_remaps_stop_at_the_vma_limit, .timeout = 60)
 	cr_log_info("all %u scattered collapses: VMAs %d -> %d", split, before, maps_lines());
 	cr_assert_leq(maps_lines(), before + 2 * (int)split + 1);
 	thpvm_collapse_destroy(c);
-	thpvm_memmap_destroy(map);
+	fixture_destroy(&fx);
 }
 
 /*
@@ -95,19 +75,17 @@ static void adjacent_case(unsigned batch, uint64_t want_ops)
 {
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
-	struct thpvm_memmap *map;
 	struct thpvm_collapse *c;
 	uint8_t *hva;
 	int before;
 
-	REQUIRE_THP();
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-	make_region(map, 64, &hva);
+	fixture_make(&fx, &backing_anon, 64, 1);
+	hva = fx.hva;
 	/* all but the first and the last: the run lands inside the region's VMA */
 	for (unsigned i = 1; i < 63; i++)
 		cr_assert_eq(madvise(hva + i * 2 * MIB, 4096, MADV_DONTNEED), 0);
 	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, batch);
-	cr_assert_eq(thpvm_collapse_create(map, &cfg, &c), 0);
+	cr_assert_eq(thpvm_collapse_create(fx.map, &cfg, &c), 0);
 	before = maps_lines();
 	run_passes(c, 10);
 	thpvm_collapse_stats(c, &st);
@@ -122,7 +100,7 @@ static void adjacent_case(unsigned batch, uint64_t want_ops)
 		if (p % PAGES_PER_EXTENT || p == 0 || p == 63 * PAGES_PER_EXTENT)
 			cr_assert(pattern_check_page(hva + (uint64_t)p * 4096, p, 1, SEED), "page %u", p);
 	thpvm_collapse_destroy(c);
-	thpvm_memmap_destroy(map);
+	fixture_destroy(&fx);
 }
 
 Test(collapse, adjacent_batch_is_one_vma, .timeout = 60)
