@@ -244,6 +244,11 @@ tests_kvm_test_collapse_vm_ctl_SOURCES = tests/kvm/test_collapse_vm_ctl.c $(COLL
 tests_kvm_test_collapse_vm_ctl_CFLAGS = $(VMM_TEST_CFLAGS) \
 	-DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"' -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_kvm_test_collapse_vm_ctl_LDADD = $(VMM_TEST_LDADD)
+# The control socket of a running VM under a soak of valid and malformed clients (issue 16)
+KVM_TESTS += tests/kvm/test_ctl_soak
+tests_kvm_test_ctl_soak_SOURCES = tests/kvm/test_ctl_soak.c $(COLLAPSE_VM_TEST_SOURCES)
+tests_kvm_test_ctl_soak_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_kvm_test_ctl_soak_LDADD = $(VMM_TEST_LDADD)
 include tests/lab/local.mk
 # Linux guests under thpvm (run --kernel): the CLI end to end with synthetic PVH
 # kernels, the console on a pty, the legacy devices on the bus, host detection.
