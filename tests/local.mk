@@ -264,6 +264,11 @@ LINUX_RUN_TEST_CFLAGS = $(VMM_TEST_CFLAGS) \
 tests_kvm_test_linux_run_SOURCES = tests/kvm/test_linux_run.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
 tests_kvm_test_linux_run_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
 tests_kvm_test_linux_run_LDADD = $(VMM_TEST_LDADD)
+# Guests that write garbage to every port, flood the console, touch memory with nothing behind it (issue 16)
+KVM_TESTS += tests/kvm/test_guest_misbehaves
+tests_kvm_test_guest_misbehaves_SOURCES = tests/kvm/test_guest_misbehaves.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
+tests_kvm_test_guest_misbehaves_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
+tests_kvm_test_guest_misbehaves_LDADD = $(VMM_TEST_LDADD)
 tests_kvm_test_linux_console_SOURCES = tests/kvm/test_linux_console.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
 tests_kvm_test_linux_console_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
 tests_kvm_test_linux_console_LDADD = $(VMM_TEST_LDADD) -lutil

@@ -217,14 +217,36 @@ Test(uart8250, save_and_restore)
 	json_decref(s);
 }
 
-Test(uart8250, bad_accesses_are_refused)
+Test(uart8250, accesses_outside_the_registers_are_refused)
 {
 	uint8_t v[4] = { 0 };
 
-	cr_assert_eq(uart8250_pio(&u, BASE, true, v, 2), -EINVAL);
 	cr_assert_eq(uart8250_pio(&u, BASE + 8, false, v, 1), -EINVAL);
 	cr_assert_eq(uart8250_pio(&u, BASE - 1, false, v, 1), -EINVAL);
+	cr_assert_eq(uart8250_pio(&u, BASE + 6, true, v, 4), -EINVAL, "past the last register");
+	cr_assert_eq(uart8250_pio(&u, BASE, true, v, 0), -EINVAL);
 	cr_assert_eq(nr_out, 0);
+}
+
+/* A guest's outw/outl to the UART is byte accesses to consecutive registers, as on the ISA bus (found by a guest
+ * writing garbage to every port, tests/kvm/test_guest_misbehaves.c: thpvm used to end the VM) */
+Test(uart8250, wide_accesses_are_byte_accesses_to_consecutive_registers)
+{
+	uint8_t w[4] = { 'h', 0x00, 0x00, 0x03 }, r[4];
+
+	/* THR 'h', IER 0, FCR 0, LCR 8N1 in one 4-byte write */
+	cr_assert_eq(uart8250_pio(&u, BASE, true, w, 4), 0);
+	cr_assert_eq(nr_out, 1);
+	cr_assert_eq(out[0], 'h');
+	/* LCR and MCR in one 2-byte read */
+	cr_assert_eq(uart8250_pio(&u, BASE + UART_LCR, false, r, 2), 0);
+	cr_assert_eq(r[0], 0x03);
+	/* scratch through a 2-byte write at MSR: MSR is read-only, SCR takes the second byte */
+	w[0] = 0x55;
+	w[1] = 0xa5;
+	cr_assert_eq(uart8250_pio(&u, BASE + UART_MSR, true, w, 2), 0);
+	cr_assert_eq(uart8250_pio(&u, BASE + UART_SCR, false, r, 1), 0);
+	cr_assert_eq(r[0], 0xa5);
 }
 
 static void *writer(void *arg)

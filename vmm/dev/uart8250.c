@@ -202,13 +202,19 @@ int uart8250_pio(void *dev, uint16_t port, bool is_write, uint8_t *data, unsigne
 	struct uart8250 *u = dev;
 	unsigned reg = (unsigned)(port - u->base);
 
-	if (size != 1 || reg >= UART8250_NR_PORTS)
+	/*
+	 * A wider access is split into byte accesses at consecutive registers,
+	 * as the ISA bus does with an 8-bit device (and QEMU with its 8250):
+	 * odd, but a guest may do it, and it is no reason to end the VM.
+	 */
+	if (!size || size > 4 || reg >= UART8250_NR_PORTS || size > UART8250_NR_PORTS - reg)
 		return -EINVAL;
 	pthread_mutex_lock(&u->lock);
-	if (is_write)
-		write_reg(u, reg, *data);
-	else
-		*data = read_reg(u, reg);
+	for (unsigned i = 0; i < size; i++)
+		if (is_write)
+			write_reg(u, reg + i, data[i]);
+		else
+			data[i] = read_reg(u, reg + i);
 	update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	return 0;

@@ -85,7 +85,7 @@ void uart8250_init(struct uart8250 *u, uint16_t base, unsigned irq, uart8250_tx_
 void uart8250_destroy(struct uart8250 *u);
 /* Power-on state (line low). Takes the lock. */
 void uart8250_reset(struct uart8250 *u);
-/* legacy_pio_fn for [base, base + 8). Takes the lock. 1-byte accesses only (-EINVAL otherwise). */
+/* legacy_pio_fn for [base, base + 8). Takes the lock. A wider access is byte accesses to consecutive registers; -EINVAL past the last. */
 int uart8250_pio(void *dev, uint16_t port, bool is_write, uint8_t *data, unsigned size);
 /*
  * Input from the console: queues up to len bytes in the receive FIFO and

@@ -57,7 +57,7 @@ static int uart_access(struct device *dev, struct iobus_access *a)
 	if (u->con)
 		console_flush(u->con);
 	if (ret)
-		return vmm_fail(ret, "%s: %u-byte %s port 0x%llx (the UART takes 1-byte accesses)", u->name, a->size,
+		return vmm_fail(ret, "%s: %u-byte %s port 0x%llx, outside its 8 registers", u->name, a->size,
 				a->is_write ? "write to" : "read from", (unsigned long long)a->addr);
 	return 0;
 }
