@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite, as CI runs it:
 #   1. warnings-as-errors build, every Criterion test (unit, thp, kvm)
-#   2. -fsanitize=address,undefined build, unit and host-mm tests under it;
+#   2. -fsanitize=address,undefined build, unit and host-mm tests under it,
+#      the KVM tests on this host's KVM and a subset in the nested lab;
 #      every fuzz target (fuzz/) under libFuzzer for a minute each
 #   3. the nested Linux lab's cases, where qemu-system-x86 is installed, and
 #      where /dev/kvm is not usable, thpvm demo (its VM parts in the lab)
@@ -36,8 +37,8 @@ check "$top/build" check
 
 step "build with -fsanitize=address,undefined"
 "$top/scripts/build.sh" build-asan --enable-werror --enable-sanitizers
-step "unit and host-mm tests under the sanitizers"
-check "$top/build-asan" check-sanitized
+step "unit, host-mm and KVM tests under the sanitizers (the KVM ones here and a subset in the nested lab)"
+THPVM_LAB_GUEST_DIR="$top/build/guests" check "$top/build-asan" check-sanitized
 
 step "fuzz: every parser under libFuzzer for ${THPVM_FUZZ_SECONDS:-60} s (make fuzz)"
 check "$top/build" fuzz FUZZ_SECONDS="${THPVM_FUZZ_SECONDS:-60}"

@@ -71,6 +71,12 @@ if [ -n "$asan" ]; then
 		results "${alogs[@]}" > "$tmp/asan"
 		summary "this host, -fsanitize=address,undefined build (${host_kvm:-KVM unknown})" "$tmp/asan"
 	fi
+	mapfile -t alabs < <(lab_logs "$asan")
+	for l in "${alabs[@]}"; do
+		results "$l" > "$tmp/one"
+		what=$(sed -n 's/^# KVM suite in the nested lab: //p' "$l" | head -n 1)
+		summary "nested lab $(basename "$l" .log), -fsanitize=address,undefined build (${what:-did not start})" "$tmp/one"
+	done
 fi
 
 : > "$tmp/lab"

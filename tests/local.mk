@@ -95,8 +95,10 @@ check-kvm:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(KVM_TESTS)"
 .PHONY: check-unit check-thp check-kvm
 
-# What CI runs under -fsanitize=address,undefined.
-SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS)
+# What CI runs under -fsanitize=address,undefined: everything on this host, and a
+# subset of the KVM tests in the nested lab (tests/lab/kvm-l1-sanitized.lab).
+SANITIZED_TESTS = $(UNIT_TESTS) $(THP_TESTS) $(KVM_TESTS) tests/lab/kvm-l1-sanitized.lab
+EXTRA_DIST += tests/lab/kvm-l1-sanitized.lab
 check-sanitized:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(SANITIZED_TESTS)"
 .PHONY: check-sanitized

@@ -5,6 +5,8 @@
 #   l1=NAME      the L1 kernel: $(builddir)/guests/NAME (linux-backports, linux)
 #   tests=LIST   the test binaries (build-tree paths), or "all": $THPVM_KVM_TESTS
 #   memory=MIB   L1's RAM (optional)
+# The kernels come from $(builddir)/guests, or from THPVM_LAB_GUEST_DIR (the
+# sanitizer build borrows the main build's, scripts/test.sh).
 # Runs from the top build directory (automake does). Skips, saying why, where
 # qemu-system-x86_64 is missing (scripts/install-deps.sh installs it).
 set -euo pipefail
@@ -28,5 +30,7 @@ builddir=$(pwd)
 # console goes to tests/lab/NAME.console.log, not over it
 name=$(basename "$conf" .lab).console
 # shellcheck disable=SC2086
-exec "$top/tests/lab/run.sh" --builddir "$builddir" --l1 "$builddir/guests/$l1" --memory "$memory" \
+guests=${THPVM_LAB_GUEST_DIR:-$builddir/guests}
+exec "$top/tests/lab/run.sh" --builddir "$builddir" --l1 "$guests/$l1" --l2 "$guests/linux" \
+	--l2 "$guests/linux-backports" --memory "$memory" \
 	--name "$name" --suite $tests
