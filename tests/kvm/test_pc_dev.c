@@ -135,8 +135,16 @@ Test(pc_dev, uart_registers_through_the_bus)
 	read_console_file(out, sizeof(out));
 	cr_assert_str_eq(out, "ok", "each byte reaches the console at once");
 	cr_assert_eq(console_nr_out(con), 2);
-	cr_assert_eq(pio(X86_PORT_COM1, true, v, 2), -EINVAL, "2-byte access refused");
-	cr_assert(strstr(vmm_last_error(), "com1: 2-byte write to port 0x3f8"), "%s", vmm_last_error());
+	/* a 2-byte write is THR then IER, as on the ISA bus: one more byte out, interrupts still off */
+	v[0] = '!';
+	v[1] = 0;
+	cr_assert_eq(pio(X86_PORT_COM1, true, v, 2), 0, "%s", vmm_last_error());
+	read_console_file(out, sizeof(out));
+	cr_assert_str_eq(out, "ok!");
+	cr_assert_eq(inb(X86_PORT_COM1 + UART_IER), 0);
+	cr_assert_eq(console_nr_out(con), 3);
+	/* one that runs past the last register is not the UART's: the bus finds no device (a Linux machine ignores it) */
+	cr_assert_eq(pio(X86_PORT_COM1 + UART_SCR, true, v, 2), -ENODEV);
 }
 
 Test(pc_dev, uart_interrupt_reaches_the_in_kernel_irqchip)
