@@ -29,20 +29,24 @@ static int add(uint64_t gpa, uint64_t size, enum thpvm_backing backing)
 
 /*
  * Each bad input gets its documented errno, result code and a message, and
- * maps nothing: no mapping the size of the region or its reservation appears
- * (others come and go with the sanitizers' allocator).
+ * maps nothing: no mapping the size of the region or its reservation appears.
+ * Looked for only for regions of 8 MiB or more: smaller mappings come and go
+ * with the sanitizers' allocator (CI's ASan run once counted one more VMA of
+ * 4 KiB..4 MiB while a 2 MiB + 1 or 4 KiB region was refused), so the
+ * refusals whose subject is not the size use 64 MiB regions.
  */
 static void expect_refused(uint64_t gpa, uint64_t size, enum thpvm_backing backing, int err,
 			   enum thpvm_map_result result)
 {
-	int vmas = count_vmas(size);
+	bool look = size >= 8 * MIB;
+	int vmas = look ? count_vmas(size) : 0;
 
 	cr_assert_eq(add(gpa, size, backing), -err, "gpa 0x%llx size 0x%llx: expected -%d", (unsigned long long)gpa,
 		     (unsigned long long)size, err);
 	cr_assert_eq(thpvm_memmap_last_result(map), result, "got %s, want %s",
 		     thpvm_map_result_name(thpvm_memmap_last_result(map)), thpvm_map_result_name(result));
 	cr_assert(strstr(thpvm_last_error(), thpvm_map_result_str(result)), "message: %s", thpvm_last_error());
-	cr_assert_eq(count_vmas(size), vmas, "a refused region left mappings behind");
+	cr_assert_eq(look ? count_vmas(size) : 0, vmas, "a refused region left mappings behind");
 }
 
 Test(memmap, zero_size_is_refused)
@@ -52,14 +56,14 @@ Test(memmap, zero_size_is_refused)
 
 Test(memmap, unaligned_gpa_is_refused)
 {
-	expect_refused(0x1001, 2 * MIB, THPVM_BACKING_THP, EINVAL, THPVM_MAP_UNALIGNED_GPA);
-	expect_refused(0x1000, 2 * MIB, THPVM_BACKING_HUGETLB, EINVAL, THPVM_MAP_UNALIGNED_GPA);
+	expect_refused(0x1001, 64 * MIB, THPVM_BACKING_THP, EINVAL, THPVM_MAP_UNALIGNED_GPA);
+	expect_refused(0x1000, 64 * MIB, THPVM_BACKING_HUGETLB, EINVAL, THPVM_MAP_UNALIGNED_GPA);
 }
 
 Test(memmap, unaligned_size_is_refused)
 {
-	expect_refused(0, 2 * MIB + 1, THPVM_BACKING_THP, EINVAL, THPVM_MAP_UNALIGNED_SIZE);
-	expect_refused(0, 4096, THPVM_BACKING_HUGETLB, EINVAL, THPVM_MAP_UNALIGNED_SIZE);
+	expect_refused(0, 64 * MIB + 1, THPVM_BACKING_THP, EINVAL, THPVM_MAP_UNALIGNED_SIZE);
+	expect_refused(0, 64 * MIB + 4096, THPVM_BACKING_HUGETLB, EINVAL, THPVM_MAP_UNALIGNED_SIZE);
 }
 
 Test(memmap, overflowing_region_is_refused)
