@@ -40,10 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ret = run_opts_parse(argc, argv, &o);
 	if (!ret) {
 		/* what the driver relies on once the options are accepted */
-		FUZZ_CHECK(!!o.payload != !!o.kernel);
-		FUZZ_CHECK(o.memory_bytes && o.memory_bytes % (2ULL << 20) == 0);
-		FUZZ_CHECK(o.nr_cpus >= 1 && o.nr_cpus <= PAYLOAD_MAX_CPUS);
-		FUZZ_CHECK(o.guest_page_size == 4096 || o.guest_page_size == 2ULL << 20);
+		FUZZ_CHECK(!!o.guest.payload != !!o.guest.kernel);
+		FUZZ_CHECK(o.guest.memory_bytes && o.guest.memory_bytes % (2ULL << 20) == 0);
+		FUZZ_CHECK(o.guest.nr_cpus >= 1 && o.guest.nr_cpus <= PAYLOAD_MAX_CPUS);
+		FUZZ_CHECK(o.guest.guest_page_size == 4096 || o.guest.guest_page_size == 2ULL << 20);
 	}
 	/* a parse leaves nothing behind: a good command line after this one (its arguments still alive) is still good */
 	run_opts_default(&o, "run");

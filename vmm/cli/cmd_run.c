@@ -6,7 +6,7 @@
 
 static int run(int argc, char **argv)
 {
-	struct run_opts o = { .cmd = "run" };
+	struct run_opts o = { .guest.cmd = "run" };
 	int ret = run_opts_parse(argc, argv, &o);
 
 	return ret ? ret : run_guest(&o, NULL, NULL);

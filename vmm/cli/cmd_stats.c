@@ -10,7 +10,7 @@
 
 static int run(int argc, char **argv)
 {
-	struct run_opts o = { .cmd = "stats" };
+	struct run_opts o = { .guest.cmd = "stats" };
 	int ret = run_opts_parse(argc, argv, &o);
 
 	if (ret)

@@ -66,11 +66,11 @@ int demo_linux(const char *guest_dir, uint64_t memory_bytes)
 	snprintf(cmdline, sizeof(cmdline), DEMO_CMDLINE " thpvm.run=memtest,mem=%lluM,cpus=2",
 		 (unsigned long long)(memory_bytes >> 21));
 	run_opts_default(&o, "demo");
-	o.kernel = kernel;
-	o.initrd = initrd;
-	o.cmdline = cmdline;
-	o.memory_bytes = memory_bytes;
-	o.nr_cpus = 2;
+	o.guest.kernel = kernel;
+	o.guest.initrd = initrd;
+	o.guest.cmdline = cmdline;
+	o.guest.memory_bytes = memory_bytes;
+	o.guest.nr_cpus = 2;
 	o.timeout_ns = DEMO_TIMEOUT_S * 1000000000ULL;
 	printf("booting %s with %s, %llu MiB, 2 vCPUs\ncommand line: %s\n\n", kernel, initrd,
 	       (unsigned long long)(memory_bytes >> 20), cmdline);

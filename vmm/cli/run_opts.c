@@ -16,32 +16,32 @@ enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
 static int check_guest_kind(const struct run_opts *o, bool guest_page_given)
 {
 	struct console_config cc;
-	const char *cmd = o->cmd;
+	const char *cmd = o->guest.cmd;
 
-	if (o->payload && o->kernel) {
+	if (o->guest.payload && o->guest.kernel) {
 		cli_error("%s: --payload and --kernel exclude each other (a payload guest or a Linux guest)", cmd);
 		return 2;
 	}
-	if (!o->payload && !o->kernel) {
+	if (!o->guest.payload && !o->guest.kernel) {
 		cli_error("%s: --payload NAME_OR_PATH is required (built-in payloads: tlbbench, memtest, selftest), "
 			  "or --kernel PATH for a Linux guest", cmd);
 		return 2;
 	}
-	if (o->kernel) {
-		if (guest_page_given || o->args.nr) {
+	if (o->guest.kernel) {
+		if (guest_page_given || o->guest.args.nr) {
 			cli_error("%s: %s is for payload guests (a Linux guest takes --cmdline)", cmd,
-				  o->args.nr ? "--arg" : "--guest-page");
+				  o->guest.args.nr ? "--arg" : "--guest-page");
 			return 2;
 		}
-		if (o->console && console_parse(o->console, &cc)) {
+		if (o->guest.console && console_parse(o->guest.console, &cc)) {
 			cli_error("%s: %s", cmd, vmm_last_error());
 			return 2;
 		}
 		return 0;
 	}
-	if (o->initrd || o->cmdline || o->console) {
+	if (o->guest.initrd || o->guest.cmdline || o->guest.console) {
 		cli_error("%s: %s needs --kernel (it is for Linux guests)", cmd,
-			  o->initrd ? "--initrd" : o->cmdline ? "--cmdline" : "--console");
+			  o->guest.initrd ? "--initrd" : o->guest.cmdline ? "--cmdline" : "--console");
 		return 2;
 	}
 	return 0;
@@ -50,11 +50,11 @@ static int check_guest_kind(const struct run_opts *o, bool guest_page_given)
 void run_opts_default(struct run_opts *o, const char *cmd)
 {
 	memset(o, 0, sizeof(*o));
-	o->cmd = cmd;
-	o->memory_bytes = 256ULL << 20;
-	o->guest_page_size = 2ULL << 20;
+	o->guest.cmd = cmd;
+	o->guest.memory_bytes = 256ULL << 20;
+	o->guest.guest_page_size = 2ULL << 20;
 	o->backing = THPVM_BACKING_THP;
-	o->nr_cpus = 1;
+	o->guest.nr_cpus = 1;
 	thpvm_collapse_config_default(&o->collapse);
 }
 
@@ -81,7 +81,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ 0 },
 	};
-	const char *cmd = o->cmd;
+	const char *cmd = o->guest.cmd;
 	bool guest_page_given = false;
 	uint64_t v;
 	int c;
@@ -98,10 +98,10 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_PAYLOAD:
-			o->payload = optarg;
+			o->guest.payload = optarg;
 			break;
 		case O_MEMORY:
-			if (parse_size(optarg, &o->memory_bytes) || !o->memory_bytes || o->memory_bytes % (2ULL << 20)) {
+			if (parse_size(optarg, &o->guest.memory_bytes) || !o->guest.memory_bytes || o->guest.memory_bytes % (2ULL << 20)) {
 				cli_error("%s: --memory '%s': expected a non-zero multiple of 2 MiB, e.g. 256M or 1G", cmd,
 					  optarg);
 				return 2;
@@ -110,9 +110,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		case O_GUEST_PAGE:
 			guest_page_given = true;
 			if (!strcmp(optarg, "4k") || !strcmp(optarg, "4K")) {
-				o->guest_page_size = 4096;
+				o->guest.guest_page_size = 4096;
 			} else if (!strcmp(optarg, "2m") || !strcmp(optarg, "2M")) {
-				o->guest_page_size = 2ULL << 20;
+				o->guest.guest_page_size = 2ULL << 20;
 			} else {
 				cli_error("%s: --guest-page '%s': expected 4k or 2m", cmd, optarg);
 				return 2;
@@ -132,10 +132,10 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				cli_error("%s: --cpus '%s': expected 1..%d", cmd, optarg, PAYLOAD_MAX_CPUS);
 				return 2;
 			}
-			o->nr_cpus = (unsigned)v;
+			o->guest.nr_cpus = (unsigned)v;
 			break;
 		case O_ARG:
-			if (payload_args_add(&o->args, optarg)) {
+			if (payload_args_add(&o->guest.args, optarg)) {
 				cli_error("%s: %s", cmd, vmm_last_error());
 				return 2;
 			}
@@ -163,16 +163,16 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 			o->ctl_sock = optarg;
 			break;
 		case O_KERNEL:
-			o->kernel = optarg;
+			o->guest.kernel = optarg;
 			break;
 		case O_INITRD:
-			o->initrd = optarg;
+			o->guest.initrd = optarg;
 			break;
 		case O_CMDLINE:
-			o->cmdline = optarg;
+			o->guest.cmdline = optarg;
 			break;
 		case O_CONSOLE:
-			o->console = optarg;
+			o->guest.console = optarg;
 			break;
 		case ':':
 			cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);

@@ -12,7 +12,6 @@
 #include "dev/console.h"
 #include "util/error.h"
 #include "linux_machine.h"
-#include "run/run_opts.h"
 #include "dev/pc_dev.h"
 #include "kvm/kvm_host.h"
 #include "kvm/vcpu.h"
@@ -35,7 +34,7 @@ static void linux_ops_release(void *state)
 }
 
 /* A console file that cannot be created is bad input, found before any memory exists. */
-static int linux_ops_check(const struct run_opts *o, void **state)
+static int linux_ops_check(const struct machine_config *mc, void **state)
 {
 	struct linux_machine *m = calloc(1, sizeof(*m));
 	struct console_config cc;
@@ -43,7 +42,7 @@ static int linux_ops_check(const struct run_opts *o, void **state)
 
 	if (!m)
 		return vmm_fail(-ENOMEM, "out of memory");
-	if ((ret = console_parse(o->console ? o->console : "stdio", &cc)) || (ret = console_open(&cc, &m->con))) {
+	if ((ret = console_parse(mc->console ? mc->console : "stdio", &cc)) || (ret = console_open(&cc, &m->con))) {
 		free(m);
 		return ret;
 	}
@@ -52,24 +51,24 @@ static int linux_ops_check(const struct run_opts *o, void **state)
 }
 
 /* The kernel's checks need the memory layout, so they come after guest RAM exists (on demand, nothing touched). */
-static int linux_ops_load(void *state, const struct run_opts *o, struct thpvm_memmap *mem)
+static int linux_ops_load(void *state, const struct machine_config *mc, struct thpvm_memmap *mem)
 {
 	struct linux_machine *m = state;
 	struct linux_load_config lc = {
-		.kernel_path = o->kernel,
-		.initrd_path = o->initrd,
-		.cmdline = o->cmdline,
-		.nr_cpus = o->nr_cpus,
+		.kernel_path = mc->kernel,
+		.initrd_path = mc->initrd,
+		.cmdline = mc->cmdline,
+		.nr_cpus = mc->nr_cpus,
 	};
 
 	return linux_machine_load(mem, &lc, &m->boot);
 }
 
-static int linux_ops_create_vm(void *state, const struct run_opts *o, struct thpvm_memmap *mem, struct vm **vm)
+static int linux_ops_create_vm(void *state, const struct machine_config *mc, struct thpvm_memmap *mem, struct vm **vm)
 {
 	struct linux_machine *m = state;
 
-	(void)o;
+	(void)mc;
 	return linux_vm_create(mem, &m->boot, m->con, vm);
 }
 
@@ -77,7 +76,7 @@ static int linux_ops_create_vm(void *state, const struct run_opts *o, struct thp
  * Said once, before the guest runs: what happens next is slow or a guest
  * error, not a hang of thpvm. Then the terminal goes raw.
  */
-static void linux_ops_start(void *state, const struct run_opts *o)
+static void linux_ops_start(void *state, const struct machine_config *mc, uint64_t timeout_ns)
 {
 	struct linux_machine *m = state;
 	struct kvm_host h;
@@ -86,10 +85,10 @@ static void linux_ops_start(void *state, const struct run_opts *o)
 	if (!kvm_host_boots_linux(&h))
 		cli_error("warning: /dev/kvm is %s: Linux boots very slowly or fails here%s; "
 			  "use a VMX/SVM host or the nested lab (docs/lab.md)",
-			  h.what, o->timeout_ns ? "" : " (--timeout bounds the attempt)");
+			  h.what, timeout_ns ? "" : " (--timeout bounds the attempt)");
 	fflush(stdout);
 	if (console_raw(m->con))
-		cli_error("%s: %s (the console stays as it is)", o->cmd, vmm_last_error());
+		cli_error("%s: %s (the console stays as it is)", mc->cmd, vmm_last_error());
 	else if (console_is_raw(m->con))
 		cli_error("console: Ctrl-A x quits, Ctrl-A h lists the keys");
 }

@@ -13,10 +13,30 @@
 #define THPVM_MACHINE_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include "payload.h"
 
-struct run_opts;
 struct thpvm_memmap;
 struct vm;
+
+/*
+ * The guest a run starts: the part of the run's options a machine reads
+ * (vmm/run/run_opts.h holds it as .guest, the CLI fills it). A payload
+ * guest has payload, guest_page_size and args; a Linux guest kernel,
+ * initrd, cmdline and console; both the rest.
+ */
+struct machine_config {
+	const char *cmd;                /* "run", "stats" or "demo", for messages */
+	const char *payload;            /* --payload NAME_OR_PATH */
+	uint64_t guest_page_size;       /* --guest-page 4k|2m, default 2m */
+	struct payload_args args;       /* --arg KEY=VALUE ... */
+	const char *kernel;             /* --kernel PATH: bzImage or PVH vmlinux (docs/linux-boot.md) */
+	const char *initrd;             /* --initrd PATH */
+	const char *cmdline;            /* --cmdline STR */
+	const char *console;            /* --console stdio|file:PATH, default stdio */
+	uint64_t memory_bytes;          /* --memory, default 256 MiB */
+	unsigned nr_cpus;               /* --cpus, default 1 */
+};
 
 /*
  * What differs per kind of guest. Every function but the optional ones
@@ -26,13 +46,17 @@ struct vm;
 struct machine_ops {
 	const char *kind;       /* for messages: "payload", "Linux" */
 	/* Before any memory: read and check the guest's input (bad input: exit status 2). */
-	int (*check)(const struct run_opts *o, void **state);
+	int (*check)(const struct machine_config *mc, void **state);
 	void (*release)(void *state);
 	/* Into guest RAM once it exists, before the VM (bad input: exit status 2); optional. */
-	int (*load)(void *state, const struct run_opts *o, struct thpvm_memmap *mem);
-	int (*create_vm)(void *state, const struct run_opts *o, struct thpvm_memmap *mem, struct vm **vm);
-	/* Around the vCPUs' run: before they start (warnings, the terminal), once they run (input), after they stopped. */
-	void (*start)(void *state, const struct run_opts *o);
+	int (*load)(void *state, const struct machine_config *mc, struct thpvm_memmap *mem);
+	int (*create_vm)(void *state, const struct machine_config *mc, struct thpvm_memmap *mem, struct vm **vm);
+	/*
+	 * Around the vCPUs' run: before they start (warnings, the terminal;
+	 * timeout_ns is the run's limit, 0 = none), once they run (input),
+	 * after they stopped.
+	 */
+	void (*start)(void *state, const struct machine_config *mc, uint64_t timeout_ns);
 	int (*started)(void *state);
 	void (*stop)(void *state);
 	/* The guest's output out, before anything is said about its end. */

@@ -6,7 +6,6 @@
 #include "machine.h"
 #include "util/error.h"
 #include "payload.h"
-#include "run/run_opts.h"
 #include "kvm/vm.h"
 #include "x86/layout.h"
 
@@ -26,20 +25,20 @@ static void payload_ops_release(void *state)
 }
 
 /* The image, its arguments and the memory layout: all bad input, found before any memory exists. */
-static int payload_ops_check(const struct run_opts *o, void **state)
+static int payload_ops_check(const struct machine_config *mc, void **state)
 {
-	uint64_t mem = o->memory_bytes, low = mem < X86_MMIO_HOLE_GPA ? mem : X86_MMIO_HOLE_GPA;
+	uint64_t mem = mc->memory_bytes, low = mem < X86_MMIO_HOLE_GPA ? mem : X86_MMIO_HOLE_GPA;
 	struct payload_layout layout;
 	struct payload_machine *m = calloc(1, sizeof(*m));
 	int ret;
 
 	if (!m)
 		return vmm_fail(-ENOMEM, "out of memory");
-	if ((ret = payload_image_load(o->payload, &m->image))) {
+	if ((ret = payload_image_load(mc->payload, &m->image))) {
 		free(m);
 		return ret;
 	}
-	if ((ret = payload_args_check(&o->args, &m->image)) ||
+	if ((ret = payload_args_check(&mc->args, &m->image)) ||
 	    (ret = payload_layout_compute(low, mem - low, &layout))) {
 		payload_ops_release(m);
 		return ret;
@@ -49,12 +48,12 @@ static int payload_ops_check(const struct run_opts *o, void **state)
 }
 
 /* The image goes into guest RAM as the VM is made. */
-static int payload_ops_create_vm(void *state, const struct run_opts *o, struct thpvm_memmap *mem, struct vm **vm)
+static int payload_ops_create_vm(void *state, const struct machine_config *mc, struct thpvm_memmap *mem, struct vm **vm)
 {
 	struct payload_machine *m = state;
-	struct payload_config pc = { .image = &m->image, .args = &o->args, .guest_page_size = o->guest_page_size };
+	struct payload_config pc = { .image = &m->image, .args = &mc->args, .guest_page_size = mc->guest_page_size };
 
-	return payload_vm_create(mem, o->nr_cpus, &pc, vm, &m->payload);
+	return payload_vm_create(mem, mc->nr_cpus, &pc, vm, &m->payload);
 }
 
 static void payload_ops_flush(void *state)

@@ -46,7 +46,7 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 	if (o->stats) {
 		fflush(stdout);
 		if (vm_stats_print(stdout, vm)) {
-			cli_error("%s: statistics: %s", o->cmd, vmm_last_error());
+			cli_error("%s: statistics: %s", o->guest.cmd, vmm_last_error());
 			ret = -EIO;
 		}
 		if (collapse_vm_of(vm)) {
@@ -58,7 +58,7 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 		json_t *j = vm_stats_json(vm);
 
 		if (!j || json_dump_file(j, o->stats_json, JSON_INDENT(1))) {
-			cli_error("%s: cannot write statistics to %s%s%s", o->cmd, o->stats_json, j ? "" : ": ",
+			cli_error("%s: cannot write statistics to %s%s%s", o->guest.cmd, o->stats_json, j ? "" : ": ",
 				  j ? "" : vmm_last_error());
 			ret = -EIO;
 		}
@@ -70,7 +70,7 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 /* Bad input (the image, its arguments, the console) is found before any memory exists. */
 static int check_machine(struct run *r)
 {
-	return r->ops->check(r->o, &r->machine);
+	return r->ops->check(&r->o->guest, &r->machine);
 }
 
 static void release_machine(struct run *r)
@@ -83,7 +83,7 @@ static void release_machine(struct run *r)
 static int create_ram(struct run *r)
 {
 	struct guest_ram_config rc = {
-		.size_bytes = r->o->memory_bytes,
+		.size_bytes = r->o->guest.memory_bytes,
 		.backing = r->o->backing,
 		.populate = THPVM_POPULATE_ON_DEMAND,
 	};
@@ -99,7 +99,7 @@ static void destroy_ram(struct run *r)
 
 static int load_machine(struct run *r)
 {
-	return r->ops->load ? r->ops->load(r->machine, r->o, r->mem) : 0;
+	return r->ops->load ? r->ops->load(r->machine, &r->o->guest, r->mem) : 0;
 }
 
 /* --prefault: every page written now, before the guest is loaded into it or runs. */
@@ -117,7 +117,7 @@ static int prefault(struct run *r)
 
 static int create_vm(struct run *r)
 {
-	return r->ops->create_vm(r->machine, r->o, r->mem, &r->vm);
+	return r->ops->create_vm(r->machine, &r->o->guest, r->mem, &r->vm);
 }
 
 static void destroy_vm(struct run *r)
@@ -220,14 +220,14 @@ static void child_exit(void *arg, struct vm *vm)
 
 int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg), void *arg)
 {
-	struct run r = { .o = o, .ops = o->kernel ? &machine_linux : &machine_payload };
+	struct run r = { .o = o, .ops = o->guest.kernel ? &machine_linux : &machine_payload };
 	struct sigaction sa, old_int, old_term, old_hup, old_pipe;
 	unsigned done;
 	int status, ret;
 
 	for (done = 0; done < NR_RUN_STEPS; done++) {
 		if (run_steps[done].init(&r)) {
-			cli_error("%s: %s", o->cmd, vmm_last_error());
+			cli_error("%s: %s", o->guest.cmd, vmm_last_error());
 			unwind(&r, done);
 			return run_steps[done].fail_status;
 		}
@@ -243,7 +243,7 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, &old_pipe);
 	if (r.ops->start)
-		r.ops->start(r.machine, o);
+		r.ops->start(r.machine, &o->guest, o->timeout_ns);
 	if (!(ret = vm_start(r.vm)) && r.ops->started)
 		ret = r.ops->started(r.machine);
 	if (!ret)
@@ -251,7 +251,7 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 	if (r.ops->stop)
 		r.ops->stop(r.machine);
 	if (ret) {
-		cli_error("%s: %s", o->cmd, vmm_last_error());
+		cli_error("%s: %s", o->guest.cmd, vmm_last_error());
 		status = 1;
 	} else {
 		status = report_exit(&r, r.vm);

@@ -6,27 +6,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <thpvm.h>
-#include "machine/payload.h"
+#include "machine/machine.h"
 
 struct run_opts {
-	const char *cmd;                /* "run" or "stats", for messages */
-	const char *payload;            /* --payload NAME_OR_PATH */
-	uint64_t memory_bytes;          /* --memory, default 256 MiB */
-	uint64_t guest_page_size;       /* --guest-page 4k|2m, default 2m */
+	/* the guest (machine/machine.h): --payload, --kernel and what goes with each, --memory, --cpus */
+	struct machine_config guest;
 	enum thpvm_backing backing;     /* --backing, default thp */
 	bool prefault;                  /* --prefault */
-	unsigned nr_cpus;               /* --cpus, default 1 */
-	struct payload_args args;       /* --arg KEY=VALUE ... */
 	bool stats;                     /* --stats: print the report when the guest ends */
 	const char *stats_json;         /* --stats-json FILE (stats: --json FILE) */
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
 	const char *ctl_sock;           /* --ctl-sock PATH (or --ctl-sock): the control socket (docs/ctl.md), NULL = none */
-	/* Linux guests (machine/linux_ops.c, docs/linux-boot.md) */
-	const char *kernel;             /* --kernel PATH: bzImage or PVH vmlinux, instead of --payload */
-	const char *initrd;             /* --initrd PATH */
-	const char *cmdline;            /* --cmdline STR */
-	const char *console;            /* --console stdio|file:PATH, default stdio */
 };
 
 #define RUN_OPTS_USAGE                                                                                  \
