@@ -245,6 +245,27 @@ static json_t *hook_stats(void *arg)
 	return collapse_vm_status(arg);
 }
 
+/*
+ * A user's pause (vm_pause_for_user()) waits for the collapse in flight,
+ * whose quiesce hook (file-backed RAM) could otherwise resume the VM under
+ * that pause; once the VM is paused the hook refuses to touch it.
+ */
+static void hook_pause_begin(void *arg)
+{
+	struct collapse_vm *cv = arg;
+
+	if (cv->c)
+		thpvm_collapse_pause(cv->c);
+}
+
+static void hook_pause_end(void *arg)
+{
+	struct collapse_vm *cv = arg;
+
+	if (cv->c)
+		thpvm_collapse_resume(cv->c);
+}
+
 static void hook_destroy(void *arg)
 {
 	struct collapse_vm *cv = arg;
@@ -267,6 +288,8 @@ int collapse_vm_attach(struct vm *vm, const struct thpvm_collapse_config *cfg, s
 		.fork_parent = hook_fork_parent,
 		.fork_child = hook_fork_child,
 		.stats = hook_stats,
+		.pause_begin = hook_pause_begin,
+		.pause_end = hook_pause_end,
 		.destroy = hook_destroy,
 		.ctl_register = collapse_ctl_register,
 	};
@@ -351,22 +374,6 @@ int collapse_vm_configure(struct collapse_vm *cv, const struct thpvm_collapse_co
 	cv->cfg = next;
 	pthread_mutex_unlock(&cv->lock);
 	return apply_mode(cv);
-}
-
-void collapse_vm_pause(struct vm *vm)
-{
-	struct collapse_vm *cv = collapse_vm_of(vm);
-
-	if (cv)
-		thpvm_collapse_pause(cv->c);
-}
-
-void collapse_vm_resume(struct vm *vm)
-{
-	struct collapse_vm *cv = collapse_vm_of(vm);
-
-	if (cv)
-		thpvm_collapse_resume(cv->c);
 }
 
 bool collapse_vm_held(struct collapse_vm *cv)

@@ -54,18 +54,6 @@ void collapse_vm_get_config(struct collapse_vm *cv, struct thpvm_collapse_config
  */
 int collapse_vm_configure(struct collapse_vm *cv, const struct thpvm_collapse_config *cfg);
 
-/*
- * For a pause that is not a fork (the control socket's pause):
- * collapse_vm_pause() before vm_pause() and collapse_vm_resume() as soon as
- * vm_pause() returns. It waits for the collapse in flight, whose quiesce
- * hook (file-backed RAM) could otherwise resume the VM under the caller's
- * pause; once the VM is paused the hook refuses to touch it. Not held across
- * the pause: whoever resumes the VM need not know. NULL vm or no collapser:
- * nothing.
- */
-void collapse_vm_pause(struct vm *vm);
-void collapse_vm_resume(struct vm *vm);
-
 /* Whether the collapser is held paused because its VM stayed paused as a template after a fork. */
 bool collapse_vm_held(struct collapse_vm *cv);
 

@@ -10,8 +10,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "vm_ctl.h"
-/* pause excludes a collapse in flight (h_pause): the one call into a subsystem left here */
-#include "collapse/collapse_vm.h"
 #include "ctl.h"
 #include "util/error.h"
 #include "fork/fork.h"
@@ -49,13 +47,9 @@ static json_t *h_pause(void *ctx, json_t *args, struct ctl_error *err)
 	(void)args;
 	if (strcmp(st, "running"))
 		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not running", st);
-	/* no collapse in flight: a quiesce (file-backed RAM) would resume the VM under this pause */
-	collapse_vm_pause(vc->vm);
-	if (vm_pause(vc->vm)) {
-		collapse_vm_resume(vc->vm);
+	/* the subsystems' work in flight first (vm_hooks.pause_begin): a collapse's quiesce would resume the VM */
+	if (vm_pause_for_user(vc->vm))
 		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
-	}
-	collapse_vm_resume(vc->vm);
 	return json_pack("{s:s, s:f}", "state", state_str(vc->vm), "pause_ms", (double)(util_mono_ns() - t) / 1e6);
 }
 

@@ -105,6 +105,17 @@ struct vm_hooks {
 	int (*fork_child)(void *arg, struct vm *vm, unsigned child_index);
 	json_t *(*stats)(void *arg);        /* new reference, added to the VM's stats */
 	/*
+	 * A pause asked for from outside (vm_pause_for_user(): the control
+	 * socket's pause), not a fork's nor a subsystem's own: pause_begin runs
+	 * before vm_pause() and may wait for the subsystem's work in flight
+	 * (the collapse thread's, whose quiesce of file-backed RAM would
+	 * otherwise resume the VM under this pause); pause_end runs as soon as
+	 * vm_pause() returned. Not held across the pause: whoever resumes the
+	 * VM need not know.
+	 */
+	void (*pause_begin)(void *arg);
+	void (*pause_end)(void *arg);
+	/*
 	 * The subsystem's control commands, each schema beside its handler
 	 * (kvmtool's way: the owner registers, the socket knows nobody): called
 	 * when a control socket is attached to the VM, and in a forked child for
@@ -211,6 +222,8 @@ void vm_stop_dump(struct vm *vm, enum vm_stop_reason reason, int status, int vcp
  */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+/* vm_pause() between every hook's pause_begin and pause_end (in reverse): a pause a user asked for. */
+int vm_pause_for_user(struct vm *vm);
 
 /* Where a VM is in its life; the one reading of the run state fields for every other module. */
 enum vm_run_state {

@@ -183,6 +183,20 @@ int vm_pause(struct vm *vm)
 	return 0;
 }
 
+int vm_pause_for_user(struct vm *vm)
+{
+	int ret;
+
+	for (unsigned i = 0; i < vm->nr_hooks; i++)
+		if (vm->hooks[i].pause_begin)
+			vm->hooks[i].pause_begin(vm->hooks[i].arg);
+	ret = vm_pause(vm);
+	for (unsigned i = vm->nr_hooks; i-- > 0;)
+		if (vm->hooks[i].pause_end)
+			vm->hooks[i].pause_end(vm->hooks[i].arg);
+	return ret;
+}
+
 int vm_resume(struct vm *vm)
 {
 	if (!vm->started)
