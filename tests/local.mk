@@ -132,6 +132,10 @@ tests_unit_test_ctl_commands_SOURCES = tests/unit/test_ctl_commands.c tests/lib/
 	tests/lib/ctl_helpers.h
 tests_unit_test_ctl_commands_CFLAGS = $(VMM_TEST_CFLAGS) -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_ctl_commands_LDADD = $(VMM_TEST_LDADD)
+# Every subcommand's option errors, through the built binary (vmm/util/opts.h)
+UNIT_TESTS += tests/unit/test_cli_opts
+tests_unit_test_cli_opts_CFLAGS = $(TEST_CFLAGS) -DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"'
+tests_unit_test_cli_opts_LDADD = $(TEST_LDADD)
 # Linux boot (vmm/x86: loader, e820, MP table, boot CPU state, CPUID, MSRs). Tests that
 # load real kernels read them from $THPVM_TEST_KERNEL_DIR (default: guests/linux in the
 # build tree) and skip, saying where they looked, when there are none.

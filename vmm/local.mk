@@ -48,6 +48,8 @@ VMM_CORE_SOURCES = \
 	vmm/util/util.c \
 	vmm/util/error.h \
 	vmm/util/error.c \
+	vmm/util/opts.h \
+	vmm/util/opts.c \
 	vmm/kvm/kvm_stats.h \
 	vmm/kvm/kvm_stats.c \
 	vmm/kvm/vm.h \

@@ -39,6 +39,7 @@
 #include "bench.h"
 #include "plot.h"
 #include "util/util.h"
+#include "util/opts.h"
 #include "../ctl/ctl.h"
 #include "util/error.h"
 #include "util/clock.h"
@@ -538,9 +539,8 @@ static int run(int argc, char **argv)
 	char sz[32];
 	int c, status = 0;
 
-	opterr = 0;
-	optind = 0; /* a full reset of getopt's state, as in run_opts_parse() */
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	opt_begin();
+	while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (parse_size(optarg, &o->memory) || o->memory < 64 * MIB || o->memory % (2 * MIB)) {
@@ -576,14 +576,11 @@ static int run(int argc, char **argv)
 			o->warm = false;
 			break;
 		default:
-			cli_error("bench collapse: unknown option '%s' (try 'thpvm bench collapse --help')", argv[optind - 1]);
-			return 2;
+			return opt_bad("bench collapse", c, argv);
 		}
 	}
-	if (optind < argc) {
-		cli_error("bench collapse: unexpected argument '%s'", argv[optind]);
+	if (opt_rest("bench collapse", argc, argv))
 		return 2;
-	}
 	if (!o->nr_cfgs) {
 		static const char *const defaults[] = { "tlb", "balanced", "density", "khugepaged" };
 

@@ -24,6 +24,7 @@
 #include <thpvm.h>
 #include "bench.h"
 #include "util/util.h"
+#include "util/opts.h"
 #include "util/clock.h"
 
 #define MAX_CONFIGS 8
@@ -282,7 +283,8 @@ static int run(int argc, char **argv)
 	char sz[32];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opt_begin();
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (parse_size(optarg, &rc.size_bytes) || !rc.size_bytes || rc.size_bytes % (2ULL << 20)) {
@@ -316,13 +318,11 @@ static int run(int argc, char **argv)
 			warm = false;
 			break;
 		default:
-			return 2;
+			return opt_bad("bench collapse-mem", c, argv);
 		}
 	}
-	if (optind < argc) {
-		cli_error("bench collapse-mem: unexpected argument '%s'", argv[optind]);
+	if (opt_rest("bench collapse-mem", argc, argv))
 		return 2;
-	}
 	if (!nr_cfgs) {
 		static const char *const defaults[] = { "tlb,engine=madv", "tlb,engine=remap",
 							"tlb,engine=remap,remap_batch=4", "khugepaged" };

@@ -13,6 +13,7 @@
 #include <thpvm.h>
 #include "bench.h"
 #include "util/util.h"
+#include "util/opts.h"
 #include "util/clock.h"
 
 enum method { M_SCAN, M_PAGEMAP, M_DETAIL, M_SMAPS, NR_METHODS };
@@ -60,7 +61,8 @@ static int run(int argc, char **argv)
 	char sz[32];
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opt_begin();
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (parse_size(optarg, &cfg.size_bytes) || !cfg.size_bytes || cfg.size_bytes % (2ULL << 20)) {
@@ -84,13 +86,11 @@ static int run(int argc, char **argv)
 			json_path = optarg;
 			break;
 		default:
-			return 2;
+			return opt_bad("bench coverage", c, argv);
 		}
 	}
-	if (optind < argc) {
-		cli_error("bench coverage: unexpected argument '%s'", argv[optind]);
+	if (opt_rest("bench coverage", argc, argv))
 		return 2;
-	}
 	if (thpvm_memmap_create(&map) || (ret = thpvm_memmap_add(map, &cfg, &r))) {
 		cli_error("%s", thpvm_last_error());
 		return 1;

@@ -41,6 +41,7 @@
 #include "bench.h"
 #include "bench_fork.h"
 #include "util/util.h"
+#include "util/opts.h"
 #include "../ctl/ctl.h"
 #include "util/error.h"
 #include "../fork/fork.h"
@@ -281,8 +282,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .sizes = { GIB, 8 * GIB }, .nr_sizes = 2, .thp = true, .k4 = true, .reps = 11,
 			    .children = 16, .write_pct = 1, .cow_extents = 64, .cow_reps = 3, .max_resident = 10 * GIB,
 			    .latency = true, .density = true, .cow = true };
-	opterr = 0;
-	optind = 0; /* a full reset of getopt's state, as in run_opts_parse() */
+	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SIZES:
@@ -340,19 +340,11 @@ static int parse(int argc, char **argv, struct opts *o)
 		case O_JSON:
 			o->json = optarg;
 			break;
-		case ':':
-			cli_error("bench fork: option '%s' needs a value", argv[optind - 1]);
-			return 2;
 		default:
-			cli_error("bench fork: unknown option '%s'", argv[optind - 1]);
-			return 2;
+			return opt_bad("bench fork", c, argv);
 		}
 	}
-	if (optind < argc) {
-		cli_error("bench fork: unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	return 0;
+	return opt_rest("bench fork", argc, argv);
 }
 
 static int run(int argc, char **argv)

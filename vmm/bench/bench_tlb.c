@@ -23,6 +23,7 @@
 #include "bench.h"
 #include "plot.h"
 #include "util/util.h"
+#include "util/opts.h"
 #include "util/error.h"
 #include "machine/guest_ram.h"
 #include "machine/payload.h"
@@ -219,7 +220,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .ws = 1ULL << 30, .reps = 5, .laps = 4, .mode = "page" };
-	opterr = 0;
+	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
@@ -253,19 +254,11 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'p':
 			o->plot = optarg;
 			break;
-		case ':':
-			cli_error("bench tlb: option '%s' needs a value", argv[optind - 1]);
-			return 2;
 		default:
-			cli_error("bench tlb: unknown option '%s'", argv[optind - 1]);
-			return 2;
+			return opt_bad("bench tlb", c, argv);
 		}
 	}
-	if (optind < argc) {
-		cli_error("bench tlb: unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
-	return 0;
+	return opt_rest("bench tlb", argc, argv);
 }
 
 static void print_table(const struct cell *cells, unsigned n, const struct opts *o)

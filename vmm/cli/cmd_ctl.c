@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "util/opts.h"
 #include "ctl/ctl.h"
 
 #define DEFAULT_TIMEOUT_S 30
@@ -89,7 +90,8 @@ static int run(int argc, char **argv)
 	int c, fd, ret, timeout_ms;
 	char *end;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opt_begin();
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			raw = true;
@@ -105,8 +107,7 @@ static int run(int argc, char **argv)
 			}
 			break;
 		default:
-			cli_error("ctl: usage: thpvm ctl [--raw] [--timeout S] SOCK COMMAND [KEY=VALUE...|--json '{...}']");
-			return EXIT_USAGE;
+			return opt_bad("ctl", c, argv);
 		}
 	}
 	if (argc - optind < 2) {

@@ -7,6 +7,7 @@
 #include <thpvm.h>
 #include "bench/bench.h"
 #include "cli.h"
+#include "util/opts.h"
 #include "demo.h"
 #include "util/error.h"
 #include "machine/guest_ram.h"
@@ -151,7 +152,10 @@ static int run(int argc, char **argv)
 	double fast, slow;
 	int c, failed = 0;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opt_begin();
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c == ':' || c == '?')
+			return opt_bad("demo", c, argv);
 		if (c == 'l' || c == 'g') {
 			linux_guest = true;
 			guest_dir = c == 'g' ? optarg : guest_dir;
@@ -167,10 +171,8 @@ static int run(int argc, char **argv)
 		}
 		memory_given = true;
 	}
-	if (optind < argc) {
-		cli_error("demo: unexpected argument '%s' (try 'thpvm demo --help')", argv[optind]);
+	if (opt_rest("demo", argc, argv))
 		return 2;
-	}
 	if (linux_guest)
 		return demo_linux(guest_dir, memory_given ? size_bytes : 512ULL << 20);
 	kvm_host_detect(&h);

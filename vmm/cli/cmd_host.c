@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <thpvm.h>
 #include "cli.h"
+#include "util/opts.h"
 #include "kvm/kvm_host.h"
 
 struct host_view {
@@ -98,17 +99,14 @@ static int run(int argc, char **argv)
 	bool json = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'j') {
-			cli_error("host: unknown option (usage: thpvm host [--json])");
-			return 2;
-		}
+	opt_begin();
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'j')
+			return opt_bad("host", c, argv);
 		json = true;
 	}
-	if (optind < argc) {
-		cli_error("host: unexpected argument '%s' (usage: thpvm host [--json])", argv[optind]);
+	if (opt_rest("host", argc, argv))
 		return 2;
-	}
 	look(&h);
 	if (json) {
 		json_t *j = to_json(&h);

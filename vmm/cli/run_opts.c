@@ -4,6 +4,7 @@
 #include "run/run_opts.h"
 #include "util/util.h"
 #include "util/error.h"
+#include "util/opts.h"
 #include "kvm/vm.h"
 #include "dev/console.h"
 #include "collapse/collapse_vm.h"
@@ -87,14 +88,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 	int c;
 
 	run_opts_default(o, cmd);
-	opterr = 0;
-	/*
-	 * 0, not 1: only then does glibc reset its scanning state, which an
-	 * error in the middle of a cluster ("-ab") leaves pointing into the last
-	 * parse's arguments, so the next parse in this process went on with them
-	 * (found by fuzz/fuzz_run_args).
-	 */
-	optind = 0;
+	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_PAYLOAD:
@@ -174,17 +168,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		case O_CONSOLE:
 			o->guest.console = optarg;
 			break;
-		case ':':
-			cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
-			return 2;
 		default:
-			cli_error("%s: unknown option '%s' (try 'thpvm %s --help')", cmd, argv[optind - 1], cmd);
-			return 2;
+			return opt_bad(cmd, c, argv);
 		}
 	}
-	if (optind < argc) {
-		cli_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+	if (opt_rest(cmd, argc, argv))
 		return 2;
-	}
 	return check_guest_kind(o, guest_page_given);
 }
