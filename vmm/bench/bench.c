@@ -19,18 +19,25 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-double bench_percentile(const double *v, size_t n, double p)
+/* v's n values sorted, in a copy (caller frees); NULL for none or out of memory. */
+static double *sorted_copy(const double *v, size_t n)
 {
-	double *s, r;
-	size_t rank;
+	double *s = n ? malloc(n * sizeof(*s)) : NULL;
 
-	if (!n)
-		return NAN;
-	s = malloc(n * sizeof(*s));
 	if (!s)
-		return NAN;
+		return NULL;
 	memcpy(s, v, n * sizeof(*s));
 	qsort(s, n, sizeof(*s), cmp_double);
+	return s;
+}
+
+double bench_percentile(const double *v, size_t n, double p)
+{
+	double *s = sorted_copy(v, n), r;
+	size_t rank;
+
+	if (!s)
+		return NAN;
 	rank = (size_t)ceil(p / 100.0 * (double)n);
 	r = s[rank ? rank - 1 : 0];
 	free(s);
@@ -39,15 +46,10 @@ double bench_percentile(const double *v, size_t n, double p)
 
 double bench_median(const double *v, size_t n)
 {
-	double *s, r;
+	double *s = sorted_copy(v, n), r;
 
-	if (!n)
-		return NAN;
-	s = malloc(n * sizeof(*s));
 	if (!s)
 		return NAN;
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
 	r = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
 	free(s);
 	return r;

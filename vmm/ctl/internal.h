@@ -23,6 +23,8 @@ void ctl_socket_unlink_if_ours(const char *path, const struct ctl_sock_id *id);
 
 /* Writes all of buf to a non-blocking or blocking socket, without SIGPIPE; waits up to timeout_ms. */
 int ctl_send_all(int fd, const char *buf, size_t len, int timeout_ms);
+/* j as one compact line with its '\n' (caller frees), or NULL. */
+char *ctl_json_line(json_t *j);
 /* A reply line (with its '\n') for a request that failed; id may be NULL. Caller frees. */
 char *ctl_error_line(const struct ctl_error *err, json_t *id);
 /*

@@ -10,24 +10,11 @@
 #include "internal.h"
 #include "util/clock.h"
 
-char *ctl_error_line(const struct ctl_error *err, json_t *id)
+char *ctl_json_line(json_t *j)
 {
-	const char *msg = err->message[0] ? err->message : ctl_result_str(err->result);
-	json_t *reply = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", ctl_result_code(err->result),
-				  "message", msg);
-	char *text, *line;
+	char *text = json_dumps(j, JSON_COMPACT), *line;
 	size_t len;
 
-	/* a message JSON refuses (ctl_message_clean() was bypassed) still gets its reply: the result's own text */
-	if (!reply)
-		reply = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", ctl_result_code(err->result),
-				  "message", ctl_result_str(err->result));
-	if (!reply)
-		return NULL;
-	if (id)
-		json_object_set(reply, "id", id);
-	text = json_dumps(reply, JSON_COMPACT);
-	json_decref(reply);
 	if (!text)
 		return NULL;
 	len = strlen(text);
@@ -38,6 +25,26 @@ char *ctl_error_line(const struct ctl_error *err, json_t *id)
 	}
 	line[len] = '\n';
 	line[len + 1] = '\0';
+	return line;
+}
+
+char *ctl_error_line(const struct ctl_error *err, json_t *id)
+{
+	const char *msg = err->message[0] ? err->message : ctl_result_str(err->result);
+	json_t *reply = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", ctl_result_code(err->result),
+				  "message", msg);
+	char *line;
+
+	/* a message JSON refuses (ctl_message_clean() was bypassed) still gets its reply: the result's own text */
+	if (!reply)
+		reply = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", ctl_result_code(err->result),
+				  "message", ctl_result_str(err->result));
+	if (!reply)
+		return NULL;
+	if (id)
+		json_object_set(reply, "id", id);
+	line = ctl_json_line(reply);
+	json_decref(reply);
 	return line;
 }
 

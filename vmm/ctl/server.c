@@ -95,24 +95,6 @@ static const struct registered *find_command(struct ctl_server *srv, const char 
 	return NULL;
 }
 
-static char *dump_line(json_t *reply)
-{
-	char *text = json_dumps(reply, JSON_COMPACT), *line;
-	size_t len;
-
-	if (!text)
-		return NULL;
-	len = strlen(text);
-	line = realloc(text, len + 2);
-	if (!line) {
-		free(text);
-		return NULL;
-	}
-	line[len] = '\n';
-	line[len + 1] = '\0';
-	return line;
-}
-
 /* The request's "id", "cmd" and validated "args"; NULL cmd with err set when the request is refused. */
 static const struct registered *parse_request(struct ctl_server *srv, json_t *req, json_t **args,
 					      struct ctl_error *err)
@@ -217,7 +199,7 @@ static char *handle_line(struct ctl_server *srv, const char *line, size_t len)
 	reply = json_pack("{s:b, s:o}", "ok", 1, "result", result);
 	if (reply && id)
 		json_object_set(reply, "id", id);
-	out = reply ? dump_line(reply) : NULL;
+	out = reply ? ctl_json_line(reply) : NULL;
 	json_decref(reply);
 	if (!out) {
 		ctl_fail(&err, CTL_INTERNAL, "reply of '%s' cannot be encoded as JSON", r->cmd.name);

@@ -190,16 +190,9 @@ int fork_children_add(struct fork_state *fs, const struct vm_fork_reply *reply, 
 	return ret;
 }
 
-void fork_children_stop(struct fork_state *fs)
+/* The children's pidfds and their list, and the reaper's wake fd: what stop and forget both let go. */
+static void close_children(struct fork_state *fs)
 {
-	pthread_mutex_lock(&fs->lock);
-	fs->stopping = true;
-	pthread_mutex_unlock(&fs->lock);
-	if (fs->reaper_running) {
-		wake(fs);
-		pthread_join(fs->reaper, NULL);
-		fs->reaper_running = false;
-	}
 	for (unsigned i = 0; i < fs->nr_children; i++)
 		if (fs->children[i].pidfd >= 0)
 			close(fs->children[i].pidfd);
@@ -211,21 +204,26 @@ void fork_children_stop(struct fork_state *fs)
 	fs->wake_fd = -1;
 }
 
+void fork_children_stop(struct fork_state *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = true;
+	pthread_mutex_unlock(&fs->lock);
+	if (fs->reaper_running) {
+		wake(fs);
+		pthread_join(fs->reaper, NULL);
+		fs->reaper_running = false;
+	}
+	close_children(fs);
+}
+
 void fork_children_forget(struct fork_state *fs)
 {
 	/* the reaper thread does not exist here; its lock may have been held at fork() */
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->cond, NULL);
-	for (unsigned i = 0; i < fs->nr_children; i++)
-		if (fs->children[i].pidfd >= 0)
-			close(fs->children[i].pidfd);
-	free(fs->children);
-	fs->children = NULL;
-	fs->nr_children = fs->cap_children = 0;
+	close_children(fs);
 	fs->nr_exited = 0;
-	if (fs->wake_fd >= 0)
-		close(fs->wake_fd);
-	fs->wake_fd = -1;
 	fs->reaper_running = false;
 	fs->stopping = false;
 }
