@@ -22,6 +22,7 @@
  */
 #include <payload_abi.h>
 #include <chase.h>
+#include <pl_asm.h>
 
 #define EXTENT   0x200000
 
@@ -41,7 +42,6 @@ key_size:	.asciz "size"
 key_seed:	.asciz "seed"
 key_idle:	.asciz "idle_us"
 key_rounds:	.asciz "rounds"
-why_size:	.asciz "' must be at least 4096 and fit the largest free memory range\n"
 msg_ready:	.asciz "collbench: waiting for a fork\n"
 r_ws:		.asciz "ws_bytes"
 r_elements:	.asciz "elements"
@@ -72,54 +72,28 @@ names_round:	.quad r_round_med, r_round_p99, r_round_max
 
 	.text
 payload_main:
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
-	push %r15
+	PUSH_REGS CALLEE_SAVED
 	sub $8, %rsp
 	mov %rdi, bi(%rip)
 	test %esi, %esi
 	jne idle
 
-	/* the largest free range: gpa in r13, size in r14 */
-	call pl_largest_range
-	mov %rax, %r13
-	mov %rdx, %r14
+	/* the working set at the start of the largest free range (guests/lib/chase.S) */
 	lea key_size(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
-	test %rax, %rax
-	jne 4f
-	mov %r14, %rax
-4:	and $-4096, %rax
-	je bad_size
-	cmp %r14, %rax
-	ja bad_size
-	mov %r13, %r12              /* base */
-	mov %rax, %r13
+	call pl_chase_range
+	mov %rax, %r12              /* base */
+	mov %rdx, %r13
 	shr $12, %r13               /* N elements, one per page */
-	lea r_ws(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
-	lea r_elements(%rip), %rdi
-	mov %r13, %rsi
-	call pl_result
-	lea key_idle(%rip), %rdi
-	mov $1000, %esi
-	call pl_arg_num
+	RESULT r_ws, %rdx
+	RESULT r_elements, %r13
+	ARG_NUM key_idle, $1000
 	imul $1000, %rax
 	mov %rax, idle_ns(%rip)
-	lea key_rounds(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
+	ARG_NUM key_rounds, $0
 	mov %rax, max_rounds(%rip)
 
 	/* one random cycle, an element per page on its own line (tlbbench's, guests/lib/chase.S) */
-	lea key_seed(%rip), %rdi
-	mov $1, %esi
-	call pl_arg_num
+	ARG_NUM key_seed, $1
 	mov %rax, %r8
 	mov %r12, %rdi
 	mov %r13, %rsi
@@ -140,9 +114,7 @@ payload_main:
 	call pl_fork_wait
 	test %rax, %rax
 	je finish                   /* stop while waiting: not forked */
-	lea r_index(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
+	RESULT r_index, %rax
 
 	/* the child: the same lap on the shared memory (KVM maps it 2 MiB again on the warm lap) */
 	call lap
@@ -153,8 +125,7 @@ payload_main:
 	mov %rax, %r14
 	xor %r15d, %r15d            /* extents */
 	mov bi(%rip), %rax
-	mov BI_NR_RANGES(%rax), %ecx
-	lea BI_RANGES(%rax), %rsi
+	FIRST_RANGE %rax, %rsi, %ecx
 5:	test %ecx, %ecx
 	je 7f
 	mov (%rsi), %rdi
@@ -169,31 +140,22 @@ payload_main:
 	inc %r15
 	mov %rax, %rdi
 	jmp 6b
-8:	add $16, %rsi
-	dec %ecx
+8:	NEXT_RANGE %rsi, %ecx
 	jmp 5b
 7:	call pl_rdtsc
 	sub %r14, %rax
 	mov %rax, %r14
-	lea r_split_ext(%rip), %rdi
-	mov %r15, %rsi
-	call pl_result
-	lea r_split_cyc(%rip), %rdi
-	mov %r14, %rsi
-	call pl_result
+	RESULT r_split_ext, %r15
+	RESULT r_split_cyc, %r14
 	call pl_rdtsc
 	mov %rax, %r14
 	call lap
 	call pl_rdtsc
 	sub %r14, %rax
-	lea r_fault_lap(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
+	RESULT r_fault_lap, %rax
 	lea names_split(%rip), %rdi
 	call lap_timed
-	lea r_split_done(%rip), %rdi
-	mov $1, %esi
-	call pl_result
+	RESULT r_split_done, $1
 
 	/* rounds until stop: the host watches the recovery in them */
 	xor %r15d, %r15d
@@ -206,26 +168,17 @@ round:	call pl_stop_requested
 	cmp %rax, %r15
 	jae finish_rounds
 9:	call pl_rdtsc
-	lea r_round_tsc(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
+	RESULT r_round_tsc, %rax
 	lea names_round(%rip), %rdi
 	call lap_timed
 	inc %r15
 	jmp round
 finish_rounds:
-	lea r_rounds(%rip), %rdi
-	mov %r15, %rsi
-	call pl_result
+	RESULT r_rounds, %r15
 finish:
 	xor %eax, %eax
 	add $8, %rsp
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
+	POP_REGS CALLEE_SAVED
 	ret
 
 /* Other vCPUs: idle in the VMM until stop (a fork takes every vCPU: none may have ended). */
@@ -252,9 +205,7 @@ lap:
  * timed; reports the chunks' median, 99th percentile and maximum, in cycles.
  */
 lap_timed:
-	push %rbp
-	push %rbx
-	push %r12
+	PUSH_REGS %rbp, %rbx, %r12
 	mov %rdi, %r12
 	lea CHUNK_ACC - 1(%r13), %rax
 	shr $CHUNK_SHIFT, %rax
@@ -288,15 +239,8 @@ lap_timed:
 	mov -8(%r10,%rbx,8), %rsi
 	mov 16(%r12), %rdi
 	call pl_result
-	pop %r12
-	pop %rbx
-	pop %rbp
+	POP_REGS %rbp, %rbx, %r12
 	ret
-
-bad_size:
-	lea key_size(%rip), %rdi
-	lea why_size(%rip), %rsi
-	jmp pl_bad_arg
 
 	.bss
 	.balign 8

@@ -30,6 +30,7 @@
  * compute_xmm.
  */
 #include <payload_abi.h>
+#include <pl_asm.h>
 
 #define EXTENT 0x200000
 
@@ -54,13 +55,6 @@ key_percent:	.asciz "percent"
 key_seed:	.asciz "seed"
 key_extents:	.asciz "extents"
 key_iterations:	.asciz "iterations"
-s_latency:	.asciz "latency"
-s_touch:	.asciz "touch"
-s_density:	.asciz "density"
-s_cow:		.asciz "cow"
-s_compute:	.asciz "compute"
-s_exit:		.asciz "exit"
-s_wait:		.asciz "wait"
 why_mode:	.asciz "' must be latency, touch, density, cow or compute\n"
 why_then:	.asciz "' must be exit or wait\n"
 why_percent:	.asciz "' must be 0-100\n"
@@ -78,95 +72,49 @@ r_cow_next:	.asciz "cow_next_cycles"
 r_cow_rewrite:	.asciz "cow_rewrite_cycles"
 r_compute:	.asciz "compute"
 r_compute_xmm:	.asciz "compute_xmm"
+	.balign 8
+/* mode=: the work a child does */
+modes:	CHOICE latency, do_latency
+	CHOICE touch, do_touch
+	CHOICE density, do_density
+	CHOICE cow, do_cow
+	CHOICE compute, do_compute
+	CHOICES_END do_latency
+/* then=: 1 to wait for a further fork after the work */
+thens:	CHOICE exit, 0
+	CHOICE wait, 1
+	CHOICES_END 0
 
 	.text
 
-/* rax = 1 when string r13 equals rsi */
-	.macro IS str
-	mov %r13, %rdi
-	lea \str(%rip), %rsi
-	call pl_streq
-	.endm
-
 payload_main:
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
-	push %r15
+	PUSH_REGS CALLEE_SAVED
 	sub $8, %rsp
 	mov %rdi, %r12              /* boot info */
 	mov %esi, %ebx              /* cpu */
 	call pl_fork_depth
 	mov %rax, %r14              /* depth seen last */
-	lea key_idle(%rip), %rdi
-	mov $1000, %esi
-	call pl_arg_num
+	ARG_NUM key_idle, $1000
 	imul $1000, %rax, %rax
 	mov %rax, idle_ns(%rip)
 	test %ebx, %ebx
 	jne other_cpu
 
-	/* mode, checked up front */
-	lea key_mode(%rip), %rdi
-	call pl_arg_str
-	mov %rax, %r13
-	lea do_latency(%rip), %rbp
-	test %rax, %rax
-	je 1f
-	IS s_latency
-	test %eax, %eax
-	jne 1f
-	lea do_touch(%rip), %rbp
-	IS s_touch
-	test %eax, %eax
-	jne 1f
-	lea do_density(%rip), %rbp
-	IS s_density
-	test %eax, %eax
-	jne 1f
-	lea do_cow(%rip), %rbp
-	IS s_cow
-	test %eax, %eax
-	jne 1f
-	IS s_compute
-	test %eax, %eax
-	jne do_compute
-	lea key_mode(%rip), %rdi
-	lea why_mode(%rip), %rsi
-	jmp pl_bad_arg
-1:	/* then= */
-	movb $0, then_wait(%rip)
-	lea key_then(%rip), %rdi
-	call pl_arg_str
-	test %rax, %rax
-	je 3f
-	mov %rax, %r13
-	IS s_wait
-	test %eax, %eax
-	je 2f
-	movb $1, then_wait(%rip)
-	jmp 3f
-2:	IS s_exit
-	test %eax, %eax
-	jne 3f
-	lea key_then(%rip), %rdi
-	lea why_then(%rip), %rsi
-	jmp pl_bad_arg
-3:	lea key_percent(%rip), %rdi
-	mov $1, %esi
-	call pl_arg_num
+	/* mode, checked up front; compute starts at once, without a fork */
+	ARG_CHOICE key_mode, modes, why_mode
+	mov %rax, %rbp
+	lea do_compute(%rip), %rcx
+	cmp %rcx, %rax
+	je do_compute
+	ARG_CHOICE key_then, thens, why_then
+	mov %al, then_wait(%rip)
+	ARG_NUM key_percent, $1
 	cmp $100, %rax
 	ja bad_percent
 	mov %rax, percent(%rip)
-	lea key_seed(%rip), %rdi
-	mov $1, %esi
-	call pl_arg_num
+	ARG_NUM key_seed, $1
 	mov %rax, seed(%rip)
-	lea key_extents(%rip), %rdi
-	mov $64, %esi
-	call pl_arg_num
+	ARG_NUM key_extents, $64
 	test %rax, %rax
 	je bad_extents
 	mov %rax, nr_extents(%rip)
@@ -181,23 +129,15 @@ wait_fork:
 	mov %rax, fork_index(%rip)
 	call pl_fork_depth
 	mov %rax, %r14
-	lea r_index(%rip), %rdi
-	mov fork_index(%rip), %rsi
-	call pl_result
-	lea r_depth(%rip), %rdi
-	mov %r14, %rsi
-	call pl_result
-	lea r_first(%rip), %rdi
-	mov %r15, %rsi
-	call pl_result
-	lea r_latency(%rip), %rdi
+	RESULT r_index, fork_index(%rip)
+	RESULT r_depth, %r14
+	RESULT r_first, %r15
 	mov %r15, %rsi
 	sub BI_FORK_CMD_TSC(%r12), %rsi
-	call pl_result
-	lea r_resume(%rip), %rdi
+	RESULT r_latency
 	mov %r15, %rsi
 	sub BI_FORK_RESUME_TSC(%r12), %rsi
-	call pl_result
+	RESULT r_resume
 	call *%rbp
 	cmpb $0, then_wait(%rip)
 	jne wait_fork
@@ -217,22 +157,13 @@ other_cpu:
 	jmp other_cpu
 1:	xor %eax, %eax
 	add $8, %rsp
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
+	POP_REGS CALLEE_SAVED
 	ret
 
 bad_percent:
-	lea key_percent(%rip), %rdi
-	lea why_percent(%rip), %rsi
-	jmp pl_bad_arg
+	BAD_ARG key_percent, why_percent
 bad_extents:
-	lea key_extents(%rip), %rdi
-	lea why_extents(%rip), %rsi
-	jmp pl_bad_arg
+	BAD_ARG key_extents, why_extents
 
 do_latency:
 	ret
@@ -243,103 +174,87 @@ first_range:
 	mov BI_RANGES + 8(%r12), %rdx
 	ret
 
-/* every extent of every free range: even ones get a write, odd ones a read */
-do_touch:
-	push %rbx
-	push %r13
-	push %r14
-	push %r15
-	sub $8, %rsp
-	xor %r14d, %r14d            /* written */
-	xor %r15d, %r15d            /* read */
-	xor %ebx, %ebx              /* global extent number */
-	mov BI_NR_RANGES(%r12), %r13d
-	lea BI_RANGES(%r12), %r8
+/*
+ * each_block(rdi = step, rsi = op): op(rdi = gpa) for every step bytes of
+ * every free range, in order, from each range's start. op may clobber
+ * the caller-saved registers; r12 stays the boot info.
+ */
+each_block:
+	PUSH_REGS %rbx, %rbp, %r13, %r14, %r15
+	mov %rdi, %r14              /* step */
+	mov %rsi, %r15              /* op */
+	FIRST_RANGE %r12, %rbx, %r13d
 1:	test %r13d, %r13d
 	je 4f
-	mov (%r8), %rcx             /* gpa */
-	mov 8(%r8), %rdx
-	add %rcx, %rdx              /* end */
-2:	cmp %rdx, %rcx
+	mov (%rbx), %rbp            /* gpa */
+2:	mov (%rbx), %rax
+	add 8(%rbx), %rax           /* end */
+	cmp %rax, %rbp
 	jae 3f
-	test $1, %ebx
-	jne 5f
-	mov %rbx, (%rcx)
-	inc %r14
-	jmp 6f
-5:	mov (%rcx), %rax
-	inc %r15
-6:	inc %rbx
-	add $EXTENT, %rcx
+	mov %rbp, %rdi
+	call *%r15
+	add %r14, %rbp
 	jmp 2b
-3:	add $16, %r8
-	dec %r13d
+3:	NEXT_RANGE %rbx, %r13d
 	jmp 1b
-4:	lea r_written_ext(%rip), %rdi
-	mov %r14, %rsi
-	call pl_result
-	lea r_read_ext(%rip), %rdi
-	mov %r15, %rsi
-	call pl_result
+4:	POP_REGS %rbx, %rbp, %r13, %r14, %r15
+	ret
+
+/* every extent of every free range: even ones get a write, odd ones a read */
+do_touch:
+	sub $8, %rsp
+	movq $0, nr_touched(%rip)
+	movq $0, nr_written(%rip)
+	movq $0, nr_read(%rip)
+	mov $EXTENT, %edi
+	lea touch_extent(%rip), %rsi
+	call each_block
+	RESULT r_written_ext, nr_written(%rip)
+	RESULT r_read_ext, nr_read(%rip)
 	add $8, %rsp
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %rbx
+	ret
+
+/* touch_extent(rdi = extent): the global extent number, written into even ones */
+touch_extent:
+	mov nr_touched(%rip), %rax
+	incq nr_touched(%rip)
+	test $1, %eax
+	jne 1f
+	mov %rax, (%rdi)
+	incq nr_written(%rip)
+	ret
+1:	mov (%rdi), %rax
+	incq nr_read(%rip)
 	ret
 
 /* percent % of the pages of every free range, picked by the child's seed */
 do_density:
-	push %rbx
-	push %r13
-	push %r14
-	push %r15
 	sub $8, %rsp
-	xor %r14d, %r14d            /* pages written */
-	mov BI_NR_RANGES(%r12), %r13d
-	lea BI_RANGES(%r12), %rbx
-1:	test %r13d, %r13d
-	je 4f
-	mov (%rbx), %r15            /* page gpa */
-2:	mov (%rbx), %rax
-	add 8(%rbx), %rax
-	cmp %rax, %r15
-	jae 3f
-	mov %r15, %rdi
-	shr $12, %rdi
-	xor %esi, %esi
-	mov seed(%rip), %rdx
-	add fork_index(%rip), %rdx
-	mov $512, %ecx
-	call pl_pattern_word
-	xor %edx, %edx
-	mov $100, %ecx
-	div %rcx
-	cmp percent(%rip), %rdx
-	jae 5f
-	mov %r15, (%r15)
-	inc %r14
-5:	add $4096, %r15
-	jmp 2b
-3:	add $16, %rbx
-	dec %r13d
-	jmp 1b
-4:	lea r_pages(%rip), %rdi
-	mov %r14, %rsi
-	call pl_result
+	movq $0, nr_written(%rip)
+	mov $4096, %edi
+	lea density_page(%rip), %rsi
+	call each_block
+	RESULT r_pages, nr_written(%rip)
 	add $8, %rsp
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %rbx
 	ret
+
+/* density_page(rdi = page): its own address written into it when the child's seed picks it */
+density_page:
+	push %rdi
+	mov seed(%rip), %rsi
+	add fork_index(%rip), %rsi
+	mov percent(%rip), %rdx
+	call pl_page_picked
+	pop %rdi
+	test %eax, %eax
+	je 1f
+	mov %rdi, (%rdi)
+	incq nr_written(%rip)
+1:	ret
 
 /* extents spread over the first free range; three timed writes in each */
 do_cow:
-	push %rbx
-	push %r13
-	push %r14
-	push %r15
+	PUSH_REGS %rbx, %r13, %r14, %r15
 	sub $8, %rsp
 	call first_range
 	mov %rax, %rbx              /* next extent */
@@ -364,74 +279,45 @@ do_cow:
 	movq $3, (%rbx)             /* the first page again: already ours */
 	call pl_rdtsc
 	mov %rax, t3(%rip)
-	lea r_cow_first(%rip), %rdi
 	mov %r15, %rsi
 	sub %r14, %rsi
-	call pl_result
-	lea r_cow_next(%rip), %rdi
+	RESULT r_cow_first
 	mov t2(%rip), %rsi
 	sub %r15, %rsi
-	call pl_result
-	lea r_cow_rewrite(%rip), %rdi
+	RESULT r_cow_next
 	mov t3(%rip), %rsi
 	sub t2(%rip), %rsi
-	call pl_result
+	RESULT r_cow_rewrite
 	add stride(%rip), %rbx
 	dec %r13
 	jmp 1b
 2:	add $8, %rsp
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %rbx
+	POP_REGS %rbx, %r13, %r14, %r15
 	ret
 
 /* x = mix64(x ^ i) for i < iterations, xmm0 += x: registers only, then report */
 do_compute:
-	lea key_iterations(%rip), %rdi
-	mov $100000000, %esi
-	call pl_arg_num
+	ARG_NUM key_iterations, $100000000
 	mov %rax, %r13
-	lea key_seed(%rip), %rdi
-	mov $1, %esi
-	call pl_arg_num
+	ARG_NUM key_seed, $1
 	mov %rax, %rbx              /* x */
 	pxor %xmm0, %xmm0
-	movabs $0x9e3779b97f4a7c15, %r8
-	movabs $0xbf58476d1ce4e5b9, %r9
-	movabs $0x94d049bb133111eb, %r10
+	MIX64_CONSTS
 	xor %ecx, %ecx
 1:	cmp %r13, %rcx
 	jae 2f
 	mov %rbx, %rax
 	xor %rcx, %rax
-	add %r8, %rax
-	mov %rax, %rdx
-	shr $30, %rdx
-	xor %rdx, %rax
-	imul %r9, %rax
-	mov %rax, %rdx
-	shr $27, %rdx
-	xor %rdx, %rax
-	imul %r10, %rax
-	mov %rax, %rdx
-	shr $31, %rdx
-	xor %rdx, %rax
+	MIX64 %rax, %rdx
 	mov %rax, %rbx
 	movq %rax, %xmm1
 	paddq %xmm1, %xmm0
 	inc %rcx
 	jmp 1b
 2:	movq %xmm0, %r14
-	lea r_compute(%rip), %rdi
-	mov %rbx, %rsi
-	call pl_result
-	lea r_compute_xmm(%rip), %rdi
-	mov %r14, %rsi
-	call pl_result
-	lea r_index(%rip), %rdi
-	mov BI_FORK_INDEX(%r12), %rsi
-	call pl_result
+	RESULT r_compute, %rbx
+	RESULT r_compute_xmm, %r14
+	RESULT r_index, BI_FORK_INDEX(%r12)
 	xor %edi, %edi
 	call pl_exit
 
@@ -445,4 +331,7 @@ stride:		.skip 8
 fork_index:	.skip 8
 t2:		.skip 8
 t3:		.skip 8
+nr_touched:	.skip 8
+nr_written:	.skip 8
+nr_read:	.skip 8
 then_wait:	.skip 1

@@ -2,7 +2,8 @@
 # Each links guests/rt (header, port-I/O layer) and guests/lib (helpers) with
 # guests/payload.ld, then objcopy -O binary. No host flags (sanitizers, PIE)
 # reach them: they run at CPL3 in a guest, not on the host.
-PAYLOAD_ABI_H = $(top_srcdir)/guests/include/payload_abi.h $(top_srcdir)/guests/include/chase.h
+PAYLOAD_ABI_H = $(top_srcdir)/guests/include/payload_abi.h $(top_srcdir)/guests/include/chase.h \
+	$(top_srcdir)/guests/include/pl_asm.h
 PAYLOAD_LDS = $(top_srcdir)/guests/payload.ld
 PAYLOAD_RT_SRCS = \
 	$(top_srcdir)/guests/rt/header.S \
@@ -29,6 +30,7 @@ CLEANFILES += $(PAYLOAD_BINS) guests/selftest.elf guests/triplefault.elf guests/
 EXTRA_DIST += \
 	guests/include/payload_abi.h \
 	guests/include/chase.h \
+	guests/include/pl_asm.h \
 	guests/payload.ld \
 	guests/rt/header.S \
 	guests/rt/portio.S \

@@ -32,6 +32,7 @@
  * vCPU). Exit status 0, or 3 when any page was wrong.
  */
 #include <payload_abi.h>
+#include <pl_asm.h>
 
 #define STATUS_MISMATCH 3
 
@@ -78,13 +79,6 @@ key_base_gen:	.asciz "base_gen"
 key_iterations:	.asciz "iterations"
 key_size:	.asciz "size"
 key_skip:	.asciz "skip"
-s_fill:		.asciz "fill"
-s_verify:	.asciz "verify"
-s_fill_verify:	.asciz "fill+verify"
-s_subset:	.asciz "subset"
-s_subset_verify: .asciz "subset-verify"
-s_seq:		.asciz "seq"
-s_fork:		.asciz "fork"
 why_mode:	.asciz "' must be fill, verify, fill+verify, subset, subset-verify, seq or fork\n"
 why_32:		.asciz "' must fit in 32 bits\n"
 why_percent:	.asciz "' must be 0-100\n"
@@ -96,6 +90,16 @@ r_written:	.asciz "pages_written"
 r_first_bad:	.asciz "first_bad_gpa"
 r_passes:	.asciz "passes"
 r_fork_index:	.asciz "fork_index"
+	.balign 8
+/* mode=: where payload_main goes */
+modes:	CHOICE fill, mode_fill
+	CHOICE verify, mode_verify
+	CHOICE fill+verify, mode_fill_verify
+	CHOICE subset, mode_subset
+	CHOICE subset-verify, mode_subset_verify
+	CHOICE seq, mode_seq
+	CHOICE fork, mode_fork
+	CHOICES_END mode_fill_verify
 
 	.text
 
@@ -112,26 +116,18 @@ r_fork_index:	.asciz "fork_index"
 	xor %rdx, %rax
 	.endm
 
-/* fill_page(rdi = page, rsi = x0): the splitmix64 of pl_mix64, inlined */
-fill_page:
-	movabs $0x9e3779b97f4a7c15, %r8
-	movabs $0xbf58476d1ce4e5b9, %r9
-	movabs $0x94d049bb133111eb, %r10
-	xor %ecx, %ecx
-1:	mov %rsi, %rax
+/* rax = word rcx of the page whose x0 is rsi: mix64(x0 ^ w), inlined (MIX64_CONSTS loaded); clobbers rdx */
+	.macro PAGE_WORD
+	mov %rsi, %rax
 	xor %rcx, %rax
-	add %r8, %rax
-	mov %rax, %rdx
-	shr $30, %rdx
-	xor %rdx, %rax
-	imul %r9, %rax
-	mov %rax, %rdx
-	shr $27, %rdx
-	xor %rdx, %rax
-	imul %r10, %rax
-	mov %rax, %rdx
-	shr $31, %rdx
-	xor %rdx, %rax
+	MIX64 %rax, %rdx
+	.endm
+
+/* fill_page(rdi = page, rsi = x0) */
+fill_page:
+	MIX64_CONSTS
+	xor %ecx, %ecx
+1:	PAGE_WORD
 	mov %rax, (%rdi,%rcx,8)
 	inc %ecx
 	cmp $512, %ecx
@@ -140,24 +136,9 @@ fill_page:
 
 /* check_page(rdi = page, rsi = x0) -> eax 0 when every word matches */
 check_page:
-	movabs $0x9e3779b97f4a7c15, %r8
-	movabs $0xbf58476d1ce4e5b9, %r9
-	movabs $0x94d049bb133111eb, %r10
+	MIX64_CONSTS
 	xor %ecx, %ecx
-1:	mov %rsi, %rax
-	xor %rcx, %rax
-	add %r8, %rax
-	mov %rax, %rdx
-	shr $30, %rdx
-	xor %rdx, %rax
-	imul %r9, %rax
-	mov %rax, %rdx
-	shr $27, %rdx
-	xor %rdx, %rax
-	imul %r10, %rax
-	mov %rax, %rdx
-	shr $31, %rdx
-	xor %rdx, %rax
+1:	PAGE_WORD
 	cmp %rax, (%rdi,%rcx,8)
 	jne 2f
 	inc %ecx
@@ -182,18 +163,10 @@ count:
 /* picked(rdi = page) -> eax 1 when the page is in the subset */
 picked:
 	push %rdi
-	shr $12, %rdi
-	xor %esi, %esi
-	mov C_SEED(%r15), %edx
-	mov $512, %ecx
-	call pl_pattern_word
-	xor %edx, %edx
-	mov $100, %ecx
-	div %rcx
+	mov C_SEED(%r15), %esi
+	mov C_PERCENT(%r15), %rdx
+	call pl_page_picked
 	pop %rdi
-	xor %eax, %eax
-	cmp C_PERCENT(%r15), %rdx
-	setb %al
 	ret
 
 op_fill:
@@ -248,17 +221,16 @@ op_seq:
 	incq C_WRITTEN(%r15)
 	ret
 
-/* each_page(rdi = op): calls op(page) for every page of this vCPU's share */
+/* each_page(rdi = op): calls op(page) for every page of this vCPU's share; EACH_PAGE op: the call */
+	.macro EACH_PAGE op
+	lea \op(%rip), %rdi
+	call each_page
+	.endm
 each_page:
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
+	PUSH_REGS %rbx, %rbp, %r12, %r13, %r14
 	mov %rdi, C_FN(%r15)
 	mov pl_boot_info(%rip), %rbx
-	lea BI_RANGES(%rbx), %r12
-	mov BI_NR_RANGES(%rbx), %r13d
+	FIRST_RANGE %rbx, %r12, %r13d
 	xor %r14d, %r14d            /* global index of the range's first page */
 1:	test %r13d, %r13d
 	je 9f
@@ -284,14 +256,9 @@ each_page:
 4:	mov 8(%r12), %rax
 	shr $12, %rax
 	add %rax, %r14
-	add $16, %r12
-	dec %r13d
+	NEXT_RANGE %r12, %r13d
 	jmp 1b
-9:	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
+9:	POP_REGS %rbx, %rbp, %r12, %r13, %r14
 	ret
 
 /* arg32(rdi = key, rsi = default) -> rax, refusing values past 32 bits */
@@ -306,21 +273,8 @@ arg32:
 1:	lea why_32(%rip), %rsi
 	jmp pl_bad_arg
 
-	.macro IFMODE str, label
-	mov %r13, %rdi
-	lea \str(%rip), %rsi
-	call pl_streq
-	test %eax, %eax
-	jne \label
-	.endm
-
 payload_main:
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
-	push %r15
+	PUSH_REGS CALLEE_SAVED
 	sub $8, %rsp
 	mov %rdi, %r12              /* boot info */
 	mov %esi, %ebx              /* cpu */
@@ -329,55 +283,39 @@ payload_main:
 	lea ctx(%rip), %rax
 	add %rax, %r15
 
-	lea key_gen(%rip), %rdi
-	mov $1, %esi
-	call arg32
+	ARG_NUM key_gen, $1, arg32
 	mov %rax, C_GEN(%r15)
 	mov %rax, C_CUR_GEN(%r15)
-	lea key_seed(%rip), %rdi
-	mov $1, %esi
-	call arg32
+	ARG_NUM key_seed, $1, arg32
 	mov %rax, C_SEED(%r15)
-	lea key_base_gen(%rip), %rdi
-	mov $1, %esi
-	call arg32
+	ARG_NUM key_base_gen, $1, arg32
 	mov %rax, C_BASE_GEN(%r15)
-	lea key_base_seed(%rip), %rdi
-	mov $1, %esi
-	call arg32
+	ARG_NUM key_base_seed, $1, arg32
 	mov %rax, C_BASE_SEED(%r15)
-	lea key_percent(%rip), %rdi
-	mov $10, %esi
-	call pl_arg_num
+	ARG_NUM key_percent, $10
 	cmp $100, %rax
 	ja bad_percent
 	mov %rax, C_PERCENT(%r15)
 
 	/* T = free pages (at most size / 4096); share [cpu*T/n, (cpu+1)*T/n) */
 	xor %r14d, %r14d
-	mov BI_NR_RANGES(%r12), %ecx
-	lea BI_RANGES(%r12), %rsi
+	FIRST_RANGE %r12, %rsi, %ecx
 1:	test %ecx, %ecx
 	je 2f
 	mov 8(%rsi), %rax
 	shr $12, %rax
 	add %rax, %r14
-	add $16, %rsi
-	dec %ecx
+	NEXT_RANGE %rsi, %ecx
 	jmp 1b
 2:	/* [first, first + count): first = min(skip, T), count = min(size or all, T - first) */
-	lea key_skip(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
+	ARG_NUM key_skip, $0
 	shr $12, %rax
 	cmp %r14, %rax
 	jbe 3f
 	mov %r14, %rax
 3:	mov %rax, %rbp              /* first */
 	sub %rax, %r14              /* pages after it */
-	lea key_size(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
+	ARG_NUM key_size, $0
 	shr $12, %rax
 	je 4f
 	cmp %r14, %rax
@@ -395,45 +333,25 @@ payload_main:
 	add %rbp, %rax
 	mov %rax, C_HI(%r15)
 
-	lea key_mode(%rip), %rdi
-	call pl_arg_str
-	mov %rax, %r13
-	test %rax, %rax
-	je mode_fill_verify
-	IFMODE s_fill, mode_fill
-	IFMODE s_verify, mode_verify
-	IFMODE s_fill_verify, mode_fill_verify
-	IFMODE s_subset, mode_subset
-	IFMODE s_subset_verify, mode_subset_verify
-	IFMODE s_seq, mode_seq
-	IFMODE s_fork, mode_fork
-	lea key_mode(%rip), %rdi
-	lea why_mode(%rip), %rsi
-	jmp pl_bad_arg
+	ARG_CHOICE key_mode, modes, why_mode
+	jmp *%rax
 
 mode_fill:
-	lea op_fill(%rip), %rdi
-	call each_page
+	EACH_PAGE op_fill
 	jmp finish
 mode_verify:
-	lea op_verify(%rip), %rdi
-	call each_page
+	EACH_PAGE op_verify
 	jmp finish
 mode_fill_verify:
-	lea op_fill(%rip), %rdi
-	call each_page
-	lea op_verify(%rip), %rdi
-	call each_page
+	EACH_PAGE op_fill
+	EACH_PAGE op_verify
 	jmp finish
 mode_subset:
-	lea op_subset(%rip), %rdi
-	call each_page
-	lea op_subset_verify(%rip), %rdi
-	call each_page
+	EACH_PAGE op_subset
+	EACH_PAGE op_subset_verify
 	jmp finish
 mode_subset_verify:
-	lea op_subset_verify(%rip), %rdi
-	call each_page
+	EACH_PAGE op_subset_verify
 	jmp finish
 mode_fork:
 	call pl_fork_depth
@@ -445,8 +363,7 @@ mode_fork:
 	mov %rax, C_GEN(%r15)
 	mov C_BASE_SEED(%r15), %rax
 	mov %rax, C_SEED(%r15)
-	lea op_fill(%rip), %rdi
-	call each_page
+	EACH_PAGE op_fill
 	pop C_SEED(%r15)
 	pop C_GEN(%r15)
 	movq $0, C_WRITTEN(%r15)    /* pages_written counts a child's own writes */
@@ -459,29 +376,21 @@ mode_fork:
 	add %eax, C_SEED(%r15)
 	test %ebx, %ebx
 	jne 1f
-	lea r_fork_index(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
-1:	lea op_subset(%rip), %rdi
-	call each_page
-	lea op_subset_verify(%rip), %rdi
-	call each_page
+	RESULT r_fork_index, %rax
+1:	EACH_PAGE op_subset
+	EACH_PAGE op_subset_verify
 	jmp finish
 fork_parent:
 	mov C_BASE_GEN(%r15), %rax
 	mov %rax, C_GEN(%r15)
 	mov C_BASE_SEED(%r15), %rax
 	mov %rax, C_SEED(%r15)
-	lea op_verify(%rip), %rdi
-	call each_page
+	EACH_PAGE op_verify
 	jmp finish
 mode_seq:
-	lea key_iterations(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
+	ARG_NUM key_iterations, $0
 	mov %rax, %rbp
-1:	lea op_seq(%rip), %rdi
-	call each_page
+1:	EACH_PAGE op_seq
 	incq C_PASSES(%r15)
 	incl C_CUR_GEN(%r15)
 	test %rbp, %rbp
@@ -491,9 +400,7 @@ mode_seq:
 2:	call pl_stop_requested
 	test %rax, %rax
 	je 1b
-3:	lea r_passes(%rip), %rdi
-	mov C_PASSES(%r15), %rsi
-	call pl_result
+3:	RESULT r_passes, C_PASSES(%r15)
 
 finish:
 	mov C_CHECKED(%r15), %rax
@@ -504,24 +411,16 @@ finish:
 	lock add %rax, tot_written(%rip)
 	cmpq $0, C_BAD(%r15)
 	je 1f
-	lea r_first_bad(%rip), %rdi
-	mov C_FIRST_BAD(%r15), %rsi
-	call pl_result
+	RESULT r_first_bad, C_FIRST_BAD(%r15)
 1:	/* the last vCPU out reports the totals and ends the VM */
 	mov $1, %eax
 	lock xadd %eax, done(%rip)
 	inc %eax
 	cmp BI_NR_CPUS(%r12), %eax
 	jne not_last
-	lea r_checked(%rip), %rdi
-	mov tot_checked(%rip), %rsi
-	call pl_result
-	lea r_bad(%rip), %rdi
-	mov tot_bad(%rip), %rsi
-	call pl_result
-	lea r_written(%rip), %rdi
-	mov tot_written(%rip), %rsi
-	call pl_result
+	RESULT r_checked, tot_checked(%rip)
+	RESULT r_bad, tot_bad(%rip)
+	RESULT r_written, tot_written(%rip)
 	cmpq $0, tot_bad(%rip)
 	jne 2f
 	lea msg_ok(%rip), %rdi
@@ -535,18 +434,11 @@ finish:
 not_last:
 	xor %eax, %eax
 	add $8, %rsp
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
+	POP_REGS CALLEE_SAVED
 	ret
 
 bad_percent:
-	lea key_percent(%rip), %rdi
-	lea why_percent(%rip), %rsi
-	jmp pl_bad_arg
+	BAD_ARG key_percent, why_percent
 
 	.bss
 	.balign 64

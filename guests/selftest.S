@@ -15,6 +15,7 @@
  *   badcall / excport  unknown payload call / forged exception report
  */
 #include <payload_abi.h>
+#include <pl_asm.h>
 
 	.globl payload_name, payload_args, payload_flags, payload_main
 	.set payload_flags, 0
@@ -44,77 +45,44 @@ r_nr_cpus:	.asciz "nr_cpus"
 r_page:		.asciz "guest_page_size"
 r_value:	.asciz "value"
 r_long:		.asciz "a_result_name_of_sixty_three_characters_0123456789_abcdefghijkl"
-
-	.macro MODE name, label
-	.section .rodata
-1:	.asciz "\name"
-	.text
-	mov %r13, %rdi
-	lea 1b(%rip), %rsi
-	call pl_streq
-	test %eax, %eax
-	jne \label
-	.endm
+	.balign 8
+modes:	CHOICE hello, mode_hello
+	CHOICE spin, mode_spin
+	CHOICE exit, mode_exit
+	CHOICE pf, mode_pf
+	CHOICE supervisor, mode_supervisor
+	CHOICE mmio, mode_mmio
+	CHOICE gp, mode_gp
+	CHOICE ud, mode_ud
+	CHOICE de, mode_de
+	CHOICE badport, mode_badport
+	CHOICE badcall, mode_badcall
+	CHOICE excport, mode_excport
+	CHOICES_END mode_hello
 
 	.text
 payload_main:
-	push %rbx
-	push %r12
-	push %r13
+	PUSH_REGS %rbx, %r12
+	sub $8, %rsp                /* two pushes: keep calls aligned */
 	mov %rdi, %r12              /* boot info */
 	mov %esi, %ebx              /* cpu */
-	lea key_mode(%rip), %rdi
-	call pl_arg_str
-	mov %rax, %r13
-	test %rax, %rax
-	je mode_hello
-	MODE hello, mode_hello
-	MODE spin, mode_spin
-	MODE exit, mode_exit
-	MODE pf, mode_pf
-	MODE supervisor, mode_supervisor
-	MODE mmio, mode_mmio
-	MODE gp, mode_gp
-	MODE ud, mode_ud
-	MODE de, mode_de
-	MODE badport, mode_badport
-	MODE badcall, mode_badcall
-	MODE excport, mode_excport
-	lea key_mode(%rip), %rdi
-	lea why_mode(%rip), %rsi
-	jmp pl_bad_arg
+	ARG_CHOICE key_mode, modes, why_mode
+	jmp *%rax
 
 mode_hello:
 	lea msg_hello(%rip), %rdi
 	call pl_puts
-	lea r_answer(%rip), %rdi
-	mov $42, %esi
-	call pl_result
-	lea r_cpu(%rip), %rdi
-	mov %rbx, %rsi
-	call pl_result
-	lea r_nr_cpus(%rip), %rdi
-	mov BI_NR_CPUS(%r12), %esi
-	call pl_result
-	lea r_page(%rip), %rdi
-	mov BI_GUEST_PAGE_SIZE(%r12), %esi
-	call pl_result
-	lea r_long(%rip), %rdi
-	mov $-1, %rsi
-	call pl_result
-	lea key_value(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
-	lea r_value(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
+	RESULT r_answer, $42
+	RESULT r_cpu, %rbx
+	RESULT r_nr_cpus, BI_NR_CPUS(%r12), %esi
+	RESULT r_page, BI_GUEST_PAGE_SIZE(%r12), %esi
+	RESULT r_long, $-1
+	ARG_NUM key_value, $0
+	RESULT r_value, %rax
 status:
-	lea key_status(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
-	pop %r13
-	pop %r12
-	pop %rbx
+	ARG_NUM key_status, $0
+	add $8, %rsp
+	POP_REGS %rbx, %r12
 	ret
 
 /* counter for vCPU i at ranges[0].gpa + 8 * i */
@@ -129,9 +97,7 @@ mode_spin:
 mode_exit:
 	test %ebx, %ebx
 	jne 2f
-	lea key_status(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
+	ARG_NUM key_status, $0
 	mov %eax, %edi
 	call pl_exit
 2:	pause

@@ -18,6 +18,7 @@
  */
 #include <payload_abi.h>
 #include <chase.h>
+#include <pl_asm.h>
 
 
 	.globl payload_name, payload_args, payload_flags, payload_main
@@ -35,10 +36,7 @@ key_size:	.asciz "size"
 key_mode:	.asciz "mode"
 key_laps:	.asciz "laps"
 key_seed:	.asciz "seed"
-s_page:		.asciz "page"
-s_line:		.asciz "line"
 why_mode:	.asciz "' must be page or line\n"
-why_size:	.asciz "' must be at least 4096 and fit the largest free memory range\n"
 msg_start:	.asciz "tlbbench: building the pointer chain\n"
 msg_done:	.asciz "tlbbench: done\n"
 r_ws:		.asciz "ws_bytes"
@@ -52,6 +50,11 @@ r_chunks:	.asciz "chase_chunks"
 r_chunk_acc:	.asciz "chase_chunk_accesses"
 r_chunk_min:	.asciz "chase_chunk_min_cycles"
 r_chunk_median:	.asciz "chase_chunk_median_cycles"
+	.balign 8
+/* mode=: the stride, a page per element (default) or a line per element */
+modes:	CHOICE page, 4096
+	CHOICE line, 64
+	CHOICES_END 4096
 
 /* stack slots */
 #define SIZE    0
@@ -64,80 +67,39 @@ r_chunk_median:	.asciz "chase_chunk_median_cycles"
 
 	.text
 payload_main:
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
-	push %r15
+	PUSH_REGS CALLEE_SAVED
 	sub $56, %rsp
 	xor %eax, %eax
 	test %esi, %esi
 	jne out                     /* one vCPU is enough */
 
-	/* the largest free range: gpa in r13, size in r14 */
-	call pl_largest_range
-	mov %rax, %r13
-	mov %rdx, %r14
+	/* the working set at the start of the largest free range (guests/lib/chase.S) */
 	lea key_size(%rip), %rdi
-	xor %esi, %esi
-	call pl_arg_num
-	test %rax, %rax
-	jne 4f
-	mov %r14, %rax
-4:	and $-4096, %rax
-	je bad_size
-	cmp %r14, %rax
-	ja bad_size
-	mov %rax, SIZE(%rsp)
+	call pl_chase_range
+	mov %rax, %r12              /* base */
+	mov %rdx, SIZE(%rsp)
 
-	mov $4096, %r14             /* stride */
-	mov $0xfc0, %r15            /* line-in-page mask */
-	lea key_mode(%rip), %rdi
-	call pl_arg_str
-	test %rax, %rax
-	je 5f
-	mov %rax, %rbx
-	mov %rbx, %rdi
-	lea s_page(%rip), %rsi
-	call pl_streq
-	test %eax, %eax
-	jne 5f
-	mov %rbx, %rdi
-	lea s_line(%rip), %rsi
-	call pl_streq
-	test %eax, %eax
-	je bad_mode
-	mov $64, %r14
-	xor %r15d, %r15d
-5:
-	lea key_laps(%rip), %rdi
-	mov $4, %esi
-	call pl_arg_num
+	ARG_CHOICE key_mode, modes, why_mode
+	mov %rax, %r14              /* stride */
+	/* line-in-slot mask: any line of a page (0xfc0), only the first of a line-sized slot (0) */
+	lea -1(%r14), %r15
+	and $-64, %r15
+	ARG_NUM key_laps, $4
 	test %rax, %rax
 	jne 6f
 	inc %rax
 6:	mov %rax, LAPS(%rsp)
-	lea key_seed(%rip), %rdi
-	mov $1, %esi
-	call pl_arg_num
+	ARG_NUM key_seed, $1
 	mov %rax, SEED(%rsp)
 
-	mov %r13, %r12              /* base */
 	mov SIZE(%rsp), %rax
 	xor %edx, %edx
 	div %r14
 	mov %rax, %r13              /* N elements */
 
-	lea r_ws(%rip), %rdi
-	mov SIZE(%rsp), %rsi
-	call pl_result
-	lea r_elements(%rip), %rdi
-	mov %r13, %rsi
-	call pl_result
-	lea r_stride(%rip), %rdi
-	mov %r14, %rsi
-	call pl_result
+	RESULT r_ws, SIZE(%rsp)
+	RESULT r_elements, %r13
+	RESULT r_stride, %r14
 	lea msg_start(%rip), %rdi
 	call pl_puts
 
@@ -179,33 +141,21 @@ warm:	mov (%rsi), %rsi
 	call pl_chase_chunks
 	call pl_rdtsc
 	sub T0(%rsp), %rax
-	lea r_chase_cycles(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
-	lea r_chase_acc(%rip), %rdi
-	mov ACC(%rsp), %rsi
-	call pl_result
+	RESULT r_chase_cycles, %rax
+	RESULT r_chase_acc, ACC(%rsp)
 
 	/* sorted chunk times: min and median */
 	lea chunks(%rip), %rdi
 	mov NCHUNKS(%rsp), %rsi
 	call pl_sort_u64
-	mov NCHUNKS(%rsp), %r9
-	lea r_chunks(%rip), %rdi
-	mov %r9, %rsi
-	call pl_result
-	lea r_chunk_acc(%rip), %rdi
-	mov $CHUNK_ACC, %esi
-	call pl_result
-	lea r_chunk_min(%rip), %rdi
-	mov chunks(%rip), %rsi
-	call pl_result
+	RESULT r_chunks, NCHUNKS(%rsp)
+	RESULT r_chunk_acc, $CHUNK_ACC
+	RESULT r_chunk_min, chunks(%rip)
 	mov NCHUNKS(%rsp), %rax
 	shr $1, %rax
 	lea chunks(%rip), %r10
-	lea r_chunk_median(%rip), %rdi
 	mov (%r10,%rax,8), %rsi
-	call pl_result
+	RESULT r_chunk_median
 
 	/* sequential pass: one load per line */
 	call pl_rdtsc
@@ -220,34 +170,17 @@ seq:	add (%rsi), %r8
 	jb seq
 	call pl_rdtsc
 	sub T0(%rsp), %rax
-	lea r_seq_cycles(%rip), %rdi
-	mov %rax, %rsi
-	call pl_result
-	lea r_seq_acc(%rip), %rdi
+	RESULT r_seq_cycles, %rax
 	mov SIZE(%rsp), %rsi
 	shr $6, %rsi
-	call pl_result
+	RESULT r_seq_acc
 	lea msg_done(%rip), %rdi
 	call pl_puts
 	xor %eax, %eax
 out:
 	add $56, %rsp
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
+	POP_REGS CALLEE_SAVED
 	ret
-
-bad_size:
-	lea key_size(%rip), %rdi
-	lea why_size(%rip), %rsi
-	jmp pl_bad_arg
-bad_mode:
-	lea key_mode(%rip), %rdi
-	lea why_mode(%rip), %rsi
-	jmp pl_bad_arg
 
 	.bss
 	.balign 8

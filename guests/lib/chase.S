@@ -9,8 +9,8 @@
  */
 #include <payload_abi.h>
 #include <chase.h>
+#include <pl_asm.h>
 
-#define GOLDEN 0x9e3779b97f4a7c15
 #define XS_MUL 0x2545f4914f6cdd1d
 
 /* \out = r12 + \i * r14 + (((\i * rbx) >> 52) & r15); clobbers \tmp */
@@ -28,18 +28,33 @@
 	.text
 
 /*
+ * void *pl_chase_range(const char *key): where a chain goes, the start of
+ * the largest free range, in rax, and its bytes in rdx: the argument key
+ * (not given or 0: the whole range) rounded down to 4 KiB. Less than one
+ * page, or more than the range, ends the VM with status 2.
+ */
+	.globl pl_chase_range
+pl_chase_range:
+	push %rdi
+	mov pl_boot_info(%rip), %rdi
+	call pl_largest_range
+	pop %rdi
+	push %rax
+	mov %rdx, %rsi
+	lea why_size(%rip), %rdx
+	call pl_arg_bytes
+	mov %rax, %rdx
+	pop %rax
+	ret
+
+/*
  * void *pl_chase_build(void *base, uint64_t n, uint64_t stride, uint64_t mask, uint64_t seed):
  * each element ends up holding the address of the next; returns element 0's
  * address (base), where a lap starts. n >= 1.
  */
 	.globl pl_chase_build
 pl_chase_build:
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
-	push %r15
+	PUSH_REGS CALLEE_SAVED
 	mov %rdi, %r12
 	mov %rsi, %r13
 	mov %rdx, %r14
@@ -94,12 +109,7 @@ pl_chase_build:
 	jb 4b
 
 	mov %r12, %rax
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
+	POP_REGS CALLEE_SAVED
 	ret
 
 /*
@@ -111,11 +121,7 @@ pl_chase_build:
  */
 	.globl pl_chase_chunks
 pl_chase_chunks:
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
+	PUSH_REGS %rbx, %rbp, %r12, %r13, %r14
 	mov %rdi, %r12              /* cursor */
 	mov %rsi, %r13
 	mov %rdx, %r14
@@ -142,11 +148,7 @@ pl_chase_chunks:
 	cmp %r13, %rbx
 	jb 1b
 	mov %r12, %rax
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
+	POP_REGS %rbx, %rbp, %r12, %r13, %r14
 	ret
 
 /* void pl_sort_u64(uint64_t *v, uint64_t n): ascending, insertion sort (n is at most MAX_CHUNKS) */
@@ -169,3 +171,7 @@ pl_sort_u64:
 	inc %rcx
 	jmp 1b
 4:	ret
+
+	.section .rodata
+why_size:
+	.asciz "' must be at least 4096 and fit the largest free memory range\n"

@@ -6,6 +6,7 @@
  * rbx, rbp, r12-r15 preserved.
  */
 #include <payload_abi.h>
+#include <pl_asm.h>
 
 	.text
 
@@ -57,9 +58,7 @@ pl_fail:
 /* struct payload_arg *pl_arg_find(const char *key): NULL when not given */
 	.globl pl_arg_find
 pl_arg_find:
-	push %rbx
-	push %r12
-	push %r13
+	PUSH_REGS %rbx, %r12, %r13
 	mov %rdi, %r12
 	mov pl_boot_info(%rip), %rax
 	mov BI_NR_ARGS(%rax), %r13d
@@ -77,9 +76,7 @@ pl_arg_find:
 2:	mov %rbx, %rax
 	jmp 4f
 3:	xor %eax, %eax
-4:	pop %r13
-	pop %r12
-	pop %rbx
+4:	POP_REGS %rbx, %r12, %r13
 	ret
 
 /* const char *pl_arg_str(const char *key): the value, NULL when not given */
@@ -109,8 +106,73 @@ pl_arg_num:
 1:	mov %rsi, %rax
 	pop %rbx
 	ret
-2:	mov %rbx, %rdi
-	lea msg_not_number(%rip), %rsi
+2:	lea msg_not_number(%rip), %rsi
+/* pl_bad_arg(rbx = key, rsi = why): where the routines that keep the key in rbx refuse it */
+bad_arg_rbx:
+	mov %rbx, %rdi
+	jmp pl_bad_arg
+
+/*
+ * uint64_t pl_arg_bytes(const char *key, uint64_t max, const char *why):
+ * the argument as bytes rounded down to 4 KiB, max when it is not given
+ * or 0; less than a page, or more than max, ends the VM with status 2
+ * (pl_bad_arg(key, why)).
+ */
+	.globl pl_arg_bytes
+pl_arg_bytes:
+	PUSH_REGS %rbx, %r12, %r13
+	mov %rdi, %rbx
+	mov %rsi, %r12
+	mov %rdx, %r13
+	xor %esi, %esi
+	call pl_arg_num
+	test %rax, %rax
+	cmovz %r12, %rax            /* not given or 0: max */
+	and $-4096, %rax
+	je 1f
+	cmp %r12, %rax
+	ja 1f
+	POP_REGS %rbx, %r12, %r13
+	ret
+1:	mov %r13, %rsi
+	jmp bad_arg_rbx
+
+/*
+ * uint64_t pl_arg_choice(const char *key, const void *table, const char *why):
+ * the argument's value looked up in a table of CHOICE lines (pl_asm.h:
+ * { name, value } quads up to CHOICES_END's { 0, default }): the value
+ * of the name it equals, the default when it was not given; any other
+ * value ends the VM with status 2 (pl_bad_arg(key, why)). One routine
+ * for every mode= and then= a payload takes, checked the same way.
+ */
+	.globl pl_arg_choice
+pl_arg_choice:
+	PUSH_REGS %rbx, %r12, %r13, %r14
+	sub $8, %rsp                /* four pushes: keep calls aligned */
+	mov %rdi, %r12
+	mov %rsi, %rbx
+	mov %rdx, %r14
+	call pl_arg_str
+	mov %rax, %r13              /* the value, NULL: not given */
+1:	mov (%rbx), %rsi
+	test %rsi, %rsi
+	je 3f
+	test %r13, %r13
+	je 2f                       /* not given: skip to the default */
+	mov %r13, %rdi
+	call pl_streq
+	test %eax, %eax
+	jne 4f
+2:	add $16, %rbx
+	jmp 1b
+3:	test %r13, %r13
+	jne 5f
+4:	mov 8(%rbx), %rax
+	add $8, %rsp
+	POP_REGS %rbx, %r12, %r13, %r14
+	ret
+5:	mov %r12, %rdi
+	mov %r14, %rsi
 	jmp pl_bad_arg
 
 /*
@@ -132,24 +194,12 @@ pl_bad_arg:
 	call pl_exit
 	ud2
 
-/* uint64_t pl_mix64(uint64_t x): the splitmix64 finaliser of tests/lib/helpers.c */
+/* uint64_t pl_mix64(uint64_t x): the splitmix64 finaliser of tests/lib/helpers.c (MIX64, pl_asm.h) */
 	.globl pl_mix64
 pl_mix64:
-	movabs $0x9e3779b97f4a7c15, %rax
-	add %rax, %rdi
+	MIX64_CONSTS
 	mov %rdi, %rax
-	shr $30, %rax
-	xor %rdi, %rax
-	movabs $0xbf58476d1ce4e5b9, %rcx
-	imul %rcx, %rax
-	mov %rax, %rdi
-	shr $27, %rdi
-	xor %rdi, %rax
-	movabs $0x94d049bb133111eb, %rcx
-	imul %rcx, %rax
-	mov %rax, %rdi
-	shr $31, %rdi
-	xor %rdi, %rax
+	MIX64 %rax, %rdx
 	ret
 
 /*
@@ -169,6 +219,29 @@ pl_pattern_word:
 	xor %rcx, %rdi
 	jmp pl_mix64
 
+/*
+ * int pl_page_picked(uint64_t gpa, uint32_t seed, uint64_t percent): 1 when
+ * the page at gpa is one of the percent % that seed picks,
+ * pattern_word(gpa >> 12, 0, seed, 512) % 100 < percent (memtest's subset,
+ * forktest's density: the host picks the same pages from the same seed).
+ */
+	.globl pl_page_picked
+pl_page_picked:
+	push %rdx
+	shr $12, %rdi
+	mov %esi, %edx
+	xor %esi, %esi
+	mov $512, %ecx
+	call pl_pattern_word
+	xor %edx, %edx
+	mov $100, %ecx
+	div %rcx
+	pop %rcx
+	xor %eax, %eax
+	cmp %rcx, %rdx
+	setb %al
+	ret
+
 /* uint64_t pl_rdtsc(void): ordered after earlier loads */
 	.globl pl_rdtsc
 pl_rdtsc:
@@ -181,8 +254,7 @@ pl_rdtsc:
 /* pl_largest_range(const struct boot_info *bi): the largest free RAM range, its gpa in rax, its size in rdx (0, 0: none) */
 	.globl pl_largest_range
 pl_largest_range:
-	mov BI_NR_RANGES(%rdi), %ecx
-	lea BI_RANGES(%rdi), %rsi
+	FIRST_RANGE %rdi, %rsi, %ecx
 	xor %eax, %eax
 	xor %edx, %edx
 1:	test %ecx, %ecx
@@ -192,8 +264,7 @@ pl_largest_range:
 	jbe 2f
 	mov %r8, %rdx
 	mov (%rsi), %rax
-2:	add $16, %rsi
-	dec %ecx
+2:	NEXT_RANGE %rsi, %ecx
 	jmp 1b
 3:	ret
 
@@ -215,9 +286,7 @@ pl_stop_requested:
  */
 	.globl pl_fork_wait
 pl_fork_wait:
-	push %rbx
-	push %r12
-	push %r13
+	PUSH_REGS %rbx, %r12, %r13
 	mov %rdi, %r12
 	mov %rsi, %r13
 	mov pl_boot_info(%rip), %rbx
@@ -244,9 +313,7 @@ pl_fork_wait:
 3:	lock decq BI_FORK_WAITING(%rbx)
 	xor %eax, %eax
 	xor %edx, %edx
-5:	pop %r13
-	pop %r12
-	pop %rbx
+5:	POP_REGS %rbx, %r12, %r13
 	ret
 
 /* uint64_t pl_fork_depth(void): forks between the original VM and this one */
