@@ -5,4 +5,4 @@ nobase_include_HEADERS += \
 	include/thpvm/memmap.h \
 	include/thpvm/extent.h \
 	include/thpvm/coverage.h
-nobase_include_HEADERS += include/thpvm/collapse.h
+nobase_include_HEADERS += include/thpvm/collapse.h include/thpvm/image.h

@@ -9,5 +9,6 @@
 #include <thpvm/extent.h>
 #include <thpvm/coverage.h>
 #include <thpvm/collapse.h>
+#include <thpvm/image.h>
 
 #endif

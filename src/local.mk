@@ -11,7 +11,8 @@ src_libthpvm_la_SOURCES = \
 	src/pagemap.c \
 	src/smaps.c \
 	src/coverage.c \
-	src/coverage_report.c
+	src/coverage_report.c \
+	src/image.c
 src_libthpvm_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(URING_CFLAGS)
 src_libthpvm_la_LIBADD = $(JANSSON_LIBS) $(URING_LIBS)
 src_libthpvm_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0

@@ -50,6 +50,10 @@ tests_thp_test_fallback_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_fallback_LDADD = $(TEST_LDADD)
 tests_thp_test_coverage_CFLAGS = $(TEST_CFLAGS)
 tests_thp_test_coverage_LDADD = $(TEST_LDADD)
+# A region's image on disk (suite image): io_uring, O_DIRECT, holes, refusals
+THP_TESTS += tests/thp/test_image
+tests_thp_test_image_CFLAGS = $(TEST_CFLAGS)
+tests_thp_test_image_LDADD = $(TEST_LDADD)
 
 # The collapse thread (suite collapse) and the file backing it collapses (suite memmap_file).
 UNIT_TESTS += tests/unit/test_collapse_config

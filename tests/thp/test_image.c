@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A region's image on disk (thpvm/image.h): what goes into the file and what
+ * stays a hole, the round trip into fresh guest RAM on 2 MiB pages, the
+ * buffered fallback where O_DIRECT is refused, and every refusal naming the
+ * file. Real files on this host's disk (ext4) and on /dev/shm (tmpfs).
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <thpvm.h>
+#include "helpers.h"
+#include "require.h"
+
+#define REGION_BYTES (32 * MIB)
+#define NR_EXTENTS (REGION_BYTES / THPVM_EXTENT_SIZE)
+
+static char dir[64];
+
+static void make_dir(void)
+{
+	snprintf(dir, sizeof(dir), "/var/tmp/thpvm-image-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %m");
+}
+
+static void remove_dir(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(image, .init = make_dir, .fini = remove_dir, .timeout = 120);
+
+static struct thpvm_region *new_region(struct thpvm_memmap **map)
+{
+	struct thpvm_region_config cfg = { .name = "ram", .size_bytes = REGION_BYTES };
+	struct thpvm_region *r;
+
+	cr_assert_eq(thpvm_memmap_create(map), 0);
+	cr_assert_eq(thpvm_memmap_add(*map, &cfg, &r), 0, "%s", thpvm_last_error());
+	return r;
+}
+
+static uint8_t *hva_of(struct thpvm_memmap *map, uint64_t extent)
+{
+	return thpvm_memmap_gpa_to_hva(map, extent * THPVM_EXTENT_SIZE, THPVM_EXTENT_SIZE);
+}
+
+/* Extents 0-1 full of a pattern, 2 written with zeros, one page of 3 written, the rest never touched. */
+static void fill(struct thpvm_memmap *map)
+{
+	pattern_fill(hva_of(map, 0), 0, 2 * THPVM_EXTENT_PAGES, 1, 7);
+	memset(hva_of(map, 2), 0, THPVM_EXTENT_SIZE);
+	pattern_fill(hva_of(map, 3) + 5 * THPVM_PAGE_SIZE, 3 * THPVM_EXTENT_PAGES + 5, 1, 1, 7);
+}
+
+static bool is_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static uint32_t present_pages(struct thpvm_region *r, uint64_t extent)
+{
+	struct thpvm_extent_info e;
+
+	cr_assert_eq(thpvm_region_extent(r, extent, &e), 0);
+	return e.nr_present;
+}
+
+/* Saves a filled region to path, checks the map, the file's size and what it allocated; returns the map. */
+static void save_filled(const char *path, uint8_t *map_out, struct thpvm_image_stats *st)
+{
+	struct thpvm_memmap *map;
+	struct thpvm_region *r = new_region(&map);
+	uint64_t data_extents;
+	struct stat sb;
+
+	fill(map);
+	cr_assert_eq(thpvm_region_image_save(r, path, map_out, st), 0, "%s", thpvm_last_error());
+	/* extent 3 is partly present at most on a 4 KiB host, wholly on THP: data either way */
+	cr_assert_eq(map_out[0], THPVM_IMAGE_DATA);
+	cr_assert_eq(map_out[1], THPVM_IMAGE_DATA);
+	cr_assert_eq(map_out[2], THPVM_IMAGE_ZERO, "an extent written with zeros is a hole");
+	cr_assert_eq(map_out[3], THPVM_IMAGE_DATA);
+	for (uint64_t i = 4; i < NR_EXTENTS; i++)
+		cr_assert_eq(map_out[i], THPVM_IMAGE_ABSENT, "extent %llu was never touched", (unsigned long long)i);
+	data_extents = st->nr[THPVM_IMAGE_DATA];
+	cr_assert_eq(data_extents, 3);
+	cr_assert_eq(st->nr[THPVM_IMAGE_ZERO], 1);
+	cr_assert_eq(st->nr[THPVM_IMAGE_ABSENT], NR_EXTENTS - 4);
+	cr_assert_eq(st->bytes, data_extents * THPVM_EXTENT_SIZE, "extent 3 goes out whole");
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq((uint64_t)sb.st_size, REGION_BYTES, "the file is the region's length, holes included");
+	cr_assert_leq((uint64_t)sb.st_blocks * 512, data_extents * THPVM_EXTENT_SIZE + 64 * 1024,
+		      "only the data extents take disk space: %llu bytes allocated",
+		      (unsigned long long)sb.st_blocks * 512);
+	/* saving reads no absent page: the saved region allocated nothing more */
+	cr_assert_eq(thpvm_region_refresh(r), 0);
+	for (uint64_t i = 4; i < NR_EXTENTS; i++)
+		cr_assert_eq(present_pages(r, i), 0, "saving touched extent %llu", (unsigned long long)i);
+	thpvm_memmap_destroy(map);
+}
+
+/* Loads path into a fresh region and checks every byte that was saved, and that holes stayed untouched. */
+static void load_and_check(const char *path, const uint8_t *emap, bool want_huge)
+{
+	struct thpvm_memmap *map;
+	struct thpvm_region *r = new_region(&map);
+	struct thpvm_image_stats st;
+	struct thpvm_extent_info e;
+
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, &st), 0, "%s", thpvm_last_error());
+	cr_assert_eq(st.bytes, 3 * THPVM_EXTENT_SIZE);
+	cr_assert_eq(pattern_check(hva_of(map, 0), 0, 2 * THPVM_EXTENT_PAGES, 1, 7), 0, "extents 0-1 differ");
+	cr_assert_eq(pattern_check(hva_of(map, 3) + 5 * THPVM_PAGE_SIZE, 3 * THPVM_EXTENT_PAGES + 5, 1, 1, 7), 0,
+		     "the page written in extent 3 differs");
+	cr_assert_eq(thpvm_region_refresh(r), 0);
+	for (uint64_t i = 0; i < NR_EXTENTS; i++) {
+		cr_assert_eq(thpvm_region_extent(r, i, &e), 0);
+		if (emap[i] != THPVM_IMAGE_DATA) {
+			cr_assert_eq(e.nr_present, 0, "extent %llu (%s) was touched by the load", (unsigned long long)i,
+				     thpvm_image_extent_str(emap[i]));
+			continue;
+		}
+		cr_assert_eq(e.nr_present, e.nr_pages, "extent %llu not wholly loaded", (unsigned long long)i);
+		if (want_huge)
+			cr_assert_eq(e.state, THPVM_EXTENT_HUGE, "extent %llu loaded on 4 KiB pages (%s)",
+				     (unsigned long long)i, thpvm_extent_state_str(e.state));
+	}
+	cr_assert(is_zero(hva_of(map, 3), 5 * THPVM_PAGE_SIZE), "extent 3's unwritten pages came back non-zero");
+	thpvm_memmap_destroy(map);
+}
+
+Test(image, data_extents_go_out_and_come_back_on_2m_pages_holes_stay_holes)
+{
+	uint8_t emap[NR_EXTENTS];
+	struct thpvm_image_stats st;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/ram.mem", dir);
+	save_filled(path, emap, &st);
+	cr_assert(st.direct, "ext4 takes O_DIRECT");
+	cr_assert_geq(st.queue_depth, 1);
+	load_and_check(path, emap, host_thp_allowed());
+	/* the same image loads again: nothing in it is consumed */
+	load_and_check(path, emap, host_thp_allowed());
+}
+
+/* Whether this file system takes O_DIRECT for a file in dirpath (tmpfs does since Linux 6.6, not before). */
+static bool takes_o_direct(const char *dirpath)
+{
+	char probe[128];
+	int fd;
+
+	snprintf(probe, sizeof(probe), "%s/thpvm-probe-%d", dirpath, getpid());
+	fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0600);
+	if (fd < 0) {
+		cr_assert_eq(errno, EINVAL, "probe %s: %m", probe);
+		fd = open(probe, O_CREAT | O_WRONLY, 0600);
+		cr_assert_geq(fd, 0, "probe %s: %m", probe);
+		close(fd);
+		unlink(probe);
+		return false;
+	}
+	close(fd);
+	unlink(probe);
+	return true;
+}
+
+/* tmpfs: O_DIRECT where this kernel's tmpfs takes it, buffered where it refuses it, and the stats say which. */
+Test(image, on_tmpfs_the_image_uses_o_direct_only_where_the_kernel_takes_it)
+{
+	uint8_t emap[NR_EXTENTS];
+	struct thpvm_image_stats st;
+	bool direct = takes_o_direct("/dev/shm");
+	char path[128];
+
+	snprintf(path, sizeof(path), "/dev/shm/thpvm-image-%d.mem", getpid());
+	save_filled(path, emap, &st);
+	cr_assert_eq(st.direct, direct, "O_DIRECT %s by this tmpfs, the save says %s", direct ? "taken" : "refused",
+		     st.direct ? "direct" : "buffered");
+	load_and_check(path, emap, host_thp_allowed());
+	unlink(path);
+}
+
+/* Each refusal names the file and the problem, and touches no guest memory. */
+Test(image, bad_files_and_maps_are_refused_naming_the_file)
+{
+	uint8_t emap[NR_EXTENTS];
+	struct thpvm_image_stats st;
+	struct thpvm_memmap *map;
+	struct thpvm_region *r = new_region(&map);
+	char path[128], msg[512];
+
+	snprintf(path, sizeof(path), "%s/ram.mem", dir);
+	save_filled(path, emap, &st);
+
+	/* one byte short: the size names both */
+	cr_assert_eq(truncate(path, REGION_BYTES - 1), 0);
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), -EINVAL);
+	snprintf(msg, sizeof(msg), "%s: the memory file's size is not the region's: %llu bytes, region 'ram' has %llu",
+		 path, (unsigned long long)REGION_BYTES - 1, (unsigned long long)REGION_BYTES);
+	cr_assert_str_eq(thpvm_last_error(), msg);
+
+	/* a map byte no writer makes */
+	cr_assert_eq(truncate(path, REGION_BYTES), 0);
+	emap[5] = 7;
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), -EINVAL);
+	cr_assert(strstr(thpvm_last_error(), "unknown extent state: extent 5 has state 7"), "%s", thpvm_last_error());
+	emap[5] = THPVM_IMAGE_ABSENT;
+
+	/* not there, not a file */
+	snprintf(path, sizeof(path), "%s/missing.mem", dir);
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), -EIO);
+	cr_assert(strstr(thpvm_last_error(), "missing.mem: cannot open the memory file: No such file"), "%s",
+		  thpvm_last_error());
+	cr_assert_eq(thpvm_region_image_load(r, dir, emap, NULL), -EINVAL);
+	cr_assert(strstr(thpvm_last_error(), "is not a regular file"), "%s", thpvm_last_error());
+	snprintf(path, sizeof(path), "%s/no-such-dir/ram.mem", dir);
+	cr_assert_eq(thpvm_region_image_save(r, path, emap, NULL), -EIO);
+	cr_assert(strstr(thpvm_last_error(), "no-such-dir/ram.mem: cannot open"), "%s", thpvm_last_error());
+
+	cr_assert_eq(thpvm_region_refresh(r), 0);
+	for (uint64_t i = 0; i < NR_EXTENTS; i++)
+		cr_assert_eq(present_pages(r, i), 0, "a refused load touched extent %llu", (unsigned long long)i);
+	thpvm_memmap_destroy(map);
+}
