@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <thpvm/image.h>
@@ -282,13 +283,23 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 				 (unsigned long long)sb.st_size, r->name, (unsigned long long)r->size_bytes);
 		goto out;
 	}
+	if ((ret = thpvm_region_refresh(r))) {
+		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "which pages are present: %s", thpvm_last_error());
+		goto out;
+	}
 	for (uint64_t i = 0; i < r->nr_extents && !ret; i++) {
 		struct thpvm_extent_info e;
+		uint8_t *hva;
+		uint64_t len;
 
-		if (map[i] != THPVM_IMAGE_DATA)
-			continue;
 		thpvm_region_extent(r, i, &e);
-		ret = image_queue(&io, r->hva + (e.gpa - r->gpa), e.gpa - r->gpa, (uint64_t)e.nr_pages * THPVM_PAGE_SIZE);
+		hva = r->hva + (e.gpa - r->gpa);
+		len = (uint64_t)e.nr_pages * THPVM_PAGE_SIZE;
+		if (map[i] == THPVM_IMAGE_DATA)
+			ret = image_queue(&io, hva, e.gpa - r->gpa, len);
+		else if (e.nr_present && madvise(hva, len, MADV_DONTNEED))
+			ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "discarding extent %llu: %s", (unsigned long long)i,
+					 strerror(errno));
 	}
 	ret = image_drain(&io, ret);
 out:

@@ -73,8 +73,11 @@ int thpvm_region_image_save(struct thpvm_region *region, const char *path, uint8
 /*
  * Reads the DATA extents of map from path into region (eager restore:
  * reads straight into guest RAM, so a THP region gets its huge pages as it
- * fills); ZERO and ABSENT extents are left untouched. The file must be
- * exactly the region's size. Returns 0 or -errno, thpvm_last_error() says why.
+ * fills). ZERO and ABSENT extents read as zero afterwards, as they did when
+ * saved: where the region already holds pages there (a machine that wrote
+ * its image before the restore), they are discarded, else left untouched.
+ * The file must be exactly the region's size; the map is checked before
+ * anything is read. Returns 0 or -errno, thpvm_last_error() says why.
  */
 int thpvm_region_image_load(struct thpvm_region *region, const char *path, const uint8_t *map,
 			    struct thpvm_image_stats *stats);
