@@ -91,10 +91,17 @@ pid_t thpvm_spawn(const char *const *argv, int in_fd, int out_fd, int err_fd)
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (!pid) {
+		int fds[3] = { in_fd, out_fd, err_fd };
+
 		die_with_parent();
-		if ((in_fd >= 0 && dup2(in_fd, 0) < 0) || (out_fd >= 0 && dup2(out_fd, 1) < 0) ||
-		    (err_fd >= 0 && dup2(err_fd, 2) < 0))
-			_exit(126);
+		for (int i = 0; i < 3; i++) {
+			int fd = fds[i] == SPAWN_DEVNULL ? open("/dev/null", O_RDWR) : fds[i];
+
+			if (fds[i] != -1 && (fd < 0 || dup2(fd, i) < 0))
+				_exit(126);
+			if (fds[i] == SPAWN_DEVNULL && fd > 2)
+				close(fd);
+		}
 		execv(THPVM, (char *const *)argv);
 		_exit(127);
 	}
@@ -132,4 +139,24 @@ struct thpvm_cmd *thpvm_cmd_run_in(const void *in, size_t in_len, const char *co
 	fd_slurp(ofd, c.out, sizeof(c.out));
 	fd_slurp(efd, c.err, sizeof(c.err));
 	return &c;
+}
+
+struct thpvm_cmd *thpvm_cmd_run_va(const void *in, size_t in_len, const char *first, va_list ap)
+{
+	const char *args[63] = { first };
+
+	if (first)
+		argv_append_va(args, 63, 1, ap);
+	return thpvm_cmd_run_in(in, in_len, args);
+}
+
+struct thpvm_cmd *thpvm_cmd_runl_in(const void *in, size_t in_len, const char *first, ...)
+{
+	struct thpvm_cmd *c;
+	va_list ap;
+
+	va_start(ap, first);
+	c = thpvm_cmd_run_va(in, in_len, first, ap);
+	va_end(ap);
+	return c;
 }

@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,12 +37,19 @@ static inline struct thpvm_cmd *thpvm_cmd_run(const char *const *args)
 {
 	return thpvm_cmd_run_in(NULL, 0, args);
 }
+/* The same with the arguments of ap after first (NULL-terminated; at most 62 in all, first included). */
+struct thpvm_cmd *thpvm_cmd_run_va(const void *in, size_t in_len, const char *first, va_list ap);
+/* The same with the arguments inline: thpvm_cmd_runl("run", "--payload", "selftest", NULL). */
+struct thpvm_cmd *thpvm_cmd_runl_in(const void *in, size_t in_len, const char *first, ...) __attribute__((sentinel));
+#define thpvm_cmd_runl(...) thpvm_cmd_runl_in(NULL, 0, __VA_ARGS__)
 /*
  * Starts THPVM with argv (argv[0] included, NULL-terminated) in the
  * background, its stdin, stdout and stderr on in_fd, out_fd, err_fd (-1:
- * this process's), dying with this process. Returns its pid; asserts fork
- * worked. thpvm_cmd_run_in() runs a thpvm this way to its end.
+ * this process's; SPAWN_DEVNULL: /dev/null), dying with this process.
+ * Returns its pid; asserts fork worked. thpvm_cmd_run_in() runs a thpvm
+ * this way to its end.
  */
+#define SPAWN_DEVNULL (-2)
 pid_t thpvm_spawn(const char *const *argv, int in_fd, int out_fd, int err_fd);
 /* Reads an fd's file (a memfd the child wrote) from its start into buf, NUL-terminated, and closes it. */
 void fd_slurp(int fd, char *buf, size_t len);

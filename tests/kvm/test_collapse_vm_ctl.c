@@ -87,6 +87,25 @@ static void split_by_guest(struct seq_vm *s, bool from_huge)
 	sharer_stop(sharer);
 }
 
+/* A seq VM with a collapse thread in mode collapse, its collapse command served by a test server on tmp's socket. */
+static struct ctl_server *served_seq_vm_start(struct ctl_tmp *tmp, struct seq_vm *s, const char *collapse)
+{
+	struct ctl_server *srv;
+
+	ctl_tmp_make(tmp);
+	srv = ctl_test_server(tmp->path, 0);
+	seq_vm_start(s, collapse);
+	cr_assert_eq(collapse_vm_ctl_register(srv, s->g.vm), 0);
+	return srv;
+}
+
+static void served_seq_vm_finish(struct ctl_tmp *tmp, struct ctl_server *srv, struct seq_vm *s)
+{
+	ctl_server_destroy(srv); /* before the VM: the handler's context goes with it */
+	seq_vm_finish(s);
+	ctl_tmp_cleanup(tmp);
+}
+
 static json_t *collapse_call(const char *path, json_t *args, struct ctl_error *err, int *ret)
 {
 	json_t *result = NULL;
@@ -115,10 +134,7 @@ Test(collapse_vm_ctl, the_collapse_command_shows_and_changes_the_policy_of_a_run
 
 	REQUIRE_KVM();
 	REQUIRE_THP();
-	ctl_tmp_make(&tmp);
-	srv = ctl_test_server(tmp.path, 0);
-	seq_vm_start(&s, "off");
-	cr_assert_eq(collapse_vm_ctl_register(srv, s.g.vm), 0);
+	srv = served_seq_vm_start(&tmp, &s, "off");
 
 	r = collapse_call(tmp.path, NULL, &err, &ret);
 	cr_assert_eq(ret, 0, "%s", err.message);
@@ -177,26 +193,19 @@ Test(collapse_vm_ctl, the_collapse_command_shows_and_changes_the_policy_of_a_run
 	json_decref(r);
 	cr_assert_eq(s.g.vm->exit.reason, VM_STOP_NONE);
 
-	ctl_server_destroy(srv); /* before the VM: the handler's context goes with it */
-	seq_vm_finish(&s);
-	ctl_tmp_cleanup(&tmp);
+	served_seq_vm_finish(&tmp, srv, &s);
 }
 
 /* Runs the built thpvm with the NULL-terminated arguments; returns the exit status, stdout then stderr in out. */
 static int thpvm(char *out, size_t len, const char *first, ...)
 {
-	const char *args[32] = { first };
 	const struct thpvm_cmd *c;
-	unsigned n = 1;
 	size_t o, e;
 	va_list ap;
 
 	va_start(ap, first);
-	while (n < 31 && (args[n] = va_arg(ap, const char *)))
-		n++;
+	c = thpvm_cmd_run_va(NULL, 0, first, ap);
 	va_end(ap);
-	args[n] = NULL;
-	c = thpvm_cmd_run(args);
 	o = strlen(c->out) < len ? strlen(c->out) : len - 1;
 	e = strlen(c->err) < len - o ? strlen(c->err) : len - o - 1;
 	memcpy(out, c->out, o);
@@ -215,10 +224,7 @@ Test(collapse_vm_ctl, thpvm_ctl_sock_collapse_mode_tlb)
 
 	REQUIRE_KVM();
 	REQUIRE_THP();
-	ctl_tmp_make(&tmp);
-	srv = ctl_test_server(tmp.path, 0);
-	seq_vm_start(&s, "balanced");
-	cr_assert_eq(collapse_vm_ctl_register(srv, s.g.vm), 0);
+	srv = served_seq_vm_start(&tmp, &s, "balanced");
 	st = thpvm(out, sizeof(out), "ctl", tmp.path, "collapse", "mode=tlb", "interval_ms=10", NULL);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert(strstr(out, "\"mode\": \"tlb\""), "%s", out);
@@ -226,9 +232,7 @@ Test(collapse_vm_ctl, thpvm_ctl_sock_collapse_mode_tlb)
 	st = thpvm(out, sizeof(out), "ctl", tmp.path, "collapse", "batch=65", NULL);
 	cr_assert_eq(st, 1, "%s", out);
 	cr_assert(strstr(out, "thpvm: arg_value: "), "%s", out);
-	ctl_server_destroy(srv);
-	seq_vm_finish(&s);
-	ctl_tmp_cleanup(&tmp);
+	served_seq_vm_finish(&tmp, srv, &s);
 }
 
 Test(collapse_vm_ctl, registering_needs_a_vm_with_a_collapse_thread)
@@ -278,7 +282,7 @@ Test(collapse_vm_ctl, stats_report_the_collapse_thread)
 	fd = mkstemp(path);
 	cr_assert(fd >= 0);
 	close(fd);
-	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+	kvm_test_payload_dir();
 	st = thpvm(out, sizeof(out), "stats", "--payload", "memtest", "--arg", "size=16M", "--collapse",
 		   "density,private=300", "--json", path, NULL);
 	cr_assert_eq(st, 0, "%s", out);

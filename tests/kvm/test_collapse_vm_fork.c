@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 #include "kvm_test.h"
@@ -26,13 +25,6 @@ TestSuite(collapse_vm_fork, .timeout = 120);
 
 static char dir[64], sock[128];
 static pid_t vmm = -1;
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static json_t *call(const char *path, const char *cmd, json_t *args)
 {
@@ -80,6 +72,8 @@ static void teardown(void)
 
 Test(collapse_vm_fork, a_forked_child_recovers_its_split_memory_while_the_template_holds, .fini = teardown)
 {
+	const char *argv[] = { THPVM, "run", "--payload", "collbench", "--memory", "128M", "--prefault", "--collapse",
+			       "tlb,interval_ms=5", "--timeout", "100", "--ctl-sock", sock, NULL };
 	char out[160];
 	json_t *r, *child, *st;
 	const char *csock, *console;
@@ -95,17 +89,8 @@ Test(collapse_vm_fork, a_forked_child_recovers_its_split_memory_while_the_templa
 	snprintf(out, sizeof(out), "%s/parent.out", dir);
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert(fd >= 0);
-	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
-	fflush(NULL);
-	vmm = fork();
-	if (!vmm) {
-		die_with_parent();
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(THPVM, THPVM, "run", "--payload", "collbench", "--memory", "128M", "--prefault", "--collapse",
-		      "tlb,interval_ms=5", "--timeout", "100", "--ctl-sock", sock, (char *)NULL);
-		_exit(127);
-	}
+	kvm_test_payload_dir();
+	vmm = thpvm_spawn(argv, -1, fd, fd);
 	close(fd);
 	for (i = 0; i < 2000; i++) {
 		struct ctl_error err;

@@ -18,7 +18,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 #include "helpers.h"
@@ -44,7 +43,7 @@ static void setup(void)
 	snprintf(dir, sizeof(dir), "/tmp/thpvm-forkapi-XXXXXX");
 	cr_assert(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/vm.sock", dir);
-	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+	kvm_test_payload_dir();
 	vmm_pid = 0;
 }
 
@@ -67,47 +66,48 @@ static void teardown(void)
 TestSuite(fork_api, .init = setup, .fini = teardown, .timeout = 120);
 
 /* thpvm ctl --raw --timeout 30 PATH CMD ARGS...: status and output */
-static struct thpvm_cmd *ctl(const char *path, const char *cmd, ...)
+static struct thpvm_cmd *ctl_va(const char *path, const char *cmd, va_list ap)
 {
 	const char *args[32] = { "ctl", "--raw", "--timeout", "30", path, cmd };
-	int n = 6;
+
+	argv_append_va(args, 32, 6, ap);
+	return thpvm_cmd_run(args);
+}
+
+static struct thpvm_cmd *ctl(const char *path, const char *cmd, ...)
+{
+	struct thpvm_cmd *o;
 	va_list ap;
 
 	va_start(ap, cmd);
-	while (n < 31 && (args[n] = va_arg(ap, const char *)))
-		n++;
+	o = ctl_va(path, cmd, ap);
 	va_end(ap);
-	args[n] = NULL;
-	return thpvm_cmd_run(args);
+	return o;
 }
 
 /* The result of a command that must succeed. */
 static json_t *ok(const char *path, const char *cmd, ...)
 {
-	const char *args[8] = { 0 };
 	struct thpvm_cmd *o;
 	json_error_t e;
 	json_t *j;
 	va_list ap;
-	int n = 0;
 
 	va_start(ap, cmd);
-	while (n < 7 && (args[n] = va_arg(ap, const char *)))
-		n++;
+	o = ctl_va(path, cmd, ap);
 	va_end(ap);
-	o = ctl(path, cmd, args[0], args[1], args[2], args[3], args[4], args[5], args[6], NULL);
 	cr_assert_eq(o->status, 0, "thpvm ctl %s %s: status %d: %s", path, cmd, o->status, o->err);
 	j = json_loads(o->out, 0, &e);
 	cr_assert_not_null(j, "not JSON: %s", o->out);
 	return j;
 }
 
-static const char *str(json_t *o, const char *path)
+/* The value at path ("a.b.c") in o, or NULL. */
+static json_t *at(json_t *o, const char *path)
 {
 	json_t *v = o;
 	char key[64];
 
-	/* "a.b.c" */
 	while (*path) {
 		size_t n = strcspn(path, ".");
 
@@ -115,30 +115,22 @@ static const char *str(json_t *o, const char *path)
 		v = json_object_get(v, key);
 		path += n + (path[n] == '.');
 	}
+	return v;
+}
+
+static const char *str(json_t *o, const char *path)
+{
+	json_t *v = at(o, path);
+
 	return json_is_string(v) ? json_string_value(v) : "";
 }
 
 static long long num(json_t *o, const char *path)
 {
-	json_t *v = o;
-	char key[64];
+	json_t *v = at(o, path);
 
-	while (*path) {
-		size_t n = strcspn(path, ".");
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		v = json_object_get(v, key);
-		path += n + (path[n] == '.');
-	}
 	cr_assert(json_is_integer(v), "no integer at %s", path);
 	return json_integer_value(v);
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* thpvm run in the background, its console in dir/parent.out; returns once the payload waits for a fork. */

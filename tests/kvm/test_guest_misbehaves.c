@@ -27,22 +27,7 @@
 #include "kvm_test.h"
 #include "linux_helpers.h"
 
-static void setup(void)
-{
-	REQUIRE_KVM();
-}
-
-static void teardown(void)
-{
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", linux_test_dir());
-	if (system(cmd))
-		fprintf(stderr, "could not remove %s\n", linux_test_dir());
-	linux_test_cleanup();
-}
-
-TestSuite(misbehaving_guest, .init = setup, .fini = teardown, .timeout = 300);
+TestSuite(misbehaving_guest, .init = linux_run_fixture_init, .fini = linux_run_fixture_fini, .timeout = 300);
 
 /* every port but the two that end a VM on purpose (debug exit 0x501, i8042 command 0x64): a pseudo-random write of 1, 2 or 4 bytes, then a read the UART back to 8N1, no loopback, no interrupts, then "ok\n"; then halt until the VMM is told to quit */
 static const uint8_t garbage_code[] = {

@@ -27,17 +27,7 @@
 #include "linux_helpers.h"
 
 
-static void setup(void)
-{
-	REQUIRE_KVM();
-}
-
-static void teardown(void)
-{
-	linux_test_cleanup();
-}
-
-TestSuite(linux_console, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(linux_console, .init = linux_run_fixture_init, .fini = linux_run_fixture_fini, .timeout = 60);
 
 /* waits for a byte on COM1, exits with it through the debug-exit port */
 static const uint8_t wait_code[] = {
@@ -142,6 +132,24 @@ static int finish(struct term_run *t, char *err, size_t err_len)
 	return st;
 }
 
+/*
+ * The guest that waits for a byte, once thpvm has put the terminal in raw
+ * mode: types keys (NULL: none) on the terminal, sends sig (0: none) to
+ * thpvm, then finish()es.
+ */
+static int wait_guest_then(const char *keys, int sig, char *err, size_t err_len)
+{
+	struct term_run t;
+
+	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
+	wait_raw(&t);
+	if (keys)
+		cr_assert_eq(write(t.master, keys, strlen(keys)), (ssize_t)strlen(keys));
+	if (sig)
+		cr_assert_eq(kill(t.pid, sig), 0);
+	return finish(&t, err, err_len);
+}
+
 Test(linux_console, raw_while_running_then_restored_after_ctrl_a_x)
 {
 	struct term_run t;
@@ -162,15 +170,10 @@ Test(linux_console, raw_while_running_then_restored_after_ctrl_a_x)
 
 Test(linux_console, a_key_reaches_the_guest_as_typed)
 {
-	struct term_run t;
 	char err[4096];
-	int st;
-
-	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
-	wait_raw(&t);
 	/* raw: Ctrl-C is a byte for the guest (3), not SIGINT for thpvm */
-	cr_assert_eq(write(t.master, "\x03", 1), 1);
-	st = finish(&t, err, sizeof(err));
+	int st = wait_guest_then("\x03", 0, err, sizeof(err));
+
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "status 0x%x; stderr: %s", st, err);
 }
 
@@ -188,26 +191,16 @@ Test(linux_console, restored_after_a_guest_error)
 
 Test(linux_console, restored_after_sigterm)
 {
-	struct term_run t;
 	char err[4096];
-	int st;
+	int st = wait_guest_then(NULL, SIGTERM, err, sizeof(err));
 
-	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
-	wait_raw(&t);
-	kill(t.pid, SIGTERM);
-	st = finish(&t, err, sizeof(err));
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status 0x%x; stderr: %s", st, err);
 }
 
 Test(linux_console, restored_after_a_fatal_signal)
 {
-	struct term_run t;
 	char err[4096];
-	int st;
+	int st = wait_guest_then(NULL, SIGQUIT, err, sizeof(err));
 
-	start(&t, synth_pvh_kernel("wait", wait_code, sizeof(wait_code)));
-	wait_raw(&t);
-	kill(t.pid, SIGQUIT);
-	st = finish(&t, err, sizeof(err));
 	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT, "thpvm dies of the signal: status 0x%x", st);
 }

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,20 +27,8 @@
 
 
 /* thpvm with the NULL-terminated arguments and in (in_len bytes, or NULL for /dev/null) on stdin. */
-static struct thpvm_cmd *thpvm_in(const void *in, size_t in_len, const char *first, ...)
-{
-	const char *args[64] = { first };
-	unsigned n = 1;
-	va_list ap;
-
-	va_start(ap, first);
-	while (n < 63 && (args[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	args[n] = NULL;
-	return thpvm_cmd_run_in(in, in_len, args);
-}
-#define thpvm(...) thpvm_in(NULL, 0, __VA_ARGS__)
+#define thpvm_in(in, in_len, ...) thpvm_cmd_runl_in(in, in_len, __VA_ARGS__)
+#define thpvm(...) thpvm_cmd_runl(__VA_ARGS__)
 
 /* Lines of stderr that are not the kvm-pvm warning (said before a guest runs on such a host). */
 static unsigned error_lines(const char *err)
@@ -64,23 +51,8 @@ static void expect_refused(const struct thpvm_cmd *c, const char *msg)
 	cr_assert_str_empty(c->out, "no guest output: %s", c->out);
 }
 
-static void setup(void)
-{
-	REQUIRE_KVM();
-}
-
-/* thpvm made files of its own there (console files, stats, sockets): the whole directory goes */
-static void teardown(void)
-{
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", linux_test_dir());
-	if (system(cmd))
-		fprintf(stderr, "could not remove %s\n", linux_test_dir()); /* not cr_log_warn(): it fails the binary */
-	linux_test_cleanup();
-}
-
-TestSuite(linux_run, .init = setup, .fini = teardown, .timeout = 120);
+/* thpvm makes files of its own in the test directory (console files, stats, sockets): the fixture removes it all */
+TestSuite(linux_run, .init = linux_run_fixture_init, .fini = linux_run_fixture_fini, .timeout = 120);
 
 /* "hi\n" on COM1, then 42 to the debug-exit port */
 static const uint8_t hello_code[] = {
@@ -303,24 +275,12 @@ Test(linux_run, a_looping_guest_ends_at_the_timeout)
 
 Test(linux_run, sigterm_stops_the_guest)
 {
-	const char *k = KERNEL(loop);
+	const char *argv[] = { THPVM, "run", "--kernel", KERNEL(loop), "--memory", "64M", "--timeout", "60", NULL };
 	int efd = output_fd_create("err"), st;
 	char err[4096];
 	pid_t pid;
 
-	fflush(NULL);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		die_with_parent();
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(efd, 2);
-		execl(THPVM, THPVM, "run", "--kernel", k, "--memory", "64M", "--timeout", "60", (char *)NULL);
-		_exit(127);
-	}
+	pid = thpvm_spawn(argv, SPAWN_DEVNULL, SPAWN_DEVNULL, efd);
 	usleep(500000);
 	kill(pid, SIGTERM);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -439,26 +399,15 @@ static bool ctl_wait(const char *sock, bool answers, double secs)
  */
 static void bg_start_console(struct bg *b, const char *kernel, const char *console)
 {
+	const char *argv[] = { THPVM, "run", "--kernel", kernel, "--memory", "64M", "--timeout", "60", "--ctl-sock", b->sock,
+			       "--console", console ? console : "stdio", NULL };
 	int p[2];
 
 	snprintf(b->sock, sizeof(b->sock), "%s/vm.sock", linux_test_dir());
-	cr_assert_eq(pipe(p), 0);
+	/* the write end stays here: thpvm's stdin ends when the test closes it */
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	b->out = output_fd_create("out");
-	fflush(NULL);
-	b->pid = fork();
-	cr_assert(b->pid >= 0);
-	if (!b->pid) {
-		die_with_parent();
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(p[0], 0);
-		dup2(b->out, 1);
-		dup2(null, 2);
-		close(p[1]);
-		execl(THPVM, THPVM, "run", "--kernel", kernel, "--memory", "64M", "--timeout", "60", "--ctl-sock", b->sock,
-		      "--console", console ? console : "stdio", (char *)NULL);
-		_exit(127);
-	}
+	b->pid = thpvm_spawn(argv, p[0], b->out, SPAWN_DEVNULL);
 	close(p[0]);
 	b->in = p[1];
 	cr_assert(ctl_wait(b->sock, true, 10), "the control socket answers within 10 s");
@@ -494,26 +443,15 @@ Test(linux_run, console_command_types_on_the_guest_console)
 Test(linux_run, console_command_refuses_a_payload_guest)
 {
 	char sock[128];
+	const char *argv[] = { THPVM, "run", "--payload", "forktest", "--memory", "64M", "--arg", "then=wait",
+			       "--timeout", "30", "--ctl-sock", sock, NULL };
 	const struct thpvm_cmd *c;
 	pid_t pid;
 	int st;
 
 	snprintf(sock, sizeof(sock), "%s/payload.sock", linux_test_dir());
-	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
-	fflush(NULL);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		die_with_parent();
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execl(THPVM, THPVM, "run", "--payload", "forktest", "--memory", "64M", "--arg", "then=wait", "--timeout", "30",
-		      "--ctl-sock", sock, (char *)NULL);
-		_exit(127);
-	}
+	kvm_test_payload_dir();
+	pid = thpvm_spawn(argv, SPAWN_DEVNULL, SPAWN_DEVNULL, SPAWN_DEVNULL);
 	cr_assert(ctl_wait(sock, true, 10), "the control socket answers within 10 s");
 	c = thpvm("ctl", sock, "console", "text=hello", NULL);
 	cr_assert_neq(c->status, 0);
@@ -521,6 +459,19 @@ Test(linux_run, console_command_refuses_a_payload_guest)
 	cr_assert_eq(thpvm("ctl", sock, "quit", NULL)->status, 0);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
+}
+
+/* Reads the start of path's content (not empty: asserted) into buf, NUL-terminated. */
+static void read_some(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+	n = read(fd, buf, len - 1);
+	cr_assert_gt(n, 0, "%s is empty", path);
+	buf[n] = '\0';
+	close(fd);
 }
 
 /*
@@ -533,7 +484,6 @@ Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
 	char child[160], console[192], buf[64] = "";
 	const struct thpvm_cmd *c;
 	struct bg b;
-	int fd;
 
 	bg_start(&b, KERNEL(echo));
 	snprintf(child, sizeof(child), "%s.1", b.sock);
@@ -550,10 +500,7 @@ Test(linux_run, a_forked_child_takes_console_input_from_its_socket_not_stdin)
 	c = thpvm("ctl", child, "console", "text=B", "newline=false", NULL);
 	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
 	cr_assert(ctl_wait(child, false, 10), "the child ended after its input (within 10 s)");
-	fd = open(console, O_RDONLY);
-	cr_assert(fd >= 0);
-	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
-	close(fd);
+	read_some(console, buf, sizeof(buf));
 	cr_assert(strchr(buf, 'B') && !strchr(buf, 'P'), "the child echoed its own input only: '%s'", buf);
 }
 
@@ -563,7 +510,6 @@ Test(linux_run, a_forked_child_writes_its_own_console_not_the_parents_file)
 	char child[160], parent_file[160], spec[192], console[192], buf[64] = "";
 	const struct thpvm_cmd *c;
 	struct bg b;
-	int fd;
 
 	snprintf(parent_file, sizeof(parent_file), "%s/parent.log", linux_test_dir());
 	snprintf(spec, sizeof(spec), "file:%s", parent_file);
@@ -577,15 +523,9 @@ Test(linux_run, a_forked_child_writes_its_own_console_not_the_parents_file)
 	c = thpvm("ctl", b.sock, "console", "text=D", "newline=false", NULL);
 	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
 	cr_assert_eq(bg_wait(&b), 'D');
-	fd = open(console, O_RDONLY);
-	cr_assert(fd >= 0);
-	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
-	close(fd);
+	read_some(console, buf, sizeof(buf));
 	cr_assert(strchr(buf, 'C') && !strchr(buf, 'D'), "child console: '%s'", buf);
 	memset(buf, 0, sizeof(buf));
-	fd = open(parent_file, O_RDONLY);
-	cr_assert(fd >= 0);
-	cr_assert_gt(read(fd, buf, sizeof(buf) - 1), 0);
-	close(fd);
+	read_some(parent_file, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "D", "the parent's console file has the parent's output only");
 }

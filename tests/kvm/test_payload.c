@@ -3,7 +3,6 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "kvm_test.h"
 #include "helpers.h"
 #include "x86/layout.h"
@@ -13,16 +12,24 @@
 
 TestSuite(payload, .timeout = 60);
 
-Test(payload, hello_prints_and_reports_intact_and_exits_with_its_status)
+/* Runs selftest with args on cpus vCPUs (2 MiB guest pages); asserts it exits by itself with status. */
+static const struct vm_exit_info *selftest_exits(struct guest *g, unsigned cpus, const char *const *args, int status)
 {
-	struct guest g;
 	const struct vm_exit_info *e;
 
 	REQUIRE_KVM();
-	guest_setup(&g, NULL, "selftest", 1, MIB2, A("status=42", "value=0x123456789abcdef"));
-	e = guest_run(&g, 10000);
+	guest_setup(g, NULL, "selftest", cpus, MIB2, args);
+	e = guest_run(g, 10000);
 	cr_assert_eq(e->reason, VM_STOP_GUEST_EXIT, "%s", e->message);
-	cr_assert_eq(e->status, 42);
+	cr_assert_eq(e->status, status);
+	return e;
+}
+
+Test(payload, hello_prints_and_reports_intact_and_exits_with_its_status)
+{
+	struct guest g;
+
+	selftest_exits(&g, 1, A("status=42", "value=0x123456789abcdef"), 42);
 	cr_assert_str_eq(guest_output(&g),
 			 "selftest: hello from a payload guest\n"
 			 " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\n"
@@ -73,14 +80,8 @@ Test(payload, smp_payload_runs_on_every_vcpu)
 Test(payload, exit_from_one_vcpu_ends_every_vcpu)
 {
 	struct guest g;
-	const struct vm_exit_info *e;
 
-	REQUIRE_KVM();
-	guest_setup(&g, NULL, "selftest", 3, MIB2, A("mode=exit", "status=7"));
-	e = guest_run(&g, 10000);
-	cr_assert_eq(e->reason, VM_STOP_GUEST_EXIT, "%s", e->message);
-	cr_assert_eq(e->status, 7);
-	cr_assert_eq(e->vcpu, 0);
+	cr_assert_eq(selftest_exits(&g, 3, A("mode=exit", "status=7"), 7)->vcpu, 0);
 	guest_teardown(&g);
 }
 
@@ -91,12 +92,6 @@ static uint64_t counter(struct guest *g, unsigned cpu)
 	return *c;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 Test(payload, pause_parks_every_vcpu_and_resume_continues)
 {

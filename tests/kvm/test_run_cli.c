@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,19 +14,7 @@
 #include "kvm_test.h"
 
 /* Runs thpvm with the NULL-terminated arguments; captures status, stdout, stderr. */
-static struct thpvm_cmd *thpvm(const char *first, ...)
-{
-	const char *args[63] = { first };
-	int n = 1;
-	va_list ap;
-
-	va_start(ap, first);
-	while (n < 62 && (args[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	args[n] = NULL;
-	return thpvm_cmd_run(args);
-}
+#define thpvm(...) thpvm_cmd_runl(__VA_ARGS__)
 
 /* An error: the status, and a first stderr line "thpvm: ..." holding msg. */
 static void expect_error(const struct thpvm_cmd *c, int status, const char *msg)
@@ -48,7 +35,7 @@ static void setup(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/thpvm-test-XXXXXX");
 	cr_assert(mkdtemp(tmpdir));
-	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+	kvm_test_payload_dir();
 }
 
 static void teardown(void)

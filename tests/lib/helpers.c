@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h" /* _GNU_SOURCE: memfd_create */
+#include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <thpvm.h>
 #include "helpers.h"
@@ -93,6 +95,35 @@ int run_in_child(child_fn fn, void *arg, char *reason, size_t reason_len)
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+unsigned argv_append_va(const char **argv, unsigned size, unsigned n, va_list ap)
+{
+	while (n < size - 1 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	argv[n] = NULL;
+	return n;
+}
+
+void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+struct thpvm_memmap *fix_map;
+
+void map_fixture_init(void)
+{
+	cr_assert_eq(thpvm_memmap_create(&fix_map), 0);
+}
+
+void map_fixture_fini(void)
+{
+	if (fix_map)
+		thpvm_memmap_destroy(fix_map);
+	fix_map = NULL;
 }
 
 bool host_thp_allowed(void)

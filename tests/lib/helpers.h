@@ -9,6 +9,7 @@
 #ifndef THPVM_TEST_HELPERS_H
 #define THPVM_TEST_HELPERS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +41,18 @@ typedef int (*child_fn)(void *arg, int reason_fd);
 int run_in_child(child_fn fn, void *arg, char *reason, size_t reason_len);
 /* In a child: write a reason line and return status. */
 int child_fail(int reason_fd, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * For variadic wrappers that run a program with the NULL-terminated
+ * const char * arguments of ap: appends them to argv, whose first n
+ * entries are already set, keeping at most size - 1 entries in all, then
+ * NULL-terminates argv. Returns its number of entries (the index of the
+ * NULL).
+ */
+unsigned argv_append_va(const char **argv, unsigned size, unsigned n, va_list ap);
+
+/* Sleeps ms milliseconds (not scaled: a polling interval, not a limit). */
+void sleep_ms(unsigned ms);
 
 /*
  * In a forked child that execs thpvm: die with the test. Criterion kills a
@@ -77,6 +90,16 @@ static inline uint64_t test_ns(double secs)
  * could land at the same offset and one line vanish. -errno on failure.
  */
 int output_fd_create(const char *name);
+
+/*
+ * The suites' guest memory map: map_fixture_init() (.init) makes fix_map an
+ * empty map (linux_fixture_init() one with RAM, or a test its own);
+ * map_fixture_fini() (.fini) destroys it.
+ */
+struct thpvm_memmap;
+extern struct thpvm_memmap *fix_map;
+void map_fixture_init(void);
+void map_fixture_fini(void);
 
 /* Whether the host would give this process 2 MiB THP for MADV_HUGEPAGE memory. */
 bool host_thp_allowed(void);

@@ -15,6 +15,7 @@
 #include "x86/pvh.h"
 #include "helpers.h"
 #include "linux_helpers.h"
+#include "require.h"
 
 #ifndef THPVM_TEST_KERNEL_DIR_DEFAULT
 #define THPVM_TEST_KERNEL_DIR_DEFAULT "guests/linux"
@@ -74,6 +75,21 @@ void linux_test_cleanup(void)
 	if (dir[0])
 		rmdir(dir);
 	dir[0] = '\0';
+}
+
+void linux_run_fixture_init(void)
+{
+	REQUIRE_KVM();
+}
+
+void linux_run_fixture_fini(void)
+{
+	char cmd[sizeof(dir) + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", linux_test_dir());
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", linux_test_dir()); /* not cr_log_warn(): it fails the binary */
+	linux_test_cleanup();
 }
 
 static char *new_path(const char *name)
@@ -316,4 +332,67 @@ const char *synth_pvh_kernel(const char *name, const uint8_t *code, size_t len)
 	path = linux_test_file(name, img, img_len);
 	free(img);
 	return path;
+}
+
+/* Writes img (malloc'd, len bytes) to a file name in the test directory and frees it; returns the path. */
+static const char *image_file(const char *name, void *img, size_t len)
+{
+	const char *path = linux_test_file(name, img, len);
+
+	free(img);
+	return path;
+}
+
+const char *synth_bz_file(const char *name, const struct synth_bz *s)
+{
+	size_t len;
+	void *img = synth_bz_build(s, &len);
+
+	return image_file(name, img, len);
+}
+
+const char *synth_elf_file(const char *name, const struct synth_elf *s)
+{
+	size_t len;
+	void *img = synth_elf_build(s, &len);
+
+	return image_file(name, img, len);
+}
+
+struct synth_elf synth_elf_default(void)
+{
+	return (struct synth_elf){
+		.elf_class = ELFCLASS64,
+		.machine = EM_X86_64,
+		.segs = { { 0x1000000, 0x2000, 0x3000 } },
+		.nr_segs = 1,
+		.pvh_note = true,
+		.note_descsz = 4,
+		.entry = 0x1000010,
+	};
+}
+
+void linux_fixture_init(void)
+{
+	fix_map = linux_test_map(64 * MIB);
+}
+
+void linux_fixture_fini(void)
+{
+	map_fixture_fini();
+	linux_test_cleanup();
+}
+
+void linux_fixture_load(const char *kernel_path, uint64_t ram_bytes, const char *cmdline, unsigned nr_cpus,
+			uint64_t initrd_size, struct linux_boot *b)
+{
+	struct linux_load_config cfg = {
+		.kernel_path = kernel_path,
+		.initrd_path = initrd_size ? linux_test_pattern_file("initrd", initrd_size, LINUX_TEST_INITRD_SEED) : NULL,
+		.cmdline = cmdline,
+		.nr_cpus = nr_cpus,
+	};
+
+	fix_map = linux_test_map(ram_bytes);
+	cr_assert_eq(linux_load(fix_map, &cfg, b), 0, "%s", linux_last_error());
 }

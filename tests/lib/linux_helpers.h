@@ -25,6 +25,15 @@ const char *linux_test_kernel(const char *name);
 /* A scratch directory for this test's files (removed by linux_test_cleanup). */
 const char *linux_test_dir(void);
 void linux_test_cleanup(void);
+/*
+ * The fixture of the suites that run thpvm on synthetic kernels (.init,
+ * .fini): linux_run_fixture_init() skips the test without /dev/kvm;
+ * linux_run_fixture_fini() removes the scratch directory with all in it
+ * (thpvm's own files too: console files, stats, sockets), then
+ * linux_test_cleanup()s.
+ */
+void linux_run_fixture_init(void);
+void linux_run_fixture_fini(void);
 /* Writes data to a new file in the scratch directory; returns its path (static storage per call slot). */
 const char *linux_test_file(const char *name, const void *data, size_t len);
 /* A file of size_bytes holding the per-page index pattern (seed), last page partial. */
@@ -80,6 +89,30 @@ void *synth_elf_build(const struct synth_elf *s, size_t *len);
  * runs in 32-bit protected mode with paging off. Returns its path.
  */
 const char *synth_pvh_kernel(const char *name, const uint8_t *code, size_t len);
+
+/* synth_bz_build()/synth_elf_build() written to a file name in the test directory; returns its path. */
+const char *synth_bz_file(const char *name, const struct synth_bz *s);
+const char *synth_elf_file(const char *name, const struct synth_elf *s);
+/* A valid PVH vmlinux: one PT_LOAD at 16 MiB of 8 KiB of file and 4 KiB of bss, a 4-byte PVH note, entry 0x1000010. */
+struct synth_elf synth_elf_default(void);
+
+/* The pattern seed of the tests' initrd files (linux_test_pattern_file(), linux_test_check_pattern()). */
+#define LINUX_TEST_INITRD_SEED 0x1d
+/*
+ * The loader suites' fixture: linux_fixture_init() (.init) makes fix_map
+ * (helpers.h) a 64 MiB linux_test_map(), or a test makes its own;
+ * linux_fixture_fini() (.fini) destroys it and removes the test's files.
+ */
+void linux_fixture_init(void);
+void linux_fixture_fini(void);
+/*
+ * Makes fix_map a new linux_test_map(ram_bytes) and loads kernel_path
+ * into it with cmdline (may be NULL) on nr_cpus vCPUs and, unless
+ * initrd_size is 0, an initrd file of initrd_size bytes of pattern
+ * LINUX_TEST_INITRD_SEED; asserts success (b filled).
+ */
+void linux_fixture_load(const char *kernel_path, uint64_t ram_bytes, const char *cmdline, unsigned nr_cpus,
+			uint64_t initrd_size, struct linux_boot *b);
 
 /* Loads and asserts failure with err and result, a message naming the problem (contains needle). */
 void expect_load_refused(struct thpvm_memmap *map, const struct linux_load_config *cfg, int err,

@@ -10,11 +10,24 @@
 #define SIZE (NR_EXTENTS * 2 * MIB)
 #define PRIVATE_PAGES(i) (16 * (i)) /* extent 0 is never written and stays huge */
 
+struct policy_ctx;
+
+/* A scenario: the collapse configuration the child makes, then what it checks with it. */
+struct policy {
+	enum thpvm_collapse_mode mode;
+	enum thpvm_collapse_engine engine;
+	const char *options;     /* parsed over test_config()'s, or NULL */
+	unsigned budget_extents; /* 0: the default */
+	/* runs c (created, not started) and checks; returns 0 or child_fail()'s status */
+	int (*check)(struct policy_ctx *x, struct thpvm_collapse *c, int reason);
+};
+
 struct policy_ctx {
 	struct thpvm_memmap *map;
 	struct thpvm_region *r;
 	uint8_t *hva;
-	int (*check)(struct policy_ctx *x, int reason);
+	const struct policy *p;
+	struct thpvm_collapse_config cfg;
 };
 
 /* In the child: fails unless exactly the extents below first_split and those with threshold private pages are huge. */
@@ -37,6 +50,8 @@ static int child_main(void *arg, int reason)
 {
 	struct policy_ctx *x = arg;
 	struct thpvm_extent_info e;
+	struct thpvm_collapse *c;
+	int ret;
 
 	for (unsigned i = 0; i < NR_EXTENTS; i++)
 		for (unsigned p = 0; p < PRIVATE_PAGES(i); p++)
@@ -47,12 +62,23 @@ static int child_main(void *arg, int reason)
 	if (e.state != THPVM_EXTENT_SPLIT || e.nr_private != PRIVATE_PAGES(5))
 		return child_fail(reason, 9, "extent 5: %s with %u private pages, want split with %u",
 				  thpvm_extent_state_str(e.state), e.nr_private, PRIVATE_PAGES(5));
-	return x->check(x, reason);
+	test_config(&x->cfg, x->p->mode, x->p->engine, 8);
+	if (x->p->options && thpvm_collapse_config_parse(&x->cfg, x->p->options))
+		return child_fail(reason, 10, "parse '%s': %s", x->p->options, thpvm_last_error());
+	if (x->p->budget_extents)
+		x->cfg.budget_extents = x->p->budget_extents;
+	if (thpvm_collapse_create(x->map, &x->cfg, &c))
+		return child_fail(reason, 11, "create: %s", thpvm_last_error());
+	if ((ret = x->p->check(x, c, reason)))
+		return ret;
+	thpvm_collapse_destroy(c);
+	return 0;
 }
 
-static void policy_case(int (*check)(struct policy_ctx *x, int reason))
+/* Runs policy p in a forked child of the anonymous fixture, its extent i holding PRIVATE_PAGES(i) private pages. */
+static void policy_case(const struct policy *p)
 {
-	struct policy_ctx x = { .check = check };
+	struct policy_ctx x = { .p = p };
 	char reason[512];
 	int st;
 
@@ -67,18 +93,13 @@ static void policy_case(int (*check)(struct policy_ctx *x, int reason))
 	fixture_destroy(&fx);
 }
 
-static int density_check(struct policy_ctx *x, int reason)
+static int density_check(struct policy_ctx *x, struct thpvm_collapse *c, int reason)
 {
-	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
-	struct thpvm_collapse *c;
 	int ret;
 
-	test_config(&cfg, THPVM_COLLAPSE_MODE_DENSITY, THPVM_COLLAPSE_ENGINE_AUTO, 8);
-	if (cfg.private_pages != 256)
-		return child_fail(reason, 10, "density default threshold %u, want 256", cfg.private_pages);
-	if (thpvm_collapse_create(x->map, &cfg, &c))
-		return child_fail(reason, 11, "create: %s", thpvm_last_error());
+	if (x->cfg.private_pages != 256)
+		return child_fail(reason, 10, "density default threshold %u, want 256", x->cfg.private_pages);
 	run_passes(c, 10);
 	if ((ret = expect_huge(x, reason, 12, "density", 1, 256)))
 		return ret;
@@ -87,48 +108,34 @@ static int density_check(struct policy_ctx *x, int reason)
 		return child_fail(reason, 13, "density: %llu collapsed, %llu POLICY_SHARED",
 				  (unsigned long long)st.nr_collapsed,
 				  (unsigned long long)st.results[THPVM_COLLAPSE_POLICY_SHARED]);
-	thpvm_collapse_destroy(c);
 	return 0;
 }
 
 Test(collapse, density_never_collapses_below_its_private_threshold, .timeout = 60)
 {
-	policy_case(density_check);
+	policy_case(&(struct policy){ .mode = THPVM_COLLAPSE_MODE_DENSITY, .engine = THPVM_COLLAPSE_ENGINE_AUTO,
+				      .check = density_check });
 }
 
-static int density_custom_check(struct policy_ctx *x, int reason)
+static int density_custom_check(struct policy_ctx *x, struct thpvm_collapse *c, int reason)
 {
-	struct thpvm_collapse_config cfg;
-	struct thpvm_collapse *c;
-	int ret;
-
-	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_REMAP, 8);
-	if (thpvm_collapse_config_parse(&cfg, "density,private=400,engine=remap"))
-		return child_fail(reason, 10, "parse: %s", thpvm_last_error());
-	if (thpvm_collapse_create(x->map, &cfg, &c))
-		return child_fail(reason, 11, "create: %s", thpvm_last_error());
 	run_passes(c, 10);
-	if ((ret = expect_huge(x, reason, 12, "density,private=400", 1, 400)))
-		return ret;
-	thpvm_collapse_destroy(c);
-	return 0;
+	return expect_huge(x, reason, 12, "density,private=400", 1, 400);
 }
 
 Test(collapse, density_threshold_from_options_with_the_remap_engine, .timeout = 60)
 {
-	policy_case(density_custom_check);
+	policy_case(&(struct policy){ .mode = THPVM_COLLAPSE_MODE_TLB, .engine = THPVM_COLLAPSE_ENGINE_REMAP,
+				      .options = "density,private=400,engine=remap", .check = density_custom_check });
 }
 
-static int off_check(struct policy_ctx *x, int reason)
+static int off_check(struct policy_ctx *x, struct thpvm_collapse *c, int reason)
 {
-	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
 	struct thpvm_coverage cov;
-	struct thpvm_collapse *c;
 
-	test_config(&cfg, THPVM_COLLAPSE_MODE_OFF, THPVM_COLLAPSE_ENGINE_AUTO, 8);
-	if (thpvm_collapse_create(x->map, &cfg, &c) || thpvm_collapse_start(c))
-		return child_fail(reason, 11, "create/start: %s", thpvm_last_error());
+	if (thpvm_collapse_start(c))
+		return child_fail(reason, 11, "start: %s", thpvm_last_error());
 	usleep(100000);
 	run_passes(c, 5);
 	thpvm_collapse_stop(c);
@@ -137,27 +144,20 @@ static int off_check(struct policy_ctx *x, int reason)
 		return child_fail(reason, 12, "off: %llu huge, %llu collapsed, %llu operations",
 				  (unsigned long long)cov.nr_huge, (unsigned long long)st.nr_collapsed,
 				  (unsigned long long)st.nr_ops);
-	thpvm_collapse_destroy(c);
 	return 0;
 }
 
 Test(collapse, off_collapses_nothing, .timeout = 60)
 {
-	policy_case(off_check);
+	policy_case(&(struct policy){ .mode = THPVM_COLLAPSE_MODE_OFF, .engine = THPVM_COLLAPSE_ENGINE_AUTO,
+				      .check = off_check });
 }
 
-static int balanced_check(struct policy_ctx *x, int reason)
+static int balanced_check(struct policy_ctx *x, struct thpvm_collapse *c, int reason)
 {
-	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_pass pass;
-	struct thpvm_collapse *c;
 	int ret;
 
-	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO, 8);
-	if (thpvm_collapse_config_parse(&cfg, "balanced,private=64,delay_ms=400"))
-		return child_fail(reason, 10, "parse: %s", thpvm_last_error());
-	if (thpvm_collapse_create(x->map, &cfg, &c))
-		return child_fail(reason, 11, "create: %s", thpvm_last_error());
 	/* young extents: only those at the threshold */
 	if (thpvm_collapse_run_pass(c, &pass) || pass.results[THPVM_COLLAPSE_POLICY_YOUNG] != 3)
 		return child_fail(reason, 12, "balanced: %llu POLICY_YOUNG in the first pass, want 3 (extents 1-3)",
@@ -167,29 +167,21 @@ static int balanced_check(struct policy_ctx *x, int reason)
 	/* past the delay, every split extent goes */
 	usleep(450000);
 	run_passes(c, 10);
-	if ((ret = expect_huge(x, reason, 14, "balanced, after the delay", NR_EXTENTS, 0)))
-		return ret;
-	thpvm_collapse_destroy(c);
-	return 0;
+	return expect_huge(x, reason, 14, "balanced, after the delay", NR_EXTENTS, 0);
 }
 
 Test(collapse, balanced_honours_threshold_then_delay, .timeout = 60)
 {
-	policy_case(balanced_check);
+	policy_case(&(struct policy){ .mode = THPVM_COLLAPSE_MODE_TLB, .engine = THPVM_COLLAPSE_ENGINE_AUTO,
+				      .options = "balanced,private=64,delay_ms=400", .check = balanced_check });
 }
 
-static int budget_check(struct policy_ctx *x, int reason)
+static int budget_check(struct policy_ctx *x, struct thpvm_collapse *c, int reason)
 {
-	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_pass pass;
-	struct thpvm_collapse *c;
 	char what[32];
 	int ret;
 
-	test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_MADV, 8);
-	cfg.budget_extents = 5;
-	if (thpvm_collapse_create(x->map, &cfg, &c))
-		return child_fail(reason, 11, "create: %s", thpvm_last_error());
 	for (unsigned n = 0; n < 7; n++) {
 		if (thpvm_collapse_run_pass(c, &pass) || pass.nr_examined != 5)
 			return child_fail(reason, 12, "pass %u examined %llu extents, budget 5", n,
@@ -201,13 +193,13 @@ static int budget_check(struct policy_ctx *x, int reason)
 		if ((ret = expect_huge(x, reason, 14, what, 5 * (n + 1), UINT32_MAX)))
 			return ret;
 	}
-	thpvm_collapse_destroy(c);
 	return 0;
 }
 
 Test(collapse, budget_and_cursor_cover_all_extents_across_passes, .timeout = 60)
 {
-	policy_case(budget_check);
+	policy_case(&(struct policy){ .mode = THPVM_COLLAPSE_MODE_TLB, .engine = THPVM_COLLAPSE_ENGINE_MADV,
+				      .budget_extents = 5, .check = budget_check });
 }
 
 /* Absent pages become zero-filled memory in a collapse: max_absent bounds that. */

@@ -6,25 +6,13 @@
 #include <thpvm.h>
 #include "helpers.h"
 
-static struct thpvm_memmap *map;
-
-static void setup(void)
-{
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-}
-
-static void teardown(void)
-{
-	thpvm_memmap_destroy(map);
-}
-
-TestSuite(extent, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(extent, .init = map_fixture_init, .fini = map_fixture_fini, .timeout = 120);
 
 static struct thpvm_region *add(enum thpvm_backing backing, uint64_t gpa, uint64_t size, enum thpvm_populate pop)
 {
 	struct thpvm_region_config cfg = { .gpa = gpa, .size_bytes = size, .backing = backing, .populate = pop };
 	struct thpvm_region *r = NULL;
-	int ret = thpvm_memmap_add(map, &cfg, &r);
+	int ret = thpvm_memmap_add(fix_map, &cfg, &r);
 
 	if (ret && backing == THPVM_BACKING_HUGETLB)
 		cr_skip_test("hugetlb baseline unavailable: %s", thpvm_last_error());
@@ -258,7 +246,7 @@ Test(extent, prefault_reports_progress_until_done)
 	struct thpvm_coverage cov;
 	struct thpvm_region *r;
 
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, &r), 0, "%s", thpvm_last_error());
 	cr_assert_geq(log.calls, 3, "200 MiB is prefaulted in several steps, each reported");
 	cr_assert(log.monotonic);
 	cr_assert_eq(log.last_done, 200 * MIB);
@@ -274,10 +262,10 @@ Test(extent, prefault_cancelled_by_progress_maps_nothing)
 					   .progress = record_progress, .progress_arg = &log };
 	int vmas = count_vmas(cfg.size_bytes);
 
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, NULL), -ECANCELED);
-	cr_assert_eq(thpvm_memmap_last_result(map), THPVM_MAP_POPULATE_CANCELLED);
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, NULL), -ECANCELED);
+	cr_assert_eq(thpvm_memmap_last_result(fix_map), THPVM_MAP_POPULATE_CANCELLED);
 	cr_assert(strstr(thpvm_last_error(), "cancelled"), "%s", thpvm_last_error());
 	cr_assert_eq(log.calls, 2, "no progress after the cancel");
-	cr_assert_eq(thpvm_memmap_nr_regions(map), 0);
+	cr_assert_eq(thpvm_memmap_nr_regions(fix_map), 0);
 	cr_assert_eq(count_vmas(cfg.size_bytes), vmas, "a cancelled region is unmapped");
 }

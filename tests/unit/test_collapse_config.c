@@ -42,28 +42,44 @@ Test(collapse_config, mode_words_set_their_thresholds)
 	cr_assert_eq(cfg.delay_ms, 500);
 }
 
+/* Asserts every field of got equals want's, naming the first that does not. */
+static void expect_config(const struct thpvm_collapse_config *got, const struct thpvm_collapse_config *want)
+{
+#define FIELD(f) { #f, (long long)got->f, (long long)want->f }
+	const struct {
+		const char *name;
+		long long got, want;
+	} fields[] = {
+		FIELD(mode), FIELD(engine), FIELD(private_pages), FIELD(delay_ms), FIELD(max_absent_pages),
+		FIELD(budget_extents), FIELD(batch_extents), FIELD(remap_batch_extents), FIELD(interval_ms),
+		FIELD(rate_mib_s), FIELD(nice), FIELD(wp_nice), FIELD(max_vmas), FIELD(backoff_min_ms),
+		FIELD(backoff_max_ms),
+	};
+#undef FIELD
+
+	for (unsigned i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		cr_assert_eq(fields[i].got, fields[i].want, "%s: %lld, want %lld", fields[i].name, fields[i].got,
+			     fields[i].want);
+	cr_assert_eq(got->quiesce, want->quiesce);
+	cr_assert_eq(got->quiesce_arg, want->quiesce_arg);
+}
+
 Test(collapse_config, every_key_parses)
 {
 	struct thpvm_collapse_config cfg;
+	const struct thpvm_collapse_config want = {
+		.mode = THPVM_COLLAPSE_MODE_DENSITY, .engine = THPVM_COLLAPSE_ENGINE_REMAP, .private_pages = 384,
+		.delay_ms = 2000 /* the default: no key */, .max_absent_pages = 100, .budget_extents = 64,
+		.batch_extents = 8, .remap_batch_extents = 2, .interval_ms = 50, .rate_mib_s = 200, .nice = -5,
+		.wp_nice = -15, .max_vmas = 1000, .backoff_min_ms = 20, .backoff_max_ms = 800,
+	};
 
 	thpvm_collapse_config_default(&cfg);
 	cr_assert_eq(thpvm_collapse_config_parse(&cfg, "density,private=384,engine=remap,max_absent=100,budget=64,"
 						       "batch=8,remap_batch=2,interval_ms=50,rate=200,nice=-5,wp_nice=-15,max_vmas=1000,"
 						       "backoff_min_ms=20,backoff_max_ms=800"),
 		     0, "%s", thpvm_last_error());
-	cr_assert_eq(cfg.private_pages, 384);
-	cr_assert_eq(cfg.engine, THPVM_COLLAPSE_ENGINE_REMAP);
-	cr_assert_eq(cfg.max_absent_pages, 100);
-	cr_assert_eq(cfg.budget_extents, 64);
-	cr_assert_eq(cfg.batch_extents, 8);
-	cr_assert_eq(cfg.remap_batch_extents, 2);
-	cr_assert_eq(cfg.interval_ms, 50);
-	cr_assert_eq(cfg.rate_mib_s, 200);
-	cr_assert_eq(cfg.nice, -5);
-	cr_assert_eq(cfg.wp_nice, -15);
-	cr_assert_eq(cfg.max_vmas, 1000);
-	cr_assert_eq(cfg.backoff_min_ms, 20);
-	cr_assert_eq(cfg.backoff_max_ms, 800);
+	expect_config(&cfg, &want);
 	cr_assert_eq(thpvm_collapse_config_parse(&cfg, "tlb,engine=madv"), 0);
 	cr_assert_eq(cfg.engine, THPVM_COLLAPSE_ENGINE_MADV);
 }

@@ -76,87 +76,56 @@ static void dev_kvm(void)
 	fclose(f);
 }
 
-static enum kvm_host_kind detect(void)
+/*
+ * What kvm_host_detect_at() finds on a fake host: /dev/kvm when with_dev,
+ * the modules loaded (names separated by spaces), a CPU with flags.
+ */
+static struct kvm_host fake_host(bool with_dev, const char *loaded, const char *flags)
 {
+	char names[128], *save, *name;
 	struct kvm_host h;
 
+	if (with_dev)
+		dev_kvm();
+	snprintf(names, sizeof(names), "%s", loaded);
+	for (name = strtok_r(names, " ", &save); name; name = strtok_r(NULL, " ", &save))
+		module(name);
+	cpu_flags(flags);
 	kvm_host_detect_at(dev, modules, cpuinfo, &h);
 	cr_assert(h.what[0], "always says what it found");
-	return h.kind;
+	return h;
 }
 
-Test(kvm_host, no_dev_kvm_is_none)
-{
-	module("kvm_intel");
-	cpu_flags("fpu vmx sse");
-	cr_assert_eq(detect(), KVM_HOST_NONE);
-}
+/*
+ * FAKE_HOST(name, with_dev, loaded, flags, want, want_name, boots, in_what):
+ * the test kvm_host::name expects of fake_host(with_dev, loaded, flags) the
+ * kind want (kvm_host_kind_str(): want_name), whether it boots Linux and, in
+ * what it says, in_what.
+ */
+#define FAKE_HOST(name, with_dev, loaded, flags, want, want_name, boots, in_what)                          \
+	Test(kvm_host, name)                                                                               \
+	{                                                                                                  \
+		struct kvm_host h = fake_host(with_dev, loaded, flags);                                    \
+                                                                                                           \
+		cr_assert_eq(h.kind, want, "%s", h.what);                                                  \
+		cr_assert_str_eq(kvm_host_kind_str(h.kind), want_name);                                    \
+		cr_assert_eq(kvm_host_boots_linux(&h), boots, "%s", h.what);                               \
+		cr_assert(strstr(h.what, in_what), "'%s' lacks '%s'", h.what, in_what);                    \
+	}
 
-Test(kvm_host, kvm_intel_with_vmx_boots_linux)
-{
-	struct kvm_host h;
-
-	dev_kvm();
-	module("kvm");
-	module("kvm_intel");
-	cpu_flags("fpu vme vmx sse2 hypervisor");
-	kvm_host_detect_at(dev, modules, cpuinfo, &h);
-	cr_assert_eq(h.kind, KVM_HOST_VMX);
-	cr_assert(kvm_host_boots_linux(&h));
-	cr_assert_str_eq(kvm_host_kind_str(h.kind), "vmx");
-}
-
-Test(kvm_host, kvm_amd_with_svm_boots_linux)
-{
-	dev_kvm();
-	module("kvm_amd");
-	cpu_flags("fpu svm npt");
-	cr_assert_eq(detect(), KVM_HOST_SVM);
-}
-
-Test(kvm_host, kvm_pvm_does_not_boot_linux)
-{
-	struct kvm_host h;
-
-	dev_kvm();
-	module("kvm");
-	module("kvm_pvm");
-	cpu_flags("fpu sse2 hypervisor");
-	kvm_host_detect_at(dev, modules, cpuinfo, &h);
-	cr_assert_eq(h.kind, KVM_HOST_PVM);
-	cr_assert_not(kvm_host_boots_linux(&h));
-	cr_assert(strstr(h.what, "kvm_pvm"), "%s", h.what);
-}
-
-Test(kvm_host, no_vmx_or_svm_flag_means_emulated_ring_0)
-{
-	/* "svm_bug" in the bugs line and "vmxx" are not the flags */
-	dev_kvm();
-	module("kvm");
-	cpu_flags("fpu vmxx svmlike hypervisor");
-	cr_assert_eq(detect(), KVM_HOST_PVM);
-}
-
-Test(kvm_host, a_module_without_its_cpu_flag_does_not_count)
-{
-	dev_kvm();
-	module("kvm_intel");
-	module("kvm_pvm");
-	cpu_flags("fpu sse2");
-	cr_assert_eq(detect(), KVM_HOST_PVM);
-}
-
-Test(kvm_host, unrecognized_backend_on_a_vmx_cpu_is_assumed_hardware)
-{
-	struct kvm_host h;
-
-	dev_kvm();
-	module("kvm");
-	cpu_flags("fpu vmx");
-	kvm_host_detect_at(dev, modules, cpuinfo, &h);
-	cr_assert_eq(h.kind, KVM_HOST_UNKNOWN);
-	cr_assert(kvm_host_boots_linux(&h));
-}
+FAKE_HOST(no_dev_kvm_is_none, false, "kvm_intel", "fpu vmx sse", KVM_HOST_NONE, "none", false, "")
+FAKE_HOST(kvm_intel_with_vmx_boots_linux, true, "kvm kvm_intel", "fpu vme vmx sse2 hypervisor", KVM_HOST_VMX, "vmx",
+	  true, "")
+FAKE_HOST(kvm_amd_with_svm_boots_linux, true, "kvm_amd", "fpu svm npt", KVM_HOST_SVM, "svm", true, "")
+FAKE_HOST(kvm_pvm_does_not_boot_linux, true, "kvm kvm_pvm", "fpu sse2 hypervisor", KVM_HOST_PVM, "pvm", false,
+	  "kvm_pvm")
+/* "svm_bug" in the bugs line and "vmxx" are not the flags */
+FAKE_HOST(no_vmx_or_svm_flag_means_emulated_ring_0, true, "kvm", "fpu vmxx svmlike hypervisor", KVM_HOST_PVM, "pvm",
+	  false, "")
+FAKE_HOST(a_module_without_its_cpu_flag_does_not_count, true, "kvm_intel kvm_pvm", "fpu sse2", KVM_HOST_PVM, "pvm",
+	  false, "")
+FAKE_HOST(unrecognized_backend_on_a_vmx_cpu_is_assumed_hardware, true, "kvm", "fpu vmx", KVM_HOST_UNKNOWN, "unknown",
+	  true, "")
 
 /* The paging mode, from the vendor module's parameter; kvm-pvm is shadow paging. */
 Test(kvm_host, paging_mode_comes_from_npt_or_ept)

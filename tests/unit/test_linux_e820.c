@@ -7,25 +7,13 @@
 #include "helpers.h"
 #include "linux_helpers.h"
 
-static struct thpvm_memmap *map;
-
-static void setup(void)
-{
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-}
-
-static void teardown(void)
-{
-	thpvm_memmap_destroy(map);
-}
-
-TestSuite(e820, .init = setup, .fini = teardown);
+TestSuite(e820, .init = map_fixture_init, .fini = map_fixture_fini);
 
 static void add(uint64_t gpa, uint64_t size, uint32_t flags)
 {
 	struct thpvm_region_config cfg = { .gpa = gpa, .size_bytes = size, .flags = flags };
 
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, NULL), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, NULL), 0, "%s", thpvm_last_error());
 }
 
 struct want {
@@ -36,7 +24,7 @@ struct want {
 static void expect(const struct want *w, unsigned nr)
 {
 	struct boot_e820_entry e[E820_MAX_ENTRIES_ZEROPAGE];
-	int n = e820_build(map, e, E820_MAX_ENTRIES_ZEROPAGE);
+	int n = e820_build(fix_map, e, E820_MAX_ENTRIES_ZEROPAGE);
 
 	cr_assert_eq(n, (int)nr, "%d entries, want %u", n, nr);
 	for (unsigned i = 0; i < nr; i++) {
@@ -115,17 +103,17 @@ Test(e820, too_many_entries_is_an_error)
 
 	add(0, 64 * MIB, 0);
 	add(128 * MIB, 2 * MIB, 0);
-	cr_assert_eq(e820_build(map, e, 4), 4);
-	cr_assert_eq(e820_build(map, e, 3), -E2BIG);
+	cr_assert_eq(e820_build(fix_map, e, 4), 4);
+	cr_assert_eq(e820_build(fix_map, e, 3), -E2BIG);
 	for (unsigned i = 0; i < 62; i++)
 		add(256 * MIB + i * 4 * MIB, 2 * MIB, 0);
 	struct boot_e820_entry all[E820_MAX_ENTRIES_ZEROPAGE];
-	cr_assert_eq(e820_build(map, all, E820_MAX_ENTRIES_ZEROPAGE), 66);
+	cr_assert_eq(e820_build(fix_map, all, E820_MAX_ENTRIES_ZEROPAGE), 66);
 }
 
 Test(e820, empty_map_has_no_entries)
 {
 	struct boot_e820_entry e[4];
 
-	cr_assert_eq(e820_build(map, e, 4), 0);
+	cr_assert_eq(e820_build(fix_map, e, 4), 0);
 }

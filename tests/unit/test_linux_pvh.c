@@ -11,21 +11,11 @@
 #include "helpers.h"
 #include "linux_helpers.h"
 
-static struct thpvm_memmap *map;
-
-static void teardown(void)
-{
-	if (map)
-		thpvm_memmap_destroy(map);
-	map = NULL;
-	linux_test_cleanup();
-}
-
-TestSuite(linux_pvh, .fini = teardown);
+TestSuite(linux_pvh, .fini = linux_fixture_fini);
 
 static const struct hvm_start_info *start_info(void)
 {
-	const struct hvm_start_info *si = thpvm_memmap_gpa_to_hva(map, X86_PVH_START_INFO_GPA, sizeof(*si));
+	const struct hvm_start_info *si = thpvm_memmap_gpa_to_hva(fix_map, X86_PVH_START_INFO_GPA, sizeof(*si));
 
 	cr_assert_not_null(si);
 	cr_assert_eq(si->magic, XEN_HVM_START_MAGIC_VALUE);
@@ -37,12 +27,12 @@ static const struct hvm_start_info *start_info(void)
 static void check_memmap(const struct hvm_start_info *si, unsigned expect_nr)
 {
 	struct boot_e820_entry e[E820_MAX_ENTRIES_ZEROPAGE];
-	int n = e820_build(map, e, E820_MAX_ENTRIES_ZEROPAGE);
+	int n = e820_build(fix_map, e, E820_MAX_ENTRIES_ZEROPAGE);
 	const struct hvm_memmap_table_entry *mm;
 
 	cr_assert_eq(n, (int)expect_nr);
 	cr_assert_eq(si->memmap_entries, expect_nr);
-	mm = thpvm_memmap_gpa_to_hva(map, si->memmap_paddr, n * sizeof(*mm));
+	mm = thpvm_memmap_gpa_to_hva(fix_map, si->memmap_paddr, n * sizeof(*mm));
 	cr_assert_not_null(mm);
 	for (int i = 0; i < n; i++) {
 		cr_assert_eq(mm[i].addr, e[i].addr);
@@ -59,7 +49,7 @@ static void check_initrd_module(const struct hvm_start_info *si, const struct li
 	const struct hvm_modlist_entry *mod;
 
 	cr_assert_eq(si->nr_modules, 1);
-	mod = thpvm_memmap_gpa_to_hva(map, si->modlist_paddr, sizeof(*mod));
+	mod = thpvm_memmap_gpa_to_hva(fix_map, si->modlist_paddr, sizeof(*mod));
 	cr_assert_not_null(mod);
 	cr_assert_eq(mod->paddr, b->initrd_gpa);
 	cr_assert_eq(mod->size, size);
@@ -67,7 +57,7 @@ static void check_initrd_module(const struct hvm_start_info *si, const struct li
 	cr_assert_geq(b->initrd_gpa, b->kernel_end_gpa);
 	cr_assert_leq(b->initrd_gpa + size, b->low_ram_end_gpa);
 	cr_assert_gt(b->initrd_gpa + size + 4096, b->low_ram_end_gpa, "initrd as high as possible");
-	cr_assert_eq(linux_test_check_pattern(map, b->initrd_gpa, size, 0x1d), 0, "initrd contents");
+	cr_assert_eq(linux_test_check_pattern(fix_map, b->initrd_gpa, size, LINUX_TEST_INITRD_SEED), 0, "initrd contents");
 }
 
 /* The test's own reading of the vmlinux: PT_LOADs and the PVH note. */
@@ -126,7 +116,7 @@ static void check_real_vmlinux(struct real_elf *r, const struct linux_boot *b, c
 
 		if (p->p_type != PT_LOAD)
 			continue;
-		g = thpvm_memmap_gpa_to_hva(map, p->p_paddr, p->p_memsz);
+		g = thpvm_memmap_gpa_to_hva(fix_map, p->p_paddr, p->p_memsz);
 		cr_assert_not_null(g);
 		cr_assert_eq(memcmp(g, r->file + p->p_offset, p->p_filesz), 0, "segment %u at 0x%llx", i,
 			     (unsigned long long)p->p_paddr);
@@ -134,7 +124,7 @@ static void check_real_vmlinux(struct real_elf *r, const struct linux_boot *b, c
 			cr_assert_eq(g[j], 0);
 	}
 	cr_assert_eq(si->cmdline_paddr, X86_CMDLINE_GPA);
-	cr_assert_str_eq(thpvm_memmap_gpa_to_hva(map, si->cmdline_paddr, strlen(cmdline) + 1), cmdline);
+	cr_assert_str_eq(thpvm_memmap_gpa_to_hva(fix_map, si->cmdline_paddr, strlen(cmdline) + 1), cmdline);
 	cr_assert_eq(si->rsdp_paddr, 0, "no ACPI: Linux uses the MP table");
 }
 
@@ -143,16 +133,9 @@ Test(linux_pvh, real_vmlinux_loads_with_initrd_in_256m)
 	struct real_elf r = read_real_vmlinux();
 	const char *cmdline = "console=ttyS0 quiet nokaslr pci=off";
 	uint64_t initrd_size = 2 * MIB + 4096 + 17;
-	struct linux_load_config cfg = {
-		.kernel_path = linux_test_kernel("vmlinux"),
-		.initrd_path = linux_test_pattern_file("initrd", initrd_size, 0x1d),
-		.cmdline = cmdline,
-		.nr_cpus = 2,
-	};
 	struct linux_boot b;
 
-	map = linux_test_map(256 * MIB);
-	cr_assert_eq(linux_load(map, &cfg, &b), 0, "%s", linux_last_error());
+	linux_fixture_load(linux_test_kernel("vmlinux"), 256 * MIB, cmdline, 2, initrd_size, &b);
 	cr_log_info("PVH entry 0x%llx, kernel [0x%llx, 0x%llx), initrd at 0x%llx", (unsigned long long)b.entry_gpa,
 		    (unsigned long long)b.kernel_gpa, (unsigned long long)b.kernel_end_gpa,
 		    (unsigned long long)b.initrd_gpa);
@@ -166,16 +149,9 @@ Test(linux_pvh, real_vmlinux_in_ram_split_by_the_mmio_hole)
 {
 	struct real_elf r = read_real_vmlinux();
 	uint64_t initrd_size = 1 * MIB;
-	struct linux_load_config cfg = {
-		.kernel_path = linux_test_kernel("vmlinux"),
-		.initrd_path = linux_test_pattern_file("initrd", initrd_size, 0x1d),
-		.cmdline = "console=ttyS0",
-		.nr_cpus = 4,
-	};
 	struct linux_boot b;
 
-	map = linux_test_map(4 * GIB + 64 * MIB);
-	cr_assert_eq(linux_load(map, &cfg, &b), 0, "%s", linux_last_error());
+	linux_fixture_load(linux_test_kernel("vmlinux"), 4 * GIB + 64 * MIB, "console=ttyS0", 4, initrd_size, &b);
 	check_real_vmlinux(&r, &b, "console=ttyS0");
 	/* no initrd_addr_max in PVH: the top of RAM below the hole */
 	cr_assert_eq(b.low_ram_end_gpa, X86_MMIO_HOLE_GPA);
@@ -186,15 +162,13 @@ Test(linux_pvh, real_vmlinux_in_ram_split_by_the_mmio_hole)
 
 Test(linux_pvh, real_vmlinux_without_initrd_has_no_modules)
 {
-	struct linux_load_config cfg = { .kernel_path = linux_test_kernel("vmlinux"), .nr_cpus = 1 };
 	struct linux_boot b;
 
-	map = linux_test_map(128 * MIB);
-	cr_assert_eq(linux_load(map, &cfg, &b), 0, "%s", linux_last_error());
+	linux_fixture_load(linux_test_kernel("vmlinux"), 128 * MIB, NULL, 1, 0, &b);
 	cr_assert_eq(start_info()->nr_modules, 0);
 	cr_assert_eq(start_info()->modlist_paddr, 0);
 	cr_assert_eq(b.initrd_gpa, 0);
-	cr_assert_str_eq(thpvm_memmap_gpa_to_hva(map, X86_CMDLINE_GPA, 1), "");
+	cr_assert_str_eq(thpvm_memmap_gpa_to_hva(fix_map, X86_CMDLINE_GPA, 1), "");
 }
 
 static void load_synthetic(uint32_t descsz, bool other_notes)
@@ -209,33 +183,30 @@ static void load_synthetic(uint32_t descsz, bool other_notes)
 		.entry = 0x1000040,
 		.other_notes = other_notes,
 	};
-	size_t len;
-	void *img = synth_elf_build(&s, &len);
 	struct linux_load_config cfg = {
-		.kernel_path = linux_test_file("vmlinux", img, len),
-		.initrd_path = linux_test_pattern_file("initrd", 3 * 4096, 0x1d),
+		.kernel_path = synth_elf_file("vmlinux", &s),
+		.initrd_path = linux_test_pattern_file("initrd", 3 * 4096, LINUX_TEST_INITRD_SEED),
 		.cmdline = "root=/dev/ram0",
 		.nr_cpus = 1,
 	};
 	struct linux_boot b;
 	uint8_t *bss;
 
-	map = linux_test_map(64 * MIB);
+	fix_map = linux_test_map(64 * MIB);
 	/* dirty the bss first: the loader must zero it, not rely on fresh memory */
-	bss = thpvm_memmap_gpa_to_hva(map, 0x1201800, 0x3800);
+	bss = thpvm_memmap_gpa_to_hva(fix_map, 0x1201800, 0x3800);
 	memset(bss, 0xee, 0x3800);
-	cr_assert_eq(linux_load(map, &cfg, &b), 0, "%s", linux_last_error());
+	cr_assert_eq(linux_load(fix_map, &cfg, &b), 0, "%s", linux_last_error());
 	cr_assert_eq(b.mode, LINUX_ENTRY_PVH32);
 	cr_assert_eq(b.entry_gpa, 0x1000040);
 	cr_assert_eq(b.kernel_gpa, 0x1000000);
 	cr_assert_eq(b.kernel_end_gpa, 0x1205000);
-	cr_assert_eq(linux_test_check_pattern(map, 0x1000000, 0x3000, SYNTH_ELF_SEED), 0);
-	cr_assert_eq(linux_test_check_pattern(map, 0x1200000, 0x1800, SYNTH_ELF_SEED + 1), 0);
+	cr_assert_eq(linux_test_check_pattern(fix_map, 0x1000000, 0x3000, SYNTH_ELF_SEED), 0);
+	cr_assert_eq(linux_test_check_pattern(fix_map, 0x1200000, 0x1800, SYNTH_ELF_SEED + 1), 0);
 	for (unsigned i = 0; i < 0x3800; i++)
 		cr_assert_eq(bss[i], 0, "bss byte %u", i);
 	cr_assert_eq(b.initrd_gpa, 64 * MIB - 3 * 4096);
 	check_initrd_module(start_info(), &b, 3 * 4096);
-	free(img);
 }
 
 Test(linux_pvh, synthetic_elf_with_a_4_byte_note_loads_and_zeroes_bss)

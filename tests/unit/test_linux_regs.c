@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The boot CPU's registers for each entry mode, checked against what the loader wrote. */
 #include <criterion/criterion.h>
-#include <elf.h>
-#include <stdlib.h>
 #include <string.h>
 #include "x86/gdt.h"
 #include "x86/layout.h"
@@ -11,20 +9,7 @@
 #include "helpers.h"
 #include "linux_helpers.h"
 
-static struct thpvm_memmap *map;
-
-static void setup(void)
-{
-	map = linux_test_map(64 * MIB);
-}
-
-static void teardown(void)
-{
-	thpvm_memmap_destroy(map);
-	linux_test_cleanup();
-}
-
-TestSuite(linux_regs, .init = setup, .fini = teardown);
+TestSuite(linux_regs, .init = linux_fixture_init, .fini = linux_fixture_fini);
 
 /* sregs as KVM_GET_SREGS returns them for a fresh vCPU (real mode at the reset vector). */
 static struct kvm_sregs reset_sregs(void)
@@ -49,7 +34,7 @@ static struct kvm_sregs reset_sregs(void)
 /* The hidden segment state matches the GDT descriptor its selector names. */
 static void check_against_gdt(const struct kvm_sregs *s, const struct kvm_segment *seg)
 {
-	const uint64_t *gdt = thpvm_memmap_gpa_to_hva(map, s->gdt.base, s->gdt.limit + 1);
+	const uint64_t *gdt = thpvm_memmap_gpa_to_hva(fix_map, s->gdt.base, s->gdt.limit + 1);
 
 	cr_assert_not_null(gdt);
 	cr_assert_lt(seg->selector >> 3, (s->gdt.limit + 1) / 8);
@@ -82,21 +67,31 @@ static void check_common(const struct kvm_sregs *s, const struct kvm_regs *r, co
 	check_against_gdt(s, &s->cs);
 }
 
+/*
+ * Loads the kernel file at kernel_path into the fixture's map and sets the
+ * registers of a fresh vCPU (general ones poisoned) from what it loaded;
+ * checks what every entry mode has in common.
+ */
+static void load_regs(const char *kernel_path, struct linux_boot *b, struct kvm_regs *r, struct kvm_sregs *s)
+{
+	struct linux_load_config cfg = { .kernel_path = kernel_path, .nr_cpus = 1 };
+
+	cr_assert_eq(linux_load(fix_map, &cfg, b), 0, "%s", linux_last_error());
+	memset(r, 0xa5, sizeof(*r));
+	*s = reset_sregs();
+	linux_boot_regs(b, r, s);
+	check_common(s, r, b);
+}
+
 Test(linux_regs, bzimage_enters_startup_64_in_long_mode)
 {
 	struct synth_bz sb = synth_bz_default();
-	size_t len;
-	void *img = synth_bz_build(&sb, &len);
-	struct linux_load_config cfg = { .kernel_path = linux_test_file("bzImage", img, len), .nr_cpus = 1 };
 	struct linux_boot b;
 	struct kvm_regs r;
-	struct kvm_sregs s = reset_sregs();
+	struct kvm_sregs s;
 	uint64_t gpa, size, flags;
 
-	cr_assert_eq(linux_load(map, &cfg, &b), 0, "%s", linux_last_error());
-	memset(&r, 0xa5, sizeof(r));
-	linux_boot_regs(&b, &r, &s);
-	check_common(&s, &r, &b);
+	load_regs(synth_bz_file("bzImage", &sb), &b, &r, &s);
 	cr_assert_eq(r.rip, 0x1000200);
 	cr_assert_eq(r.rsi, X86_ZERO_PAGE_GPA);
 	cr_assert_eq(r.rsp, X86_BOOT_STACK_GPA);
@@ -108,36 +103,23 @@ Test(linux_regs, bzimage_enters_startup_64_in_long_mode)
 	cr_assert_eq(s.efer, 0x500, "LME and LMA");
 	cr_assert_eq(s.cr3, b.cr3);
 	/* RIP, the zero page and the stack are identity mapped by CR3's tables */
-	struct pt_builder pt = { .map = map, .pml4_gpa = s.cr3 };
+	struct pt_builder pt = { .map = fix_map, .pml4_gpa = s.cr3 };
 	uint64_t probes[] = { r.rip, r.rsi, r.rsp - 8, X86_CMDLINE_GPA, b.kernel_end_gpa - 1 };
 	for (unsigned i = 0; i < 5; i++) {
 		cr_assert_eq(pt_translate(&pt, probes[i], &gpa, &size, &flags), 0);
 		cr_assert_eq(gpa, probes[i]);
 	}
-	free(img);
 }
 
 Test(linux_regs, pvh_enters_32bit_protected_mode_without_paging)
 {
-	struct synth_elf se = {
-		.elf_class = ELFCLASS64,
-		.machine = EM_X86_64,
-		.segs = { { 0x1000000, 0x2000, 0x2000 } },
-		.nr_segs = 1,
-		.pvh_note = true,
-		.note_descsz = 4,
-		.entry = 0x1000100,
-	};
-	size_t len;
-	void *img = synth_elf_build(&se, &len);
-	struct linux_load_config cfg = { .kernel_path = linux_test_file("vmlinux", img, len), .nr_cpus = 1 };
+	struct synth_elf se = synth_elf_default();
 	struct linux_boot b;
 	struct kvm_regs r;
-	struct kvm_sregs s = reset_sregs();
+	struct kvm_sregs s;
 
-	cr_assert_eq(linux_load(map, &cfg, &b), 0, "%s", linux_last_error());
-	linux_boot_regs(&b, &r, &s);
-	check_common(&s, &r, &b);
+	se.entry = 0x1000100;
+	load_regs(synth_elf_file("vmlinux", &se), &b, &r, &s);
 	cr_assert_eq(r.rip, 0x1000100);
 	cr_assert_eq(r.rbx, X86_PVH_START_INFO_GPA, "EBX = start_info");
 	cr_assert_eq(s.cs.selector, 0x08);
@@ -149,5 +131,4 @@ Test(linux_regs, pvh_enters_32bit_protected_mode_without_paging)
 	cr_assert_eq(s.efer, 0);
 	cr_assert_eq(s.cr3, 0);
 	cr_assert_eq(s.tr.base, 0);
-	free(img);
 }

@@ -6,25 +6,13 @@
 #include <thpvm.h>
 #include "helpers.h"
 
-static struct thpvm_memmap *map;
-
-static void setup(void)
-{
-	cr_assert_eq(thpvm_memmap_create(&map), 0);
-}
-
-static void teardown(void)
-{
-	thpvm_memmap_destroy(map);
-}
-
-TestSuite(memmap, .init = setup, .fini = teardown);
+TestSuite(memmap, .init = map_fixture_init, .fini = map_fixture_fini);
 
 static int add(uint64_t gpa, uint64_t size, enum thpvm_backing backing)
 {
 	struct thpvm_region_config cfg = { .gpa = gpa, .size_bytes = size, .backing = backing };
 
-	return thpvm_memmap_add(map, &cfg, NULL);
+	return thpvm_memmap_add(fix_map, &cfg, NULL);
 }
 
 /*
@@ -43,8 +31,8 @@ static void expect_refused(uint64_t gpa, uint64_t size, enum thpvm_backing backi
 
 	cr_assert_eq(add(gpa, size, backing), -err, "gpa 0x%llx size 0x%llx: expected -%d", (unsigned long long)gpa,
 		     (unsigned long long)size, err);
-	cr_assert_eq(thpvm_memmap_last_result(map), result, "got %s, want %s",
-		     thpvm_map_result_name(thpvm_memmap_last_result(map)), thpvm_map_result_name(result));
+	cr_assert_eq(thpvm_memmap_last_result(fix_map), result, "got %s, want %s",
+		     thpvm_map_result_name(thpvm_memmap_last_result(fix_map)), thpvm_map_result_name(result));
 	cr_assert(strstr(thpvm_last_error(), thpvm_map_result_str(result)), "message: %s", thpvm_last_error());
 	cr_assert_eq(look ? count_vmas(size) : 0, vmas, "a refused region left mappings behind");
 }
@@ -90,16 +78,16 @@ Test(memmap, unknown_backing_populate_and_flags_are_refused)
 	struct thpvm_region_config cfg = { .size_bytes = 2 * MIB, .backing = (enum thpvm_backing)7 };
 	enum thpvm_backing b;
 
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, NULL), -EINVAL);
-	cr_assert_eq(thpvm_memmap_last_result(map), THPVM_MAP_BAD_BACKING);
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, NULL), -EINVAL);
+	cr_assert_eq(thpvm_memmap_last_result(fix_map), THPVM_MAP_BAD_BACKING);
 	cfg.backing = THPVM_BACKING_THP;
 	cfg.populate = (enum thpvm_populate)9;
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, NULL), -EINVAL);
-	cr_assert_eq(thpvm_memmap_last_result(map), THPVM_MAP_BAD_POPULATE);
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, NULL), -EINVAL);
+	cr_assert_eq(thpvm_memmap_last_result(fix_map), THPVM_MAP_BAD_POPULATE);
 	cfg.populate = THPVM_POPULATE_ON_DEMAND;
 	cfg.flags = 0x80;
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, NULL), -EINVAL);
-	cr_assert_eq(thpvm_memmap_last_result(map), THPVM_MAP_BAD_FLAGS);
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, NULL), -EINVAL);
+	cr_assert_eq(thpvm_memmap_last_result(fix_map), THPVM_MAP_BAD_FLAGS);
 	cr_assert_eq(thpvm_backing_parse("huge", &b), -EINVAL);
 	cr_assert(strstr(thpvm_last_error(), "unknown backing 'huge'"), "%s", thpvm_last_error());
 	cr_assert_eq(thpvm_backing_parse("4k", &b), 0);
@@ -191,18 +179,18 @@ Test(memmap, regions_get_default_names)
 	struct thpvm_region_info info;
 	struct thpvm_region_config cfg = { .size_bytes = 2 * MIB };
 
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r0), 0);
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, &r0), 0);
 	cfg.gpa = 2 * MIB;
 	cfg.name = "rom";
 	cfg.flags = THPVM_REGION_F_NOHUGE;
-	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r1), 0);
+	cr_assert_eq(thpvm_memmap_add(fix_map, &cfg, &r1), 0);
 	thpvm_region_get_info(r0, &info);
 	cr_assert_str_eq(info.name, "ram0");
 	thpvm_region_get_info(r1, &info);
 	cr_assert_str_eq(info.name, "rom");
 	cr_assert_eq(info.thp_reason, THPVM_THP_REGION_NOHUGE);
-	cr_assert_eq(thpvm_memmap_region(map, 1), r1);
-	cr_assert_null(thpvm_memmap_region(map, 2));
+	cr_assert_eq(thpvm_memmap_region(fix_map, 1), r1);
+	cr_assert_null(thpvm_memmap_region(fix_map, 2));
 }
 
 Test(memmap, result_tables_are_complete)
