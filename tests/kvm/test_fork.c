@@ -121,14 +121,24 @@ Test(fork, a_child_continues_with_the_parents_registers_mid_loop)
 	guest_setup(&g, NULL, "forktest", 1, 2 * MIB, args);
 	cr_assert_eq(vm_add_hooks(g.vm, &h), 0);
 	cr_assert_eq(vm_start(g.vm), 0);
-	nanosleep(&ts, NULL);
-	cr_assert_eq(vm_pause(g.vm), 0);
-	cr_assert_eq(g.vm->exit.reason, VM_STOP_NONE, "the loop ended before the fork: make it longer");
 	fd = g.vm->vcpus[0]->fd;
-	cr_assert_eq(ioctl(fd, KVM_GET_REGS, &saved_regs), 0);
+	/*
+	 * Paused inside the loop (rcx, its counter, past 0): on a loaded host
+	 * the vCPU may still be setting up after 20 ms, so look again after a
+	 * resume rather than trust one sleep.
+	 */
+	for (unsigned tries = 0;; tries++) {
+		nanosleep(&ts, NULL);
+		cr_assert_eq(vm_pause(g.vm), 0);
+		cr_assert_eq(g.vm->exit.reason, VM_STOP_NONE, "the loop ended before the fork: make it longer");
+		cr_assert_eq(ioctl(fd, KVM_GET_REGS, &saved_regs), 0);
+		if (saved_regs.rcx || tries == 50)
+			break;
+		cr_assert_eq(vm_resume(g.vm), 0);
+	}
 	cr_assert_eq(ioctl(fd, KVM_GET_SREGS, &saved_sregs), 0);
 	cr_assert_eq(ioctl(fd, KVM_GET_FPU, &saved_fpu), 0);
-	cr_assert_neq(saved_regs.rcx, 0, "paused inside the loop");
+	cr_assert_neq(saved_regs.rcx, 0, "paused inside the loop (after 50 looks)");
 	cr_assert_lt(saved_regs.rcx, 60000000ULL, "paused inside the loop");
 
 	cr_assert_eq(ft_fork(&g, 2, false, NULL, &reply), 0, "%s", reply.message);
