@@ -5,9 +5,6 @@
 
 static __thread char last_error[512];
 
-static const char *const map_result_str[] = { THPVM_MAP_RESULTS(THPVM_RESULT_STR_ITEM) };
-static const char *const map_result_name[] = { THPVM_MAP_RESULTS(THPVM_RESULT_NAME_ITEM) };
-static const int map_result_errno[] = { THPVM_MAP_RESULTS(THPVM_RESULT_ERRNO_ITEM) };
 
 THPVM_EXPORT const char *thpvm_last_error(void)
 {
@@ -28,20 +25,8 @@ void thpvm_clear_error(void)
 	last_error[0] = '\0';
 }
 
-THPVM_EXPORT const char *thpvm_map_result_str(enum thpvm_map_result result)
-{
-	return (unsigned)result < THPVM_NR_MAP_RESULTS ? map_result_str[result] : "unknown result";
-}
-
-THPVM_EXPORT const char *thpvm_map_result_name(enum thpvm_map_result result)
-{
-	return (unsigned)result < THPVM_NR_MAP_RESULTS ? map_result_name[result] : "THPVM_MAP_UNKNOWN";
-}
-
-THPVM_EXPORT int thpvm_map_result_errno(enum thpvm_map_result result)
-{
-	return (unsigned)result < THPVM_NR_MAP_RESULTS ? map_result_errno[result] : EINVAL;
-}
+THPVM_RESULT_LOOKUPS(THPVM_EXPORT, thpvm_map_result, enum thpvm_map_result, THPVM_MAP_RESULTS, THPVM_NR_MAP_RESULTS,
+		     "THPVM_MAP_UNKNOWN", EINVAL)
 
 enum thpvm_map_result map_error(enum thpvm_map_result result, const char *fmt, ...)
 {

@@ -28,23 +28,14 @@
 #define IMAGE_QUEUE_DEPTH 8
 
 static const char *const extent_str[] = { THPVM_IMAGE_EXTENTS(THPVM_RESULT_STR_ITEM) };
-static const char *const result_str[] = { THPVM_IMAGE_RESULTS(THPVM_RESULT_STR_ITEM) };
-static const int result_errno[] = { THPVM_IMAGE_RESULTS(THPVM_RESULT_ERRNO_ITEM) };
 
 THPVM_EXPORT const char *thpvm_image_extent_str(enum thpvm_image_extent state)
 {
 	return (unsigned)state < THPVM_NR_IMAGE_EXTENTS ? extent_str[state] : "unknown";
 }
 
-THPVM_EXPORT const char *thpvm_image_result_str(enum thpvm_image_result result)
-{
-	return (unsigned)result < THPVM_NR_IMAGE_RESULTS ? result_str[result] : "unknown result";
-}
-
-THPVM_EXPORT int thpvm_image_result_errno(enum thpvm_image_result result)
-{
-	return (unsigned)result < THPVM_NR_IMAGE_RESULTS ? result_errno[result] : EINVAL;
-}
+THPVM_RESULT_LOOKUPS(THPVM_EXPORT, thpvm_image_result, enum thpvm_image_result, THPVM_IMAGE_RESULTS,
+		     THPVM_NR_IMAGE_RESULTS, "THPVM_IMAGE_UNKNOWN", EINVAL)
 
 /* "<path>: <result>: <detail>" as the thread's last error; returns -errno of the result. */
 __attribute__((format(printf, 3, 4))) static int image_fail(const char *path, enum thpvm_image_result result,
@@ -203,6 +194,14 @@ static void image_close(struct image_io *io)
 	close(io->fd);
 }
 
+/* Which pages of r are present now: what a save writes and a load must discard. */
+static int image_refresh(struct thpvm_region *r, const char *path)
+{
+	if (thpvm_region_refresh(r))
+		return image_fail(path, THPVM_IMAGE_IO_FAILED, "which pages are present: %s", thpvm_last_error());
+	return 0;
+}
+
 static bool all_zero(const uint8_t *p, uint64_t len)
 {
 	const uint64_t *w = (const uint64_t *)p;
@@ -221,15 +220,11 @@ THPVM_EXPORT int thpvm_region_image_save(struct thpvm_region *r, const char *pat
 	uint64_t t0 = monotonic_ns();
 	int ret;
 
-	if ((ret = image_open(&io, path, O_WRONLY | O_CREAT | O_TRUNC, &st)))
+	if ((ret = image_refresh(r, path)) || (ret = image_open(&io, path, O_WRONLY | O_CREAT | O_TRUNC, &st)))
 		return ret;
 	/* the whole region's length, holes included: a load checks it, a mapping needs it */
 	if (ftruncate(io.fd, (off_t)r->size_bytes)) {
 		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "setting its size: %s", strerror(errno));
-		goto out;
-	}
-	if ((ret = thpvm_region_refresh(r))) {
-		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "which pages are present: %s", thpvm_last_error());
 		goto out;
 	}
 	for (uint64_t i = 0; i < r->nr_extents && !ret; i++) {
@@ -276,15 +271,11 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 					  (unsigned long long)i, map[i]);
 		st.nr[map[i]]++;
 	}
-	if ((ret = image_open(&io, path, O_RDONLY, &st)))
+	if ((ret = image_refresh(r, path)) || (ret = image_open(&io, path, O_RDONLY, &st)))
 		return ret;
 	if (fstat(io.fd, &sb) || (uint64_t)sb.st_size != r->size_bytes) {
 		ret = image_fail(path, THPVM_IMAGE_SIZE_MISMATCH, "%llu bytes, region '%s' has %llu",
 				 (unsigned long long)sb.st_size, r->name, (unsigned long long)r->size_bytes);
-		goto out;
-	}
-	if ((ret = thpvm_region_refresh(r))) {
-		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "which pages are present: %s", thpvm_last_error());
 		goto out;
 	}
 	for (uint64_t i = 0; i < r->nr_extents && !ret; i++) {

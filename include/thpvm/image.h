@@ -57,6 +57,7 @@ struct thpvm_image_stats {
 
 const char *thpvm_image_extent_str(enum thpvm_image_extent state);
 const char *thpvm_image_result_str(enum thpvm_image_result result);
+const char *thpvm_image_result_name(enum thpvm_image_result result);
 int thpvm_image_result_errno(enum thpvm_image_result result);
 
 /*

@@ -18,6 +18,29 @@
 #define THPVM_RESULT_NAME_ITEM(name, err, str) [name] = #name,
 #define THPVM_RESULT_ERRNO_ITEM(name, err, str) [name] = err,
 
+/*
+ * A list's three lookups, written once: PREFIX_str(), PREFIX_name() and
+ * PREFIX_errno() of a value of TYPE, from LIST's NR entries; a value
+ * outside them gets "unknown result", UNKNOWN_NAME and UNKNOWN_ERRNO. ATTR
+ * goes before each function (e.g. an export attribute, or nothing).
+ */
+#define THPVM_RESULT_LOOKUPS(ATTR, PREFIX, TYPE, LIST, NR, UNKNOWN_NAME, UNKNOWN_ERRNO)       \
+	static const char *const PREFIX##_strs[] = { LIST(THPVM_RESULT_STR_ITEM) };         \
+	static const char *const PREFIX##_names[] = { LIST(THPVM_RESULT_NAME_ITEM) };       \
+	static const int PREFIX##_errnos[] = { LIST(THPVM_RESULT_ERRNO_ITEM) };             \
+	ATTR const char *PREFIX##_str(TYPE r)                                                \
+	{                                                                                    \
+		return (unsigned)r < (NR) ? PREFIX##_strs[r] : "unknown result";             \
+	}                                                                                    \
+	ATTR const char *PREFIX##_name(TYPE r)                                               \
+	{                                                                                    \
+		return (unsigned)r < (NR) ? PREFIX##_names[r] : (UNKNOWN_NAME);              \
+	}                                                                                    \
+	ATTR int PREFIX##_errno(TYPE r)                                                      \
+	{                                                                                    \
+		return (unsigned)r < (NR) ? PREFIX##_errnos[r] : (UNKNOWN_ERRNO);            \
+	}
+
 #ifdef __cplusplus
 extern "C" {
 #endif

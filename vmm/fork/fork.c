@@ -29,24 +29,8 @@
 #include "state/tsc.h"
 #include "util/clock.h"
 
-static const char *const result_str[] = { VM_FORK_RESULTS(THPVM_RESULT_STR_ITEM) };
-static const char *const result_name[] = { VM_FORK_RESULTS(THPVM_RESULT_NAME_ITEM) };
-static const int result_errno[] = { VM_FORK_RESULTS(THPVM_RESULT_ERRNO_ITEM) };
-
-const char *vm_fork_result_str(enum vm_fork_result r)
-{
-	return r < VM_FORK_NR_RESULTS ? result_str[r] : "unknown";
-}
-
-const char *vm_fork_result_name(enum vm_fork_result r)
-{
-	return r < VM_FORK_NR_RESULTS ? result_name[r] : "VM_FORK_UNKNOWN";
-}
-
-int vm_fork_result_errno(enum vm_fork_result r)
-{
-	return r < VM_FORK_NR_RESULTS ? result_errno[r] : EIO;
-}
+THPVM_RESULT_LOOKUPS(, vm_fork_result, enum vm_fork_result, VM_FORK_RESULTS, VM_FORK_NR_RESULTS, "VM_FORK_UNKNOWN",
+		     EIO)
 
 const char *vm_fork_result_code(enum vm_fork_result r, char *buf, size_t len)
 {

@@ -4,27 +4,12 @@
 #include <thpvm/result.h>
 #include "linux_internal.h"
 
-static const char *const result_str[] = { LINUX_LOAD_RESULTS(THPVM_RESULT_STR_ITEM) };
-static const char *const result_name[] = { LINUX_LOAD_RESULTS(THPVM_RESULT_NAME_ITEM) };
-static const int result_errno[] = { LINUX_LOAD_RESULTS(THPVM_RESULT_ERRNO_ITEM) };
 
 static __thread enum linux_result last_result;
 static __thread char last_error[512];
 
-const char *linux_result_str(enum linux_result result)
-{
-	return (unsigned)result < LINUX_NR_LOAD_RESULTS ? result_str[result] : "unknown result";
-}
-
-const char *linux_result_name(enum linux_result result)
-{
-	return (unsigned)result < LINUX_NR_LOAD_RESULTS ? result_name[result] : "LINUX_LOAD_UNKNOWN";
-}
-
-int linux_result_errno(enum linux_result result)
-{
-	return (unsigned)result < LINUX_NR_LOAD_RESULTS ? result_errno[result] : EINVAL;
-}
+THPVM_RESULT_LOOKUPS(, linux_result, enum linux_result, LINUX_LOAD_RESULTS, LINUX_NR_LOAD_RESULTS,
+		     "LINUX_LOAD_UNKNOWN", EINVAL)
 
 enum linux_result linux_last_result(void)
 {
