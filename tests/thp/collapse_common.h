@@ -394,6 +394,21 @@ static inline void test_config(struct thpvm_collapse_config *cfg, enum thpvm_col
 }
 
 /* Runs passes until a pass collapses nothing after a full round; returns the number of passes. */
+/* The results a collapser counted that are not zero, "NAME=N ..." (a static buffer), for failure messages. */
+static inline const char *results_why(const struct thpvm_collapse_stats *st)
+{
+	static char buf[512];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (unsigned r = 0; r < THPVM_NR_COLLAPSE_RESULTS && used < sizeof(buf) - 64; r++)
+		if (st->results[r])
+			used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s=%llu ",
+						 thpvm_collapse_result_name((enum thpvm_collapse_result)r),
+						 (unsigned long long)st->results[r]);
+	return buf;
+}
+
 static inline unsigned run_passes(struct thpvm_collapse *c, unsigned max_passes)
 {
 	struct thpvm_collapse_pass pass;
@@ -403,6 +418,14 @@ static inline unsigned run_passes(struct thpvm_collapse *c, unsigned max_passes)
 	for (n = 0; n < max_passes; n++) {
 		if (thpvm_collapse_run_pass(c, &pass))
 			break;
+		/* a real failure on a busy host (the allocator, a contended lock) backs off: wait it out, as the thread does */
+		if (pass.backing_off) {
+			struct thpvm_collapse_stats st;
+
+			thpvm_collapse_stats(c, &st);
+			usleep((useconds_t)(st.backoff_ms_now * 1000 + 1000));
+			continue;
+		}
 		if (pass.nr_collapsed)
 			idle_round = false;
 		else if (pass.wrapped && idle_round)

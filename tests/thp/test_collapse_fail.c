@@ -60,8 +60,9 @@ static void alloc_failure_backs_off_then_succeeds(const struct backing_ops *b, c
 	/* the allocator recovers: everything collapses and the back-off resets */
 	run_passes(c, 20);
 	thpvm_collapse_stats(c, &st);
-	cr_assert_eq(st.nr_collapsed, NR_EXTENTS);
-	cr_assert_eq(st.results[THPVM_COLLAPSE_ALLOC_FAILED], 12);
+	cr_assert_eq(st.nr_collapsed, NR_EXTENTS, "collapsed %llu; results: %s", (unsigned long long)st.nr_collapsed,
+		     results_why(&st));
+	cr_assert_eq(st.results[THPVM_COLLAPSE_ALLOC_FAILED], 12, "results: %s", results_why(&st));
 	cr_assert_eq(st.backoff_ms_now, 0);
 	thpvm_region_counters(fx.r, &counters);
 	cr_assert_eq(counters.thp_collapse_alloc_failed, 12);
