@@ -309,3 +309,7 @@ KVM_TESTS += tests/kvm/test_collapse_vm_fork
 tests_kvm_test_collapse_vm_fork_SOURCES = tests/kvm/test_collapse_vm_fork.c $(KVM_TEST_SOURCES)
 tests_kvm_test_collapse_vm_fork_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_collapse_vm_fork_LDADD = $(VMM_TEST_LDADD)
+# A snapshot's state file (suite snapshot_file): round trip and every refusal; links the VMM core, where it lives
+UNIT_TESTS += tests/unit/test_snapshot_file
+tests_unit_test_snapshot_file_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_snapshot_file_LDADD = $(VMM_TEST_LDADD)
