@@ -122,7 +122,7 @@ VMM_CTL_SOURCES = \
 	vmm/ctl/server.c \
 	vmm/ctl/client.c
 VMM_CORE_SOURCES += $(VMM_CTL_SOURCES)
-vmm_thpvm_SOURCES += vmm/cli/cmd_ctl.c
+vmm_thpvm_SOURCES += vmm/cli/cmd_ctl.c vmm/cli/cmd_snapshot.c
 # Linux guests: the legacy devices on the I/O bus, the console, the machine, the run
 VMM_LINUX_SOURCES = \
 	$(VMM_LEGACY_DEV_SOURCES) \
@@ -172,3 +172,6 @@ vmm_thpvm_SOURCES += vmm/bench/bench_collapse.c
 # A snapshot's state file on disk (docs/snapshot-format.md). In the core, not VMM_STATE_SOURCES:
 # tests/kvm/test_kvm_state links that list without util/.
 VMM_CORE_SOURCES += vmm/state/snapshot_file.h vmm/state/snapshot_file.c
+# Snapshots on disk: a whole VM saved to and loaded from a directory (the state file above, one memory
+# file per region: libthpvm's region images, thpvm/image.h), and the machine's description it carries
+VMM_CORE_SOURCES += vmm/state/snapshot_dir.h vmm/state/snapshot_dir.c vmm/machine/machine_json.c

@@ -28,7 +28,7 @@ static int thpvm_stderr(const char *args, char *err, size_t len)
 }
 
 static const char *const commands[] = {
-	"run --payload selftest", "stats --payload selftest", "demo", "host", "ctl", "bench tlb", "bench fork",
+	"run --payload selftest", "stats --payload selftest", "demo", "host", "ctl", "snapshot", "bench tlb", "bench fork",
 	"bench collapse", "bench collapse-mem", "bench coverage",
 };
 

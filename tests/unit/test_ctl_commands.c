@@ -52,13 +52,16 @@ Test(ctl_commands, every_owners_schema_validates_its_arguments)
 		{ "{\"cmd\": \"collapse\", \"args\": {\"private\": 513}}\n", "arg_value", "[0, 512]" },
 		{ "{\"cmd\": \"console\", \"args\": {}}\n", "missing_arg", "text" },
 		{ "{\"cmd\": \"console\", \"args\": {\"text\": 42}}\n", "arg_type", "string" },
+		{ "{\"cmd\": \"snapshot\", \"args\": {}}\n", "missing_arg", "path" },
+		{ "{\"cmd\": \"snapshot\", \"args\": {\"path\": \"\"}}\n", "arg_value", "path" },
+		{ "{\"cmd\": \"snapshot\", \"args\": {\"path\": \"d\", \"resume\": 1}}\n", "arg_type", "bool" },
 	};
 	const struct ctl_command *cmds[16];
 	unsigned n = all_commands(cmds, 16);
 	int fd = conn_open(ctl_fix_tmp.path);
 	json_t *r;
 
-	cr_assert_eq(n, 7, "pause, resume, stats, fork, quit, collapse, console");
+	cr_assert_eq(n, 8, "pause, resume, stats, fork, snapshot, quit, collapse, console");
 	for (unsigned i = 0; i < n; i++) {
 		struct ctl_command c = *cmds[i];
 

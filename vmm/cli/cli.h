@@ -7,6 +7,8 @@
 #ifndef THPVM_VMM_CLI_H
 #define THPVM_VMM_CLI_H
 
+#include <stdbool.h>
+#include <jansson.h>
 #include "util/util.h"
 
 struct cli_command {
@@ -19,5 +21,13 @@ struct cli_command {
 
 /* All subcommands, NULL-terminated (commands.c). */
 extern const struct cli_command *const cli_commands[];
+
+/*
+ * `thpvm ctl`'s way to send one request to SOCK (cmd_ctl.c): the reply's
+ * result printed as JSON on stdout (raw: one line), an error said on stderr;
+ * takes args. timeout_ms -1: none. Returns thpvm ctl's exit status (0 ok,
+ * 1 the VM answered with an error, 2 no answer).
+ */
+int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms, bool raw);
 
 #endif

@@ -74,6 +74,54 @@ static void print_help(json_t *result)
 	}
 }
 
+/* One request, its reply printed (stdout) or its error said (stderr); takes args. Returns the exit status. */
+int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms, bool raw)
+{
+	struct ctl_error err;
+	json_t *req, *reply;
+	int fd, ret;
+
+	req = json_pack("{s:s, s:o}", "cmd", cmd, "args", args);
+	if (!req) {
+		cli_error("ctl: command name '%s' is not valid UTF-8", cmd);
+		return EXIT_USAGE;
+	}
+
+	fd = ctl_client_connect(path, timeout_ms, &err);
+	if (fd < 0) {
+		json_decref(req);
+		cli_error("ctl: %s", err.message);
+		return EXIT_USAGE;
+	}
+	ret = ctl_client_request(fd, req, timeout_ms, &reply, &err);
+	close(fd);
+	json_decref(req);
+	if (ret) {
+		cli_error("ctl: %s: %s", path, err.message);
+		return EXIT_USAGE;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		json_t *e = json_object_get(reply, "error");
+
+		cli_error("%s: %s", json_string_value(json_object_get(e, "code")),
+			  json_string_value(json_object_get(e, "message")));
+		json_decref(reply);
+		return EXIT_ERROR_REPLY;
+	}
+	if (!strcmp(cmd, "help") && !raw) {
+		print_help(json_object_get(reply, "result"));
+	} else {
+		char *text = json_dumps(json_object_get(reply, "result"),
+					raw ? JSON_COMPACT : JSON_INDENT(2));
+
+		if (text)
+			puts(text);
+		free(text);
+	}
+	json_decref(reply);
+	return fflush(stdout) ? EXIT_USAGE : EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -84,10 +132,9 @@ static int run(int argc, char **argv)
 	};
 	double timeout_s = DEFAULT_TIMEOUT_S;
 	const char *json_text = NULL, *path, *cmd;
-	struct ctl_error err;
-	json_t *args, *req, *reply;
+	json_t *args;
 	bool raw = false;
-	int c, fd, ret, timeout_ms;
+	int c, timeout_ms;
 	char *end;
 
 	opt_begin();
@@ -140,45 +187,7 @@ static int run(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 	}
-	req = json_pack("{s:s, s:o}", "cmd", cmd, "args", args);
-	if (!req) {
-		cli_error("ctl: command name '%s' is not valid UTF-8", cmd);
-		return EXIT_USAGE;
-	}
-
-	fd = ctl_client_connect(path, timeout_ms, &err);
-	if (fd < 0) {
-		json_decref(req);
-		cli_error("ctl: %s", err.message);
-		return EXIT_USAGE;
-	}
-	ret = ctl_client_request(fd, req, timeout_ms, &reply, &err);
-	close(fd);
-	json_decref(req);
-	if (ret) {
-		cli_error("ctl: %s: %s", path, err.message);
-		return EXIT_USAGE;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		json_t *e = json_object_get(reply, "error");
-
-		cli_error("%s: %s", json_string_value(json_object_get(e, "code")),
-			  json_string_value(json_object_get(e, "message")));
-		json_decref(reply);
-		return EXIT_ERROR_REPLY;
-	}
-	if (!strcmp(cmd, "help") && !raw) {
-		print_help(json_object_get(reply, "result"));
-	} else {
-		char *text = json_dumps(json_object_get(reply, "result"),
-					raw ? JSON_COMPACT : JSON_INDENT(2));
-
-		if (text)
-			puts(text);
-		free(text);
-	}
-	json_decref(reply);
-	return fflush(stdout) ? EXIT_USAGE : EXIT_OK;
+	return ctl_cli_send(path, cmd, args, timeout_ms, raw);
 }
 
 const struct cli_command cmd_ctl = {

@@ -14,9 +14,11 @@ static int run(int argc, char **argv)
 
 const struct cli_command cmd_run = {
 	.name = "run",
-	.summary = "run a payload guest or boot a Linux kernel; the guest's exit status becomes thpvm's",
+	.summary = "run a payload guest, boot a Linux kernel or restore a snapshot; the guest's exit status becomes "
+		   "thpvm's",
 	.usage = "thpvm run " RUN_OPTS_USAGE " [--stats] [--stats-json FILE]\n"
 		 "       thpvm run " RUN_OPTS_LINUX_USAGE " [--stats] [--stats-json FILE]\n"
+		 "       thpvm run " RUN_OPTS_RESTORE_USAGE " [--stats] [--stats-json FILE]\n"
 		 "Linux console on stdio: Ctrl-A x quits, Ctrl-A h lists the keys (docs/linux-boot.md)",
 	.run = run,
 };

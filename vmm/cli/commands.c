@@ -7,6 +7,7 @@ extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_ctl;
 extern const struct cli_command cmd_host;
 extern const struct cli_command cmd_run;
+extern const struct cli_command cmd_snapshot;
 extern const struct cli_command cmd_stats;
 
 const struct cli_command *const cli_commands[] = {
@@ -15,6 +16,7 @@ const struct cli_command *const cli_commands[] = {
 	&cmd_ctl,
 	&cmd_host,
 	&cmd_run,
+	&cmd_snapshot,
 	&cmd_stats,
 	NULL,
 };

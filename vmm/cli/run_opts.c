@@ -12,13 +12,23 @@
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_CTL_SOCK, O_COLLAPSE };
 enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
+enum { O_RESTORE = 768 };
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
-static int check_guest_kind(const struct run_opts *o, bool guest_page_given)
+static int check_guest_kind(const struct run_opts *o, bool guest_page_given, const char *guest_option)
 {
 	struct console_config cc;
 	const char *cmd = o->guest.cmd;
 
+	/* a snapshot is a whole guest: nothing on the command line may describe it differently */
+	if (o->restore) {
+		if (guest_option) {
+			cli_error("%s: --%s and --restore exclude each other (a restored guest is the snapshot's)", cmd,
+				  guest_option);
+			return 2;
+		}
+		return 0;
+	}
 	if (o->guest.payload && o->guest.kernel) {
 		cli_error("%s: --payload and --kernel exclude each other (a payload guest or a Linux guest)", cmd);
 		return 2;
@@ -80,9 +90,10 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "initrd", required_argument, NULL, O_INITRD },
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "console", required_argument, NULL, O_CONSOLE },
+		{ "restore", required_argument, NULL, O_RESTORE },
 		{ 0 },
 	};
-	const char *cmd = o->guest.cmd;
+	const char *cmd = o->guest.cmd, *guest_option = NULL;
 	bool guest_page_given = false;
 	uint64_t v;
 	int c;
@@ -90,6 +101,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 	run_opts_default(o, cmd);
 	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		/* the options that describe the guest, which a snapshot brings itself */
+		if (!guest_option && ((c >= O_PAYLOAD && c <= O_ARG && c != O_PREFAULT) || (c >= O_KERNEL && c <= O_CONSOLE)))
+			for (const struct option *op = opts; op->name && !guest_option; op++)
+				if (op->val == c)
+					guest_option = op->name;
 		switch (c) {
 		case O_PAYLOAD:
 			o->guest.payload = optarg;
@@ -168,11 +184,14 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		case O_CONSOLE:
 			o->guest.console = optarg;
 			break;
+		case O_RESTORE:
+			o->restore = optarg;
+			break;
 		default:
 			return opt_bad(cmd, c, argv);
 		}
 	}
 	if (opt_rest(cmd, argc, argv))
 		return 2;
-	return check_guest_kind(o, guest_page_given);
+	return check_guest_kind(o, guest_page_given, guest_option);
 }

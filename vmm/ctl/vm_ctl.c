@@ -15,6 +15,7 @@
 #include "fork/fork.h"
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
+#include "state/snapshot_dir.h"
 #include "state/tsc.h"
 #include "util/clock.h"
 
@@ -331,6 +332,44 @@ static json_t *h_fork(void *ctx, json_t *args, struct ctl_error *err)
 	return out;
 }
 
+/* ---- snapshot (docs/snapshot-format.md) ---- */
+
+static const struct ctl_arg snapshot_args[] = {
+	{ .name = "path", .type = CTL_ARG_STRING, .required = true, .min = 1, .max = 4000,
+	  .help = "the snapshot directory to create (must not exist)" },
+	{ .name = "resume", .type = CTL_ARG_BOOL,
+	  .help = "a running VM runs on after the save (default true); false: it stays paused" },
+	{ 0 },
+};
+
+static json_t *h_snapshot(void *ctx, json_t *args, struct ctl_error *err)
+{
+	struct vm_ctl *vc = ctx;
+	const char *dir = ctl_arg_string(args, "path", NULL), *st = state_str(vc->vm);
+	bool running = !strcmp(st, "running"), resume = ctl_arg_bool(args, "resume", true);
+	struct snapshot_report rep;
+	int ret;
+
+	if (!vc->cfg.machine)
+		return ctl_fail(err, CTL_UNSUPPORTED, "snapshot: %s", vc->cfg.no_snapshot ? vc->cfg.no_snapshot : "");
+	if (!running && strcmp(st, "paused"))
+		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not running or paused", st);
+	if (running && vm_pause_for_user(vc->vm))
+		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
+	ret = vm_snapshot_save(vc->vm, dir, vc->cfg.machine, &rep);
+	if (running && resume && vm_resume(vc->vm) && !ret)
+		return ctl_fail(err, CTL_FAILED, "saved, but resume: %s", vmm_last_error());
+	if (ret)
+		return ctl_fail(err, ret == -EEXIST ? CTL_ARG_VALUE : ret == -ENOMEM ? CTL_NO_MEMORY : CTL_FAILED, "%s",
+				vmm_last_error());
+	return json_pack("{s:s, s:s, s:I, s:I, s:{s:I, s:I, s:I}, s:b, s:f, s:f, s:f}", "path", dir, "state",
+			 state_str(vc->vm), "memory_bytes", (json_int_t)rep.mem.bytes, "state_bytes",
+			 (json_int_t)rep.state_bytes, "extents", "data", (json_int_t)rep.mem.nr[THPVM_IMAGE_DATA], "zero",
+			 (json_int_t)rep.mem.nr[THPVM_IMAGE_ZERO], "absent", (json_int_t)rep.mem.nr[THPVM_IMAGE_ABSENT],
+			 "direct", rep.mem.direct, "capture_ms", (double)rep.capture_ns / 1e6, "memory_ms",
+			 (double)rep.memory_ns / 1e6, "total_ms", (double)rep.total_ns / 1e6);
+}
+
 /* ---- the server ---- */
 
 /* The VM's own commands, each schema beside its handler; the VM's subsystems add theirs (vm_hooks.ctl_register). */
@@ -342,6 +381,8 @@ const struct ctl_command vm_ctl_commands[] = {
 	  .args = stats_args, .handler = h_stats },
 	{ .name = "fork", .help = "pause, capture the state and fork child VMs sharing this VM's memory",
 	  .args = fork_args, .handler = h_fork },
+	{ .name = "snapshot", .help = "pause, save the whole VM into a new directory, resume unless asked not to",
+	  .args = snapshot_args, .handler = h_snapshot },
 	{ .name = "quit", .help = "stop the VM and exit the VMM after replying", .handler = h_quit },
 	{ 0 },
 };

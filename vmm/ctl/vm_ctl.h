@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A VM's control socket (docs/ctl.md): the server from vmm/ctl with the
- * VM's commands pause, resume, stats, fork and quit, and those its
+ * VM's commands pause, resume, stats, fork, snapshot and quit, and those its
  * subsystems register themselves. Created early (a bad
  * path is refused before any memory exists), attached to the VM once it
  * exists (commands registered, the server thread started), stopped before
@@ -25,7 +25,7 @@ struct vm;
 struct vm_ctl;
 
 /*
- * The VM's own commands (pause, resume, stats, fork, quit), each schema
+ * The VM's own commands (pause, resume, stats, fork, snapshot, quit), each schema
  * beside its handler, ending with an empty entry. The VM's subsystems add
  * theirs through vm_hooks.ctl_register (collapse, console).
  */
@@ -42,6 +42,13 @@ struct vm_ctl_config {
 	 */
 	void (*child_exit)(void *arg, struct vm *vm);
 	void *arg;
+	/*
+	 * The machine's description for `snapshot` (machine_config_to_json();
+	 * borrowed, must outlive the socket), or NULL when this VM cannot be
+	 * snapshotted, no_snapshot saying why.
+	 */
+	const json_t *machine;
+	const char *no_snapshot;
 };
 
 /* Creates the socket (mode 0600, same uid only). Returns 0 or -errno with vmm_last_error(). */

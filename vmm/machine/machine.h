@@ -14,6 +14,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
+#include <thpvm.h>
 #include "payload.h"
 
 struct thpvm_memmap;
@@ -37,6 +39,19 @@ struct machine_config {
 	uint64_t memory_bytes;          /* --memory, default 256 MiB */
 	unsigned nr_cpus;               /* --cpus, default 1 */
 };
+
+/*
+ * The machine's description in a snapshot (docs/snapshot-format.md): kind,
+ * memory, vCPUs, backing and the payload's own (its file as an absolute
+ * path, guest page size, arguments). NULL with vmm_last_error() for a Linux
+ * guest (not restorable yet) or a payload that cannot be found.
+ */
+json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backing backing);
+/*
+ * The reverse, for a restore: mc's strings point into j, which must outlive
+ * it. Returns 0 or -EINVAL with vmm_last_error() naming the bad value.
+ */
+int machine_config_from_json(const json_t *j, struct machine_config *mc, enum thpvm_backing *backing);
 
 /*
  * What differs per kind of guest. Every function but the optional ones

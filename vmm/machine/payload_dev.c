@@ -198,8 +198,60 @@ static void payload_destroy(struct device *dev)
 	free(p);
 }
 
+/*
+ * The results the guest reported so far, so a snapshot restored in another
+ * process reports them at its end as the original would have: [[name, cpu,
+ * value], ...] in order.
+ */
+static json_t *payload_save(struct device *dev)
+{
+	struct payload *p = dev->opaque;
+	json_t *results = json_array();
+
+	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; results && i < p->nr_results; i++)
+		json_array_append_new(results, json_pack("[s, i, I]", p->results[i].name, (int)p->results[i].cpu,
+							 (json_int_t)p->results[i].value));
+	pthread_mutex_unlock(&p->lock);
+	return json_pack("{s:o*}", "results", results);
+}
+
+/* Replaces the results with the saved ones, printing none of them again. */
+static int payload_restore(struct device *dev, const json_t *state)
+{
+	struct payload *p = dev->opaque;
+	json_t *results = json_object_get(state, "results"), *r;
+	bool quiet = p->quiet_results;
+	size_t i;
+	int ret = 0;
+
+	if (!json_is_array(results))
+		return vmm_fail(-EINVAL, "payload device state: no \"results\" array");
+	pthread_mutex_lock(&p->lock);
+	p->nr_results = 0;
+	p->quiet_results = true;
+	pthread_mutex_unlock(&p->lock);
+	json_array_foreach(results, i, r) {
+		const char *name;
+		json_int_t value;
+		int cpu;
+
+		if (json_unpack(r, "[s, i, I]", &name, &cpu, &value) || cpu < 0 || (unsigned)cpu >= p->nr_cpus ||
+		    strlen(name) >= PAYLOAD_NAME_MAX) {
+			ret = vmm_fail(-EINVAL, "payload device state: result %zu is not [name, cpu, value]", i);
+			break;
+		}
+		if ((ret = add_result(p, name, (uint64_t)value, (unsigned)cpu)))
+			break;
+	}
+	p->quiet_results = quiet;
+	return ret;
+}
+
 static const struct device_ops payload_ops = {
 	.access = payload_access,
+	.save = payload_save,
+	.restore = payload_restore,
 	.destroy = payload_destroy,
 };
 

@@ -19,6 +19,7 @@
 #include "kvm/vm.h"
 #include "kvm/vm_stats.h"
 #include "machine/machine.h"
+#include "state/snapshot_dir.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -31,6 +32,12 @@ static void on_signal(int sig)
 /* Everything a run holds, built by the step table below and unwound in reverse. */
 struct run {
 	const struct run_opts *o;
+	/* the guest: the command line's, or a restored snapshot's own (--restore) */
+	struct machine_config guest;
+	enum thpvm_backing backing;
+	struct snapshot_state snap;     /* --restore: the snapshot's state file */
+	json_t *description;            /* the guest's description for `snapshot` (NULL: no_snapshot says why) */
+	char no_snapshot[256];
 	const struct machine_ops *ops;
 	void *machine;                  /* the machine's own state (ops->check) */
 	struct thpvm_memmap *mem;
@@ -67,10 +74,39 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 	return ret;
 }
 
+/*
+ * --restore: the snapshot's state file, every check of it, before any
+ * memory exists; the guest is then the snapshot's (its machine built again
+ * the same way, its state loaded once the VM exists).
+ */
+static int open_snapshot(struct run *r)
+{
+	int ret;
+
+	r->guest = r->o->guest;
+	r->backing = r->o->backing;
+	if (!r->o->restore)
+		return 0;
+	if ((ret = vm_snapshot_open(r->o->restore, &r->snap)))
+		return ret;
+	if ((ret = machine_config_from_json(r->snap.config, &r->guest, &r->backing))) {
+		vmm_error_prefix("%s", r->o->restore);
+		return ret;
+	}
+	r->guest.cmd = r->o->guest.cmd;
+	r->ops = &machine_payload;
+	return 0;
+}
+
+static void close_snapshot(struct run *r)
+{
+	snapshot_state_free(&r->snap);
+}
+
 /* Bad input (the image, its arguments, the console) is found before any memory exists. */
 static int check_machine(struct run *r)
 {
-	return r->ops->check(&r->o->guest, &r->machine);
+	return r->ops->check(&r->guest, &r->machine);
 }
 
 static void release_machine(struct run *r)
@@ -83,8 +119,8 @@ static void release_machine(struct run *r)
 static int create_ram(struct run *r)
 {
 	struct guest_ram_config rc = {
-		.size_bytes = r->o->guest.memory_bytes,
-		.backing = r->o->backing,
+		.size_bytes = r->guest.memory_bytes,
+		.backing = r->backing,
 		.populate = THPVM_POPULATE_ON_DEMAND,
 	};
 
@@ -99,7 +135,7 @@ static void destroy_ram(struct run *r)
 
 static int load_machine(struct run *r)
 {
-	return r->ops->load ? r->ops->load(r->machine, &r->o->guest, r->mem) : 0;
+	return r->ops->load ? r->ops->load(r->machine, &r->guest, r->mem) : 0;
 }
 
 /* --prefault: every page written now, before the guest is loaded into it or runs. */
@@ -117,13 +153,19 @@ static int prefault(struct run *r)
 
 static int create_vm(struct run *r)
 {
-	return r->ops->create_vm(r->machine, &r->o->guest, r->mem, &r->vm);
+	return r->ops->create_vm(r->machine, &r->guest, r->mem, &r->vm);
 }
 
 static void destroy_vm(struct run *r)
 {
 	vm_destroy(r->vm);
 	r->vm = NULL;
+}
+
+/* --restore: guest RAM and the VM's state from the snapshot, into the machine just built. */
+static int restore_snapshot(struct run *r)
+{
+	return r->o->restore ? vm_snapshot_load(r->vm, r->o->restore, &r->snap, NULL) : 0;
 }
 
 /* The collapse thread (docs/collapse.md): the VM owns it from here on; started as the vCPUs start. */
@@ -140,13 +182,23 @@ static int open_ctl(struct run *r)
 	struct vm_ctl_config cfg = { .path = r->o->ctl_sock, .interrupt = &interrupted, .timeout_ns = r->o->timeout_ns,
 				     .child_exit = child_exit, .arg = r };
 
-	return r->o->ctl_sock ? vm_ctl_create(&cfg, &r->ctl) : 0;
+	if (!r->o->ctl_sock)
+		return 0;
+	/* what a `snapshot` stores to build this machine again; a guest that cannot be restored says why then */
+	r->description = machine_config_to_json(&r->guest, r->backing);
+	if (!r->description)
+		snprintf(r->no_snapshot, sizeof(r->no_snapshot), "%s", vmm_last_error());
+	cfg.machine = r->description;
+	cfg.no_snapshot = r->no_snapshot;
+	return vm_ctl_create(&cfg, &r->ctl);
 }
 
 static void close_ctl(struct run *r)
 {
 	vm_ctl_destroy(r->ctl);
 	r->ctl = NULL;
+	json_decref(r->description);
+	r->description = NULL;
 }
 
 static int attach_ctl(struct run *r)
@@ -166,12 +218,14 @@ static const struct run_step {
 	void (*exit)(struct run *r);
 	int fail_status;            /* thpvm's exit status when init fails: 2 = bad input */
 } run_steps[] = {
+	{ "read the snapshot", open_snapshot, close_snapshot, 2 },
 	{ "check the guest's input", check_machine, release_machine, 2 },
 	{ "open the control socket", open_ctl, close_ctl, 2 },
 	{ "allocate guest RAM", create_ram, destroy_ram, 1 },
 	{ "load the guest", load_machine, NULL, 2 },
 	{ "prefault guest RAM", prefault, NULL, 1 },
 	{ "create the VM", create_vm, destroy_vm, 1 },
+	{ "restore the snapshot", restore_snapshot, NULL, 1 },
 	{ "start the collapse thread", start_collapse, NULL, 1 },
 	{ "serve the control socket", attach_ctl, stop_ctl, 1 },
 };
@@ -243,7 +297,7 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, &old_pipe);
 	if (r.ops->start)
-		r.ops->start(r.machine, &o->guest, o->timeout_ns);
+		r.ops->start(r.machine, &r.guest, o->timeout_ns);
 	if (!(ret = vm_start(r.vm)) && r.ops->started)
 		ret = r.ops->started(r.machine);
 	if (!ret)

@@ -18,12 +18,16 @@ struct run_opts {
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
 	const char *ctl_sock;           /* --ctl-sock PATH (or --ctl-sock): the control socket (docs/ctl.md), NULL = none */
+	const char *restore;            /* --restore DIR: the guest is the snapshot's (docs/snapshot-format.md) */
 };
 
 #define RUN_OPTS_USAGE                                                                                  \
 	"--payload NAME_OR_PATH [--memory SIZE] [--guest-page 4k|2m] [--backing thp|4k|hugetlb] "       \
 	"[--prefault] [--cpus N] [--arg KEY=VALUE ...] [--timeout SECONDS] [--ctl-sock PATH] "            \
 	"[--collapse MODE[,KEY=VALUE...]]"
+
+#define RUN_OPTS_RESTORE_USAGE                                                                          \
+	"--restore DIR [--prefault] [--timeout SECONDS] [--ctl-sock PATH] [--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \
 	"--kernel PATH [--initrd PATH] [--cmdline STR] [--console stdio|file:PATH] [--memory SIZE] "     \

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Snapshots on disk (docs/snapshot-format.md): a running payload VM saved
+ * into a directory and loaded into a fresh VM built from the snapshot's own
+ * description, byte for byte, on 2 MiB pages, its vCPUs continuing where
+ * they stopped; the user's path through `thpvm ctl snapshot` and `thpvm run
+ * --restore`; bad snapshots refused before any guest memory exists.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <jansson.h>
+#include "helpers.h"
+#include "kvm_test.h"
+#include "machine/machine.h"
+#include "state/snapshot_dir.h"
+#include "util/error.h"
+
+#define A(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define RAM_BYTES (64 * MIB)
+
+static char dir[64], snap[128], sock[128], sock2[128];
+static pid_t vmm_pids[2];
+
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/thpvm-snapshot-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	cr_assert(mkdtemp(dir), "mkdtemp %s: %m", dir);
+	snprintf(snap, sizeof(snap), "%s/snap", dir);
+	snprintf(sock, sizeof(sock), "%s/vm.sock", dir);
+	snprintf(sock2, sizeof(sock2), "%s/restored.sock", dir);
+	setenv("THPVM_PAYLOAD_DIR", THPVM_BUILD_DIR "/guests", 1);
+	vmm_pids[0] = vmm_pids[1] = 0;
+}
+
+static void teardown(void)
+{
+	char cmd[256];
+
+	for (unsigned i = 0; i < 2; i++)
+		if (vmm_pids[i] > 0 && !kill(vmm_pids[i], SIGKILL))
+			waitpid(vmm_pids[i], NULL, 0);
+	snprintf(cmd, sizeof(cmd), "fuser -k -9 %s/*.sock* >/dev/null 2>&1; rm -rf %s", dir, dir);
+	if (system(cmd)) {
+		/* fuser may find nothing */
+	}
+}
+
+TestSuite(snapshot, .init = setup, .fini = teardown, .timeout = 300);
+
+/* The guest RAM of mem, copied (regions in order). */
+static uint8_t *ram_copy(struct thpvm_memmap *mem)
+{
+	uint8_t *copy = malloc(thpvm_memmap_size_bytes(mem)), *p = copy;
+
+	cr_assert_not_null(copy);
+	for (unsigned i = 0; i < thpvm_memmap_nr_regions(mem); i++) {
+		struct thpvm_region_info info;
+
+		thpvm_region_get_info(thpvm_memmap_region(mem, i), &info);
+		memcpy(p, info.hva, info.size_bytes);
+		p += info.size_bytes;
+	}
+	return copy;
+}
+
+/* The first byte where mem differs from copy, or -1. */
+static long long ram_diff(struct thpvm_memmap *mem, const uint8_t *copy)
+{
+	uint64_t off = 0;
+
+	for (unsigned i = 0; i < thpvm_memmap_nr_regions(mem); i++) {
+		struct thpvm_region_info info;
+		const uint8_t *h;
+
+		thpvm_region_get_info(thpvm_memmap_region(mem, i), &info);
+		h = info.hva;
+		if (memcmp(h, copy + off, info.size_bytes))
+			for (uint64_t b = 0; b < info.size_bytes; b++)
+				if (h[b] != copy[off + b])
+					return (long long)(info.gpa + b);
+		off += info.size_bytes;
+	}
+	return -1;
+}
+
+/*
+ * memtest checks, pass after pass, that every page still holds what its
+ * previous pass wrote: stopped mid-pass on disk and loaded into another VM,
+ * it can only go on without a bad page if every byte and every register
+ * came back.
+ */
+Test(snapshot, a_running_vm_saved_and_loaded_into_a_fresh_one_is_the_same_byte_for_byte_and_runs_on)
+{
+	const char *const *args = A("mode=seq", "size=16M", "gen=10", "seed=3");
+	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = 2,
+				     .guest_page_size = 2 * MIB };
+	struct snapshot_report rep;
+	struct snapshot_state s;
+	struct thpvm_memmap *mem;
+	struct thpvm_coverage cov;
+	enum thpvm_backing backing;
+	struct guest g;
+	uint8_t *copy;
+	json_t *machine;
+	long long diff;
+
+	REQUIRE_KVM();
+	mem = guest_mem(RAM_BYTES, THPVM_BACKING_THP);
+	guest_setup(&g, mem, "memtest", 2, 2 * MIB, args);
+	for (unsigned i = 0; args[i]; i++)
+		cr_assert_eq(payload_args_add(&mc.args, args[i]), 0);
+	machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
+	cr_assert_not_null(machine, "%s", vmm_last_error());
+	cr_assert_eq(vm_start(g.vm), 0);
+	sleep_ms(test_ms(300));
+	cr_assert_eq(vm_pause(g.vm), 0);
+	cr_assert_eq(vm_snapshot_save(g.vm, snap, machine, &rep), 0, "%s", vmm_last_error());
+	/* 16 MiB of memtest's pages and the payload's own are data; most of the 64 MiB was never touched */
+	cr_assert_geq(rep.mem.nr[THPVM_IMAGE_DATA], 8, "%llu data extents", (unsigned long long)rep.mem.nr[THPVM_IMAGE_DATA]);
+	cr_assert_geq(rep.mem.nr[THPVM_IMAGE_ABSENT], 8, "untouched extents are holes");
+	cr_assert_eq(rep.mem.bytes, rep.mem.nr[THPVM_IMAGE_DATA] * THPVM_EXTENT_SIZE);
+	cr_assert_gt(rep.state_bytes, 0);
+	/* a second save into the same place is refused, the first left whole */
+	cr_assert_eq(vm_snapshot_save(g.vm, snap, machine, NULL), -EEXIST);
+	cr_assert(strstr(vmm_last_error(), "exists"), "%s", vmm_last_error());
+	copy = ram_copy(mem);
+	guest_teardown(&g);
+	thpvm_memmap_destroy(mem);
+
+	/* a fresh VM, built from the snapshot's own description */
+	cr_assert_eq(vm_snapshot_open(snap, &s), 0, "%s", vmm_last_error());
+	memset(&mc, 0, sizeof(mc));
+	cr_assert_eq(machine_config_from_json(s.config, &mc, &backing), 0, "%s", vmm_last_error());
+	cr_assert_eq(mc.memory_bytes, RAM_BYTES);
+	cr_assert_eq(mc.nr_cpus, 2);
+	cr_assert_eq(backing, THPVM_BACKING_THP);
+	cr_assert_eq(mc.args.nr, 4);
+	mem = guest_mem(mc.memory_bytes, backing);
+	guest_setup(&g, mem, mc.payload, mc.nr_cpus, mc.guest_page_size, args);
+	cr_assert_eq(vm_snapshot_load(g.vm, snap, &s, &rep), 0, "%s", vmm_last_error());
+	diff = ram_diff(mem, copy);
+	cr_assert_eq(diff, -1, "guest RAM differs from the saved VM's at gpa 0x%llx", diff);
+	free(copy);
+	/* on 2 MiB pages from the first instruction where the host gives THP */
+	cr_assert_eq(thpvm_memmap_coverage(mem, THPVM_COVERAGE_REFRESH, &cov), 0);
+	if (host_thp_allowed())
+		cr_assert_eq(cov.split_bytes, 0, "%llu bytes of the restored RAM on 4 KiB pages",
+			     (unsigned long long)cov.split_bytes);
+	cr_assert_eq(vm_start(g.vm), 0);
+	sleep_ms(test_ms(300));
+	payload_request_stop(g.payload);
+	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
+	cr_assert_eq(g.vm->exit.status, 0, "%s\n%s", g.vm->exit.message, guest_output(&g));
+	cr_assert_eq(guest_result(&g, "pages_bad"), 0);
+	cr_assert_gt(guest_result(&g, "pages_checked"), 0);
+	guest_teardown(&g);
+	thpvm_memmap_destroy(mem);
+	snapshot_state_free(&s);
+	json_decref(machine);
+}
+
+/* thpvm ctl --raw --timeout 30 SOCK CMD [ARG]: what it left */
+static struct thpvm_cmd *ctl(const char *path, const char *cmd, const char *arg)
+{
+	return thpvm_cmd_run(A("ctl", "--raw", "--timeout", "30", path, cmd, arg));
+}
+
+/* The result of a command that must succeed (new reference). */
+static json_t *ok(const char *path, const char *cmd, const char *arg)
+{
+	struct thpvm_cmd *o = ctl(path, cmd, arg);
+	json_t *j;
+
+	cr_assert_eq(o->status, 0, "thpvm ctl %s %s: status %d: %s", path, cmd, o->status, o->err);
+	j = json_loads(o->out, 0, NULL);
+	cr_assert_not_null(j, "not JSON: %s", o->out);
+	return j;
+}
+
+static long long num_at(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+
+	if (b)
+		v = json_object_get(v, b);
+	cr_assert(json_is_integer(v), "no integer at %s.%s", a, b ? b : "");
+	return json_integer_value(v);
+}
+
+/* thpvm run (argv) in the background, its output in dir/NAME.out; returns once its payload waits for a fork. */
+static pid_t start_waiting(const char *const *argv, const char *path, const char *name)
+{
+	char out[128];
+	pid_t pid;
+	int fd;
+
+	snprintf(out, sizeof(out), "%s/%s.out", dir, name);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	pid = thpvm_spawn(argv, SPAWN_DEVNULL, fd, fd);
+	close(fd);
+	for (unsigned i = 0; i < 3000; i++) {
+		struct thpvm_cmd *o = ctl(path, "stats", NULL);
+		json_t *j = o->status ? NULL : json_loads(o->out, 0, NULL);
+		json_t *w = json_object_get(json_object_get(j, "payload"), "fork_waiting");
+		long long waiting = json_is_integer(w) ? json_integer_value(w) : 0;
+
+		json_decref(j);
+		if (waiting >= 1)
+			return pid;
+		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "thpvm run (%s) ended early", name);
+		sleep_ms(10);
+	}
+	cr_assert_fail("the %s payload never waited for a fork", name);
+	return pid;
+}
+
+/*
+ * The user's path: a memtest that wrote its pattern and waits for a fork is
+ * saved by `thpvm ctl SOCK snapshot`, the VMM quits, `thpvm run --restore`
+ * brings it back in another process, still waiting; a child forked from
+ * the restored VM checks that every page still holds the pattern written
+ * before the save (exit status 0, or 3 for any bad page).
+ */
+Test(snapshot, ctl_snapshot_and_run_restore_carry_a_guest_into_another_process)
+{
+	char path_arg[160];
+	struct thpvm_cmd *o;
+	json_t *j, *kid;
+	int st;
+
+	REQUIRE_KVM();
+	snprintf(path_arg, sizeof(path_arg), "path=%s", snap);
+	vmm_pids[0] = start_waiting(A(THPVM, "run", "--payload", "memtest", "--arg", "mode=fork", "--arg", "size=8M",
+				      "--memory", "64M", "--cpus", "2", "--timeout", "250", "--ctl-sock", sock, "--collapse",
+				      "off"),
+				    sock, "original");
+	j = ok(sock, "snapshot", path_arg);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "running", "the VM runs on after the save");
+	cr_assert_gt(num_at(j, "extents", "data"), 0);
+	cr_assert_gt(num_at(j, "extents", "absent"), 0);
+	cr_assert_eq(num_at(j, "memory_bytes", NULL), num_at(j, "extents", "data") * (long long)THPVM_EXTENT_SIZE);
+	json_decref(j);
+	o = ctl(sock, "snapshot", path_arg);
+	cr_assert_neq(o->status, 0, "a second snapshot into the same directory is refused");
+	cr_assert(strstr(o->out, "exists") || strstr(o->err, "exists"), "%s%s", o->out, o->err);
+	json_decref(ok(sock, "quit", NULL));
+	cr_assert_eq(waitpid(vmm_pids[0], &st, 0), vmm_pids[0]);
+	vmm_pids[0] = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the original thpvm: status 0x%x", st);
+
+	vmm_pids[1] = start_waiting(A(THPVM, "run", "--restore", snap, "--timeout", "250", "--ctl-sock", sock2,
+				      "--collapse", "off"),
+				    sock2, "restored");
+	json_decref(ok(sock2, "fork", NULL));
+	for (unsigned i = 0; i < 6000; i++) {
+		j = ok(sock2, "stats", NULL);
+		if (num_at(j, "fork", "children_running") == 0)
+			break;
+		json_decref(j);
+		j = NULL;
+		sleep_ms(10);
+	}
+	cr_assert_not_null(j, "the restored VM's child never ended");
+	kid = json_array_get(json_object_get(json_object_get(j, "fork"), "children"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(kid, "state")), "exited");
+	cr_assert_eq(json_integer_value(json_object_get(kid, "exit_status")), 0,
+		     "the child of the restored VM found pages that lost the pattern (status 3) or failed");
+	json_decref(j);
+	json_decref(ok(sock2, "quit", NULL));
+	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
+	vmm_pids[1] = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the restored thpvm: status 0x%x", st);
+}
+
+/* `thpvm run --restore` with what it must refuse: status 2 and one line naming the file and the problem. */
+static void expect_refused(const char *const *args, const char *needle)
+{
+	struct thpvm_cmd *o = thpvm_cmd_run(args);
+
+	cr_assert_eq(o->status, 2, "%s: status %d: %s", needle, o->status, o->err);
+	cr_assert(strstr(o->err, needle), "the error does not say '%s': %s", needle, o->err);
+	cr_assert_eq(strchr(o->err, '\n'), o->err + strlen(o->err) - 1, "more than one line: %s", o->err);
+}
+
+Test(snapshot, a_bad_snapshot_is_refused_naming_the_file)
+{
+	struct machine_config mc = { .payload = "selftest", .memory_bytes = RAM_BYTES, .nr_cpus = 1,
+				     .guest_page_size = 2 * MIB };
+	char state[160], ram[160], needle[400];
+	struct guest g;
+	json_t *machine;
+	uint8_t byte;
+	int fd;
+
+	REQUIRE_KVM();
+	expect_refused(A("run", "--restore", snap, "--memory", "128M"), "--memory and --restore exclude each other");
+	snprintf(needle, sizeof(needle), "%s/state: ", snap);
+	expect_refused(A("run", "--restore", snap), needle);
+
+	guest_setup(&g, guest_mem(RAM_BYTES, THPVM_BACKING_THP), "selftest", 1, 2 * MIB, A("mode=spin"));
+	g.own_mem = true;
+	machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
+	cr_assert_not_null(machine, "%s", vmm_last_error());
+	cr_assert_eq(vm_snapshot_save(g.vm, snap, machine, NULL), 0, "%s", vmm_last_error());
+	guest_teardown(&g);
+	json_decref(machine);
+
+	/* a memory file one page short */
+	snprintf(ram, sizeof(ram), "%s/ram-low.mem", snap);
+	cr_assert_eq(truncate(ram, RAM_BYTES - 4096), 0, "%m");
+	snprintf(needle, sizeof(needle), "%s: %llu bytes, the state file says region 'ram-low' has %llu", ram,
+		 (unsigned long long)RAM_BYTES - 4096, (unsigned long long)RAM_BYTES);
+	expect_refused(A("run", "--restore", snap), needle);
+	cr_assert_eq(truncate(ram, RAM_BYTES), 0, "%m");
+
+	/* one bit flipped in the state file's last byte */
+	snprintf(state, sizeof(state), "%s/state", snap);
+	fd = open(state, O_RDWR);
+	cr_assert_geq(fd, 0, "%m");
+	cr_assert_eq(pread(fd, &byte, 1, lseek(fd, 0, SEEK_END) - 1), 1);
+	byte ^= 1;
+	cr_assert_eq(pwrite(fd, &byte, 1, lseek(fd, 0, SEEK_END) - 1), 1);
+	close(fd);
+	snprintf(needle, sizeof(needle), "%s: ", state);
+	expect_refused(A("run", "--restore", snap), needle);
+	expect_refused(A("run", "--restore", snap), "checksum");
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* thpvm snapshot SOCK DIR: the control socket's `snapshot` command, spelled as a subcommand. */
+#include <getopt.h>
+#include "cli.h"
+#include "util/opts.h"
+
+static int run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "paused", no_argument, NULL, 'p' },
+		{ 0 },
+	};
+	bool paused = false;
+	json_t *args;
+	int c;
+
+	opt_begin();
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != 'p')
+			return opt_bad("snapshot", c, argv);
+		paused = true;
+	}
+	if (argc - optind != 2) {
+		cli_error("snapshot: usage: thpvm snapshot [--paused] SOCK DIR");
+		return 2;
+	}
+	args = json_pack("{s:s, s:b}", "path", argv[optind + 1], "resume", !paused);
+	if (!args) {
+		cli_error("snapshot: directory '%s' is not valid UTF-8", argv[optind + 1]);
+		return 2;
+	}
+	/* a big guest takes a while to write: no timeout, as a save is not a hang */
+	return ctl_cli_send(argv[optind], "snapshot", args, -1, false);
+}
+
+const struct cli_command cmd_snapshot = {
+	.name = "snapshot",
+	.summary = "save a running VM into a new directory (thpvm run --restore DIR starts it again)",
+	.usage = "thpvm snapshot [--paused] SOCK DIR\n"
+		 "SOCK is the VM's --ctl-sock; DIR must not exist. --paused: the VM stays paused after the save.\n"
+		 "Prints the result as JSON; exit status as thpvm ctl's (docs/snapshot-format.md).",
+	.run = run,
+};

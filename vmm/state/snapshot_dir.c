@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* A whole VM saved to and loaded from a snapshot directory (snapshot_dir.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "snapshot_dir.h"
+#include "kvm/vm.h"
+#include "state/tsc.h"
+#include "util/clock.h"
+#include "util/error.h"
+
+/* dir/name into out (PATH_MAX bytes); the callers checked dir's length, so this never cuts. */
+static char *join(char *out, const char *dir, const char *name)
+{
+	if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+		out[0] = '\0';
+	return out;
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || fsync(fd))
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* The directory holding path (for its fsync after a rename into it). */
+static void parent_of(const char *path, char *out, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(out, len, ".");
+	else if (slash == path)
+		snprintf(out, len, "/");
+	else
+		snprintf(out, len, "%.*s", (int)(slash - path), path);
+}
+
+/* Removes what a failed save wrote into tmp, and tmp. */
+static void remove_tmp(const char *tmp, const struct snapshot_state *s)
+{
+	char path[PATH_MAX];
+
+	unlink(join(path, tmp, SNAPSHOT_STATE_NAME));
+	for (unsigned i = 0; i < s->nr_regions; i++)
+		unlink(join(path, tmp, s->regions[i].file));
+	rmdir(tmp);
+}
+
+static void add_stats(struct thpvm_image_stats *sum, const struct thpvm_image_stats *st, bool first)
+{
+	sum->nr_extents += st->nr_extents;
+	for (unsigned k = 0; k < THPVM_NR_IMAGE_EXTENTS; k++)
+		sum->nr[k] += st->nr[k];
+	sum->bytes += st->bytes;
+	sum->direct = first ? st->direct : sum->direct && st->direct;
+	sum->queue_depth = st->queue_depth;
+}
+
+/* Every region's memory file, its map into s. */
+static int save_memory(struct vm *vm, const char *tmp, struct snapshot_state *s, struct snapshot_report *rep)
+{
+	char path[PATH_MAX];
+
+	for (unsigned i = 0; i < thpvm_memmap_nr_regions(vm->mem); i++) {
+		struct thpvm_region *r = thpvm_memmap_region(vm->mem, i);
+		struct snapshot_region *sr = &s->regions[i];
+		struct thpvm_region_info info;
+		struct thpvm_image_stats st;
+
+		thpvm_region_get_info(r, &info);
+		snprintf(sr->name, sizeof(sr->name), "%s", info.name);
+		snprintf(sr->file, sizeof(sr->file), "%s.mem", info.name);
+		sr->gpa = info.gpa;
+		sr->size_bytes = info.size_bytes;
+		sr->nr_extents = info.nr_extents;
+		sr->map = malloc(info.nr_extents);
+		s->nr_regions = i + 1;
+		if (!sr->map)
+			return vmm_fail(-ENOMEM, "out of memory for the extent map of %s", info.name);
+		if (thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, &st))
+			return vmm_fail(-EIO, "%s", thpvm_last_error());
+		add_stats(&rep->mem, &st, i == 0);
+	}
+	return 0;
+}
+
+int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, struct snapshot_report *rep)
+{
+	struct snapshot_state s = { 0 };
+	struct snapshot_report rp = { 0 };
+	char tmp[PATH_MAX], path[PATH_MAX], parent[PATH_MAX];
+	uint64_t t0 = util_mono_ns(), t;
+	struct stat sb;
+	int ret;
+
+	if (!dir || !*dir || strlen(dir) > PATH_MAX - 64)
+		return vmm_fail(-EINVAL, "snapshot directory '%s': empty or too long", dir ? dir : "");
+	if (!lstat(dir, &sb))
+		return vmm_fail(-EEXIST, "%s: exists (a snapshot is never written over another)", dir);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%d", dir, (int)getpid()) >= (int)sizeof(tmp))
+		return vmm_fail(-ENAMETOOLONG, "%s: path too long", dir);
+	if (mkdir(tmp, 0700))
+		return vmm_fail(-errno, "%s: %s", tmp, strerror(errno));
+	s.config = json_deep_copy(machine);
+	t = util_mono_ns();
+	if ((ret = vm_snapshot_capture(vm, &s.vm)))
+		goto fail;
+	rp.capture_ns = util_mono_ns() - t;
+	t = util_mono_ns();
+	if ((ret = save_memory(vm, tmp, &s, &rp)))
+		goto fail;
+	rp.memory_ns = util_mono_ns() - t;
+	if ((ret = snapshot_state_write(join(path, tmp, SNAPSHOT_STATE_NAME), &s)))
+		goto fail;
+	if (!stat(path, &sb))
+		rp.state_bytes = (uint64_t)sb.st_size;
+	/* the files are fsynced; the directory's entries, then the rename, then the parent's entry */
+	if ((ret = fsync_path(tmp))) {
+		vmm_fail(ret, "%s: fsync: %s", tmp, strerror(-ret));
+		goto fail;
+	}
+	if (rename(tmp, dir)) {
+		ret = vmm_fail(-errno, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	parent_of(dir, parent, sizeof(parent));
+	if ((ret = fsync_path(parent)))
+		vmm_fail(ret, "%s: fsync: %s", parent, strerror(-ret));
+	snapshot_state_free(&s);
+	rp.total_ns = util_mono_ns() - t0;
+	if (rep)
+		*rep = rp;
+	return ret;
+fail:
+	remove_tmp(tmp, &s);
+	snapshot_state_free(&s);
+	return ret;
+}
+
+int vm_snapshot_open(const char *dir, struct snapshot_state *s)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	if (strlen(dir) > PATH_MAX - 128)
+		return vmm_fail(-ENAMETOOLONG, "%s: snapshot path too long", dir);
+	if ((ret = snapshot_state_read(join(path, dir, SNAPSHOT_STATE_NAME), s)))
+		return ret;
+	/* a memory file that cannot hold its region is found now, before any guest memory exists */
+	for (unsigned i = 0; i < s->nr_regions; i++) {
+		if (stat(join(path, dir, s->regions[i].file), &sb))
+			return vmm_fail(-errno, "%s: %s", path, strerror(errno));
+		if (!S_ISREG(sb.st_mode))
+			return vmm_fail(-EINVAL, "%s: not a regular file", path);
+		if ((uint64_t)sb.st_size != s->regions[i].size_bytes)
+			return vmm_fail(-EINVAL, "%s: %llu bytes, the state file says region '%s' has %llu", path,
+					(unsigned long long)sb.st_size, s->regions[i].name,
+					(unsigned long long)s->regions[i].size_bytes);
+	}
+	return 0;
+}
+
+/* The RAM regions the machine built must be the snapshot's, one for one. */
+static int check_layout(struct vm *vm, const char *dir, const struct snapshot_state *s)
+{
+	unsigned n = thpvm_memmap_nr_regions(vm->mem);
+
+	if (n != s->nr_regions)
+		return vmm_fail(-EINVAL, "%s: %u RAM regions in the snapshot, %u in this VM", dir, s->nr_regions, n);
+	for (unsigned i = 0; i < n; i++) {
+		const struct snapshot_region *sr = &s->regions[i];
+		struct thpvm_region_info info;
+
+		thpvm_region_get_info(thpvm_memmap_region(vm->mem, i), &info);
+		if (strcmp(info.name, sr->name) || info.gpa != sr->gpa || info.size_bytes != sr->size_bytes ||
+		    info.nr_extents != sr->nr_extents)
+			return vmm_fail(-EINVAL,
+					"%s: region %u is '%s' at 0x%llx, %llu bytes in the snapshot; '%s' at 0x%llx, "
+					"%llu bytes in this VM",
+					dir, i, sr->name, (unsigned long long)sr->gpa, (unsigned long long)sr->size_bytes,
+					info.name, (unsigned long long)info.gpa, (unsigned long long)info.size_bytes);
+	}
+	return 0;
+}
+
+int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, struct snapshot_report *rep)
+{
+	struct snapshot_report rp = { 0 };
+	uint64_t t0 = util_mono_ns(), t, now_tsc;
+	char path[PATH_MAX];
+	int ret;
+
+	if ((ret = check_layout(vm, dir, s)))
+		return ret;
+	if (s->vm.nr_vcpus != vm->nr_vcpus)
+		return vmm_fail(-EINVAL, "%s: %u vCPUs in the snapshot, %u in this VM", dir, s->vm.nr_vcpus, vm->nr_vcpus);
+	for (unsigned i = 0; i < s->nr_regions; i++) {
+		struct thpvm_image_stats st;
+
+		if (thpvm_region_image_load(thpvm_memmap_region(vm->mem, i), join(path, dir, s->regions[i].file),
+					    s->regions[i].map, &st))
+			return vmm_fail(-EIO, "%s", thpvm_last_error());
+		add_stats(&rp.mem, &st, i == 0);
+	}
+	rp.memory_ns = util_mono_ns() - t0;
+	/*
+	 * The guest's time stood still on disk: its TSC resumes at the value it
+	 * had (the offset moves by how far the host's TSC went meanwhile, which
+	 * across a reboot may be backwards), and kvmclock is given no time since
+	 * the capture (vm_snapshot_restore() adds now - mono_ns).
+	 */
+	now_tsc = host_rdtsc();
+	for (unsigned i = 0; i < s->vm.nr_vcpus; i++)
+		s->vm.tsc_offsets[i] += (int64_t)(s->vm.host_tsc - now_tsc);
+	s->vm.host_tsc = now_tsc;
+	s->vm.mono_ns = util_mono_ns();
+	t = util_mono_ns();
+	if ((ret = vm_snapshot_restore(vm, &s->vm))) {
+		vmm_error_prefix("%s: restoring the VM's state", dir);
+		return ret;
+	}
+	rp.capture_ns = util_mono_ns() - t;
+	rp.total_ns = util_mono_ns() - t0;
+	if (rep)
+		*rep = rp;
+	return 0;
+}
