@@ -9,8 +9,10 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <jansson.h>
@@ -332,4 +334,124 @@ Test(snapshot, a_bad_snapshot_is_refused_naming_the_file)
 	snprintf(needle, sizeof(needle), "%s: ", state);
 	expect_refused(A("run", "--restore", snap), needle);
 	expect_refused(A("run", "--restore", snap), "checksum");
+}
+
+/* ---- faults during a save: nothing that looks like a snapshot is left, an earlier one stays whole ---- */
+
+/* A payload VM whose memtest filled fill_bytes of its RAM, ended, ready to save; its description in *machine. */
+static void filled_guest(struct guest *g, const char *fill, json_t **machine)
+{
+	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = 1,
+				     .guest_page_size = 2 * MIB };
+	char size_arg[32];
+
+	snprintf(size_arg, sizeof(size_arg), "size=%s", fill);
+	guest_setup(g, guest_mem(RAM_BYTES, THPVM_BACKING_THP), "memtest", 1, 2 * MIB, A("mode=fill", size_arg));
+	g->own_mem = true;
+	cr_assert_eq(guest_run(g, 60000)->status, 0, "%s", g->vm->exit.message);
+	cr_assert_eq(payload_args_add(&mc.args, "mode=fill"), 0);
+	cr_assert_eq(payload_args_add(&mc.args, size_arg), 0);
+	*machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
+	cr_assert_not_null(*machine, "%s", vmm_last_error());
+}
+
+/* Whether anything named like a snapshot in progress (NAME.tmp-*) is left in parent. */
+static bool tmp_left(const char *parent)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "ls -d %s/*.tmp-* >/dev/null 2>&1", parent);
+	return system(cmd) == 0;
+}
+
+struct full_disk {
+	char mnt[160];
+	char earlier[200], failed[200];
+	char why[512];
+};
+
+/*
+ * In a mount namespace of its own (nothing of the host changes), a 16 MiB
+ * tmpfs: an earlier small snapshot fits, a 40 MiB one runs out of space in
+ * the middle of its memory file.
+ */
+static int full_disk_child(void *arg, int reason)
+{
+	struct full_disk *fd = arg;
+	struct snapshot_state s;
+	struct guest g;
+	json_t *machine;
+	int ret;
+
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("tmpfs", fd->mnt, "tmpfs", 0, "size=16m,mode=0700"))
+		return child_fail(reason, 10, "a private 16 MiB tmpfs at %s: %m", fd->mnt);
+	filled_guest(&g, "4M", &machine);
+	if (vm_snapshot_save(g.vm, fd->earlier, machine, NULL))
+		return child_fail(reason, 11, "the small snapshot: %s", vmm_last_error());
+	guest_teardown(&g);
+	json_decref(machine);
+	filled_guest(&g, "40M", &machine);
+	ret = vm_snapshot_save(g.vm, fd->failed, machine, NULL);
+	snprintf(fd->why, sizeof(fd->why), "%s", vmm_last_error());
+	guest_teardown(&g);
+	json_decref(machine);
+	if (ret != -EIO)
+		return child_fail(reason, 12, "a save onto a full disk returned %d: %s", ret, fd->why);
+	if (!strstr(fd->why, "ram-low.mem") || !strstr(fd->why, "No space left on device"))
+		return child_fail(reason, 13, "the error does not name the file and ENOSPC: %s", fd->why);
+	if (!access(fd->failed, F_OK) || tmp_left(fd->mnt))
+		return child_fail(reason, 14, "the failed save left %s or a .tmp- directory behind", fd->failed);
+	if (vm_snapshot_open(fd->earlier, &s))
+		return child_fail(reason, 15, "the earlier snapshot no longer opens: %s", vmm_last_error());
+	snapshot_state_free(&s);
+	return 0;
+}
+
+Test(snapshot, a_full_disk_fails_the_save_naming_the_file_and_leaves_no_half_snapshot)
+{
+	struct full_disk fd;
+	char reason[512];
+	int st;
+
+	REQUIRE_KVM();
+	snprintf(fd.mnt, sizeof(fd.mnt), "%s/small", dir);
+	cr_assert_eq(mkdir(fd.mnt, 0700), 0, "%m");
+	snprintf(fd.earlier, sizeof(fd.earlier), "%s/earlier", fd.mnt);
+	snprintf(fd.failed, sizeof(fd.failed), "%s/failed", fd.mnt);
+	st = run_in_child(full_disk_child, &fd, reason, sizeof(reason));
+	cr_assert_eq(st, 0, "child status %d: %s", st, reason);
+}
+
+/* A save killed in the middle: no DIR, and what it left under DIR.tmp-PID is no snapshot a restore takes. */
+Test(snapshot, a_save_killed_midway_leaves_nothing_a_restore_takes)
+{
+	char tmp[200], needle[300];
+	pid_t pid;
+	int st;
+
+	REQUIRE_KVM();
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* the saving VM is the child's own: a forked process cannot use its parent's KVM objects */
+		struct guest g;
+		json_t *machine;
+
+		filled_guest(&g, "48M", &machine);
+		_exit(vm_snapshot_save(g.vm, snap, machine, NULL) ? 1 : 0);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", snap, (int)pid);
+	/* killed as soon as its directory exists, before 48 MiB can have gone out */
+	while (access(tmp, F_OK) && waitpid(pid, &st, WNOHANG) == 0)
+		usleep(50);
+	cr_assert_eq(kill(pid, SIGKILL), 0, "the child ended before its save began");
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSIGNALED(st), "the save ended (status 0x%x) before it was killed: make the guest bigger", st);
+	cr_assert_neq(access(snap, F_OK), 0, "a killed save left %s", snap);
+	snprintf(needle, sizeof(needle), "%s/state", snap);
+	expect_refused(A("run", "--restore", snap), needle);
+	snprintf(needle, sizeof(needle), "%s/state", tmp);
+	expect_refused(A("run", "--restore", tmp), needle);
 }
