@@ -158,3 +158,37 @@ Test(fork_fail, a_child_that_cannot_build_its_vm_fails_the_whole_request)
 	parent_verifies(&g);
 	guest_teardown(&g);
 }
+
+/* Child 2 of each request dies (SIGKILL) while it builds its VM: a kill from outside at the worst moment. */
+static int killed_in_child_2(void *arg, struct vm *vm, unsigned index)
+{
+	(void)arg;
+	(void)vm;
+	if (index == 2)
+		raise(SIGKILL);
+	return 0;
+}
+
+Test(fork_fail, a_child_killed_mid_fork_fails_the_request_without_a_hang_or_a_leftover)
+{
+	static const char *const args[] = { "mode=latency", "then=wait", NULL };
+	struct vm_hooks h = { .name = "test", .fork_child = killed_in_child_2 };
+	struct vm_fork_child_status st[4];
+	struct guest g;
+
+	REQUIRE_KVM();
+	guest_setup(&g, NULL, "forktest", 1, 2 * MIB, args);
+	cr_assert_eq(vm_add_hooks(g.vm, &h), 0);
+	ft_start(&g, 1);
+	cr_assert_neq(ft_fork(&g, 3, true, NULL, &reply), 0, "a request whose child was killed cannot succeed");
+	cr_assert(strstr(reply.message, "child 2 (pid "), "the reason names the child: %s", reply.message);
+	cr_assert(strstr(reply.message, "ended by signal 9 (Killed) before its VM ran"), "and how it ended: %s",
+		  reply.message);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert(kill(reply.children[i].pid, 0) && errno == ESRCH, "child %u (pid %d) was killed and reaped",
+			  i + 1, (int)reply.children[i].pid);
+	cr_assert_eq(vm_fork_children(g.vm, st, 4), 0);
+	cr_assert_not(vm_run_state(g.vm) == VM_STATE_PAUSED, "the VM runs on");
+	parent_verifies(&g);
+	guest_teardown(&g);
+}

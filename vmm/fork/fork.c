@@ -231,13 +231,19 @@ static int wait_ready(struct fork_batch *b, unsigned timeout_ms, struct ready_ms
 			} else {
 				int st = 0;
 
-				/* ended without a word: say how */
-				waitpid(b->rep->children[i].pid, &st, WNOHANG);
+				/*
+				 * Ended without a word: say how. Its pipe closes as it
+				 * exits, a moment before its status can be collected
+				 * (a SIGKILL mid-fork was reported without its signal):
+				 * wait for the status, up to a second.
+				 */
+				for (unsigned k = 0; k < 200 && !waitpid(b->rep->children[i].pid, &st, WNOHANG); k++)
+					usleep(5000);
 				bad->err = -EIO;
 				bad->result = VM_FORK_CHILD_FAILED;
 				if (WIFSIGNALED(st))
-					snprintf(bad->message, sizeof(bad->message), "ended by signal %d before its VM ran",
-						 WTERMSIG(st));
+					snprintf(bad->message, sizeof(bad->message), "ended by signal %d (%s) before its VM ran",
+						 WTERMSIG(st), strsignal(WTERMSIG(st)));
 				else
 					snprintf(bad->message, sizeof(bad->message), "ended before its VM ran");
 				failed = (int)i;
