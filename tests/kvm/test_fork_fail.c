@@ -171,15 +171,16 @@ static int killed_in_child_2(void *arg, struct vm *vm, unsigned index)
 
 Test(fork_fail, a_child_killed_mid_fork_fails_the_request_without_a_hang_or_a_leftover)
 {
-	static const char *const args[] = { "mode=latency", "then=wait", NULL };
+	static const char *const args[] = { "mode=fork", "base_seed=9", NULL };
 	struct vm_hooks h = { .name = "test", .fork_child = killed_in_child_2 };
 	struct vm_fork_child_status st[4];
 	struct guest g;
 
 	REQUIRE_KVM();
-	guest_setup(&g, NULL, "forktest", 1, 2 * MIB, args);
+	guest_setup(&g, guest_mem(64 * MIB, THPVM_BACKING_THP), "memtest", 2, 2 * MIB, args);
+	g.own_mem = true;
 	cr_assert_eq(vm_add_hooks(g.vm, &h), 0);
-	ft_start(&g, 1);
+	ft_start(&g, 2);
 	cr_assert_neq(ft_fork(&g, 3, true, NULL, &reply), 0, "a request whose child was killed cannot succeed");
 	cr_assert(strstr(reply.message, "child 2 (pid "), "the reason names the child: %s", reply.message);
 	cr_assert(strstr(reply.message, "ended by signal 9 (Killed) before its VM ran"), "and how it ended: %s",
@@ -190,5 +191,7 @@ Test(fork_fail, a_child_killed_mid_fork_fails_the_request_without_a_hang_or_a_le
 	cr_assert_eq(vm_fork_children(g.vm, st, 4), 0);
 	cr_assert_not(vm_run_state(g.vm) == VM_STATE_PAUSED, "the VM runs on");
 	parent_verifies(&g);
+	cr_assert_eq(guest_result(&g, "pages_bad"), 0, "the parent's memory is what it wrote, page by page");
+	cr_assert_gt(guest_result(&g, "pages_checked"), 0);
 	guest_teardown(&g);
 }
