@@ -49,6 +49,7 @@ struct thpvm_region {
 	uint8_t *map_base;
 	uint64_t map_len;
 	enum thpvm_thp_reason thp_reason;
+	uint32_t inject_populate_at; /* test hook: 1 + the chunk whose population fails next, 0 = none */
 	uint64_t first_extent_gpa;  /* ALIGN_DOWN(gpa, 2 MiB) */
 	uint64_t nr_extents;
 	struct extent *extents;

@@ -127,8 +127,13 @@ enum thpvm_map_result region_prefault(struct thpvm_region *r, thpvm_progress_fn 
 
 	while (done < r->size_bytes) {
 		uint64_t len = r->size_bytes - done < PREFAULT_CHUNK ? r->size_bytes - done : PREFAULT_CHUNK;
+		bool injected = r->inject_populate_at && done / PREFAULT_CHUNK == r->inject_populate_at - 1;
 
-		if (madvise(r->hva + done, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)) {
+		if (injected) {
+			r->inject_populate_at = 0;
+			errno = ENOMEM;
+		}
+		if (injected || madvise(r->hva + done, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)) {
 			if (errno == EINVAL) /* kernel older than 5.14 */
 				populate_by_touch(r->hva + done, len, write);
 			else
@@ -147,4 +152,9 @@ enum thpvm_map_result region_prefault(struct thpvm_region *r, thpvm_progress_fn 
 THPVM_EXPORT int thpvm_region_prefault(struct thpvm_region *r, thpvm_progress_fn progress, void *arg)
 {
 	return -thpvm_map_result_errno(region_prefault(r, progress, arg));
+}
+
+THPVM_EXPORT void thpvm_region_inject_populate_failure(struct thpvm_region *r, uint32_t at_chunk)
+{
+	r->inject_populate_at = at_chunk + 1;
 }

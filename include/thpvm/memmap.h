@@ -173,6 +173,14 @@ void thpvm_region_get_info(const struct thpvm_region *region, struct thpvm_regio
  */
 int thpvm_region_prefault(struct thpvm_region *region, thpvm_progress_fn progress, void *arg);
 
+/*
+ * Test hook, for what the kernel cannot be made to do on demand: the next
+ * thpvm_region_prefault() of region fails at its chunk at_chunk (64 MiB
+ * each, from 0) as MADV_POPULATE_WRITE does when no memory is left
+ * (ENOMEM), once. What the chunks before populated stays.
+ */
+void thpvm_region_inject_populate_failure(struct thpvm_region *region, uint32_t at_chunk);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Graceful fallback: without THP the region works on 4 KiB pages and says why. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <thpvm.h>
@@ -96,5 +97,46 @@ Test(fallback, nohuge_region_stays_small_on_a_thp_host)
 	cr_assert_eq(cov.nr_huge, 0);
 	cr_assert_eq(cov.thp_reason, THPVM_THP_REGION_NOHUGE);
 	cr_assert_eq(cov.counters.thp_fault_fallback, 0);
+	thpvm_memmap_destroy(map);
+}
+
+/*
+ * Memory runs out in the middle of a prefault (injected: the kernel cannot
+ * be made to fail MADV_POPULATE_WRITE on demand without an OOM kill): one
+ * line names the region and where, what the guest wrote is intact page by
+ * page, what was populated stays, and the next prefault completes.
+ */
+Test(fallback, a_prefault_that_runs_out_of_memory_midway_says_where_and_loses_nothing)
+{
+	struct thpvm_region_config cfg = { .name = "ram", .size_bytes = 192 * MIB };
+	const uint64_t chunk = 64 * MIB, part = 8 * MIB;
+	struct thpvm_coverage cov;
+	struct thpvm_memmap *map;
+	struct thpvm_region *r;
+	uint8_t *base;
+	char want[160];
+
+	cr_assert_eq(thpvm_memmap_create(&map), 0);
+	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0, "%s", thpvm_last_error());
+	base = thpvm_memmap_gpa_to_hva(map, 0, cfg.size_bytes);
+	pattern_fill(base, 0, part / 4096, 5, 5);
+	pattern_fill(base + 2 * chunk, 2 * chunk / 4096, part / 4096, 5, 5);
+	thpvm_region_inject_populate_failure(r, 1);
+	cr_assert_eq(thpvm_region_prefault(r, NULL, NULL), -ENOMEM);
+	snprintf(want, sizeof(want), "cannot populate the region: region 'ram' at +0x%llx: %s", (unsigned long long)chunk,
+		 strerror(ENOMEM));
+	cr_assert_str_eq(thpvm_last_error(), want);
+	cr_assert_eq(pattern_check(base, 0, part / 4096, 5, 5), 0, "a page the guest wrote changed");
+	cr_assert_eq(pattern_check(base + 2 * chunk, 2 * chunk / 4096, part / 4096, 5, 5), 0);
+	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
+	cr_assert_eq(cov.present_bytes, chunk + part, "the first chunk populated, the third only where written: %llu",
+		     (unsigned long long)cov.present_bytes);
+
+	/* the hook fires once: the next prefault completes, the pages still hold what was written */
+	cr_assert_eq(thpvm_region_prefault(r, NULL, NULL), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov), 0);
+	cr_assert_eq(cov.present_bytes, cfg.size_bytes);
+	cr_assert_eq(pattern_check(base, 0, part / 4096, 5, 5), 0);
+	cr_assert_eq(pattern_check(base + 2 * chunk, 2 * chunk / 4096, part / 4096, 5, 5), 0);
 	thpvm_memmap_destroy(map);
 }
