@@ -5,7 +5,7 @@
 #  - make fuzz builds the targets with clang -fsanitize=fuzzer,address,undefined
 #    (fuzz/fuzz.mk, objects under BUILD/fuzz) and runs each for FUZZ_SECONDS
 #    (fuzz/run.sh); a finding fails it and is left in BUILD/fuzz/findings.
-FUZZ_TARGETS = payload_image linux_kernel ctl_line run_args snapshot_state
+FUZZ_TARGETS = payload_image linux_kernel ctl_line run_args ctl_args snapshot_state
 FUZZ_SECONDS = 60
 EXTRA_DIST += fuzz/README.md fuzz/fuzz.h fuzz/fuzz.mk fuzz/run.sh fuzz/corpus fuzz/regress fuzz/ctl_line.dict \
 	fuzz/make-linux-seeds.py
@@ -15,6 +15,7 @@ FUZZ_CORPUS_TESTS = \
 	fuzz/test_corpus_linux_kernel \
 	fuzz/test_corpus_ctl_line \
 	fuzz/test_corpus_run_args \
+	fuzz/test_corpus_ctl_args \
 	fuzz/test_corpus_snapshot_state
 UNIT_TESTS += $(FUZZ_CORPUS_TESTS)
 FUZZ_TEST_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/fuzz -DFUZZ_DIR='"$(abs_top_srcdir)/fuzz"'
@@ -30,12 +31,15 @@ fuzz_test_corpus_ctl_line_LDADD = $(VMM_TEST_LDADD)
 fuzz_test_corpus_run_args_SOURCES = fuzz/corpus_test.c fuzz/fuzz_run_args.c vmm/cli/run_opts.c
 fuzz_test_corpus_run_args_CFLAGS = $(FUZZ_TEST_CFLAGS) -DFUZZ_TARGET='"run_args"'
 fuzz_test_corpus_run_args_LDADD = $(VMM_TEST_LDADD)
+fuzz_test_corpus_ctl_args_SOURCES = fuzz/corpus_test.c fuzz/fuzz_ctl_args.c vmm/cli/cmd_ctl.c
+fuzz_test_corpus_ctl_args_CFLAGS = $(FUZZ_TEST_CFLAGS) -DFUZZ_TARGET='"ctl_args"'
+fuzz_test_corpus_ctl_args_LDADD = $(VMM_TEST_LDADD)
 fuzz_test_corpus_snapshot_state_SOURCES = fuzz/corpus_test.c fuzz/fuzz_snapshot_state.c
 fuzz_test_corpus_snapshot_state_CFLAGS = $(FUZZ_TEST_CFLAGS) -DFUZZ_TARGET='"snapshot_state"'
 fuzz_test_corpus_snapshot_state_LDADD = $(VMM_TEST_LDADD)
 
 # The targets under libFuzzer: the library and the VMM core once as an archive, each target linked to it.
-FUZZ_CORE_FILES = $(src_libthpvm_la_SOURCES) $(VMM_CORE_SOURCES) vmm/cli/run_opts.c
+FUZZ_CORE_FILES = $(src_libthpvm_la_SOURCES) $(VMM_CORE_SOURCES) vmm/cli/run_opts.c vmm/cli/cmd_ctl.c
 fuzz-build:
 	$(MAKE) -f $(top_srcdir)/fuzz/fuzz.mk top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 		CORE_SOURCES='$(FUZZ_CORE_FILES)' TARGETS='$(FUZZ_TARGETS)' \

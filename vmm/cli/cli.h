@@ -30,4 +30,14 @@ extern const struct cli_command *const cli_commands[];
  */
 int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms, bool raw);
 
+/* What `thpvm ctl`'s arguments ask for. */
+struct ctl_cli_req {
+	const char *path, *cmd;         /* argv's */
+	json_t *args;                   /* the request's arguments, an object (owned) */
+	int timeout_ms;                 /* -1: none */
+	bool raw;
+};
+/* thpvm ctl's arguments into req: 0, or its exit status for bad input (2) after one line on stderr, args NULL. */
+int ctl_cli_parse(int argc, char **argv, struct ctl_cli_req *req);
+
 #endif

@@ -122,7 +122,7 @@ int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms
 	return fflush(stdout) ? EXIT_USAGE : EXIT_OK;
 }
 
-static int run(int argc, char **argv)
+int ctl_cli_parse(int argc, char **argv, struct ctl_cli_req *req)
 {
 	static const struct option opts[] = {
 		{ "raw", no_argument, NULL, 'r' },
@@ -131,17 +131,16 @@ static int run(int argc, char **argv)
 		{ 0 },
 	};
 	double timeout_s = DEFAULT_TIMEOUT_S;
-	const char *json_text = NULL, *path, *cmd;
-	json_t *args;
-	bool raw = false;
-	int c, timeout_ms;
+	const char *json_text = NULL;
+	int c;
 	char *end;
 
+	memset(req, 0, sizeof(*req));
 	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			raw = true;
+			req->raw = true;
 			break;
 		case 'j':
 			json_text = optarg;
@@ -161,9 +160,9 @@ static int run(int argc, char **argv)
 		cli_error("ctl: usage: thpvm ctl [--raw] [--timeout S] SOCK COMMAND [KEY=VALUE...|--json '{...}']");
 		return EXIT_USAGE;
 	}
-	path = argv[optind];
-	cmd = argv[optind + 1];
-	timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000 + 0.5) : -1;
+	req->path = argv[optind];
+	req->cmd = argv[optind + 1];
+	req->timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000 + 0.5) : -1;
 
 	if (json_text) {
 		json_error_t jerr;
@@ -172,22 +171,32 @@ static int run(int argc, char **argv)
 			cli_error("ctl: give the arguments either as KEY=VALUE or with --json, not both");
 			return EXIT_USAGE;
 		}
-		args = json_loads(json_text, 0, &jerr);
-		if (!json_is_object(args)) {
+		req->args = json_loads(json_text, 0, &jerr);
+		if (!json_is_object(req->args)) {
 			cli_error("ctl: --json expects an object like '{\"count\": 2}': %s",
-				  args ? "not an object" : jerr.text);
-			json_decref(args);
+				  req->args ? "not an object" : jerr.text);
+			json_decref(req->args);
+			req->args = NULL;
 			return EXIT_USAGE;
 		}
-	} else {
-		args = json_object();
-		for (int i = optind + 2; i < argc; i++)
-			if (add_kv(args, argv[i])) {
-				json_decref(args);
-				return EXIT_USAGE;
-			}
+		return 0;
 	}
-	return ctl_cli_send(path, cmd, args, timeout_ms, raw);
+	req->args = json_object();
+	for (int i = optind + 2; i < argc; i++)
+		if (add_kv(req->args, argv[i])) {
+			json_decref(req->args);
+			req->args = NULL;
+			return EXIT_USAGE;
+		}
+	return req->args ? 0 : EXIT_USAGE;
+}
+
+static int run(int argc, char **argv)
+{
+	struct ctl_cli_req req;
+	int ret = ctl_cli_parse(argc, argv, &req);
+
+	return ret ? ret : ctl_cli_send(req.path, req.cmd, req.args, req.timeout_ms, req.raw);
 }
 
 const struct cli_command cmd_ctl = {
