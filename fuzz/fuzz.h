@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "util/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,6 +34,37 @@ extern void __sanitizer_report_error_summary(const char *summary) __attribute__(
 		}                                                                                     \
 	} while (0)
 #define FUZZ_STR(x) FUZZ_STR_(x)
+
+#define FUZZ_MAX_ARGS 64
+
+/*
+ * A command line from fuzz data: argv0, then the data's NUL-separated
+ * arguments (at most FUZZ_MAX_ARGS), each its own allocation so ASan sees a
+ * read past any one of them; argv holds FUZZ_MAX_ARGS + 2 entries and ends
+ * with NULL. Returns argc; fuzz_argv_free() frees what it made.
+ */
+static inline int fuzz_argv(const uint8_t *data, size_t size, char *argv0, char **argv)
+{
+	char *buf = malloc(size + 1), *p;
+	int argc = 0;
+
+	argv[argc++] = argv0;
+	if (buf) {
+		memcpy(buf, data, size);
+		buf[size] = '\0';
+		for (p = buf; p <= buf + size && argc <= FUZZ_MAX_ARGS; p += strlen(p) + 1)
+			argv[argc++] = strdup(p);
+		free(buf);
+	}
+	argv[argc] = NULL;
+	return argc;
+}
+
+static inline void fuzz_argv_free(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		free(argv[i]);
+}
 #define FUZZ_STR_(x) #x
 
 #endif

@@ -11,8 +11,6 @@
 #include "fuzz.h"
 #include "cli/cli.h"
 
-#define MAX_ARGS 64
-
 static char good_cmd[] = "ctl", good_sock[] = "/run/vm.sock", good_name[] = "fork", good_kv[] = "count=2";
 static char *good[] = { good_cmd, good_sock, good_name, good_kv, NULL };
 
@@ -23,19 +21,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *argv[MAX_ARGS + 2], *buf = malloc(size + 1), *p;
+	char *argv[FUZZ_MAX_ARGS + 2];
 	struct ctl_cli_req req;
-	int argc = 0;
+	int argc = fuzz_argv(data, size, "ctl", argv);
 
-	if (!buf)
-		return 0;
-	memcpy(buf, data, size);
-	buf[size] = '\0';
-	argv[argc++] = "ctl";
-	/* each argument its own allocation, so ASan sees a read past any one of them */
-	for (p = buf; p <= buf + size && argc <= MAX_ARGS; p += strlen(p) + 1)
-		argv[argc++] = strdup(p);
-	argv[argc] = NULL;
 	if (!ctl_cli_parse(argc, argv, &req)) {
 		/* what the request relies on: a socket, a command, an object of arguments, a sane timeout */
 		FUZZ_CHECK(req.path && req.cmd);
@@ -49,8 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(ctl_cli_parse(4, good, &req) == 0);
 	FUZZ_CHECK(json_integer_value(json_object_get(req.args, "count")) == 2);
 	json_decref(req.args);
-	for (int i = 1; i < argc; i++)
-		free(argv[i]);
-	free(buf);
+	fuzz_argv_free(argc, argv);
 	return 0;
 }

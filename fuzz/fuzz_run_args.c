@@ -11,8 +11,6 @@
 #include "fuzz.h"
 #include "run/run_opts.h"
 
-#define MAX_ARGS 64
-
 static char good_cmd[] = "run", good_opt[] = "--payload", good_val[] = "memtest";
 static char *good[] = { good_cmd, good_opt, good_val, NULL };
 
@@ -23,19 +21,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *argv[MAX_ARGS + 2], *buf = malloc(size + 1), *p;
+	char *argv[FUZZ_MAX_ARGS + 2];
 	struct run_opts o;
-	int argc = 0, ret;
+	int argc = fuzz_argv(data, size, "run", argv), ret;
 
-	if (!buf)
-		return 0;
-	memcpy(buf, data, size);
-	buf[size] = '\0';
-	argv[argc++] = "run";
-	/* each argument its own allocation, so ASan sees a read past any one of them */
-	for (p = buf; p <= buf + size && argc <= MAX_ARGS; p += strlen(p) + 1)
-		argv[argc++] = strdup(p);
-	argv[argc] = NULL;
 	run_opts_default(&o, "run");
 	ret = run_opts_parse(argc, argv, &o);
 	if (!ret) {
@@ -48,8 +37,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a parse leaves nothing behind: a good command line after this one (its arguments still alive) is still good */
 	run_opts_default(&o, "run");
 	FUZZ_CHECK(run_opts_parse(3, good, &o) == 0);
-	for (int i = 1; i < argc; i++)
-		free(argv[i]);
-	free(buf);
+	fuzz_argv_free(argc, argv);
 	return 0;
 }

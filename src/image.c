@@ -188,10 +188,17 @@ static int image_open(struct image_io *io, const char *path, int flags, struct t
 	return 0;
 }
 
-static void image_close(struct image_io *io)
+/* Closes io and hands the call's stats out (stats may be NULL); returns ret. */
+static int image_close(struct image_io *io, struct thpvm_image_stats *st, uint64_t t0,
+		       struct thpvm_image_stats *stats, int ret)
 {
 	io_uring_queue_exit(&io->ring);
 	close(io->fd);
+	st->bytes = io->bytes;
+	st->ns = monotonic_ns() - t0;
+	if (stats)
+		*stats = *st;
+	return ret;
 }
 
 /* Which pages of r are present now: what a save writes and a load must discard. */
@@ -248,12 +255,7 @@ THPVM_EXPORT int thpvm_region_image_save(struct thpvm_region *r, const char *pat
 	if (!ret && fsync(io.fd))
 		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "fsync: %s", strerror(errno));
 out:
-	st.bytes = io.bytes;
-	image_close(&io);
-	st.ns = monotonic_ns() - t0;
-	if (stats)
-		*stats = st;
-	return ret;
+	return image_close(&io, &st, t0, stats, ret);
 }
 
 THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *path, const uint8_t *map,
@@ -294,10 +296,5 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 	}
 	ret = image_drain(&io, ret);
 out:
-	st.bytes = io.bytes;
-	image_close(&io);
-	st.ns = monotonic_ns() - t0;
-	if (stats)
-		*stats = st;
-	return ret;
+	return image_close(&io, &st, t0, stats, ret);
 }
