@@ -27,6 +27,10 @@ static int check_guest_kind(const struct run_opts *o, bool guest_page_given, con
 				  guest_option);
 			return 2;
 		}
+		if (o->guest.console && console_parse(o->guest.console, &cc)) {
+			cli_error("%s: %s", cmd, vmm_last_error());
+			return 2;
+		}
 		return 0;
 	}
 	if (o->guest.payload && o->guest.kernel) {
@@ -102,7 +106,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		/* the options that describe the guest, which a snapshot brings itself */
-		if (!guest_option && ((c >= O_PAYLOAD && c <= O_ARG && c != O_PREFAULT) || (c >= O_KERNEL && c <= O_CONSOLE)))
+		if (!guest_option && ((c >= O_PAYLOAD && c <= O_ARG && c != O_PREFAULT) || (c >= O_KERNEL && c < O_CONSOLE)))
 			for (const struct option *op = opts; op->name && !guest_option; op++)
 				if (op->val == c)
 					guest_option = op->name;

@@ -10,59 +10,84 @@
 #include "machine.h"
 #include "util/error.h"
 
-json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backing backing)
+/* A file the machine was built from, as an absolute path: found again wherever the restore runs from. */
+static json_t *file_json(const char *what, const char *path)
 {
-	char path[PATH_MAX], real[PATH_MAX];
-	json_t *j, *args;
+	char real[PATH_MAX];
 
-	if (mc->kernel) {
-		vmm_fail(-EOPNOTSUPP, "a Linux guest cannot be restored yet: snapshots are for payload guests");
-		return NULL;
-	}
-	/* the file itself, found again wherever the restore runs from */
-	if (payload_resolve(mc->payload, path, sizeof(path)))
-		return NULL;
 	if (!realpath(path, real)) {
-		vmm_fail(-errno, "payload %s: %s", path, strerror(errno));
+		vmm_fail(-errno, "%s %s: %s", what, path, strerror(errno));
 		return NULL;
 	}
-	args = json_array();
-	for (unsigned i = 0; args && i < mc->args.nr; i++)
-		json_array_append_new(args, json_sprintf("%s=%s", mc->args.args[i].key, mc->args.args[i].str));
-	j = json_pack("{s:s, s:I, s:i, s:s, s:s, s:I, s:o*}", "kind", "payload", "memory_bytes",
-		      (json_int_t)mc->memory_bytes, "nr_cpus", (int)mc->nr_cpus, "backing", thpvm_backing_str(backing),
-		      "payload", real, "guest_page_size", (json_int_t)mc->guest_page_size, "args", args);
-	if (!j)
-		vmm_fail(-ENOMEM, "out of memory for the machine's description");
-	return j;
+	return json_string(real);
 }
 
-int machine_config_from_json(const json_t *j, struct machine_config *mc, enum thpvm_backing *backing)
+json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backing backing)
 {
-	const char *kind = NULL, *payload = NULL, *back = NULL;
-	json_int_t memory = 0, page = 0;
+	char path[PATH_MAX];
+	json_t *j, *guest;
+
+	j = json_pack("{s:s, s:I, s:i, s:s}", "kind", mc->kernel ? "linux" : "payload", "memory_bytes",
+		      (json_int_t)mc->memory_bytes, "nr_cpus", (int)mc->nr_cpus, "backing", thpvm_backing_str(backing));
+	if (!j) {
+		vmm_fail(-ENOMEM, "out of memory for the machine's description");
+		return NULL;
+	}
+	if (mc->kernel) {
+		/* the kernel and initrd are read again to build the machine; their bytes then come from the memory files */
+		if (!(guest = file_json("kernel", mc->kernel)) || json_object_set_new(j, "kernel", guest) ||
+		    (mc->initrd && (!(guest = file_json("initrd", mc->initrd)) || json_object_set_new(j, "initrd", guest))) ||
+		    (mc->cmdline && json_object_set_new(j, "cmdline", json_string(mc->cmdline)))) {
+			if (mc->cmdline && !json_string_length(json_object_get(j, "cmdline")) && *mc->cmdline)
+				vmm_fail(-EINVAL, "the kernel command line is not valid UTF-8: a snapshot cannot hold it");
+			goto fail;
+		}
+		return j;
+	}
+	if (payload_resolve(mc->payload, path, sizeof(path)) || !(guest = file_json("payload", path)) ||
+	    json_object_set_new(j, "payload", guest) ||
+	    json_object_set_new(j, "guest_page_size", json_integer((json_int_t)mc->guest_page_size)) ||
+	    !(guest = json_array()) || json_object_set_new(j, "args", guest))
+		goto fail;
+	for (unsigned i = 0; i < mc->args.nr; i++)
+		json_array_append_new(guest, json_sprintf("%s=%s", mc->args.args[i].key, mc->args.args[i].str));
+	return j;
+fail:
+	json_decref(j);
+	return NULL;
+}
+
+static int from_linux(const json_t *j, struct machine_config *mc)
+{
+	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
+	json_error_t jerr;
+
+	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s}", "kernel", &kernel, "initrd", &initrd, "cmdline",
+			   &cmdline))
+		return vmm_fail(-EINVAL, "the machine's description: %s", jerr.text);
+	mc->payload = NULL;
+	mc->kernel = kernel;
+	mc->initrd = initrd;
+	mc->cmdline = cmdline;
+	mc->guest_page_size = 2ULL << 20;
+	return 0;
+}
+
+static int from_payload(const json_t *j, struct machine_config *mc)
+{
+	const char *payload = NULL;
+	json_int_t page = 0;
 	json_t *args = NULL, *a;
 	json_error_t jerr;
-	int nr_cpus = 0;
 	size_t i;
 
-	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s:I, s:i, s:s, s?s, s?I, s?o}", "kind", &kind, "memory_bytes",
-			   &memory, "nr_cpus", &nr_cpus, "backing", &back, "payload", &payload, "guest_page_size", &page,
+	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s:I, s?o}", "payload", &payload, "guest_page_size", &page,
 			   "args", &args))
 		return vmm_fail(-EINVAL, "the machine's description: %s", jerr.text);
-	if (strcmp(kind, "payload") || !payload)
-		return vmm_fail(-EINVAL, "the machine's description: kind '%s' cannot be restored (payload guests only)",
-				kind);
-	if (memory <= 0 || memory % (2LL << 20) || nr_cpus < 1 || nr_cpus > PAYLOAD_MAX_CPUS ||
-	    (page != 4096 && page != 2LL << 20))
-		return vmm_fail(-EINVAL, "the machine's description: memory %lld, %d vCPUs, guest page %lld: out of range",
-				(long long)memory, nr_cpus, (long long)page);
-	if (thpvm_backing_parse(back, backing))
-		return vmm_fail(-EINVAL, "the machine's description: backing '%s' unknown", back);
+	if (page != 4096 && page != 2LL << 20)
+		return vmm_fail(-EINVAL, "the machine's description: guest page size %lld", (long long)page);
 	mc->payload = payload;
-	mc->kernel = mc->initrd = mc->cmdline = mc->console = NULL;
-	mc->memory_bytes = (uint64_t)memory;
-	mc->nr_cpus = (unsigned)nr_cpus;
+	mc->kernel = mc->initrd = mc->cmdline = NULL;
 	mc->guest_page_size = (uint64_t)page;
 	memset(&mc->args, 0, sizeof(mc->args));
 	json_array_foreach(args, i, a) {
@@ -72,4 +97,28 @@ int machine_config_from_json(const json_t *j, struct machine_config *mc, enum th
 			return vmm_fail(-EINVAL, "the machine's description: %s", vmm_last_error());
 	}
 	return 0;
+}
+
+int machine_config_from_json(const json_t *j, struct machine_config *mc, enum thpvm_backing *backing)
+{
+	const char *kind = NULL, *back = NULL;
+	json_int_t memory = 0;
+	json_error_t jerr;
+	int nr_cpus = 0;
+
+	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s:I, s:i, s:s}", "kind", &kind, "memory_bytes", &memory,
+			   "nr_cpus", &nr_cpus, "backing", &back))
+		return vmm_fail(-EINVAL, "the machine's description: %s", jerr.text);
+	if (memory <= 0 || memory % (2LL << 20) || nr_cpus < 1 || nr_cpus > PAYLOAD_MAX_CPUS)
+		return vmm_fail(-EINVAL, "the machine's description: memory %lld, %d vCPUs: out of range", (long long)memory,
+				nr_cpus);
+	if (thpvm_backing_parse(back, backing))
+		return vmm_fail(-EINVAL, "the machine's description: backing '%s' unknown", back);
+	mc->memory_bytes = (uint64_t)memory;
+	mc->nr_cpus = (unsigned)nr_cpus;
+	if (!strcmp(kind, "linux"))
+		return from_linux(j, mc);
+	if (!strcmp(kind, "payload"))
+		return from_payload(j, mc);
+	return vmm_fail(-EINVAL, "the machine's description: kind '%s' (payload or linux)", kind);
 }

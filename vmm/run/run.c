@@ -94,7 +94,11 @@ static int open_snapshot(struct run *r)
 		return ret;
 	}
 	r->guest.cmd = r->o->guest.cmd;
-	r->ops = &machine_payload;
+	/* where a Linux guest's console goes is this run's choice, not the guest's state */
+	r->guest.console = r->o->guest.console;
+	if (r->guest.console && !r->guest.kernel)
+		return vmm_fail(-EINVAL, "%s holds a payload guest: --console is for Linux guests", r->o->restore);
+	r->ops = r->guest.kernel ? &machine_linux : &machine_payload;
 	return 0;
 }
 

@@ -27,7 +27,8 @@ struct run_opts {
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_RESTORE_USAGE                                                                          \
-	"--restore DIR [--prefault] [--timeout SECONDS] [--ctl-sock PATH] [--collapse MODE[,KEY=VALUE...]]"
+	"--restore DIR [--console stdio|file:PATH] [--prefault] [--timeout SECONDS] [--ctl-sock PATH] "             \
+	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \
 	"--kernel PATH [--initrd PATH] [--cmdline STR] [--console stdio|file:PATH] [--memory SIZE] "     \
