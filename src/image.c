@@ -224,6 +224,7 @@ THPVM_EXPORT int thpvm_region_image_save(struct thpvm_region *r, const char *pat
 {
 	struct thpvm_image_stats st = { .nr_extents = r->nr_extents };
 	struct image_io io = { .write = true };
+	bool from_file = r->backing == THPVM_BACKING_FILE;
 	uint64_t t0 = monotonic_ns();
 	int ret;
 
@@ -240,10 +241,16 @@ THPVM_EXPORT int thpvm_region_image_save(struct thpvm_region *r, const char *pat
 
 		thpvm_region_extent(r, i, &e);
 		len = (uint64_t)e.nr_pages * THPVM_PAGE_SIZE;
-		/* only a wholly present extent is read to see whether it is zero: reading an absent page allocates it */
-		if (!e.nr_present)
+		/*
+		 * Only a wholly present extent is read to see whether it is zero:
+		 * reading an absent page allocates it. In a region mapped from a
+		 * file (a snapshot's memory file, restored shared) a page not yet
+		 * faulted in still holds the file's bytes: nothing there is absent,
+		 * and reading it only maps the page cache.
+		 */
+		if (!e.nr_present && !from_file)
 			map[i] = THPVM_IMAGE_ABSENT;
-		else if (e.nr_present == e.nr_pages && all_zero(r->hva + (e.gpa - r->gpa), len))
+		else if ((from_file || e.nr_present == e.nr_pages) && all_zero(r->hva + (e.gpa - r->gpa), len))
 			map[i] = THPVM_IMAGE_ZERO;
 		else
 			map[i] = THPVM_IMAGE_DATA;

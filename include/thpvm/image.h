@@ -65,7 +65,9 @@ int thpvm_image_result_errno(enum thpvm_image_result result);
  * the caller renames it into place), and map[i] gets extent i's state
  * (thpvm_region_nr_extents() bytes). The region must not change meanwhile
  * (a paused VM). An extent partly present is written whole: its absent
- * pages read as zero, which allocates them. Returns 0 or -errno, with
+ * pages read as zero, which allocates them. A region mapped from a file
+ * (THPVM_BACKING_FILE) has no absent extent: its pages not faulted in yet
+ * hold the file's bytes, which are read (from the page cache) and saved. Returns 0 or -errno, with
  * thpvm_last_error() naming the file and the problem.
  */
 int thpvm_region_image_save(struct thpvm_region *region, const char *path, uint8_t *map,

@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include "helpers.h"
 #include "kvm_test.h"
+#include "machine/guest_ram.h"
 #include "machine/machine.h"
 #include "state/snapshot_dir.h"
 #include "util/error.h"
@@ -146,7 +147,7 @@ Test(snapshot, a_running_vm_saved_and_loaded_into_a_fresh_one_is_the_same_byte_f
 	cr_assert_eq(mc.args.nr, 4);
 	mem = guest_mem(mc.memory_bytes, backing);
 	guest_setup(&g, mem, mc.payload, mc.nr_cpus, mc.guest_page_size, args);
-	cr_assert_eq(vm_snapshot_load(g.vm, snap, &s, &rep), 0, "%s", vmm_last_error());
+	cr_assert_eq(vm_snapshot_load(g.vm, snap, &s, false, &rep), 0, "%s", vmm_last_error());
 	diff = ram_diff(mem, copy);
 	cr_assert_eq(diff, -1, "guest RAM differs from the saved VM's at gpa 0x%llx", diff);
 	free(copy);
@@ -166,6 +167,99 @@ Test(snapshot, a_running_vm_saved_and_loaded_into_a_fresh_one_is_the_same_byte_f
 	thpvm_memmap_destroy(mem);
 	snapshot_state_free(&s);
 	json_decref(machine);
+}
+
+/* Guest RAM mapped from the snapshot's memory files (--memory-mode shared), for a VM built over it. */
+static struct thpvm_memmap *shared_mem(struct snapshot_state *s)
+{
+	struct guest_ram_config rc = { .size_bytes = RAM_BYTES };
+	struct thpvm_memmap *mem;
+	int fds[THPVM_MAX_REGIONS];
+
+	cr_assert_eq(vm_snapshot_open(snap, s), 0, "%s", vmm_last_error());
+	cr_assert_eq(vm_snapshot_open_memory(snap, s, fds), 0, "%s", vmm_last_error());
+	rc.file_fds = fds;
+	cr_assert_eq(guest_ram_create(&rc, &mem), 0, "%s", vmm_last_error());
+	for (unsigned i = 0; i < s->nr_regions; i++)
+		close(fds[i]);
+	return mem;
+}
+
+static struct thpvm_coverage smaps_of(struct thpvm_memmap *mem)
+{
+	struct thpvm_coverage cov;
+
+	cr_assert_eq(thpvm_memmap_coverage(mem, THPVM_COVERAGE_REFRESH | THPVM_COVERAGE_SMAPS, &cov), 0);
+	return cov;
+}
+
+/*
+ * --memory-mode shared: two VMs restored from one snapshot with guest RAM
+ * the memory files mapped MAP_PRIVATE. Nothing is copied before the first
+ * instruction, both read the saved bytes from the one page cache, and a
+ * guest's writes are its own copies, which the other never sees.
+ */
+Test(snapshot, two_vms_restored_shared_read_one_page_cache_and_copy_only_what_they_write)
+{
+	const char *const *args = A("mode=seq", "size=16M", "gen=10", "seed=3");
+	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = 1,
+				     .guest_page_size = 2 * MIB };
+	struct snapshot_state s[2];
+	struct thpvm_memmap *mem[2];
+	struct thpvm_coverage cov;
+	struct guest g[2];
+	uint8_t *copy;
+	json_t *machine;
+
+	REQUIRE_KVM();
+	guest_setup(&g[0], guest_mem(RAM_BYTES, THPVM_BACKING_THP), "memtest", 1, 2 * MIB, args);
+	g[0].own_mem = true;
+	for (unsigned i = 0; args[i]; i++)
+		cr_assert_eq(payload_args_add(&mc.args, args[i]), 0);
+	machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
+	cr_assert_not_null(machine, "%s", vmm_last_error());
+	cr_assert_eq(vm_start(g[0].vm), 0);
+	sleep_ms(test_ms(300));
+	cr_assert_eq(vm_pause(g[0].vm), 0);
+	cr_assert_eq(vm_snapshot_save(g[0].vm, snap, machine, NULL), 0, "%s", vmm_last_error());
+	copy = ram_copy(g[0].mem);
+	guest_teardown(&g[0]);
+	json_decref(machine);
+
+	for (unsigned k = 0; k < 2; k++) {
+		mem[k] = shared_mem(&s[k]);
+		guest_setup(&g[k], mem[k], "memtest", 1, 2 * MIB, args);
+		cr_assert_eq(vm_snapshot_load(g[k].vm, snap, &s[k], true, NULL), 0, "%s", vmm_last_error());
+		cov = smaps_of(mem[k]);
+		cr_assert_eq(cov.smaps_private_dirty_bytes, 0, "VM %u: %llu bytes copied before its first instruction", k,
+			     (unsigned long long)cov.smaps_private_dirty_bytes);
+	}
+	for (unsigned k = 0; k < 2; k++)
+		cr_assert_eq(ram_diff(mem[k], copy), -1, "VM %u's RAM is not the saved one", k);
+	cov = smaps_of(mem[0]);
+	cr_assert_geq(cov.smaps_shared_bytes, 16 * MIB, "the saved pages are mapped by both VMs from one page cache: %llu",
+		      (unsigned long long)cov.smaps_shared_bytes);
+	cr_log_info("restored shared: %llu bytes mapped from the page cache by both VMs, %llu of them PMD-mapped",
+		    (unsigned long long)cov.smaps_shared_bytes, (unsigned long long)cov.smaps_file_pmd_bytes);
+
+	/* VM 0 runs on: memtest checks every page it saved and writes the next generation */
+	cr_assert_eq(vm_start(g[0].vm), 0);
+	sleep_ms(test_ms(300));
+	payload_request_stop(g[0].payload);
+	cr_assert_eq(vm_wait(g[0].vm, test_ns(60), NULL), 0);
+	cr_assert_eq(g[0].vm->exit.status, 0, "%s\n%s", g[0].vm->exit.message, guest_output(&g[0]));
+	cr_assert_eq(guest_result(&g[0], "pages_bad"), 0);
+	cov = smaps_of(mem[0]);
+	cr_assert_gt(cov.smaps_private_dirty_bytes, 0);
+	cr_assert_lt(cov.smaps_private_dirty_bytes, RAM_BYTES / 2, "VM 0 copied %llu bytes: more than it writes",
+		     (unsigned long long)cov.smaps_private_dirty_bytes);
+	cr_assert_eq(ram_diff(mem[1], copy), -1, "VM 0's writes reached VM 1");
+	free(copy);
+	for (unsigned k = 0; k < 2; k++) {
+		guest_teardown(&g[k]);
+		thpvm_memmap_destroy(mem[k]);
+		snapshot_state_free(&s[k]);
+	}
 }
 
 /* thpvm ctl --raw --timeout 30 SOCK CMD [ARG]: what it left */

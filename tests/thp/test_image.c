@@ -259,3 +259,45 @@ Test(image, bad_files_and_maps_are_refused_naming_the_file)
 		cr_assert_eq(present_pages(r, i), 0, "a refused load touched extent %llu", (unsigned long long)i);
 	thpvm_memmap_destroy(map);
 }
+
+/*
+ * A region mapped from a file (a snapshot restored shared): pages the guest
+ * never touched still hold the file's bytes, so a save keeps them (data),
+ * and the file's holes are zero extents, never absent ones.
+ */
+Test(image, a_region_mapped_from_a_file_saves_what_its_untouched_pages_hold)
+{
+	struct thpvm_region_config cfg = { .name = "ram", .size_bytes = REGION_BYTES, .backing = THPVM_BACKING_FILE };
+	uint8_t emap[NR_EXTENTS], *page = aligned_alloc(4096, 4096);
+	struct thpvm_image_stats st;
+	struct thpvm_memmap *map;
+	struct thpvm_region *r;
+	char src[128], path[128];
+
+	snprintf(src, sizeof(src), "%s/src.mem", dir);
+	snprintf(path, sizeof(path), "%s/saved.mem", dir);
+	cfg.fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(cfg.fd, 0, "%m");
+	cr_assert_eq(ftruncate(cfg.fd, REGION_BYTES), 0);
+	/* one page of a pattern in extent 6; the rest of the file a hole */
+	pattern_fill(page, 6 * THPVM_EXTENT_PAGES + 3, 1, 2, 9);
+	cr_assert_eq(pwrite(cfg.fd, page, 4096, (off_t)(6 * THPVM_EXTENT_SIZE + 3 * 4096)), 4096);
+	cr_assert_eq(thpvm_memmap_create(&map), 0);
+	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0, "%s", thpvm_last_error());
+	close(cfg.fd);
+	cr_assert_eq(thpvm_region_image_save(r, path, emap, &st), 0, "%s", thpvm_last_error());
+	for (uint64_t i = 0; i < NR_EXTENTS; i++)
+		cr_assert_eq(emap[i], i == 6 ? THPVM_IMAGE_DATA : THPVM_IMAGE_ZERO, "extent %llu is %s",
+			     (unsigned long long)i, thpvm_image_extent_str(emap[i]));
+	thpvm_memmap_destroy(map);
+
+	/* and the saved image loads back into anonymous memory with the page where it was */
+	cfg = (struct thpvm_region_config){ .name = "ram", .size_bytes = REGION_BYTES };
+	cr_assert_eq(thpvm_memmap_create(&map), 0);
+	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0);
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), 0, "%s", thpvm_last_error());
+	cr_assert_eq(pattern_check(hva_of(map, 6) + 3 * 4096, 6 * THPVM_EXTENT_PAGES + 3, 1, 2, 9), 0);
+	cr_assert(is_zero(hva_of(map, 6), 3 * 4096));
+	thpvm_memmap_destroy(map);
+	free(page);
+}

@@ -12,7 +12,7 @@
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_CTL_SOCK, O_COLLAPSE };
 enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
-enum { O_RESTORE = 768 };
+enum { O_RESTORE = 768, O_MEMORY_MODE };
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
 static int check_guest_kind(const struct run_opts *o, bool guest_page_given, const char *guest_option)
@@ -95,10 +95,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "restore", required_argument, NULL, O_RESTORE },
+		{ "memory-mode", required_argument, NULL, O_MEMORY_MODE },
 		{ 0 },
 	};
 	const char *cmd = o->guest.cmd, *guest_option = NULL;
-	bool guest_page_given = false;
+	bool guest_page_given = false, memory_mode_given = false;
 	uint64_t v;
 	int c;
 
@@ -191,11 +192,23 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		case O_RESTORE:
 			o->restore = optarg;
 			break;
+		case O_MEMORY_MODE:
+			if (strcmp(optarg, "eager") && strcmp(optarg, "shared")) {
+				cli_error("%s: --memory-mode '%s': expected eager or shared", cmd, optarg);
+				return 2;
+			}
+			o->restore_shared = !strcmp(optarg, "shared");
+			memory_mode_given = true;
+			break;
 		default:
 			return opt_bad(cmd, c, argv);
 		}
 	}
 	if (opt_rest(cmd, argc, argv))
 		return 2;
+	if (memory_mode_given && !o->restore) {
+		cli_error("%s: --memory-mode needs --restore (it says how a snapshot's memory comes back)", cmd);
+		return 2;
+	}
 	return check_guest_kind(o, guest_page_given, guest_option);
 }

@@ -21,6 +21,10 @@ int guest_ram_create(const struct guest_ram_config *cfg, struct thpvm_memmap **o
 		return vmm_fail(-EINVAL, "guest memory must be a non-zero multiple of 2 MiB");
 	if ((ret = thpvm_memmap_create(&map)))
 		return vmm_fail(ret, "%s", thpvm_last_error());
+	if (cfg->file_fds) {
+		rc.backing = THPVM_BACKING_FILE;
+		rc.fd = cfg->file_fds[0];
+	}
 	rc.name = "ram-low";
 	rc.gpa = 0;
 	rc.size_bytes = low;
@@ -29,6 +33,8 @@ int guest_ram_create(const struct guest_ram_config *cfg, struct thpvm_memmap **o
 		rc.name = "ram-high";
 		rc.gpa = X86_RAM_HIGH_GPA;
 		rc.size_bytes = cfg->size_bytes - low;
+		if (cfg->file_fds)
+			rc.fd = cfg->file_fds[1];
 		ret = thpvm_memmap_add(map, &rc, NULL);
 	}
 	if (ret) {

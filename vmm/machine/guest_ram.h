@@ -16,6 +16,13 @@ struct guest_ram_config {
 	enum thpvm_populate populate;
 	thpvm_progress_fn progress;     /* prefault progress, may be NULL */
 	void *progress_arg;
+	/*
+	 * A snapshot's memory files, one per region (ram-low, then ram-high):
+	 * each region is then that file mapped MAP_PRIVATE (THPVM_BACKING_FILE,
+	 * backing ignored), its pages shared with the page cache until the guest
+	 * writes one. NULL: anonymous memory of backing.
+	 */
+	const int *file_fds;
 };
 
 /* Returns 0 or -errno with vmm_last_error() set (libthpvm's message for refused regions). */

@@ -119,7 +119,10 @@ static void release_machine(struct run *r)
 	r->machine = NULL;
 }
 
-/* On demand: a kernel's checks come first, and need the memory layout. */
+/*
+ * On demand: a kernel's checks come first, and need the memory layout.
+ * --memory-mode shared: a snapshot's memory files mapped MAP_PRIVATE.
+ */
 static int create_ram(struct run *r)
 {
 	struct guest_ram_config rc = {
@@ -127,8 +130,17 @@ static int create_ram(struct run *r)
 		.backing = r->backing,
 		.populate = THPVM_POPULATE_ON_DEMAND,
 	};
+	int fds[THPVM_MAX_REGIONS], ret;
 
-	return guest_ram_create(&rc, &r->mem);
+	if (!r->o->restore_shared)
+		return guest_ram_create(&rc, &r->mem);
+	if ((ret = vm_snapshot_open_memory(r->o->restore, &r->snap, fds)))
+		return ret;
+	rc.file_fds = fds;
+	ret = guest_ram_create(&rc, &r->mem);
+	for (unsigned i = 0; i < r->snap.nr_regions; i++)
+		close(fds[i]);
+	return ret;
 }
 
 static void destroy_ram(struct run *r)
@@ -169,7 +181,7 @@ static void destroy_vm(struct run *r)
 /* --restore: guest RAM and the VM's state from the snapshot, into the machine just built. */
 static int restore_snapshot(struct run *r)
 {
-	return r->o->restore ? vm_snapshot_load(r->vm, r->o->restore, &r->snap, NULL) : 0;
+	return r->o->restore ? vm_snapshot_load(r->vm, r->o->restore, &r->snap, r->o->restore_shared, NULL) : 0;
 }
 
 /* The collapse thread (docs/collapse.md): the VM owns it from here on; started as the vCPUs start. */

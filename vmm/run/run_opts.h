@@ -19,6 +19,7 @@ struct run_opts {
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
 	const char *ctl_sock;           /* --ctl-sock PATH (or --ctl-sock): the control socket (docs/ctl.md), NULL = none */
 	const char *restore;            /* --restore DIR: the guest is the snapshot's (docs/snapshot-format.md) */
+	bool restore_shared;            /* --memory-mode shared: guest RAM is the memory files, MAP_PRIVATE */
 };
 
 #define RUN_OPTS_USAGE                                                                                  \
@@ -27,7 +28,8 @@ struct run_opts {
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_RESTORE_USAGE                                                                          \
-	"--restore DIR [--console stdio|file:PATH] [--prefault] [--timeout SECONDS] [--ctl-sock PATH] "             \
+	"--restore DIR [--memory-mode eager|shared] [--console stdio|file:PATH] [--prefault] [--timeout SECONDS] "  \
+	"[--ctl-sock PATH] "                                                                              \
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \

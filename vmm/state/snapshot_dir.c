@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "snapshot_dir.h"
@@ -196,7 +197,44 @@ static int check_layout(struct vm *vm, const char *dir, const struct snapshot_st
 	return 0;
 }
 
-int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, struct snapshot_report *rep)
+int vm_snapshot_open_memory(const char *dir, const struct snapshot_state *s, int *fds)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	for (unsigned i = 0; i < s->nr_regions; i++) {
+		fds[i] = open(join(path, dir, s->regions[i].file), O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			ret = vmm_fail(-errno, "%s: %s", path, strerror(errno));
+			while (i-- > 0)
+				close(fds[i]);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Guest RAM mapped from the memory files: the machine built itself into it
+ * (its image, its page tables), and those writes are private copies now;
+ * dropping them lets every page fault in from the file, as saved.
+ */
+static int drop_machine_writes(struct vm *vm, const char *dir)
+{
+	for (unsigned i = 0; i < thpvm_memmap_nr_regions(vm->mem); i++) {
+		struct thpvm_region_info info;
+
+		thpvm_region_get_info(thpvm_memmap_region(vm->mem, i), &info);
+		if (info.backing != THPVM_BACKING_FILE)
+			return vmm_fail(-EINVAL, "%s: region '%s' is not mapped from its memory file", dir, info.name);
+		if (madvise(info.hva, info.size_bytes, MADV_DONTNEED))
+			return vmm_fail(-errno, "%s: region '%s': madvise: %s", dir, info.name, strerror(errno));
+	}
+	return 0;
+}
+
+int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, bool shared,
+		     struct snapshot_report *rep)
 {
 	struct snapshot_report rp = { 0 };
 	uint64_t t0 = util_mono_ns(), t, now_tsc;
@@ -207,7 +245,9 @@ int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, s
 		return ret;
 	if (s->vm.nr_vcpus != vm->nr_vcpus)
 		return vmm_fail(-EINVAL, "%s: %u vCPUs in the snapshot, %u in this VM", dir, s->vm.nr_vcpus, vm->nr_vcpus);
-	for (unsigned i = 0; i < s->nr_regions; i++) {
+	if (shared && (ret = drop_machine_writes(vm, dir)))
+		return ret;
+	for (unsigned i = 0; i < s->nr_regions && !shared; i++) {
 		struct thpvm_image_stats st;
 
 		if (thpvm_region_image_load(thpvm_memmap_region(vm->mem, i), join(path, dir, s->regions[i].file),

@@ -10,6 +10,7 @@
 #ifndef THPVM_STATE_SNAPSHOT_DIR_H
 #define THPVM_STATE_SNAPSHOT_DIR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 #include <thpvm.h>
@@ -37,15 +38,27 @@ int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, stru
 int vm_snapshot_open(const char *dir, struct snapshot_state *s);
 
 /*
+ * The memory files of s (from vm_snapshot_open(dir)), opened read-only into
+ * fds[i] for region i, for guest RAM mapped from them (--memory-mode
+ * shared). Returns 0 or -errno with vmm_last_error(); nothing stays open on
+ * failure. The caller closes them once the regions exist.
+ */
+int vm_snapshot_open_memory(const char *dir, const struct snapshot_state *s, int *fds);
+
+/*
  * Loads s (from vm_snapshot_open(dir)) into vm, freshly built over its guest
  * RAM from the snapshot's description and not started: checks that the RAM
  * regions are the snapshot's (names, addresses, sizes), reads the memory
  * files into guest RAM (eager, O_DIRECT where possible: a THP region runs
- * on 2 MiB pages from the first instruction), then restores the vCPUs,
- * in-kernel devices and bus devices. The guest's clocks continue from the
+ * on 2 MiB pages from the first instruction) or, with shared, where guest
+ * RAM is the memory files mapped MAP_PRIVATE, drops what the machine wrote
+ * into it while it was built, so every page comes from the file (lazy: no
+ * copy before the first instruction, the page cache shared by every VM
+ * restored so); then restores the vCPUs, in-kernel devices and bus devices. The guest's clocks continue from the
  * capture: its TSC and kvmclock stood still while it was on disk. Returns 0
  * or -errno with vmm_last_error() naming the file and the problem.
  */
-int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, struct snapshot_report *rep);
+int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, bool shared,
+		     struct snapshot_report *rep);
 
 #endif
