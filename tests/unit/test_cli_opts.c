@@ -64,6 +64,12 @@ Test(cli_opts, a_missing_value_and_an_extra_argument_are_named)
 	} cases[] = {
 		{ "run --payload", "thpvm: run: option '--payload' needs a value\n" },
 		{ "run --payload selftest extra", "thpvm: run: unexpected argument 'extra' (try 'thpvm run --help')\n" },
+		{ "run --payload selftest --memory-mode shared",
+		  "thpvm: run: --memory-mode needs --restore (it says how a snapshot's memory comes back)\n" },
+		{ "run --restore /nonexistent --memory-mode lazy",
+		  "thpvm: run: --memory-mode 'lazy': expected eager or shared\n" },
+		{ "run --restore /nonexistent --kernel k", "thpvm: run: --kernel and --restore exclude each other "
+		  "(a restored guest is the snapshot's)\n" },
 		{ "demo --memory", "thpvm: demo: option '--memory' needs a value\n" },
 		{ "host extra", "thpvm: host: unexpected argument 'extra' (try 'thpvm host --help')\n" },
 		{ "ctl --timeout", "thpvm: ctl: option '--timeout' needs a value\n" },
