@@ -306,7 +306,7 @@ tests_kvm_test_fork_api_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_fork_api_LDADD = $(VMM_TEST_LDADD)
 # Snapshots on disk (suite snapshot): save, restore into a fresh VM and another process, bad snapshots
 KVM_TESTS += tests/kvm/test_snapshot
-tests_kvm_test_snapshot_SOURCES = tests/kvm/test_snapshot.c $(KVM_TEST_SOURCES)
+tests_kvm_test_snapshot_SOURCES = tests/kvm/test_snapshot.c $(COLLAPSE_VM_TEST_SOURCES)
 tests_kvm_test_snapshot_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_kvm_test_snapshot_LDADD = $(VMM_TEST_LDADD)
 # The collapse thread across a real snapshot-fork (the built thpvm, its control sockets)

@@ -18,6 +18,8 @@
 #include <jansson.h>
 #include "helpers.h"
 #include "kvm_test.h"
+#include "collapse_vm_test.h"
+#include "collapse/collapse_vm.h"
 #include "machine/guest_ram.h"
 #include "machine/machine.h"
 #include "state/snapshot_dir.h"
@@ -260,6 +262,80 @@ Test(snapshot, two_vms_restored_shared_read_one_page_cache_and_copy_only_what_th
 		thpvm_memmap_destroy(mem[k]);
 		snapshot_state_free(&s[k]);
 	}
+}
+
+struct range {
+	struct thpvm_memmap *mem;
+	uint64_t gpa, size_bytes;
+};
+
+static bool range_all_huge(void *arg)
+{
+	struct range *rg = arg;
+	unsigned huge, split;
+
+	range_states(rg->mem, rg->gpa, rg->size_bytes, &huge, &split);
+	return !split && huge == rg->size_bytes / THPVM_EXTENT_SIZE;
+}
+
+/*
+ * A VM restored shared whose guest rewrites 16 MiB pass after pass: each
+ * first write copies a 4 KiB page out of a PMD-mapped page-cache folio and
+ * splits its extent; MADV_COLLAPSE refuses such a range (file pages mixed
+ * with anonymous copies: EINVAL), and the collapse thread's copy-and-remap
+ * engine puts the extents back on 2 MiB pages of their own while memtest
+ * checks every page it wrote.
+ */
+Test(snapshot, a_vm_restored_shared_gets_its_written_extents_back_on_2m_pages_losing_no_write)
+{
+	const char *const *args = A("mode=seq", "size=16M", "gen=10", "seed=3");
+	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = 1,
+				     .guest_page_size = 2 * MIB };
+	struct thpvm_collapse_config cfg;
+	struct thpvm_collapse_stats st;
+	struct snapshot_state s;
+	struct collapse_vm *cv;
+	struct range rg;
+	struct guest g;
+	json_t *machine;
+
+	REQUIRE_KVM();
+	REQUIRE_THP();
+	guest_setup(&g, guest_mem(RAM_BYTES, THPVM_BACKING_THP), "memtest", 1, 2 * MIB, args);
+	g.own_mem = true;
+	for (unsigned i = 0; args[i]; i++)
+		cr_assert_eq(payload_args_add(&mc.args, args[i]), 0);
+	machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
+	cr_assert_not_null(machine, "%s", vmm_last_error());
+	cr_assert_eq(vm_start(g.vm), 0);
+	sleep_ms(test_ms(300));
+	cr_assert_eq(vm_pause(g.vm), 0);
+	cr_assert_eq(vm_snapshot_save(g.vm, snap, machine, NULL), 0, "%s", vmm_last_error());
+	guest_teardown(&g);
+	json_decref(machine);
+
+	rg.mem = shared_mem(&s);
+	guest_setup(&g, rg.mem, "memtest", 1, 2 * MIB, args);
+	cr_assert_eq(vm_snapshot_load(g.vm, snap, &s, true, NULL), 0, "%s", vmm_last_error());
+	vm_test_config(&cfg, THPVM_COLLAPSE_MODE_TLB, THPVM_COLLAPSE_ENGINE_AUTO);
+	cr_assert_eq(collapse_vm_setup(g.vm, &cfg, &cv), 0, "%s", vmm_last_error());
+	rg.gpa = guest_free_gpa(&g) & ~(THPVM_EXTENT_SIZE - 1);
+	rg.size_bytes = 16 * MIB;
+	cr_assert_eq(vm_start(g.vm), 0);
+	cr_assert(wait_until(range_all_huge, &rg, 60000), "memtest's 16 MiB never came back on 2 MiB pages");
+	payload_request_stop(g.payload);
+	cr_assert_eq(vm_wait(g.vm, test_ns(60), NULL), 0);
+	cr_assert_eq(g.vm->exit.status, 0, "%s\n%s", g.vm->exit.message, guest_output(&g));
+	cr_assert_eq(guest_result(&g, "pages_bad"), 0, "a write was lost");
+	settled_stats(collapse_vm_collapser(cv), &st);
+	cr_assert_geq(st.nr_collapsed_by_engine[THPVM_COLLAPSE_ENGINE_REMAP], 8, "%llu extents by copy-and-remap; %s",
+		      (unsigned long long)st.nr_collapsed_by_engine[THPVM_COLLAPSE_ENGINE_REMAP], st.kernel_note);
+	cr_log_info("restored shared: %llu extents back on 2 MiB pages by copy-and-remap, MADV_COLLAPSE refused %llu",
+		    (unsigned long long)st.nr_collapsed_by_engine[THPVM_COLLAPSE_ENGINE_REMAP],
+		    (unsigned long long)st.results[THPVM_COLLAPSE_MADV_EINVAL]);
+	guest_teardown(&g);
+	thpvm_memmap_destroy(rg.mem);
+	snapshot_state_free(&s);
 }
 
 /* thpvm ctl --raw --timeout 30 SOCK CMD [ARG]: what it left */
