@@ -91,6 +91,7 @@ vmm_thpvm_SOURCES = \
 	vmm/cli/run_opts.c \
 	vmm/run/run.h \
 	vmm/run/run.c \
+	vmm/run/clones.c \
 	vmm/machine/machine.h \
 	vmm/machine/payload_ops.c \
 	vmm/cli/cmd_run.c \

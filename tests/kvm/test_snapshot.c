@@ -366,6 +366,24 @@ static long long num_at(json_t *o, const char *a, const char *b)
 	return json_integer_value(v);
 }
 
+/* Returns once the VM behind path has its payload waiting for a fork; pid is the thpvm serving it. */
+static void wait_waiting(const char *path, pid_t pid, const char *name)
+{
+	for (unsigned i = 0; i < 3000; i++) {
+		struct thpvm_cmd *o = ctl(path, "stats", NULL);
+		json_t *j = o->status ? NULL : json_loads(o->out, 0, NULL);
+		json_t *w = json_object_get(json_object_get(j, "payload"), "fork_waiting");
+		long long waiting = json_is_integer(w) ? json_integer_value(w) : 0;
+
+		json_decref(j);
+		if (waiting >= 1)
+			return;
+		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "thpvm run (%s) ended early", name);
+		sleep_ms(10);
+	}
+	cr_assert_fail("the %s payload never waited for a fork", name);
+}
+
 /* thpvm run (argv) in the background, its output in dir/NAME.out; returns once its payload waits for a fork. */
 static pid_t start_waiting(const char *const *argv, const char *path, const char *name)
 {
@@ -378,20 +396,31 @@ static pid_t start_waiting(const char *const *argv, const char *path, const char
 	cr_assert_geq(fd, 0);
 	pid = thpvm_spawn(argv, SPAWN_DEVNULL, fd, fd);
 	close(fd);
-	for (unsigned i = 0; i < 3000; i++) {
-		struct thpvm_cmd *o = ctl(path, "stats", NULL);
-		json_t *j = o->status ? NULL : json_loads(o->out, 0, NULL);
-		json_t *w = json_object_get(json_object_get(j, "payload"), "fork_waiting");
-		long long waiting = json_is_integer(w) ? json_integer_value(w) : 0;
+	wait_waiting(path, pid, name);
+	return pid;
+}
 
+/* Forks one child from the VM behind path and returns its exit status once the VM has reaped it. */
+static long long forked_child_status(const char *path)
+{
+	json_t *j = NULL, *kid;
+	long long status;
+
+	json_decref(ok(path, "fork", NULL));
+	for (unsigned i = 0; i < 6000; i++) {
+		j = ok(path, "stats", NULL);
+		if (num_at(j, "fork", "children_running") == 0)
+			break;
 		json_decref(j);
-		if (waiting >= 1)
-			return pid;
-		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "thpvm run (%s) ended early", name);
+		j = NULL;
 		sleep_ms(10);
 	}
-	cr_assert_fail("the %s payload never waited for a fork", name);
-	return pid;
+	cr_assert_not_null(j, "the child of %s never ended", path);
+	kid = json_array_get(json_object_get(json_object_get(j, "fork"), "children"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(kid, "state")), "exited");
+	status = json_integer_value(json_object_get(kid, "exit_status"));
+	json_decref(j);
+	return status;
 }
 
 /*
@@ -405,7 +434,7 @@ Test(snapshot, ctl_snapshot_and_run_restore_carry_a_guest_into_another_process)
 {
 	char path_arg[160];
 	struct thpvm_cmd *o;
-	json_t *j, *kid;
+	json_t *j;
 	int st;
 
 	REQUIRE_KVM();
@@ -431,25 +460,56 @@ Test(snapshot, ctl_snapshot_and_run_restore_carry_a_guest_into_another_process)
 	vmm_pids[1] = start_waiting(A(THPVM, "run", "--restore", snap, "--timeout", "250", "--ctl-sock", sock2,
 				      "--collapse", "off"),
 				    sock2, "restored");
-	json_decref(ok(sock2, "fork", NULL));
-	for (unsigned i = 0; i < 6000; i++) {
-		j = ok(sock2, "stats", NULL);
-		if (num_at(j, "fork", "children_running") == 0)
-			break;
-		json_decref(j);
-		j = NULL;
-		sleep_ms(10);
-	}
-	cr_assert_not_null(j, "the restored VM's child never ended");
-	kid = json_array_get(json_object_get(json_object_get(j, "fork"), "children"), 0);
-	cr_assert_str_eq(json_string_value(json_object_get(kid, "state")), "exited");
-	cr_assert_eq(json_integer_value(json_object_get(kid, "exit_status")), 0,
+	cr_assert_eq(forked_child_status(sock2), 0,
 		     "the child of the restored VM found pages that lost the pattern (status 3) or failed");
-	json_decref(j);
 	json_decref(ok(sock2, "quit", NULL));
 	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
 	vmm_pids[1] = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the restored thpvm: status 0x%x", st);
+}
+
+/*
+ * --clones: three VMs from one snapshot, restored shared, each its own
+ * process with its own socket and console file; a child forked from each
+ * finds every page of the pattern written before the save; each quits on
+ * its own and thpvm ends once all have, with status 0.
+ */
+Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
+{
+	char path_arg[160], clone_sock[160], console[200];
+	struct thpvm_cmd *o;
+	int st;
+
+	REQUIRE_KVM();
+	snprintf(path_arg, sizeof(path_arg), "path=%s", snap);
+	vmm_pids[0] = start_waiting(A(THPVM, "run", "--payload", "memtest", "--arg", "mode=fork", "--arg", "size=8M",
+				      "--memory", "64M", "--timeout", "250", "--ctl-sock", sock, "--collapse", "off"),
+				    sock, "original");
+	json_decref(ok(sock, "snapshot", path_arg));
+	json_decref(ok(sock, "quit", NULL));
+	cr_assert_eq(waitpid(vmm_pids[0], &st, 0), vmm_pids[0]);
+	vmm_pids[0] = 0;
+
+	vmm_pids[1] = thpvm_spawn(A(THPVM, "run", "--restore", snap, "--memory-mode", "shared", "--clones", "3",
+				    "--timeout", "250", "--ctl-sock", sock2, "--collapse", "off"),
+				  SPAWN_DEVNULL, SPAWN_DEVNULL, SPAWN_DEVNULL);
+	for (unsigned i = 1; i <= 3; i++) {
+		snprintf(clone_sock, sizeof(clone_sock), "%s.%u", sock2, i);
+		wait_waiting(clone_sock, vmm_pids[1], "clone");
+		cr_assert_eq(forked_child_status(clone_sock), 0, "clone %u's child found pages that lost the pattern", i);
+		snprintf(console, sizeof(console), "%s.console", clone_sock);
+		cr_assert_eq(access(console, F_OK), 0, "clone %u has its console file %s", i, console);
+	}
+	for (unsigned i = 1; i <= 3; i++) {
+		snprintf(clone_sock, sizeof(clone_sock), "%s.%u", sock2, i);
+		json_decref(ok(clone_sock, "quit", NULL));
+	}
+	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
+	vmm_pids[1] = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "thpvm with 3 clones: status 0x%x", st);
+	o = thpvm_cmd_run(A("run", "--restore", snap, "--clones", "2"));
+	cr_assert_eq(o->status, 2);
+	cr_assert(strstr(o->err, "--clones needs --restore and --ctl-sock"), "%s", o->err);
 }
 
 /* `thpvm run --restore` with what it must refuse: status 2 and one line naming the file and the problem. */

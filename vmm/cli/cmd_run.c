@@ -9,7 +9,9 @@ static int run(int argc, char **argv)
 	struct run_opts o = { .guest.cmd = "run" };
 	int ret = run_opts_parse(argc, argv, &o);
 
-	return ret ? ret : run_guest(&o, NULL, NULL);
+	if (ret)
+		return ret;
+	return o.clones ? run_clones(&o) : run_guest(&o, NULL, NULL);
 }
 
 const struct cli_command cmd_run = {

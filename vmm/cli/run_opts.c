@@ -8,11 +8,12 @@
 #include "kvm/vm.h"
 #include "dev/console.h"
 #include "collapse/collapse_vm.h"
+#include "run/run.h"
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_CTL_SOCK, O_COLLAPSE };
 enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
-enum { O_RESTORE = 768, O_MEMORY_MODE };
+enum { O_RESTORE = 768, O_MEMORY_MODE, O_CLONES };
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
 static int check_guest_kind(const struct run_opts *o, bool guest_page_given, const char *guest_option)
@@ -96,6 +97,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "restore", required_argument, NULL, O_RESTORE },
 		{ "memory-mode", required_argument, NULL, O_MEMORY_MODE },
+		{ "clones", required_argument, NULL, O_CLONES },
 		{ 0 },
 	};
 	const char *cmd = o->guest.cmd, *guest_option = NULL;
@@ -200,6 +202,13 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 			o->restore_shared = !strcmp(optarg, "shared");
 			memory_mode_given = true;
 			break;
+		case O_CLONES:
+			if (parse_uint(optarg, 1, RUN_MAX_CLONES, &v)) {
+				cli_error("%s: --clones '%s': expected 1..%d", cmd, optarg, RUN_MAX_CLONES);
+				return 2;
+			}
+			o->clones = (unsigned)v;
+			break;
 		default:
 			return opt_bad(cmd, c, argv);
 		}
@@ -208,6 +217,16 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		return 2;
 	if (memory_mode_given && !o->restore) {
 		cli_error("%s: --memory-mode needs --restore (it says how a snapshot's memory comes back)", cmd);
+		return 2;
+	}
+	/* each clone's socket and console file are named after --ctl-sock; one report file would be every clone's */
+	if (o->clones && (!o->restore || !o->ctl_sock)) {
+		cli_error("%s: --clones needs --restore and --ctl-sock (clone N's socket is SOCK.N)", cmd);
+		return 2;
+	}
+	if (o->clones && (o->stats_json || o->guest.console)) {
+		cli_error("%s: --clones takes no %s", cmd,
+			  o->stats_json ? "--stats-json (one file for every clone)" : "--console (clone N's is SOCK.N.console)");
 		return 2;
 	}
 	return check_guest_kind(o, guest_page_given, guest_option);

@@ -22,4 +22,14 @@ struct run_opts;
  */
 int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg), void *arg);
 
+/*
+ * --clones N (clones.c): N processes each running run_guest() on o's
+ * snapshot, clone i (from 1) with the socket CTL_SOCK.i and its output (a
+ * Linux guest's console too) in CTL_SOCK.i.console; thpvm prints a line per
+ * clone as it starts and ends, forwards SIGINT, SIGTERM and SIGHUP to them,
+ * and exits once all have ended, with the first status that was not 0.
+ */
+#define RUN_MAX_CLONES 256
+int run_clones(const struct run_opts *o);
+
 #endif

@@ -20,6 +20,7 @@ struct run_opts {
 	const char *ctl_sock;           /* --ctl-sock PATH (or --ctl-sock): the control socket (docs/ctl.md), NULL = none */
 	const char *restore;            /* --restore DIR: the guest is the snapshot's (docs/snapshot-format.md) */
 	bool restore_shared;            /* --memory-mode shared: guest RAM is the memory files, MAP_PRIVATE */
+	unsigned clones;                /* --clones N: N VMs from the snapshot, each its own process (run.h) */
 };
 
 #define RUN_OPTS_USAGE                                                                                  \
@@ -28,7 +29,8 @@ struct run_opts {
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_RESTORE_USAGE                                                                          \
-	"--restore DIR [--memory-mode eager|shared] [--console stdio|file:PATH] [--prefault] [--timeout SECONDS] "  \
+	"--restore DIR [--memory-mode eager|shared] [--clones N] [--console stdio|file:PATH] [--prefault] "        \
+	"[--timeout SECONDS] "                                                                             \
 	"[--ctl-sock PATH] "                                                                              \
 	"[--collapse MODE[,KEY=VALUE...]]"
 
