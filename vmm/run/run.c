@@ -89,15 +89,19 @@ static int open_snapshot(struct run *r)
 		return 0;
 	if ((ret = vm_snapshot_open(r->o->restore, &r->snap)))
 		return ret;
+	/* a failing step is not unwound: what it holds goes here */
 	if ((ret = machine_config_from_json(r->snap.config, &r->guest, &r->backing))) {
 		vmm_error_prefix("%s", r->o->restore);
+		snapshot_state_free(&r->snap);
 		return ret;
 	}
 	r->guest.cmd = r->o->guest.cmd;
 	/* where a Linux guest's console goes is this run's choice, not the guest's state */
 	r->guest.console = r->o->guest.console;
-	if (r->guest.console && !r->guest.kernel)
+	if (r->guest.console && !r->guest.kernel) {
+		snapshot_state_free(&r->snap);
 		return vmm_fail(-EINVAL, "%s holds a payload guest: --console is for Linux guests", r->o->restore);
+	}
 	r->ops = r->guest.kernel ? &machine_linux : &machine_payload;
 	return 0;
 }
@@ -197,6 +201,7 @@ static int open_ctl(struct run *r)
 {
 	struct vm_ctl_config cfg = { .path = r->o->ctl_sock, .interrupt = &interrupted, .timeout_ns = r->o->timeout_ns,
 				     .child_exit = child_exit, .arg = r };
+	int ret;
 
 	if (!r->o->ctl_sock)
 		return 0;
@@ -206,7 +211,12 @@ static int open_ctl(struct run *r)
 		snprintf(r->no_snapshot, sizeof(r->no_snapshot), "%s", vmm_last_error());
 	cfg.machine = r->description;
 	cfg.no_snapshot = r->no_snapshot;
-	return vm_ctl_create(&cfg, &r->ctl);
+	if ((ret = vm_ctl_create(&cfg, &r->ctl))) {
+		/* a failing step is not unwound */
+		json_decref(r->description);
+		r->description = NULL;
+	}
+	return ret;
 }
 
 static void close_ctl(struct run *r)

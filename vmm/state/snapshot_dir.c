@@ -161,17 +161,19 @@ int vm_snapshot_open(const char *dir, struct snapshot_state *s)
 	if ((ret = snapshot_state_read(join(path, dir, SNAPSHOT_STATE_NAME), s)))
 		return ret;
 	/* a memory file that cannot hold its region is found now, before any guest memory exists */
-	for (unsigned i = 0; i < s->nr_regions; i++) {
+	for (unsigned i = 0; i < s->nr_regions && !ret; i++) {
 		if (stat(join(path, dir, s->regions[i].file), &sb))
-			return vmm_fail(-errno, "%s: %s", path, strerror(errno));
-		if (!S_ISREG(sb.st_mode))
-			return vmm_fail(-EINVAL, "%s: not a regular file", path);
-		if ((uint64_t)sb.st_size != s->regions[i].size_bytes)
-			return vmm_fail(-EINVAL, "%s: %llu bytes, the state file says region '%s' has %llu", path,
-					(unsigned long long)sb.st_size, s->regions[i].name,
-					(unsigned long long)s->regions[i].size_bytes);
+			ret = vmm_fail(-errno, "%s: %s", path, strerror(errno));
+		else if (!S_ISREG(sb.st_mode))
+			ret = vmm_fail(-EINVAL, "%s: not a regular file", path);
+		else if ((uint64_t)sb.st_size != s->regions[i].size_bytes)
+			ret = vmm_fail(-EINVAL, "%s: %llu bytes, the state file says region '%s' has %llu", path,
+				       (unsigned long long)sb.st_size, s->regions[i].name,
+				       (unsigned long long)s->regions[i].size_bytes);
 	}
-	return 0;
+	if (ret)
+		snapshot_state_free(s);
+	return ret;
 }
 
 /* The RAM regions the machine built must be the snapshot's, one for one. */

@@ -34,7 +34,11 @@ struct snapshot_report {
  */
 int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, struct snapshot_report *rep);
 
-/* Reads dir's state file into *s (snapshot_state_read(): every check). Free it with snapshot_state_free(). */
+/*
+ * Reads dir's state file into *s (snapshot_state_read(): every check) and
+ * checks every memory file's size. Free it with snapshot_state_free(); on
+ * failure nothing is left to free.
+ */
 int vm_snapshot_open(const char *dir, struct snapshot_state *s);
 
 /*
