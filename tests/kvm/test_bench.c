@@ -10,7 +10,12 @@
  *   fork       children writing 1% of their pages amplify guest memory by
  *              at most 1.05;
  *   collapse   a forked child's split RAM is back to >= 99% HUGE;
- *   collapse-mem, coverage  run and report.
+ *   collapse-mem, coverage  run and report;
+ *   snapshot   the disk baseline, the memory-only image and (with KVM) the
+ *              whole VM print their tables, every bandwidth is positive,
+ *              the ratios to the baseline are there, and a load leaves
+ *              every present extent HUGE where the host gives THP; the
+ *              memory-only parts run without KVM too.
  * Each names its host on its first line, and where the CPU is emulated (the
  * lab) says its timings are, so no emulated figure passes for a hardware one.
  */
@@ -193,4 +198,79 @@ Test(bench, collapse_mem_recovers_a_template_in_process_memory)
 	cr_assert_not_null(row, "no tlb row: %s", c->out);
 	cr_assert_eq(sscanf(row, " tlb %lf %lf", &to99, &huge), 2, "%s", row);
 	cr_assert_geq(huge, 99.0, "tlb recovered only %.1f%% HUGE: %s", huge, c->out);
+}
+
+/* o[part][metric]["median"] of the first size */
+static double snap_median(json_t *j, const char *part, const char *metric)
+{
+	json_t *v = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "sizes"), 0), part),
+						    metric),
+				    "median");
+
+	cr_assert(json_is_number(v), "no %s.%s median", part, metric);
+	return json_number_value(v);
+}
+
+/* What the disk baseline and the memory-only image must show: positive bandwidths, ratios, a HUGE load. */
+static void snapshot_mem_shape(json_t *j, const struct thpvm_cmd *c)
+{
+	json_t *mem = json_object_get(json_array_get(json_object_get(j, "sizes"), 0), "memory");
+
+	cr_assert(strstr(c->out, "\ndisk baseline (host ") && strstr(c->out, "\nmemory-only (host "), "%s", c->out);
+	cr_assert_gt(snap_median(j, "disk", "write_gbps"), 0);
+	cr_assert_gt(snap_median(j, "disk", "read_gbps"), 0);
+	cr_assert_gt(snap_median(j, "memory", "save_gbps"), 0);
+	cr_assert_gt(snap_median(j, "memory", "load_gbps"), 0);
+	cr_assert_gt(json_real_value(json_object_get(mem, "save_ratio")), 0, "the save's ratio to the disk baseline");
+	cr_assert_gt(json_real_value(json_object_get(mem, "load_ratio")), 0, "the load's ratio to the disk baseline");
+	if (host_thp_allowed())
+		cr_assert_eq(snap_median(j, "memory", "huge_pct"), 100.0, "a load into fresh THP RAM left split extents");
+}
+
+Test(bench, snapshot_measures_disk_image_and_a_whole_vm, .init = setup, .fini = teardown)
+{
+	const struct thpvm_cmd *c;
+	json_t *j;
+
+	REQUIRE_KVM();
+	j = bench("snapshot", A("--sizes", "64M", "--reps", "1"), true, &c);
+	snapshot_mem_shape(j, c);
+	cr_assert(strstr(c->out, "\nwhole VM (host "), "%s", c->out);
+	cr_assert_gt(snap_median(j, "vm", "save_ms"), 0);
+	cr_assert_gt(snap_median(j, "vm", "restore_ms"), 0);
+	cr_assert_gt(snap_median(j, "vm", "load_gbps"), 0);
+	cr_assert_geq(snap_median(j, "vm", "pages_2m"), 0, "KVM's statistics were read");
+	cr_assert(json_is_real(json_object_get(json_object_get(json_array_get(json_object_get(j, "sizes"), 0), "vm"),
+					       "load_ratio")));
+	if (host_thp_allowed())
+		cr_assert_eq(snap_median(j, "vm", "huge_pct"), 100.0, "the restored RAM has split extents");
+	json_decref(j);
+}
+
+/* Without KVM as with it: the disk and the memory-only image need none. */
+Test(bench, snapshot_memory_parts_run_without_kvm, .init = setup, .fini = teardown)
+{
+	const struct thpvm_cmd *c;
+	json_t *j;
+
+	j = bench("snapshot", A("--sizes", "64M", "--reps", "1", "--parts", "disk,memory"), true, &c);
+	snapshot_mem_shape(j, c);
+	cr_assert_null(strstr(c->out, "whole VM"), "--parts disk,memory ran the VM part: %s", c->out);
+	json_decref(j);
+}
+
+/* Bad input: one line, status 2, before any memory or file exists. */
+Test(bench, snapshot_refuses_bad_options_in_one_line)
+{
+	const char *const *const bad[] = { A("--sizes", "63M"), A("--sizes", "65G"), A("--reps", "0"),
+						    A("--parts", "disk,cpu"), A("--dir", "/nonexistent-thpvm") };
+	const struct thpvm_cmd *c;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *argv[8] = { "bench", "snapshot", bad[i][0], bad[i][1], NULL };
+
+		c = thpvm_cmd_run(argv);
+		cr_assert_eq(c->status, 2, "%s %s: status %d: %s", bad[i][0], bad[i][1], c->status, c->err);
+		cr_assert_eq(strchr(c->err, '\n'), c->err + strlen(c->err) - 1, "more than one line: %s", c->err);
+	}
 }

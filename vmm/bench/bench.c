@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
@@ -11,6 +12,22 @@
 
 /* Where this run's numbers come from: every table is printed under it, every --json file carries it. */
 static struct kvm_host bench_host;
+
+const struct kvm_host *bench_host_get(void)
+{
+	return &bench_host;
+}
+
+void bench_warm_memory(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return;
+	madvise(p, size, MADV_HUGEPAGE);
+	madvise(p, size, 23 /* MADV_POPULATE_WRITE */);
+	munmap(p, size);
+}
 
 static int cmp_double(const void *a, const void *b)
 {

@@ -18,6 +18,17 @@ struct bench {
 
 extern const struct bench *const benches[];
 
+struct kvm_host;
+/* The host this run's numbers come from, detected before the benchmark starts (its first line). */
+const struct kvm_host *bench_host_get(void);
+/*
+ * Touches size bytes of fresh THP memory and frees them again, for a
+ * benchmark about to allocate that much: free memory idle for seconds is
+ * handed back to the hypervisor here (host-facts) and costs ~2.6 s/GiB to
+ * touch again, which would be timed as the benchmark's own.
+ */
+void bench_warm_memory(uint64_t size);
+
 /* Writes a benchmark's --json file, with "host" (KVM kind, paging, emulated or not) added. 0 or -errno. */
 int bench_json_write(json_t *j, const char *path);
 

@@ -177,18 +177,6 @@ static int tmpl_create(struct tmpl *t, uint64_t memory)
 
 /* ---- one child ---- */
 
-static void warm_memory(uint64_t size)
-{
-	/* free memory idle for seconds is handed back to the hypervisor (host-facts): touch what the copies will use */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return;
-	madvise(p, size, MADV_HUGEPAGE);
-	madvise(p, size, 23 /* MADV_POPULATE_WRITE */);
-	munmap(p, size);
-}
-
 static double kvm_2m_pct(json_t *st, const struct tmpl *t)
 {
 	return t->pages_2m ? 100.0 * bench_json_num(json_object_get(st, "summary"), "kvm_pages_2m", NULL) / (double)t->pages_2m : NAN;
@@ -285,7 +273,7 @@ static int run_child(const struct opts *o, const struct config *cfg, const struc
 	res->before_cpa = console_value(console, "child_before_median") / 1024.0;
 	res->split_cpa = console_value(console, "split_median") / 1024.0;
 	if (o->warm)
-		warm_memory(o->memory);
+		bench_warm_memory(o->memory); /* what the copies will use */
 	if (!cfg->khugepaged) {
 		args = json_pack("{s:s}", "options", cfg->options);
 		st = bench_call(sock, "collapse", args, 30000);

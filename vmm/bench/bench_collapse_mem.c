@@ -121,16 +121,8 @@ static void child_run(const struct config *cfg, struct thpvm_memmap *map, struct
 	volatile bool stop = false;
 	uint64_t t0;
 
-	if (warm) {
-		/* free memory idle for seconds is handed back to the hypervisor: touch what the copies will use */
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p != MAP_FAILED) {
-			madvise(p, size, MADV_HUGEPAGE);
-			madvise(p, size, 23 /* MADV_POPULATE_WRITE */);
-			munmap(p, size);
-		}
-	}
+	if (warm)
+		bench_warm_memory(size); /* what the copies will use */
 	t0 = util_mono_ns();
 	for (uint64_t off = 0; off < size; off += 2ULL << 20)
 		hva[off + 4096] ^= 1;

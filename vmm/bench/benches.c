@@ -7,6 +7,7 @@ extern const struct bench bench_tlb;
 extern const struct bench bench_collapse_mem;
 extern const struct bench bench_fork;
 extern const struct bench bench_collapse;
+extern const struct bench bench_snapshot;
 
 const struct bench *const benches[] = {
 	&bench_coverage,
@@ -14,5 +15,6 @@ const struct bench *const benches[] = {
 	&bench_collapse_mem,
 	&bench_fork,
 	&bench_collapse,
+	&bench_snapshot,
 	NULL,
 };
