@@ -18,6 +18,7 @@
 #include <thpvm/image.h>
 #include <thpvm/extent.h>
 #include "internal.h"
+#include "kernel_compat.h"
 
 /*
  * Requests in flight. One 2 MiB request keeps an NVMe queue busy only with
@@ -295,9 +296,17 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 		thpvm_region_extent(r, i, &e);
 		hva = r->hva + (e.gpa - r->gpa);
 		len = (uint64_t)e.nr_pages * THPVM_PAGE_SIZE;
-		if (map[i] == THPVM_IMAGE_DATA)
+		/*
+		 * An O_DIRECT read into pages not there yet makes the kernel fault
+		 * them in one by one as it pins them; populating the extent first
+		 * gets its 2 MiB page in one go, while the reads queued before it
+		 * are in flight (bench snapshot, kvm-pvm, 1 GiB, 3 reps: the load
+		 * went from 1.41 to 1.86 GB/s, 0.69x to 0.86x of the disk's read).
+		 */
+		if (map[i] == THPVM_IMAGE_DATA) {
+			madvise(hva, len, MADV_POPULATE_WRITE);
 			ret = image_queue(&io, hva, e.gpa - r->gpa, len);
-		else if (e.nr_present && madvise(hva, len, MADV_DONTNEED))
+		} else if (e.nr_present && madvise(hva, len, MADV_DONTNEED))
 			ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "discarding extent %llu: %s", (unsigned long long)i,
 					 strerror(errno));
 	}
