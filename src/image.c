@@ -68,8 +68,21 @@ struct image_io {
 	unsigned in_flight;
 	struct image_req reqs[IMAGE_QUEUE_DEPTH];
 	bool busy[IMAGE_QUEUE_DEPTH];
+	/* the ring failed (a submit or a wait): what is in flight cannot be waited for; io_uring_queue_exit() cancels it */
+	bool broken;
 	uint64_t bytes;
 };
+
+/* Submits what is prepared; a failure leaves the ring broken (nothing more waited for). */
+static int image_submit(struct image_io *io)
+{
+	int ret = io_uring_submit(&io->ring);
+
+	if (ret >= 0)
+		return 0;
+	io->broken = true;
+	return image_fail(io->path, THPVM_IMAGE_IO_FAILED, "io_uring_submit: %s", strerror(-ret));
+}
 
 static void image_prep(struct image_io *io, unsigned slot)
 {
@@ -95,8 +108,10 @@ static int image_reap(struct image_io *io)
 	do {
 		ret = io_uring_wait_cqe(&io->ring, &cqe);
 	} while (ret == -EINTR);
-	if (ret)
+	if (ret) {
+		io->broken = true;
 		return image_fail(io->path, THPVM_IMAGE_IO_FAILED, "io_uring_wait_cqe: %s", strerror(-ret));
+	}
 	slot = (unsigned)io_uring_cqe_get_data64(cqe);
 	res = cqe->res;
 	io_uring_cqe_seen(&io->ring, cqe);
@@ -119,8 +134,7 @@ static int image_reap(struct image_io *io)
 	io->bytes += (uint64_t)res;
 	if (r->done < r->len) {
 		image_prep(io, slot);
-		ret = io_uring_submit(&io->ring);
-		return ret < 0 ? image_fail(io->path, THPVM_IMAGE_IO_FAILED, "io_uring_submit: %s", strerror(-ret)) : 0;
+		return image_submit(io);
 	}
 	io->busy[slot] = false;
 	io->in_flight--;
@@ -133,6 +147,8 @@ static int image_queue(struct image_io *io, uint8_t *hva, uint64_t off, uint64_t
 	unsigned slot;
 	int ret;
 
+	if (io->broken)
+		return -EIO;
 	while (io->in_flight == IMAGE_QUEUE_DEPTH)
 		if ((ret = image_reap(io)))
 			return ret;
@@ -142,8 +158,7 @@ static int image_queue(struct image_io *io, uint8_t *hva, uint64_t off, uint64_t
 	io->busy[slot] = true;
 	io->in_flight++;
 	image_prep(io, slot);
-	ret = io_uring_submit(&io->ring);
-	return ret < 0 ? image_fail(io->path, THPVM_IMAGE_IO_FAILED, "io_uring_submit: %s", strerror(-ret)) : 0;
+	return image_submit(io);
 }
 
 /* Waits for every request in flight; the first error wins, the rest are still reaped. */
@@ -152,7 +167,7 @@ static int image_drain(struct image_io *io, int ret)
 	char first[512];
 
 	snprintf(first, sizeof(first), "%s", thpvm_last_error());
-	while (io->in_flight) {
+	while (io->in_flight && !io->broken) {
 		int r = image_reap(io);
 
 		if (r && !ret) {
@@ -169,6 +184,7 @@ static int image_drain(struct image_io *io, int ret)
 static int image_open(struct image_io *io, const char *path, int flags, struct thpvm_image_stats *st)
 {
 	struct stat sb;
+	int ret;
 
 	io->path = path;
 	io->fd = open(path, flags | O_DIRECT | O_CLOEXEC, 0600);
@@ -181,9 +197,9 @@ static int image_open(struct image_io *io, const char *path, int flags, struct t
 		close(io->fd);
 		return image_fail(path, THPVM_IMAGE_NOT_REGULAR, "%s", "");
 	}
-	if (io_uring_queue_init(IMAGE_QUEUE_DEPTH, &io->ring, 0)) {
+	if ((ret = io_uring_queue_init(IMAGE_QUEUE_DEPTH, &io->ring, 0))) {
 		close(io->fd);
-		return image_fail(path, THPVM_IMAGE_URING_FAILED, "%s", "");
+		return image_fail(path, THPVM_IMAGE_URING_FAILED, "%s", strerror(-ret));
 	}
 	st->queue_depth = IMAGE_QUEUE_DEPTH;
 	return 0;
@@ -283,7 +299,9 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 	}
 	if ((ret = image_refresh(r, path)) || (ret = image_open(&io, path, O_RDONLY, &st)))
 		return ret;
-	if (fstat(io.fd, &sb) || (uint64_t)sb.st_size != r->size_bytes) {
+	if (fstat(io.fd, &sb))
+		sb.st_size = 0;
+	if ((uint64_t)sb.st_size != r->size_bytes) {
 		ret = image_fail(path, THPVM_IMAGE_SIZE_MISMATCH, "%llu bytes, region '%s' has %llu",
 				 (unsigned long long)sb.st_size, r->name, (unsigned long long)r->size_bytes);
 		goto out;

@@ -476,9 +476,9 @@ Test(snapshot, ctl_snapshot_and_run_restore_carry_a_guest_into_another_process)
  */
 Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 {
-	char path_arg[160], clone_sock[160], console[200];
+	char path_arg[160], clone_sock[160], console[200], out[200], text[4096];
 	struct thpvm_cmd *o;
-	int st;
+	int st, fd;
 
 	REQUIRE_KVM();
 	snprintf(path_arg, sizeof(path_arg), "path=%s", snap);
@@ -490,15 +490,23 @@ Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 	cr_assert_eq(waitpid(vmm_pids[0], &st, 0), vmm_pids[0]);
 	vmm_pids[0] = 0;
 
+	/* thpvm's own output into a file, as a script would have it: its buffered lines must not reach a clone */
+	snprintf(out, sizeof(out), "%s/clones.out", dir);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
 	vmm_pids[1] = thpvm_spawn(A(THPVM, "run", "--restore", snap, "--memory-mode", "shared", "--clones", "3",
 				    "--timeout", "250", "--ctl-sock", sock2, "--collapse", "off"),
-				  SPAWN_DEVNULL, SPAWN_DEVNULL, SPAWN_DEVNULL);
+				  SPAWN_DEVNULL, fd, fd);
+	close(fd);
 	for (unsigned i = 1; i <= 3; i++) {
 		snprintf(clone_sock, sizeof(clone_sock), "%s.%u", sock2, i);
 		wait_waiting(clone_sock, vmm_pids[1], "clone");
 		cr_assert_eq(forked_child_status(clone_sock), 0, "clone %u's child found pages that lost the pattern", i);
 		snprintf(console, sizeof(console), "%s.console", clone_sock);
-		cr_assert_eq(access(console, F_OK), 0, "clone %u has its console file %s", i, console);
+		fd = open(console, O_RDONLY);
+		cr_assert_geq(fd, 0, "clone %u has its console file %s", i, console);
+		fd_slurp(fd, text, sizeof(text));
+		cr_assert_null(strstr(text, "clone 1: pid"), "thpvm's own lines leaked into clone %u's console: %s", i, text);
 	}
 	for (unsigned i = 1; i <= 3; i++) {
 		snprintf(clone_sock, sizeof(clone_sock), "%s.%u", sock2, i);
@@ -507,6 +515,14 @@ Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
 	vmm_pids[1] = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "thpvm with 3 clones: status 0x%x", st);
+	fd = open(out, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	fd_slurp(fd, text, sizeof(text));
+	for (unsigned i = 1; i <= 3; i++) {
+		snprintf(console, sizeof(console), "clone %u: pid ", i);
+		cr_assert(strstr(text, console), "thpvm says when clone %u starts: %s", i, text);
+	}
+	cr_assert(strstr(text, "ended with status 0"), "%s", text);
 	o = thpvm_cmd_run(A("run", "--restore", snap, "--clones", "2"));
 	cr_assert_eq(o->status, 2);
 	cr_assert(strstr(o->err, "--clones needs --restore and --ctl-sock"), "%s", o->err);

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* thpvm snapshot SOCK DIR: the control socket's `snapshot` command, spelled as a subcommand. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "util/opts.h"
 
@@ -10,6 +14,8 @@ static int run(int argc, char **argv)
 		{ "paused", no_argument, NULL, 'p' },
 		{ 0 },
 	};
+	char cwd[PATH_MAX], abs[PATH_MAX * 2];
+	const char *dir;
 	bool paused = false;
 	json_t *args;
 	int c;
@@ -24,9 +30,19 @@ static int run(int argc, char **argv)
 		cli_error("snapshot: usage: thpvm snapshot [--paused] SOCK DIR");
 		return 2;
 	}
-	args = json_pack("{s:s, s:b}", "path", argv[optind + 1], "resume", !paused);
+	/* the VMM resolves a relative path against its own directory: make it the caller's */
+	dir = argv[optind + 1];
+	if (dir[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd))) {
+			cli_error("snapshot: the current directory: %s", strerror(errno));
+			return 2;
+		}
+		snprintf(abs, sizeof(abs), "%s/%s", cwd, dir);
+		dir = abs;
+	}
+	args = json_pack("{s:s, s:b}", "path", dir, "resume", !paused);
 	if (!args) {
-		cli_error("snapshot: directory '%s' is not valid UTF-8", argv[optind + 1]);
+		cli_error("snapshot: directory '%s' is not valid UTF-8", dir);
 		return 2;
 	}
 	/* a big guest takes a while to write: no timeout, as a save is not a hang */

@@ -215,6 +215,10 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 	}
 	if (opt_rest(cmd, argc, argv))
 		return 2;
+	if (o->restore_shared && o->prefault) {
+		cli_error("%s: --prefault would read every memory file into guest RAM: not with --memory-mode shared", cmd);
+		return 2;
+	}
 	if (memory_mode_given && !o->restore) {
 		cli_error("%s: --memory-mode needs --restore (it says how a snapshot's memory comes back)", cmd);
 		return 2;

@@ -57,12 +57,19 @@ static json_t *h_pause(void *ctx, json_t *args, struct ctl_error *err)
 static json_t *h_resume(void *ctx, json_t *args, struct ctl_error *err)
 {
 	struct vm_ctl *vc = ctx;
-	const char *st = state_str(vc->vm);
+	const char *st;
+	int ret = 0;
 
 	(void)args;
+	/* a collapse's quiesce pauses the VM briefly: that pause is not the user's to undo */
+	vm_hooks_hold(vc->vm);
+	st = state_str(vc->vm);
+	if (!strcmp(st, "paused"))
+		ret = vm_resume(vc->vm);
+	vm_hooks_release(vc->vm);
 	if (strcmp(st, "paused"))
 		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not paused", st);
-	if (vm_resume(vc->vm))
+	if (ret)
 		return ctl_fail(err, CTL_FAILED, "resume: %s", vmm_last_error());
 	return json_pack("{s:s}", "state", state_str(vc->vm));
 }
@@ -345,20 +352,35 @@ static const struct ctl_arg snapshot_args[] = {
 static json_t *h_snapshot(void *ctx, json_t *args, struct ctl_error *err)
 {
 	struct vm_ctl *vc = ctx;
-	const char *dir = ctl_arg_string(args, "path", NULL), *st = state_str(vc->vm);
-	bool running = !strcmp(st, "running"), resume = ctl_arg_bool(args, "resume", true);
+	const char *dir = ctl_arg_string(args, "path", NULL), *st;
+	bool running, resume = ctl_arg_bool(args, "resume", true);
 	struct snapshot_report rep;
 	int ret;
 
 	if (!vc->cfg.machine)
 		return ctl_fail(err, CTL_UNSUPPORTED, "snapshot: %s", vc->cfg.no_snapshot ? vc->cfg.no_snapshot : "");
-	if (!running && strcmp(st, "paused"))
+	/*
+	 * Held from the state read to the end: a collapse's quiesce pauses the
+	 * VM for a moment and resumes it, which must not happen under the save
+	 * (a VM paused by a quiesce is running, as far as the user is concerned).
+	 */
+	vm_hooks_hold(vc->vm);
+	st = state_str(vc->vm);
+	running = !strcmp(st, "running");
+	if (!running && strcmp(st, "paused")) {
+		vm_hooks_release(vc->vm);
 		return ctl_fail(err, CTL_BAD_STATE, "the VM is %s, not running or paused", st);
-	if (running && vm_pause_for_user(vc->vm))
+	}
+	if (running && vm_pause(vc->vm)) {
+		vm_hooks_release(vc->vm);
 		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
+	}
 	ret = vm_snapshot_save(vc->vm, dir, vc->cfg.machine, &rep);
-	if (running && resume && vm_resume(vc->vm) && !ret)
+	if (running && resume && vm_resume(vc->vm) && !ret) {
+		vm_hooks_release(vc->vm);
 		return ctl_fail(err, CTL_FAILED, "saved, but resume: %s", vmm_last_error());
+	}
+	vm_hooks_release(vc->vm);
 	if (ret)
 		return ctl_fail(err, ret == -EEXIST ? CTL_ARG_VALUE : ret == -ENOMEM ? CTL_NO_MEMORY : CTL_FAILED, "%s",
 				vmm_last_error());

@@ -222,7 +222,14 @@ void vm_stop_dump(struct vm *vm, enum vm_stop_reason reason, int status, int vcp
  */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
-/* vm_pause() between every hook's pause_begin and pause_end (in reverse): a pause a user asked for. */
+/*
+ * Every hook's pause_begin, and (in reverse) pause_end: between the two no
+ * subsystem pauses or resumes the VM on its own (the collapse thread's
+ * quiesce waits), so a user's command can read the run state and act on it.
+ */
+void vm_hooks_hold(struct vm *vm);
+void vm_hooks_release(struct vm *vm);
+/* vm_pause() between vm_hooks_hold() and vm_hooks_release(): a pause a user asked for. */
 int vm_pause_for_user(struct vm *vm);
 
 /* Where a VM is in its life; the one reading of the run state fields for every other module. */

@@ -183,17 +183,27 @@ int vm_pause(struct vm *vm)
 	return 0;
 }
 
+void vm_hooks_hold(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_hooks; i++)
+		if (vm->hooks[i].pause_begin)
+			vm->hooks[i].pause_begin(vm->hooks[i].arg);
+}
+
+void vm_hooks_release(struct vm *vm)
+{
+	for (unsigned i = vm->nr_hooks; i-- > 0;)
+		if (vm->hooks[i].pause_end)
+			vm->hooks[i].pause_end(vm->hooks[i].arg);
+}
+
 int vm_pause_for_user(struct vm *vm)
 {
 	int ret;
 
-	for (unsigned i = 0; i < vm->nr_hooks; i++)
-		if (vm->hooks[i].pause_begin)
-			vm->hooks[i].pause_begin(vm->hooks[i].arg);
+	vm_hooks_hold(vm);
 	ret = vm_pause(vm);
-	for (unsigned i = vm->nr_hooks; i-- > 0;)
-		if (vm->hooks[i].pause_end)
-			vm->hooks[i].pause_end(vm->hooks[i].arg);
+	vm_hooks_release(vm);
 	return ret;
 }
 

@@ -4,9 +4,21 @@
 #include "util/error.h"
 #include "x86/layout.h"
 
+unsigned guest_ram_layout(uint64_t size_bytes, struct guest_ram_region out[GUEST_RAM_MAX_REGIONS])
+{
+	uint64_t low = size_bytes < X86_MMIO_HOLE_GPA ? size_bytes : X86_MMIO_HOLE_GPA;
+
+	out[0] = (struct guest_ram_region){ .name = "ram-low", .gpa = 0, .size_bytes = low };
+	if (size_bytes <= low)
+		return 1;
+	out[1] = (struct guest_ram_region){ .name = "ram-high", .gpa = X86_RAM_HIGH_GPA, .size_bytes = size_bytes - low };
+	return 2;
+}
+
 int guest_ram_create(const struct guest_ram_config *cfg, struct thpvm_memmap **out)
 {
-	uint64_t low = cfg->size_bytes < X86_MMIO_HOLE_GPA ? cfg->size_bytes : X86_MMIO_HOLE_GPA;
+	struct guest_ram_region layout[GUEST_RAM_MAX_REGIONS];
+	unsigned n = guest_ram_layout(cfg->size_bytes, layout);
 	struct thpvm_region_config rc = {
 		.backing = cfg->backing,
 		.populate = cfg->populate,
@@ -21,20 +33,15 @@ int guest_ram_create(const struct guest_ram_config *cfg, struct thpvm_memmap **o
 		return vmm_fail(-EINVAL, "guest memory must be a non-zero multiple of 2 MiB");
 	if ((ret = thpvm_memmap_create(&map)))
 		return vmm_fail(ret, "%s", thpvm_last_error());
-	if (cfg->file_fds) {
+	if (cfg->file_fds)
 		rc.backing = THPVM_BACKING_FILE;
-		rc.fd = cfg->file_fds[0];
-	}
-	rc.name = "ram-low";
-	rc.gpa = 0;
-	rc.size_bytes = low;
-	ret = thpvm_memmap_add(map, &rc, NULL);
-	if (!ret && cfg->size_bytes > low) {
-		rc.name = "ram-high";
-		rc.gpa = X86_RAM_HIGH_GPA;
-		rc.size_bytes = cfg->size_bytes - low;
+	ret = 0;
+	for (unsigned i = 0; i < n && !ret; i++) {
+		rc.name = layout[i].name;
+		rc.gpa = layout[i].gpa;
+		rc.size_bytes = layout[i].size_bytes;
 		if (cfg->file_fds)
-			rc.fd = cfg->file_fds[1];
+			rc.fd = cfg->file_fds[i];
 		ret = thpvm_memmap_add(map, &rc, NULL);
 	}
 	if (ret) {

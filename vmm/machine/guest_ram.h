@@ -17,13 +17,23 @@ struct guest_ram_config {
 	thpvm_progress_fn progress;     /* prefault progress, may be NULL */
 	void *progress_arg;
 	/*
-	 * A snapshot's memory files, one per region (ram-low, then ram-high):
+	 * A snapshot's memory files, one per region of guest_ram_layout():
 	 * each region is then that file mapped MAP_PRIVATE (THPVM_BACKING_FILE,
 	 * backing ignored), its pages shared with the page cache until the guest
 	 * writes one. NULL: anonymous memory of backing.
 	 */
 	const int *file_fds;
 };
+
+#define GUEST_RAM_MAX_REGIONS 2
+
+struct guest_ram_region {
+	const char *name;
+	uint64_t gpa, size_bytes;
+};
+
+/* The regions guest_ram_create() makes for size_bytes of RAM, in order; returns how many. */
+unsigned guest_ram_layout(uint64_t size_bytes, struct guest_ram_region out[GUEST_RAM_MAX_REGIONS]);
 
 /* Returns 0 or -errno with vmm_last_error() set (libthpvm's message for refused regions). */
 int guest_ram_create(const struct guest_ram_config *cfg, struct thpvm_memmap **out);

@@ -43,8 +43,8 @@ struct machine_config {
 /*
  * The machine's description in a snapshot (docs/snapshot-format.md): kind,
  * memory, vCPUs, backing and the payload's own (its file as an absolute
- * path, guest page size, arguments). NULL with vmm_last_error() for a Linux
- * guest (not restorable yet) or a payload that cannot be found.
+ * path, guest page size, arguments; a Linux guest's kernel, initrd and
+ * command line). NULL with vmm_last_error() for a file that cannot be found.
  */
 json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backing backing);
 /*

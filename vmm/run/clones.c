@@ -18,13 +18,14 @@
 #include "run_opts.h"
 #include "util/util.h"
 
-static pid_t clone_pids[RUN_MAX_CLONES];
-static unsigned nr_clone_pids;
+static volatile pid_t clone_pids[RUN_MAX_CLONES];
+static volatile sig_atomic_t nr_clone_pids;
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
 
 /* A signal to thpvm is a signal to every clone. */
 static void forward(int sig)
 {
-	for (unsigned i = 0; i < nr_clone_pids; i++)
+	for (unsigned i = 0; i < (unsigned)nr_clone_pids; i++)
 		if (clone_pids[i] > 0)
 			kill(clone_pids[i], sig);
 }
@@ -34,7 +35,14 @@ static void __attribute__((noreturn)) clone_main(const struct run_opts *o, unsig
 {
 	struct run_opts co = *o;
 	char sock[PATH_MAX], console[PATH_MAX + 16];
+	sigset_t none;
 	int fd;
+
+	/* the parent's forwarding is not the clone's: run_guest() sets its own, then signals may come */
+	for (unsigned k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++)
+		signal(forwarded[k], SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	snprintf(sock, sizeof(sock), "%s.%u", o->ctl_sock, i);
 	snprintf(console, sizeof(console), "%s.console", sock);
@@ -59,10 +67,18 @@ static void __attribute__((noreturn)) clone_main(const struct run_opts *o, unsig
 int run_clones(const struct run_opts *o)
 {
 	struct sigaction sa = { .sa_handler = forward }, old[3];
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	sigset_t block, prev;
 	int status = 0, st;
 
 	nr_clone_pids = 0;
+	/* a signal while the clones start waits until each started one is known, then reaches them all */
+	sigemptyset(&block);
+	sigemptyset(&sa.sa_mask);
+	for (unsigned k = 0; k < 3; k++) {
+		sigaddset(&block, forwarded[k]);
+		sigaction(forwarded[k], &sa, &old[k]);
+	}
+	sigprocmask(SIG_BLOCK, &block, &prev);
 	fflush(NULL);
 	for (unsigned i = 1; i <= o->clones; i++) {
 		pid_t pid = fork();
@@ -75,15 +91,15 @@ int run_clones(const struct run_opts *o)
 			status = 1;
 			break;
 		}
-		clone_pids[nr_clone_pids++] = pid;
+		clone_pids[nr_clone_pids] = pid;
+		nr_clone_pids = nr_clone_pids + 1;
 		printf("clone %u: pid %d, socket %s.%u, console %s.%u.console\n", i, (int)pid, o->ctl_sock, i,
 		       o->ctl_sock, i);
+		/* out now: a buffered line would be copied into the next clone and land in its console */
+		fflush(stdout);
 	}
-	fflush(stdout);
-	sigemptyset(&sa.sa_mask);
-	for (unsigned k = 0; k < 3; k++)
-		sigaction(sigs[k], &sa, &old[k]);
-	for (unsigned done = 0; done < nr_clone_pids;) {
+	sigprocmask(SIG_SETMASK, &prev, NULL);
+	for (unsigned done = 0; done < (unsigned)nr_clone_pids;) {
 		pid_t pid = wait(&st);
 
 		if (pid < 0) {
@@ -91,7 +107,7 @@ int run_clones(const struct run_opts *o)
 				continue;
 			break;
 		}
-		for (unsigned i = 0; i < nr_clone_pids; i++) {
+		for (unsigned i = 0; i < (unsigned)nr_clone_pids; i++) {
 			int code;
 
 			if (clone_pids[i] != pid)
@@ -107,6 +123,6 @@ int run_clones(const struct run_opts *o)
 		}
 	}
 	for (unsigned k = 0; k < 3; k++)
-		sigaction(sigs[k], &old[k], NULL);
+		sigaction(forwarded[k], &old[k], NULL);
 	return status;
 }

@@ -75,6 +75,37 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 }
 
 /*
+ * The guest RAM the snapshot's description makes must be the regions the
+ * state file holds, and its vCPUs the saved ones: checked now, before any
+ * memory exists (bad input), not when the state goes back in.
+ */
+static int check_snapshot_layout(struct run *r)
+{
+	struct guest_ram_region layout[GUEST_RAM_MAX_REGIONS];
+	unsigned n = guest_ram_layout(r->guest.memory_bytes, layout);
+	const char *dir = r->o->restore;
+	int ret = 0;
+
+	if (n != r->snap.nr_regions)
+		ret = vmm_fail(-EINVAL, "%s: %u RAM regions in the state file, %llu bytes of RAM make %u", dir,
+			       r->snap.nr_regions, (unsigned long long)r->guest.memory_bytes, n);
+	for (unsigned i = 0; i < n && !ret; i++)
+		if (strcmp(layout[i].name, r->snap.regions[i].name) || layout[i].gpa != r->snap.regions[i].gpa ||
+		    layout[i].size_bytes != r->snap.regions[i].size_bytes)
+			ret = vmm_fail(-EINVAL, "%s: region %u of the state file is '%s' at 0x%llx (%llu bytes), not '%s' "
+				       "at 0x%llx (%llu bytes)", dir, i, r->snap.regions[i].name,
+				       (unsigned long long)r->snap.regions[i].gpa,
+				       (unsigned long long)r->snap.regions[i].size_bytes, layout[i].name,
+				       (unsigned long long)layout[i].gpa, (unsigned long long)layout[i].size_bytes);
+	if (!ret && r->guest.nr_cpus != r->snap.vm.nr_vcpus)
+		ret = vmm_fail(-EINVAL, "%s: the description has %u vCPUs, the state file %u", dir, r->guest.nr_cpus,
+			       r->snap.vm.nr_vcpus);
+	if (ret)
+		snapshot_state_free(&r->snap);
+	return ret;
+}
+
+/*
  * --restore: the snapshot's state file, every check of it, before any
  * memory exists; the guest is then the snapshot's (its machine built again
  * the same way, its state loaded once the VM exists).
@@ -96,6 +127,8 @@ static int open_snapshot(struct run *r)
 		return ret;
 	}
 	r->guest.cmd = r->o->guest.cmd;
+	if ((ret = check_snapshot_layout(r)))
+		return ret;
 	/* where a Linux guest's console goes is this run's choice, not the guest's state */
 	r->guest.console = r->o->guest.console;
 	if (r->guest.console && !r->guest.kernel) {
@@ -136,6 +169,7 @@ static int create_ram(struct run *r)
 	};
 	int fds[THPVM_MAX_REGIONS], ret;
 
+	/* regions and files agree (open_snapshot checked the layout): every fd guest_ram_create() takes is one */
 	if (!r->o->restore_shared)
 		return guest_ram_create(&rc, &r->mem);
 	if ((ret = vm_snapshot_open_memory(r->o->restore, &r->snap, fds)))

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* renameat2 */
 /* A whole VM saved to and loaded from a snapshot directory (snapshot_dir.h). */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +73,7 @@ static void add_stats(struct thpvm_image_stats *sum, const struct thpvm_image_st
 static int save_memory(struct vm *vm, const char *tmp, struct snapshot_state *s, struct snapshot_report *rep)
 {
 	char path[PATH_MAX];
+	int ret;
 
 	for (unsigned i = 0; i < thpvm_memmap_nr_regions(vm->mem); i++) {
 		struct thpvm_region *r = thpvm_memmap_region(vm->mem, i);
@@ -89,8 +91,8 @@ static int save_memory(struct vm *vm, const char *tmp, struct snapshot_state *s,
 		s->nr_regions = i + 1;
 		if (!sr->map)
 			return vmm_fail(-ENOMEM, "out of memory for the extent map of %s", info.name);
-		if (thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, &st))
-			return vmm_fail(-EIO, "%s", thpvm_last_error());
+		if ((ret = thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, &st)))
+			return vmm_fail(ret, "%s", thpvm_last_error());
 		add_stats(&rep->mem, &st, i == 0);
 	}
 	return 0;
@@ -131,7 +133,8 @@ int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, stru
 		vmm_fail(ret, "%s: fsync: %s", tmp, strerror(-ret));
 		goto fail;
 	}
-	if (rename(tmp, dir)) {
+	/* never over a DIR made since the check above, even an empty one, which rename() would replace */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE)) {
 		ret = vmm_fail(-errno, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
@@ -252,9 +255,9 @@ int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, b
 	for (unsigned i = 0; i < s->nr_regions && !shared; i++) {
 		struct thpvm_image_stats st;
 
-		if (thpvm_region_image_load(thpvm_memmap_region(vm->mem, i), join(path, dir, s->regions[i].file),
-					    s->regions[i].map, &st))
-			return vmm_fail(-EIO, "%s", thpvm_last_error());
+		if ((ret = thpvm_region_image_load(thpvm_memmap_region(vm->mem, i), join(path, dir, s->regions[i].file),
+						   s->regions[i].map, &st)))
+			return vmm_fail(ret, "%s", thpvm_last_error());
 		add_stats(&rp.mem, &st, i == 0);
 	}
 	rp.memory_ns = util_mono_ns() - t0;
