@@ -96,6 +96,29 @@ static long long ram_diff(struct thpvm_memmap *mem, const uint8_t *copy)
 }
 
 /*
+ * A memtest guest (args on cpus vCPUs over RAM_BYTES of THP) run for a
+ * moment, then paused and saved into snap; the guest stays, paused, for the
+ * caller, and *machine is the description saved with it.
+ */
+static void save_running_memtest(struct guest *g, unsigned cpus, const char *const *args, json_t **machine,
+				 struct snapshot_report *rep)
+{
+	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = cpus,
+				     .guest_page_size = 2 * MIB };
+
+	guest_setup(g, guest_mem(RAM_BYTES, THPVM_BACKING_THP), "memtest", cpus, 2 * MIB, args);
+	g->own_mem = true;
+	for (unsigned i = 0; args[i]; i++)
+		cr_assert_eq(payload_args_add(&mc.args, args[i]), 0);
+	*machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
+	cr_assert_not_null(*machine, "%s", vmm_last_error());
+	cr_assert_eq(vm_start(g->vm), 0);
+	sleep_ms(test_ms(300));
+	cr_assert_eq(vm_pause(g->vm), 0);
+	cr_assert_eq(vm_snapshot_save(g->vm, snap, *machine, rep), 0, "%s", vmm_last_error());
+}
+
+/*
  * memtest checks, pass after pass, that every page still holds what its
  * previous pass wrote: stopped mid-pass on disk and loaded into another VM,
  * it can only go on without a bad page if every byte and every register
@@ -104,8 +127,7 @@ static long long ram_diff(struct thpvm_memmap *mem, const uint8_t *copy)
 Test(snapshot, a_running_vm_saved_and_loaded_into_a_fresh_one_is_the_same_byte_for_byte_and_runs_on)
 {
 	const char *const *args = A("mode=seq", "size=16M", "gen=10", "seed=3");
-	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = 2,
-				     .guest_page_size = 2 * MIB };
+	struct machine_config mc;
 	struct snapshot_report rep;
 	struct snapshot_state s;
 	struct thpvm_memmap *mem;
@@ -117,16 +139,7 @@ Test(snapshot, a_running_vm_saved_and_loaded_into_a_fresh_one_is_the_same_byte_f
 	long long diff;
 
 	REQUIRE_KVM();
-	mem = guest_mem(RAM_BYTES, THPVM_BACKING_THP);
-	guest_setup(&g, mem, "memtest", 2, 2 * MIB, args);
-	for (unsigned i = 0; args[i]; i++)
-		cr_assert_eq(payload_args_add(&mc.args, args[i]), 0);
-	machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
-	cr_assert_not_null(machine, "%s", vmm_last_error());
-	cr_assert_eq(vm_start(g.vm), 0);
-	sleep_ms(test_ms(300));
-	cr_assert_eq(vm_pause(g.vm), 0);
-	cr_assert_eq(vm_snapshot_save(g.vm, snap, machine, &rep), 0, "%s", vmm_last_error());
+	save_running_memtest(&g, 2, args, &machine, &rep);
 	/* 16 MiB of memtest's pages and the payload's own are data; most of the 64 MiB was never touched */
 	cr_assert_geq(rep.mem.nr[THPVM_IMAGE_DATA], 8, "%llu data extents", (unsigned long long)rep.mem.nr[THPVM_IMAGE_DATA]);
 	cr_assert_geq(rep.mem.nr[THPVM_IMAGE_ABSENT], 8, "untouched extents are holes");
@@ -135,9 +148,8 @@ Test(snapshot, a_running_vm_saved_and_loaded_into_a_fresh_one_is_the_same_byte_f
 	/* a second save into the same place is refused, the first left whole */
 	cr_assert_eq(vm_snapshot_save(g.vm, snap, machine, NULL), -EEXIST);
 	cr_assert(strstr(vmm_last_error(), "exists"), "%s", vmm_last_error());
-	copy = ram_copy(mem);
+	copy = ram_copy(g.mem);
 	guest_teardown(&g);
-	thpvm_memmap_destroy(mem);
 
 	/* a fresh VM, built from the snapshot's own description */
 	cr_assert_eq(vm_snapshot_open(snap, &s), 0, "%s", vmm_last_error());
@@ -204,8 +216,6 @@ static struct thpvm_coverage smaps_of(struct thpvm_memmap *mem)
 Test(snapshot, two_vms_restored_shared_read_one_page_cache_and_copy_only_what_they_write)
 {
 	const char *const *args = A("mode=seq", "size=16M", "gen=10", "seed=3");
-	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = 1,
-				     .guest_page_size = 2 * MIB };
 	struct snapshot_state s[2];
 	struct thpvm_memmap *mem[2];
 	struct thpvm_coverage cov;
@@ -214,16 +224,7 @@ Test(snapshot, two_vms_restored_shared_read_one_page_cache_and_copy_only_what_th
 	json_t *machine;
 
 	REQUIRE_KVM();
-	guest_setup(&g[0], guest_mem(RAM_BYTES, THPVM_BACKING_THP), "memtest", 1, 2 * MIB, args);
-	g[0].own_mem = true;
-	for (unsigned i = 0; args[i]; i++)
-		cr_assert_eq(payload_args_add(&mc.args, args[i]), 0);
-	machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
-	cr_assert_not_null(machine, "%s", vmm_last_error());
-	cr_assert_eq(vm_start(g[0].vm), 0);
-	sleep_ms(test_ms(300));
-	cr_assert_eq(vm_pause(g[0].vm), 0);
-	cr_assert_eq(vm_snapshot_save(g[0].vm, snap, machine, NULL), 0, "%s", vmm_last_error());
+	save_running_memtest(&g[0], 1, args, &machine, NULL);
 	copy = ram_copy(g[0].mem);
 	guest_teardown(&g[0]);
 	json_decref(machine);
@@ -289,8 +290,6 @@ static bool range_all_huge(void *arg)
 Test(snapshot, a_vm_restored_shared_gets_its_written_extents_back_on_2m_pages_losing_no_write)
 {
 	const char *const *args = A("mode=seq", "size=16M", "gen=10", "seed=3");
-	struct machine_config mc = { .payload = "memtest", .memory_bytes = RAM_BYTES, .nr_cpus = 1,
-				     .guest_page_size = 2 * MIB };
 	struct thpvm_collapse_config cfg;
 	struct thpvm_collapse_stats st;
 	struct snapshot_state s;
@@ -301,16 +300,7 @@ Test(snapshot, a_vm_restored_shared_gets_its_written_extents_back_on_2m_pages_lo
 
 	REQUIRE_KVM();
 	REQUIRE_THP();
-	guest_setup(&g, guest_mem(RAM_BYTES, THPVM_BACKING_THP), "memtest", 1, 2 * MIB, args);
-	g.own_mem = true;
-	for (unsigned i = 0; args[i]; i++)
-		cr_assert_eq(payload_args_add(&mc.args, args[i]), 0);
-	machine = machine_config_to_json(&mc, THPVM_BACKING_THP);
-	cr_assert_not_null(machine, "%s", vmm_last_error());
-	cr_assert_eq(vm_start(g.vm), 0);
-	sleep_ms(test_ms(300));
-	cr_assert_eq(vm_pause(g.vm), 0);
-	cr_assert_eq(vm_snapshot_save(g.vm, snap, machine, NULL), 0, "%s", vmm_last_error());
+	save_running_memtest(&g, 1, args, &machine, NULL);
 	guest_teardown(&g);
 	json_decref(machine);
 

@@ -7,7 +7,7 @@ name=thpvm-fork
 sock=$L2_DIR/fork.sock
 child=$sock.1
 descs="parent shell answers before the fork|fork reply names the child's socket and console|child shell answers its own console input|parent shell still answers after the fork|each marker only on its own console|child ends with status 0, reaped by the parent|parent ends with status 0"
-skip_all() { _IFS=$IFS; IFS='|'; for d in $descs; do tap_skip "thpvm L2 fork: $d" "$1"; done; IFS=$_IFS; }
+skip_all() { case_skip_all "thpvm L2 fork" "$descs" "$1"; }
 if ! reason=$(thpvm_can_boot_linux); then
 	skip_all "$reason"
 	return 0
@@ -16,11 +16,7 @@ if ! thpvm run --help 2>&1 | grep -q -- --ctl-sock; then
 	skip_all "thpvm has no --ctl-sock (snapshot-fork)"
 	return 0
 fi
-ok_or_fail() { # ok_or_fail CONDITION_STATUS DESC DIAG...
-	_st=$1 _d="thpvm L2 fork: $2"
-	shift 2
-	if [ "$_st" = 0 ]; then tap_ok "$_d"; else tap_fail "$_d" "$@"; fi
-}
+ok_or_fail() { case_result "thpvm L2 fork" "$@"; } # ok_or_fail CONDITION_STATUS DESC DIAG...
 child_says() { grep -qE "$1" "$child.console" 2>/dev/null; }
 child_run() { # child_run COMMAND REGEX: type COMMAND on the child's console until its console matches
 	_i=0
@@ -33,12 +29,8 @@ child_run() { # child_run COMMAND REGEX: type COMMAND on the child's console unt
 	child_says "$2"
 }
 
-rm -f "$sock" "$child" "$child.console"
-l2_console_in $name
-L2_THPVM_ARGS="--ctl-sock $sock"
-l2_thpvm $name 1 "thpvm.shell=1" &
-unset L2_THPVM_ARGS
-if ! l2_wait_marker $name; then
+rm -f "$child" "$child.console"
+if ! l2_thpvm_shell $name "$sock"; then
 	tap_fail "thpvm L2 fork: parent shell answers before the fork" "no init marker" "$(l2_tail $name)"
 	skip_all "the guest did not boot"
 	return 0

@@ -8,7 +8,7 @@ name=thpvm-snap
 sock=$L2_DIR/snap.sock
 snap=$L2_DIR/snap.d
 descs="shell answers before the snapshot|snapshot reply names the directory|the original ends with status 0 after quit|restore 1: shell answers|restore 1: uptime goes on from the saved one|restore 1: ends with status 0|restore 2: shell answers|restore 2: uptime goes on from the saved one|restore 2: ends with status 0"
-skip_all() { _IFS=$IFS; IFS='|'; for d in $descs; do tap_skip "thpvm L2 snapshot: $d" "$1"; done; IFS=$_IFS; }
+skip_all() { case_skip_all "thpvm L2 snapshot" "$descs" "$1"; }
 if ! reason=$(thpvm_can_boot_linux); then
 	skip_all "$reason"
 	return 0
@@ -17,19 +17,11 @@ if ! thpvm run --help 2>&1 | grep -q -- --restore; then
 	skip_all "thpvm has no --restore (snapshots on disk)"
 	return 0
 fi
-ok_or_fail() { # ok_or_fail CONDITION_STATUS DESC DIAG...
-	_st=$1 _d="thpvm L2 snapshot: $2"
-	shift 2
-	if [ "$_st" = 0 ]; then tap_ok "$_d"; else tap_fail "$_d" "$@"; fi
-}
+ok_or_fail() { case_result "thpvm L2 snapshot" "$@"; } # ok_or_fail CONDITION_STATUS DESC DIAG...
 uptime_of() { sed -n "s/^$2 up=\([0-9.]*\).*/\1/p" "$(l2_log "$1")" | head -n 1; }
 
-rm -rf "$snap" "$sock"
-l2_console_in $name
-L2_THPVM_ARGS="--ctl-sock $sock"
-l2_thpvm $name 1 "thpvm.shell=1" &
-unset L2_THPVM_ARGS
-if ! l2_wait_marker $name; then
+rm -rf "$snap"
+if ! l2_thpvm_shell $name "$sock"; then
 	tap_fail "thpvm L2 snapshot: shell answers before the snapshot" "no init marker" "$(l2_tail $name)"
 	skip_all "the guest did not boot"
 	return 0

@@ -42,6 +42,19 @@ _tap() { # _tap RESULT LINE: RESULT in ok|fail|skip, LINE without its number
 tap_ok() { _tap ok "$1"; }
 tap_fail() { _tap fail "$1"; shift; for _d in "$@"; do diag "$_d"; done; }
 tap_skip() { _tap skip "$1 # SKIP $2"; }
+# A case's results under one name: case_result NAME STATUS DESC DIAG... is ok when STATUS is 0, else a
+# failure with the diagnostics; case_skip_all NAME "DESC|DESC|..." REASON skips every one of them.
+case_result() {
+	_cr_d="$1: $3" _cr_st=$2
+	shift 3
+	if [ "$_cr_st" = 0 ]; then tap_ok "$_cr_d"; else tap_fail "$_cr_d" "$@"; fi
+}
+case_skip_all() {
+	_cs_n=$1 _cs_r=$3 _cs_ifs=$IFS
+	IFS='|'
+	for _cs_d in $2; do tap_skip "$_cs_n: $_cs_d" "$_cs_r"; done
+	IFS=$_cs_ifs
+}
 tap_is() { # tap_is ACTUAL EXPECTED DESC
 	if [ "$1" = "$2" ]; then tap_ok "$3"; else tap_fail "$3" "got '$1', expected '$2'"; fi
 }
@@ -101,6 +114,15 @@ l2_qemu() { # l2_qemu NAME CPUS [CMDLINE_EXTRA [KERNEL]]
 		-kernel "${4:-$GUEST/vmlinux}" -initrd "$GUEST/initramfs.cpio" -append "$L2_CMDLINE ${3:-}"
 }
 
+l2_thpvm_shell() { # l2_thpvm_shell NAME SOCK: the Linux guest with its shell (thpvm.shell=1) and a control
+	# socket at SOCK, in the background, its console input NAME's FIFO; 0 once its init marker is seen, 1 if it ended first
+	rm -f "$2"
+	l2_console_in "$1"
+	L2_THPVM_ARGS="--ctl-sock $2"
+	l2_thpvm "$1" 1 "thpvm.shell=1" &
+	unset L2_THPVM_ARGS
+	l2_wait_marker "$1"
+}
 l2_thpvm() { # l2_thpvm NAME CPUS [CMDLINE_EXTRA [KERNEL [INITRD]]]
 	l2_run "$1" thpvm run --kernel "${4:-$GUEST/vmlinux}" --initrd "${5:-$GUEST/initramfs.cpio}" \
 		--cmdline "$L2_CMDLINE ${3:-}" --memory "${L2_MEMORY_MIB}M" --cpus "$2" ${L2_THPVM_ARGS:-}
