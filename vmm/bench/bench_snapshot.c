@@ -84,6 +84,17 @@ static int parse_parts(const char *arg, struct opts *o)
 	return any ? 0 : -EINVAL;
 }
 
+/* Snapshot files belong on a disk: $TMPDIR, else /var/tmp (a disk where /tmp is tmpfs), else /tmp (the lab's L1 has no /var/tmp). */
+static const char *default_dir(void)
+{
+	const char *t = getenv("TMPDIR");
+	struct stat sb;
+
+	if (t && *t)
+		return t;
+	return !stat("/var/tmp", &sb) && S_ISDIR(sb.st_mode) ? "/var/tmp" : "/tmp";
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	enum { O_SIZES = 256, O_REPS, O_DIR, O_PARTS, O_JSON, O_NO_WARM };
@@ -97,7 +108,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	uint64_t v;
 	int c;
 
-	*o = (struct opts){ .sizes = { GIB, 8 * GIB }, .nr_sizes = 2, .reps = 5, .dir = "/var/tmp",
+	*o = (struct opts){ .sizes = { GIB, 8 * GIB }, .nr_sizes = 2, .reps = 5, .dir = default_dir(),
 			    .part = { true, true, true }, .warm = true };
 	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -334,7 +345,7 @@ const struct bench bench_snapshot = {
 	.summary = "snapshots on disk: the disk's own bandwidth, a region's image, a whole VM saved and restored",
 	.usage = "thpvm bench snapshot [--sizes 1G,8G] [--reps N] [--dir DIR] [--parts disk,memory,vm] [--json FILE]\n"
 		 "                     [--no-warm]\n"
-		 "  the files go in a fresh directory in DIR (default /var/tmp), removed at the end; DIR's file\n"
-		 "  system needs twice the largest size free",
+		 "  the files go in a fresh directory in DIR (default $TMPDIR, else /var/tmp, else /tmp), removed\n"
+		 "  at the end; DIR's file system needs twice the largest size free",
 	.run = run,
 };
