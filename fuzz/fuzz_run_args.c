@@ -29,7 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ret = run_opts_parse(argc, argv, &o);
 	if (!ret) {
 		/* what the driver relies on once the options are accepted */
-		FUZZ_CHECK(!!o.guest.payload != !!o.guest.kernel);
+		/* one guest kind: a payload, a kernel, or (--restore) the snapshot's, with nothing describing another */
+		if (o.restore)
+			FUZZ_CHECK(!o.guest.payload && !o.guest.kernel && !o.guest.initrd && !o.guest.cmdline);
+		else
+			FUZZ_CHECK(!!o.guest.payload != !!o.guest.kernel);
+		FUZZ_CHECK(!o.restore_shared || o.restore);
+		FUZZ_CHECK(!o.clones || (o.restore && o.ctl_sock && !o.stats_json && !o.guest.console));
 		FUZZ_CHECK(o.guest.memory_bytes && o.guest.memory_bytes % (2ULL << 20) == 0);
 		FUZZ_CHECK(o.guest.nr_cpus >= 1 && o.guest.nr_cpus <= PAYLOAD_MAX_CPUS);
 		FUZZ_CHECK(o.guest.guest_page_size == 4096 || o.guest.guest_page_size == 2ULL << 20);
