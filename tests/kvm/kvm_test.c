@@ -160,3 +160,78 @@ struct thpvm_cmd *thpvm_cmd_runl_in(const void *in, size_t in_len, const char *f
 	va_end(ap);
 	return c;
 }
+
+static struct thpvm_cmd *ctl_va(const char *path, const char *cmd, va_list ap)
+{
+	const char *args[32] = { "ctl", "--raw", "--timeout", "30", path, cmd };
+
+	argv_append_va(args, 32, 6, ap);
+	return thpvm_cmd_run(args);
+}
+
+struct thpvm_cmd *thpvm_ctl(const char *path, const char *cmd, ...)
+{
+	struct thpvm_cmd *o;
+	va_list ap;
+
+	va_start(ap, cmd);
+	o = ctl_va(path, cmd, ap);
+	va_end(ap);
+	return o;
+}
+
+json_t *thpvm_ctl_ok(const char *path, const char *cmd, ...)
+{
+	struct thpvm_cmd *o;
+	json_error_t e;
+	json_t *j;
+	va_list ap;
+
+	va_start(ap, cmd);
+	o = ctl_va(path, cmd, ap);
+	va_end(ap);
+	cr_assert_eq(o->status, 0, "thpvm ctl %s %s: status %d: %s", path, cmd, o->status, o->err);
+	j = json_loads(o->out, 0, &e);
+	cr_assert_not_null(j, "not JSON: %s", o->out);
+	return j;
+}
+
+json_t *json_at(json_t *o, const char *path)
+{
+	json_t *v = o;
+	char key[64];
+
+	while (*path) {
+		size_t n = strcspn(path, ".");
+
+		snprintf(key, sizeof(key), "%.*s", (int)n, path);
+		v = json_object_get(v, key);
+		path += n + (path[n] == '.');
+	}
+	return v;
+}
+
+long long json_num(json_t *o, const char *path)
+{
+	json_t *v = json_at(o, path);
+
+	cr_assert(json_is_integer(v), "no integer at %s", path);
+	return json_integer_value(v);
+}
+
+void ctl_wait_fork_waiting(const char *path, pid_t pid, unsigned tries)
+{
+	for (unsigned i = 0; i < tries; i++) {
+		struct thpvm_cmd *o = thpvm_ctl(path, "stats", NULL);
+		json_t *j = o->status ? NULL : json_loads(o->out, 0, NULL);
+		json_t *w = json_at(j, "payload.fork_waiting");
+		long long waiting = json_is_integer(w) ? json_integer_value(w) : 0;
+
+		json_decref(j);
+		if (waiting >= 1)
+			return;
+		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "thpvm run (%s) ended early", path);
+		sleep_ms(10);
+	}
+	cr_assert_fail("the payload behind %s never waited for a fork", path);
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <jansson.h>
 #include <thpvm.h>
 #include "require.h"
 #include "machine/guest_ram.h"
@@ -51,6 +52,21 @@ struct thpvm_cmd *thpvm_cmd_runl_in(const void *in, size_t in_len, const char *f
  */
 #define SPAWN_DEVNULL (-2)
 pid_t thpvm_spawn(const char *const *argv, int in_fd, int out_fd, int err_fd);
+/* `thpvm ctl --raw --timeout 30 PATH CMD ARGS...` (NULL-terminated) to its end: what thpvm_cmd_run() returns. */
+struct thpvm_cmd *thpvm_ctl(const char *path, const char *cmd, ...) __attribute__((sentinel));
+/* The same for a command that must succeed: its result (new reference); fails the test otherwise. */
+json_t *thpvm_ctl_ok(const char *path, const char *cmd, ...) __attribute__((sentinel));
+/* The value at key path "a.b.c" in o, or NULL; json_num() fails the test where it is no integer. */
+json_t *json_at(json_t *o, const char *path);
+long long json_num(json_t *o, const char *path);
+/*
+ * Returns once the VM behind the control socket path has its payload
+ * waiting for a fork (stats payload.fork_waiting, forktest or memtest
+ * mode=fork), looking every 10 ms, tries times at most; fails the test
+ * when thpvm (pid) ends first or the payload never waits.
+ */
+void ctl_wait_fork_waiting(const char *path, pid_t pid, unsigned tries);
+
 /* Reads an fd's file (a memfd the child wrote) from its start into buf, NUL-terminated, and closes it. */
 void fd_slurp(int fd, char *buf, size_t len);
 

@@ -65,72 +65,11 @@ static void teardown(void)
 
 TestSuite(fork_api, .init = setup, .fini = teardown, .timeout = 120);
 
-/* thpvm ctl --raw --timeout 30 PATH CMD ARGS...: status and output */
-static struct thpvm_cmd *ctl_va(const char *path, const char *cmd, va_list ap)
-{
-	const char *args[32] = { "ctl", "--raw", "--timeout", "30", path, cmd };
-
-	argv_append_va(args, 32, 6, ap);
-	return thpvm_cmd_run(args);
-}
-
-static struct thpvm_cmd *ctl(const char *path, const char *cmd, ...)
-{
-	struct thpvm_cmd *o;
-	va_list ap;
-
-	va_start(ap, cmd);
-	o = ctl_va(path, cmd, ap);
-	va_end(ap);
-	return o;
-}
-
-/* The result of a command that must succeed. */
-static json_t *ok(const char *path, const char *cmd, ...)
-{
-	struct thpvm_cmd *o;
-	json_error_t e;
-	json_t *j;
-	va_list ap;
-
-	va_start(ap, cmd);
-	o = ctl_va(path, cmd, ap);
-	va_end(ap);
-	cr_assert_eq(o->status, 0, "thpvm ctl %s %s: status %d: %s", path, cmd, o->status, o->err);
-	j = json_loads(o->out, 0, &e);
-	cr_assert_not_null(j, "not JSON: %s", o->out);
-	return j;
-}
-
-/* The value at path ("a.b.c") in o, or NULL. */
-static json_t *at(json_t *o, const char *path)
-{
-	json_t *v = o;
-	char key[64];
-
-	while (*path) {
-		size_t n = strcspn(path, ".");
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		v = json_object_get(v, key);
-		path += n + (path[n] == '.');
-	}
-	return v;
-}
-
 static const char *str(json_t *o, const char *path)
 {
-	json_t *v = at(o, path);
+	json_t *v = json_at(o, path);
 
 	return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static long long num(json_t *o, const char *path)
-{
-	json_t *v = at(o, path);
-
-	cr_assert(json_is_integer(v), "no integer at %s", path);
-	return json_integer_value(v);
 }
 
 /* thpvm run in the background, its console in dir/parent.out; returns once the payload waits for a fork. */
@@ -150,18 +89,7 @@ static void start_vmm(const char *const *extra)
 	cr_assert_geq(fd, 0);
 	vmm_pid = thpvm_spawn(argv, -1, fd, fd);
 	close(fd);
-	for (unsigned i = 0; i < 1000; i++) {
-		struct thpvm_cmd *o = ctl(sock, "stats", NULL);
-		json_t *j = o->status ? NULL : json_loads(o->out, 0, NULL);
-		long long waiting = j ? json_integer_value(json_object_get(json_object_get(j, "payload"), "fork_waiting")) : 0;
-
-		json_decref(j);
-		if (waiting >= 1)
-			return;
-		cr_assert_eq(waitpid(vmm_pid, NULL, WNOHANG), 0, "thpvm run ended early");
-		sleep_ms(10);
-	}
-	cr_assert_fail("the payload never waited for a fork");
+	ctl_wait_fork_waiting(sock, vmm_pid, 1000);
 }
 
 static char *file(const char *path)
@@ -215,26 +143,26 @@ Test(fork_api, pause_resume_stats_fork_and_quit_through_thpvm_ctl)
 	snprintf(c1, sizeof(c1), "%s.console", s1);
 	snprintf(c11, sizeof(c11), "%s.console", s11);
 
-	j = ok(sock, "pause", NULL);
+	j = thpvm_ctl_ok(sock, "pause", NULL);
 	cr_assert_str_eq(str(j, "state"), "paused");
 	json_decref(j);
-	o = ctl(sock, "pause", NULL);
+	o = thpvm_ctl(sock, "pause", NULL);
 	cr_assert_eq(o->status, 1);
 	cr_assert(strstr(o->err, "thpvm: bad_state: the VM is paused, not running"), "%s", o->err);
-	j = ok(sock, "resume", NULL);
+	j = thpvm_ctl_ok(sock, "resume", NULL);
 	cr_assert_str_eq(str(j, "state"), "running");
 	json_decref(j);
 
-	j = ok(sock, "stats", NULL);
-	cr_assert_eq(num(j, "fork.index"), 0);
-	cr_assert_eq(num(j, "fork.depth"), 0);
-	cr_assert_eq(num(j, "fork.memory.guest_ram_bytes"), 64 << 20);
-	cr_assert_eq(num(j, "summary.size_bytes"), 64 << 20);
+	j = thpvm_ctl_ok(sock, "stats", NULL);
+	cr_assert_eq(json_num(j, "fork.index"), 0);
+	cr_assert_eq(json_num(j, "fork.depth"), 0);
+	cr_assert_eq(json_num(j, "fork.memory.guest_ram_bytes"), 64 << 20);
+	cr_assert_eq(json_num(j, "summary.size_bytes"), 64 << 20);
 	cr_assert_str_eq(str(j, "state"), "running");
 	json_decref(j);
 
 	/* two children of a template */
-	j = ok(sock, "fork", "count=2", "template=true", NULL);
+	j = thpvm_ctl_ok(sock, "fork", "count=2", "template=true", NULL);
 	track(j);
 	cr_assert_str_eq(str(j, "state"), "paused");
 	kids = json_object_get(j, "children");
@@ -256,35 +184,35 @@ Test(fork_api, pause_resume_stats_fork_and_quit_through_thpvm_ctl)
 	cr_assert(strstr(file(c1), "result fork_index=1\n"), "%s", file(c1));
 	cr_assert(strstr(file(c1), "result fork_depth=1\n"), "%s", file(c1));
 
-	j = ok(s1, "stats", NULL);
-	cr_assert_eq(num(j, "fork.index"), 1);
-	cr_assert_eq(num(j, "fork.depth"), 1);
-	cr_assert_eq(num(j, "fork.parent_pid"), vmm_pid);
+	j = thpvm_ctl_ok(s1, "stats", NULL);
+	cr_assert_eq(json_num(j, "fork.index"), 1);
+	cr_assert_eq(json_num(j, "fork.depth"), 1);
+	cr_assert_eq(json_num(j, "fork.parent_pid"), vmm_pid);
 	cr_assert_str_eq(str(j, "state"), "running");
-	cr_assert_geq(num(j, "fork.memory.split_extents"), num(j, "payload.results.extents_written"),
+	cr_assert_geq(json_num(j, "fork.memory.split_extents"), json_num(j, "payload.results.extents_written"),
 		      "the extents the child wrote are split in it");
-	cr_assert_gt(num(j, "fork.memory.shared_bytes"), num(j, "fork.memory.private_bytes"),
+	cr_assert_gt(json_num(j, "fork.memory.shared_bytes"), json_num(j, "fork.memory.private_bytes"),
 		     "the child still shares most of its RAM");
 	json_decref(j);
-	j = ok(sock, "stats", NULL);
-	cr_assert_eq(num(j, "fork.memory.split_extents"), 0, "the template's extents stay HUGE");
-	cr_assert_eq(num(j, "fork.children_running"), 2);
+	j = thpvm_ctl_ok(sock, "stats", NULL);
+	cr_assert_eq(json_num(j, "fork.memory.split_extents"), 0, "the template's extents stay HUGE");
+	cr_assert_eq(json_num(j, "fork.children_running"), 2);
 	json_decref(j);
 
 	/* a child forks again: its child is PATH.1.1, two forks from the original */
-	j = ok(s1, "fork", NULL);
+	j = thpvm_ctl_ok(s1, "fork", NULL);
 	track(j);
 	cr_assert_str_eq(str(j, "state"), "running");
 	json_decref(j);
 	wait_for_text(c11, "extents_written=");
 	cr_assert(strstr(file(c11), "result fork_depth=2\n"), "%s", file(c11));
-	j = ok(s11, "stats", NULL);
-	cr_assert_eq(num(j, "fork.depth"), 2);
+	j = thpvm_ctl_ok(s11, "stats", NULL);
+	cr_assert_eq(json_num(j, "fork.depth"), 2);
 	json_decref(j);
 
 	/* everyone quits; the parent saw its children end */
 	for (const char *p = s11;; p = p == s11 ? s1 : s2) {
-		j = ok(p, "quit", NULL);
+		j = thpvm_ctl_ok(p, "quit", NULL);
 		cr_assert_str_eq(str(j, "state"), "quitting");
 		json_decref(j);
 		wait_gone(p);
@@ -292,8 +220,8 @@ Test(fork_api, pause_resume_stats_fork_and_quit_through_thpvm_ctl)
 			break;
 	}
 	for (unsigned i = 0; i < 500; i++) {
-		j = ok(sock, "stats", NULL);
-		if (num(j, "fork.children_running") == 0)
+		j = thpvm_ctl_ok(sock, "stats", NULL);
+		if (json_num(j, "fork.children_running") == 0)
 			break;
 		json_decref(j);
 		j = NULL;
@@ -307,7 +235,7 @@ Test(fork_api, pause_resume_stats_fork_and_quit_through_thpvm_ctl)
 		cr_assert_eq(json_integer_value(json_object_get(json_array_get(kids, i), "exit_status")), 0);
 	}
 	json_decref(j);
-	j = ok(sock, "quit", NULL);
+	j = thpvm_ctl_ok(sock, "quit", NULL);
 	json_decref(j);
 	cr_assert_eq(waitpid(vmm_pid, &st, 0), vmm_pid);
 	vmm_pid = 0;
@@ -329,42 +257,42 @@ Test(fork_api, a_failed_fork_leaves_the_vm_running_and_no_child_behind)
 	/* child 2's socket cannot be created: the whole request fails, child 1 is gone too */
 	snprintf(bad, sizeof(bad), "%s/nodir/b.sock", dir);
 	snprintf(arg, sizeof(arg), "sockets=[\"%s/a.sock\", \"%s\"]", dir, bad);
-	o = ctl(sock, "fork", arg, NULL);
+	o = thpvm_ctl(sock, "fork", arg, NULL);
 	cr_assert_eq(o->status, 1, "%s", o->out);
 	cr_assert(strstr(o->err, "thpvm: failed: child 2 (pid "), "%s", o->err);
 	cr_assert(strstr(o->err, "no child was kept"), "%s", o->err);
 	cr_assert(access(strcat(strcpy((char[160]){ 0 }, dir), "/a.sock"), F_OK), "child 1's socket is gone");
-	j = ok(sock, "stats", NULL);
+	j = thpvm_ctl_ok(sock, "stats", NULL);
 	cr_assert_str_eq(str(j, "state"), "running");
-	cr_assert_eq(num(j, "fork.children_running"), 0);
-	cr_assert_eq(num(j, "fork.results.child_failed"), 1);
+	cr_assert_eq(json_num(j, "fork.children_running"), 0);
+	cr_assert_eq(json_num(j, "fork.results.child_failed"), 1);
 	json_decref(j);
 
-	o = ctl(sock, "fork", "count=3", "sockets=[\"/tmp/x\"]", NULL);
+	o = thpvm_ctl(sock, "fork", "count=3", "sockets=[\"/tmp/x\"]", NULL);
 	cr_assert_eq(o->status, 1);
 	cr_assert(strstr(o->err, "thpvm: arg_value: argument 'sockets' of 'fork' has 1 paths for 3 children"), "%s",
 		  o->err);
-	o = ctl(sock, "fork", "sockets=[\"/tmp/x\"]", "prefix=/tmp/y", NULL);
+	o = thpvm_ctl(sock, "fork", "sockets=[\"/tmp/x\"]", "prefix=/tmp/y", NULL);
 	cr_assert_eq(o->status, 1);
 	cr_assert(strstr(o->err, "exclude each other"), "%s", o->err);
-	o = ctl(sock, "fork", "prefix=/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	o = thpvm_ctl(sock, "fork", "prefix=/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		NULL);
 	cr_assert_eq(o->status, 1);
 	cr_assert(strstr(o->err, "arg_value"), "%s", o->err);
-	o = ctl(sock, "resume", NULL);
+	o = thpvm_ctl(sock, "resume", NULL);
 	cr_assert_eq(o->status, 1);
 	cr_assert(strstr(o->err, "bad_state: the VM is running, not paused"), "%s", o->err);
 
 	/* console=inherit: the child prints into the parent's output */
-	j = ok(sock, "fork", "console=inherit", NULL);
+	j = thpvm_ctl_ok(sock, "fork", "console=inherit", NULL);
 	track(j);
 	cr_assert(json_is_null(json_object_get(json_array_get(json_object_get(j, "children"), 0), "console")));
 	json_decref(j);
 	snprintf(out, sizeof(out), "%s/parent.out", dir);
 	wait_for_text(out, "result fork_index=1\n");
-	j = ok(strcat(strcpy((char[160]){ 0 }, sock), ".1"), "quit", NULL);
+	j = thpvm_ctl_ok(strcat(strcpy((char[160]){ 0 }, sock), ".1"), "quit", NULL);
 	json_decref(j);
-	j = ok(sock, "quit", NULL);
+	j = thpvm_ctl_ok(sock, "quit", NULL);
 	json_decref(j);
 	cr_assert_eq(waitpid(vmm_pid, &st, 0), vmm_pid);
 	vmm_pid = 0;

@@ -328,52 +328,6 @@ Test(snapshot, a_vm_restored_shared_gets_its_written_extents_back_on_2m_pages_lo
 	snapshot_state_free(&s);
 }
 
-/* thpvm ctl --raw --timeout 30 SOCK CMD [ARG]: what it left */
-static struct thpvm_cmd *ctl(const char *path, const char *cmd, const char *arg)
-{
-	return thpvm_cmd_run(A("ctl", "--raw", "--timeout", "30", path, cmd, arg));
-}
-
-/* The result of a command that must succeed (new reference). */
-static json_t *ok(const char *path, const char *cmd, const char *arg)
-{
-	struct thpvm_cmd *o = ctl(path, cmd, arg);
-	json_t *j;
-
-	cr_assert_eq(o->status, 0, "thpvm ctl %s %s: status %d: %s", path, cmd, o->status, o->err);
-	j = json_loads(o->out, 0, NULL);
-	cr_assert_not_null(j, "not JSON: %s", o->out);
-	return j;
-}
-
-static long long num_at(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(o, a);
-
-	if (b)
-		v = json_object_get(v, b);
-	cr_assert(json_is_integer(v), "no integer at %s.%s", a, b ? b : "");
-	return json_integer_value(v);
-}
-
-/* Returns once the VM behind path has its payload waiting for a fork; pid is the thpvm serving it. */
-static void wait_waiting(const char *path, pid_t pid, const char *name)
-{
-	for (unsigned i = 0; i < 3000; i++) {
-		struct thpvm_cmd *o = ctl(path, "stats", NULL);
-		json_t *j = o->status ? NULL : json_loads(o->out, 0, NULL);
-		json_t *w = json_object_get(json_object_get(j, "payload"), "fork_waiting");
-		long long waiting = json_is_integer(w) ? json_integer_value(w) : 0;
-
-		json_decref(j);
-		if (waiting >= 1)
-			return;
-		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "thpvm run (%s) ended early", name);
-		sleep_ms(10);
-	}
-	cr_assert_fail("the %s payload never waited for a fork", name);
-}
-
 /* thpvm run (argv) in the background, its output in dir/NAME.out; returns once its payload waits for a fork. */
 static pid_t start_waiting(const char *const *argv, const char *path, const char *name)
 {
@@ -386,7 +340,7 @@ static pid_t start_waiting(const char *const *argv, const char *path, const char
 	cr_assert_geq(fd, 0);
 	pid = thpvm_spawn(argv, SPAWN_DEVNULL, fd, fd);
 	close(fd);
-	wait_waiting(path, pid, name);
+	ctl_wait_fork_waiting(path, pid, 3000);
 	return pid;
 }
 
@@ -396,17 +350,17 @@ static long long forked_child_status(const char *path)
 	json_t *j = NULL, *kid;
 	long long status;
 
-	json_decref(ok(path, "fork", NULL));
+	json_decref(thpvm_ctl_ok(path, "fork", NULL));
 	for (unsigned i = 0; i < 6000; i++) {
-		j = ok(path, "stats", NULL);
-		if (num_at(j, "fork", "children_running") == 0)
+		j = thpvm_ctl_ok(path, "stats", NULL);
+		if (json_num(j, "fork.children_running") == 0)
 			break;
 		json_decref(j);
 		j = NULL;
 		sleep_ms(10);
 	}
 	cr_assert_not_null(j, "the child of %s never ended", path);
-	kid = json_array_get(json_object_get(json_object_get(j, "fork"), "children"), 0);
+	kid = json_array_get(json_at(j, "fork.children"), 0);
 	cr_assert_str_eq(json_string_value(json_object_get(kid, "state")), "exited");
 	status = json_integer_value(json_object_get(kid, "exit_status"));
 	json_decref(j);
@@ -433,16 +387,16 @@ Test(snapshot, ctl_snapshot_and_run_restore_carry_a_guest_into_another_process)
 				      "--memory", "64M", "--cpus", "2", "--timeout", "250", "--ctl-sock", sock, "--collapse",
 				      "off"),
 				    sock, "original");
-	j = ok(sock, "snapshot", path_arg);
+	j = thpvm_ctl_ok(sock, "snapshot", path_arg, NULL);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "running", "the VM runs on after the save");
-	cr_assert_gt(num_at(j, "extents", "data"), 0);
-	cr_assert_gt(num_at(j, "extents", "absent"), 0);
-	cr_assert_eq(num_at(j, "memory_bytes", NULL), num_at(j, "extents", "data") * (long long)THPVM_EXTENT_SIZE);
+	cr_assert_gt(json_num(j, "extents.data"), 0);
+	cr_assert_gt(json_num(j, "extents.absent"), 0);
+	cr_assert_eq(json_num(j, "memory_bytes"), json_num(j, "extents.data") * (long long)THPVM_EXTENT_SIZE);
 	json_decref(j);
-	o = ctl(sock, "snapshot", path_arg);
+	o = thpvm_ctl(sock, "snapshot", path_arg, NULL);
 	cr_assert_neq(o->status, 0, "a second snapshot into the same directory is refused");
 	cr_assert(strstr(o->out, "exists") || strstr(o->err, "exists"), "%s%s", o->out, o->err);
-	json_decref(ok(sock, "quit", NULL));
+	json_decref(thpvm_ctl_ok(sock, "quit", NULL));
 	cr_assert_eq(waitpid(vmm_pids[0], &st, 0), vmm_pids[0]);
 	vmm_pids[0] = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the original thpvm: status 0x%x", st);
@@ -452,7 +406,7 @@ Test(snapshot, ctl_snapshot_and_run_restore_carry_a_guest_into_another_process)
 				    sock2, "restored");
 	cr_assert_eq(forked_child_status(sock2), 0,
 		     "the child of the restored VM found pages that lost the pattern (status 3) or failed");
-	json_decref(ok(sock2, "quit", NULL));
+	json_decref(thpvm_ctl_ok(sock2, "quit", NULL));
 	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
 	vmm_pids[1] = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the restored thpvm: status 0x%x", st);
@@ -475,8 +429,8 @@ Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 	vmm_pids[0] = start_waiting(A(THPVM, "run", "--payload", "memtest", "--arg", "mode=fork", "--arg", "size=8M",
 				      "--memory", "64M", "--timeout", "250", "--ctl-sock", sock, "--collapse", "off"),
 				    sock, "original");
-	json_decref(ok(sock, "snapshot", path_arg));
-	json_decref(ok(sock, "quit", NULL));
+	json_decref(thpvm_ctl_ok(sock, "snapshot", path_arg, NULL));
+	json_decref(thpvm_ctl_ok(sock, "quit", NULL));
 	cr_assert_eq(waitpid(vmm_pids[0], &st, 0), vmm_pids[0]);
 	vmm_pids[0] = 0;
 
@@ -490,7 +444,7 @@ Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 	close(fd);
 	for (unsigned i = 1; i <= 3; i++) {
 		snprintf(clone_sock, sizeof(clone_sock), "%s.%u", sock2, i);
-		wait_waiting(clone_sock, vmm_pids[1], "clone");
+		ctl_wait_fork_waiting(clone_sock, vmm_pids[1], 3000);
 		cr_assert_eq(forked_child_status(clone_sock), 0, "clone %u's child found pages that lost the pattern", i);
 		snprintf(console, sizeof(console), "%s.console", clone_sock);
 		fd = open(console, O_RDONLY);
@@ -500,7 +454,7 @@ Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 	}
 	for (unsigned i = 1; i <= 3; i++) {
 		snprintf(clone_sock, sizeof(clone_sock), "%s.%u", sock2, i);
-		json_decref(ok(clone_sock, "quit", NULL));
+		json_decref(thpvm_ctl_ok(clone_sock, "quit", NULL));
 	}
 	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
 	vmm_pids[1] = 0;
