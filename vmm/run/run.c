@@ -100,8 +100,6 @@ static int check_snapshot_layout(struct run *r)
 	if (!ret && r->guest.nr_cpus != r->snap.vm.nr_vcpus)
 		ret = vmm_fail(-EINVAL, "%s: the description has %u vCPUs, the state file %u", dir, r->guest.nr_cpus,
 			       r->snap.vm.nr_vcpus);
-	if (ret)
-		snapshot_state_free(&r->snap);
 	return ret;
 }
 
@@ -120,10 +118,8 @@ static int open_snapshot(struct run *r)
 		return 0;
 	if ((ret = vm_snapshot_open(r->o->restore, &r->snap)))
 		return ret;
-	/* a failing step is not unwound: what it holds goes here */
 	if ((ret = machine_config_from_json(r->snap.config, &r->guest, &r->backing))) {
 		vmm_error_prefix("%s", r->o->restore);
-		snapshot_state_free(&r->snap);
 		return ret;
 	}
 	r->guest.cmd = r->o->guest.cmd;
@@ -131,10 +127,8 @@ static int open_snapshot(struct run *r)
 		return ret;
 	/* where a Linux guest's console goes is this run's choice, not the guest's state */
 	r->guest.console = r->o->guest.console;
-	if (r->guest.console && !r->guest.kernel) {
-		snapshot_state_free(&r->snap);
+	if (r->guest.console && !r->guest.kernel)
 		return vmm_fail(-EINVAL, "%s holds a payload guest: --console is for Linux guests", r->o->restore);
-	}
 	r->ops = r->guest.kernel ? &machine_linux : &machine_payload;
 	return 0;
 }
@@ -235,7 +229,6 @@ static int open_ctl(struct run *r)
 {
 	struct vm_ctl_config cfg = { .path = r->o->ctl_sock, .interrupt = &interrupted, .timeout_ns = r->o->timeout_ns,
 				     .child_exit = child_exit, .arg = r };
-	int ret;
 
 	if (!r->o->ctl_sock)
 		return 0;
@@ -245,12 +238,7 @@ static int open_ctl(struct run *r)
 		snprintf(r->no_snapshot, sizeof(r->no_snapshot), "%s", vmm_last_error());
 	cfg.machine = r->description;
 	cfg.no_snapshot = r->no_snapshot;
-	if ((ret = vm_ctl_create(&cfg, &r->ctl))) {
-		/* a failing step is not unwound */
-		json_decref(r->description);
-		r->description = NULL;
-	}
-	return ret;
+	return vm_ctl_create(&cfg, &r->ctl);
 }
 
 static void close_ctl(struct run *r)
@@ -275,6 +263,7 @@ static void stop_ctl(struct run *r)
 static const struct run_step {
 	const char *name;
 	int (*init)(struct run *r);
+	/* undoes init, also one that failed: it takes whatever init got (NULL when it got nothing) */
 	void (*exit)(struct run *r);
 	int fail_status;            /* thpvm's exit status when init fails: 2 = bad input */
 } run_steps[] = {
@@ -342,7 +331,8 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 	for (done = 0; done < NR_RUN_STEPS; done++) {
 		if (run_steps[done].init(&r)) {
 			cli_error("%s: %s", o->guest.cmd, vmm_last_error());
-			unwind(&r, done);
+			/* the failed step's exit too: it takes whatever its init got before failing */
+			unwind(&r, done + 1);
 			return run_steps[done].fail_status;
 		}
 	}
