@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <thpvm/result.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,9 +20,7 @@ extern "C" {
 	X(THPVM_THP_MODE_UNSUPPORTED, 0, "unsupported")
 
 enum thpvm_thp_mode {
-#define X(name, err, str) name,
-	THPVM_THP_MODES(X)
-#undef X
+	THPVM_THP_MODES(THPVM_RESULT_ENUM_ITEM)
 };
 
 const char *thpvm_thp_mode_str(enum thpvm_thp_mode mode);

@@ -32,9 +32,7 @@ extern "C" {
 	X(THPVM_BACKING_FILE, 0, "file")
 
 enum thpvm_backing {
-#define X(name, err, str) name,
-	THPVM_BACKINGS(X)
-#undef X
+	THPVM_BACKINGS(THPVM_RESULT_ENUM_ITEM)
 	THPVM_NR_BACKINGS
 };
 

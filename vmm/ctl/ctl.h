@@ -61,6 +61,7 @@ enum ctl_result {
 };
 
 const char *ctl_result_str(enum ctl_result res);
+const char *ctl_result_name(enum ctl_result res);
 /* Wire code: "bad_json" for CTL_BAD_JSON. */
 const char *ctl_result_code(enum ctl_result res);
 /* Positive errno of a result (0 for CTL_OK). */

@@ -9,9 +9,7 @@
 #include <string.h>
 #include "internal.h"
 
-static const char *const result_str[] = { CTL_RESULTS(THPVM_RESULT_STR_ITEM) };
-static const char *const result_name[] = { CTL_RESULTS(THPVM_RESULT_NAME_ITEM) };
-static const int result_errno[] = { CTL_RESULTS(THPVM_RESULT_ERRNO_ITEM) };
+THPVM_RESULT_LOOKUPS(, ctl_result, enum ctl_result, CTL_RESULTS, CTL_NR_RESULTS, "CTL_INTERNAL", EPROTO)
 
 /* Wire codes derived from the names, so the list stays declared once; filled at load time. */
 #define CODE_MAX 32
@@ -20,7 +18,7 @@ static char result_code[CTL_NR_RESULTS][CODE_MAX];
 __attribute__((constructor)) static void result_codes_init(void)
 {
 	for (unsigned r = 0; r < CTL_NR_RESULTS; r++) {
-		const char *name = result_name[r] + strlen("CTL_");
+		const char *name = ctl_result_name((enum ctl_result)r) + strlen("CTL_");
 		unsigned i;
 
 		for (i = 0; name[i] && i < CODE_MAX - 1; i++)
@@ -29,19 +27,9 @@ __attribute__((constructor)) static void result_codes_init(void)
 	}
 }
 
-const char *ctl_result_str(enum ctl_result res)
-{
-	return (unsigned)res < CTL_NR_RESULTS ? result_str[res] : "unknown result";
-}
-
 const char *ctl_result_code(enum ctl_result res)
 {
 	return (unsigned)res < CTL_NR_RESULTS ? result_code[res] : "internal";
-}
-
-int ctl_result_errno(enum ctl_result res)
-{
-	return (unsigned)res < CTL_NR_RESULTS ? result_errno[res] : EPROTO;
 }
 
 enum ctl_result ctl_result_from_code(const char *code)

@@ -13,18 +13,8 @@
 #include "util/error.h"
 #include "util/clock.h"
 
-static const char *const stop_reason_str[] = { VM_STOP_REASONS(THPVM_RESULT_STR_ITEM) };
-static const int stop_reason_errno[] = { VM_STOP_REASONS(THPVM_RESULT_ERRNO_ITEM) };
-
-const char *vm_stop_reason_str(enum vm_stop_reason reason)
-{
-	return reason < VM_NR_STOP_REASONS ? stop_reason_str[reason] : "unknown";
-}
-
-int vm_stop_reason_errno(enum vm_stop_reason reason)
-{
-	return reason < VM_NR_STOP_REASONS ? stop_reason_errno[reason] : EINVAL;
-}
+THPVM_RESULT_LOOKUPS(, vm_stop_reason, enum vm_stop_reason, VM_STOP_REASONS, VM_NR_STOP_REASONS, "VM_STOP_UNKNOWN",
+		     EINVAL)
 
 /* ---- the start-up table ---- */
 

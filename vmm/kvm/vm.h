@@ -77,6 +77,7 @@ enum vm_stop_reason {
 };
 
 const char *vm_stop_reason_str(enum vm_stop_reason reason);
+const char *vm_stop_reason_name(enum vm_stop_reason reason);
 int vm_stop_reason_errno(enum vm_stop_reason reason);
 
 /* Exit statuses thpvm gives for stops that are not the guest's own. */

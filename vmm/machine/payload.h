@@ -43,6 +43,8 @@ enum payload_image_result {
 };
 
 const char *payload_image_result_str(enum payload_image_result result);
+const char *payload_image_result_name(enum payload_image_result result);
+int payload_image_result_errno(enum payload_image_result result);
 
 struct payload_image {
 	enum payload_image_result result;   /* of the last parse or load, also on failure */

@@ -21,13 +21,8 @@ _Static_assert(PAYLOAD_LOAD_GPA == X86_PAYLOAD_IMAGE_GPA, "the ABI's load addres
 #define THPVM_PAYLOAD_INSTALL_DIR "/usr/local/lib/thpvm/payloads"
 #endif
 
-static const char *const image_result_str[] = { PAYLOAD_IMAGE_RESULTS(THPVM_RESULT_STR_ITEM) };
-static const int image_result_errno[] = { PAYLOAD_IMAGE_RESULTS(THPVM_RESULT_ERRNO_ITEM) };
-
-const char *payload_image_result_str(enum payload_image_result result)
-{
-	return result < PAYLOAD_NR_IMAGE_RESULTS ? image_result_str[result] : "unknown";
-}
+THPVM_RESULT_LOOKUPS(, payload_image_result, enum payload_image_result, PAYLOAD_IMAGE_RESULTS,
+		     PAYLOAD_NR_IMAGE_RESULTS, "PAYLOAD_IMAGE_UNKNOWN", EINVAL)
 
 /* Records result in img and the detailed one-line message; returns its -errno. */
 __attribute__((format(printf, 3, 4))) static int image_fail(struct payload_image *img, enum payload_image_result result,
@@ -40,7 +35,7 @@ __attribute__((format(printf, 3, 4))) static int image_fail(struct payload_image
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	img->result = result;
-	return vmm_fail(-image_result_errno[result], "%s", msg);
+	return vmm_fail(-payload_image_result_errno(result), "%s", msg);
 }
 
 /* An address the header gives must point inside the file. */

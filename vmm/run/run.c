@@ -82,25 +82,15 @@ static int write_stats(struct vm *vm, const struct run_opts *o)
 static int check_snapshot_layout(struct run *r)
 {
 	struct guest_ram_region layout[GUEST_RAM_MAX_REGIONS];
+	struct thpvm_region_info ram[GUEST_RAM_MAX_REGIONS] = { 0 };
 	unsigned n = guest_ram_layout(r->guest.memory_bytes, layout);
-	const char *dir = r->o->restore;
-	int ret = 0;
 
-	if (n != r->snap.nr_regions)
-		ret = vmm_fail(-EINVAL, "%s: %u RAM regions in the state file, %llu bytes of RAM make %u", dir,
-			       r->snap.nr_regions, (unsigned long long)r->guest.memory_bytes, n);
-	for (unsigned i = 0; i < n && !ret; i++)
-		if (strcmp(layout[i].name, r->snap.regions[i].name) || layout[i].gpa != r->snap.regions[i].gpa ||
-		    layout[i].size_bytes != r->snap.regions[i].size_bytes)
-			ret = vmm_fail(-EINVAL, "%s: region %u of the state file is '%s' at 0x%llx (%llu bytes), not '%s' "
-				       "at 0x%llx (%llu bytes)", dir, i, r->snap.regions[i].name,
-				       (unsigned long long)r->snap.regions[i].gpa,
-				       (unsigned long long)r->snap.regions[i].size_bytes, layout[i].name,
-				       (unsigned long long)layout[i].gpa, (unsigned long long)layout[i].size_bytes);
-	if (!ret && r->guest.nr_cpus != r->snap.vm.nr_vcpus)
-		ret = vmm_fail(-EINVAL, "%s: the description has %u vCPUs, the state file %u", dir, r->guest.nr_cpus,
-			       r->snap.vm.nr_vcpus);
-	return ret;
+	for (unsigned i = 0; i < n; i++) {
+		ram[i].name = layout[i].name;
+		ram[i].gpa = layout[i].gpa;
+		ram[i].size_bytes = layout[i].size_bytes;
+	}
+	return vm_snapshot_check_layout(r->o->restore, &r->snap, ram, n, r->guest.nr_cpus);
 }
 
 /*

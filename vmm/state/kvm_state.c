@@ -10,26 +10,8 @@
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 #define MAX_CPUID_ENTRIES 256
 
-static const char *const result_str[] = {
-#define X(name, err, str) [name] = str,
-	KVM_STATE_RESULTS(X)
-#undef X
-};
-static const int result_errno[] = {
-#define X(name, err, str) [name] = err,
-	KVM_STATE_RESULTS(X)
-#undef X
-};
-
-const char *kvm_state_result_str(enum kvm_state_result r)
-{
-	return (unsigned)r < sizeof(result_str) / sizeof(result_str[0]) ? result_str[r] : "unknown";
-}
-
-int kvm_state_result_errno(enum kvm_state_result r)
-{
-	return (unsigned)r < sizeof(result_errno) / sizeof(result_errno[0]) ? result_errno[r] : EIO;
-}
+THPVM_RESULT_LOOKUPS(, kvm_state_result, enum kvm_state_result, KVM_STATE_RESULTS, KVM_STATE_NR_RESULTS,
+		     "KVM_STATE_UNKNOWN", EIO)
 
 static enum kvm_state_result fail(enum kvm_state_result r, const char **msg, const char *what)
 {

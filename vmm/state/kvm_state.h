@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/kvm.h>
+#include <thpvm/result.h>
 
 /* Results of capture and restore, one list for the pipeline. */
 #define KVM_STATE_RESULTS(X)                                                           \
@@ -21,12 +22,12 @@
 	X(KVM_STATE_MISMATCH, EINVAL, "state does not fit this VM (size or features)")
 
 enum kvm_state_result {
-#define X(name, err, str) name,
-	KVM_STATE_RESULTS(X)
-#undef X
+	KVM_STATE_RESULTS(THPVM_RESULT_ENUM_ITEM)
+	KVM_STATE_NR_RESULTS
 };
 
 const char *kvm_state_result_str(enum kvm_state_result r);
+const char *kvm_state_result_name(enum kvm_state_result r);
 int kvm_state_result_errno(enum kvm_state_result r);
 
 struct vcpu_state {

@@ -179,27 +179,37 @@ int vm_snapshot_open(const char *dir, struct snapshot_state *s)
 	return ret;
 }
 
-/* The RAM regions the machine built must be the snapshot's, one for one. */
-static int check_layout(struct vm *vm, const char *dir, const struct snapshot_state *s)
+int vm_snapshot_check_layout(const char *dir, const struct snapshot_state *s, const struct thpvm_region_info *ram,
+			     unsigned nr_regions, unsigned nr_vcpus)
 {
-	unsigned n = thpvm_memmap_nr_regions(vm->mem);
-
-	if (n != s->nr_regions)
-		return vmm_fail(-EINVAL, "%s: %u RAM regions in the snapshot, %u in this VM", dir, s->nr_regions, n);
-	for (unsigned i = 0; i < n; i++) {
+	if (nr_regions != s->nr_regions)
+		return vmm_fail(-EINVAL, "%s: %u RAM regions in the snapshot, %u in this VM", dir, s->nr_regions,
+				nr_regions);
+	for (unsigned i = 0; i < nr_regions; i++) {
 		const struct snapshot_region *sr = &s->regions[i];
-		struct thpvm_region_info info;
 
-		thpvm_region_get_info(thpvm_memmap_region(vm->mem, i), &info);
-		if (strcmp(info.name, sr->name) || info.gpa != sr->gpa || info.size_bytes != sr->size_bytes ||
-		    info.nr_extents != sr->nr_extents)
+		if (strcmp(ram[i].name, sr->name) || ram[i].gpa != sr->gpa || ram[i].size_bytes != sr->size_bytes)
 			return vmm_fail(-EINVAL,
 					"%s: region %u is '%s' at 0x%llx, %llu bytes in the snapshot; '%s' at 0x%llx, "
 					"%llu bytes in this VM",
 					dir, i, sr->name, (unsigned long long)sr->gpa, (unsigned long long)sr->size_bytes,
-					info.name, (unsigned long long)info.gpa, (unsigned long long)info.size_bytes);
+					ram[i].name, (unsigned long long)ram[i].gpa,
+					(unsigned long long)ram[i].size_bytes);
 	}
+	if (nr_vcpus != s->vm.nr_vcpus)
+		return vmm_fail(-EINVAL, "%s: %u vCPUs in the snapshot, %u in this VM", dir, s->vm.nr_vcpus, nr_vcpus);
 	return 0;
+}
+
+/* The RAM regions the machine built must be the snapshot's, one for one. */
+static int check_built_layout(struct vm *vm, const char *dir, const struct snapshot_state *s)
+{
+	struct thpvm_region_info ram[THPVM_MAX_REGIONS]; /* a memory map holds no more */
+	unsigned n = thpvm_memmap_nr_regions(vm->mem);
+
+	for (unsigned i = 0; i < n; i++)
+		thpvm_region_get_info(thpvm_memmap_region(vm->mem, i), &ram[i]);
+	return vm_snapshot_check_layout(dir, s, ram, n, vm->nr_vcpus);
 }
 
 int vm_snapshot_open_memory(const char *dir, const struct snapshot_state *s, int *fds)
@@ -246,10 +256,8 @@ int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, b
 	char path[PATH_MAX];
 	int ret;
 
-	if ((ret = check_layout(vm, dir, s)))
+	if ((ret = check_built_layout(vm, dir, s)))
 		return ret;
-	if (s->vm.nr_vcpus != vm->nr_vcpus)
-		return vmm_fail(-EINVAL, "%s: %u vCPUs in the snapshot, %u in this VM", dir, s->vm.nr_vcpus, vm->nr_vcpus);
 	if (shared && (ret = drop_machine_writes(vm, dir)))
 		return ret;
 	for (unsigned i = 0; i < s->nr_regions && !shared; i++) {

@@ -42,6 +42,16 @@ int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, stru
 int vm_snapshot_open(const char *dir, struct snapshot_state *s);
 
 /*
+ * Whether RAM regions ram[0..nr_regions) and nr_vcpus vCPUs are the ones
+ * of snapshot s (from vm_snapshot_open(dir)): names, addresses and sizes,
+ * one for one. A run checks the layout it is about to build, before any
+ * guest memory exists; vm_snapshot_load() checks the one it got. Returns 0
+ * or -EINVAL with vmm_last_error() naming dir and the first difference.
+ */
+int vm_snapshot_check_layout(const char *dir, const struct snapshot_state *s, const struct thpvm_region_info *ram,
+			     unsigned nr_regions, unsigned nr_vcpus);
+
+/*
  * The memory files of s (from vm_snapshot_open(dir)), opened read-only into
  * fds[i] for region i, for guest RAM mapped from them (--memory-mode
  * shared). Returns 0 or -errno with vmm_last_error(); nothing stays open on

@@ -11,6 +11,7 @@
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,9 +683,36 @@ static int take_array_head(struct sec *c, size_t entry_size, uint32_t max, uint3
 	return 0;
 }
 
+/*
+ * A KVM array (struct kvm_cpuid2, struct kvm_msrs: a u32 count first, the
+ * entries at entries_off) into a new allocation at *out; entries only when
+ * the vCPU's flag says it has them, and with it even when there are none.
+ */
+static int take_kvm_array(struct sec *c, size_t entries_off, size_t entry_size, uint32_t max, bool flagged,
+			  const char *what, void **out)
+{
+	uint32_t n;
+	uint8_t *p;
+	int ret;
+
+	if ((ret = take_array_head(c, entry_size, max, &n, what)))
+		return ret;
+	if (n && !flagged)
+		return SEC_FAIL(c, "%s entries without its %s flag", what, what);
+	if (!flagged)
+		return 0;
+	if (!(p = calloc(1, entries_off + (size_t)n * entry_size)))
+		return vmm_fail(-ENOMEM, "%s: %s: out of memory", c->name, c->where);
+	memcpy(p, &n, sizeof(n)); /* nent, nmsrs */
+	if (n)
+		memcpy(p + entries_off, take(c, (size_t)n * entry_size), (size_t)n * entry_size);
+	*out = p;
+	return 0;
+}
+
 static int read_vcpu(struct sec *c, struct vm_snapshot *vm, bool *seen)
 {
-	uint32_t index, flags, listed, xsave_size, nent, nmsrs;
+	uint32_t index, flags, listed, xsave_size;
 	struct vcpu_state *v;
 	uint64_t offset;
 	int ret;
@@ -723,31 +751,11 @@ static int read_vcpu(struct sec *c, struct vm_snapshot *vm, bool *seen)
 	v->xsave_size = xsave_size;
 	memcpy(v->xsave, take(c, xsave_size), xsave_size);
 
-	if ((ret = take_array_head(c, sizeof(struct kvm_cpuid_entry2), MAX_CPUID_ENTRIES, &nent, "CPUID")))
+	if ((ret = take_kvm_array(c, offsetof(struct kvm_cpuid2, entries), sizeof(struct kvm_cpuid_entry2),
+				  MAX_CPUID_ENTRIES, flags & VCPU_HAS_CPUID, "CPUID", (void **)&v->cpuid)) ||
+	    (ret = take_kvm_array(c, offsetof(struct kvm_msrs, entries), sizeof(struct kvm_msr_entry), MAX_MSRS,
+				  flags & VCPU_HAS_MSRS, "MSR", (void **)&v->msrs)))
 		return ret;
-	if (nent && !(flags & VCPU_HAS_CPUID))
-		return SEC_FAIL(c, "CPUID entries without its CPUID flag");
-	if (flags & VCPU_HAS_CPUID) {
-		if (!(v->cpuid = calloc(1, sizeof(*v->cpuid) + nent * sizeof(struct kvm_cpuid_entry2))))
-			return vmm_fail(-ENOMEM, "%s: %s: out of memory", c->name, c->where);
-		v->cpuid->nent = nent;
-	}
-	if (nent)
-		memcpy(v->cpuid->entries, take(c, nent * sizeof(struct kvm_cpuid_entry2)),
-		       nent * sizeof(struct kvm_cpuid_entry2));
-
-	if ((ret = take_array_head(c, sizeof(struct kvm_msr_entry), MAX_MSRS, &nmsrs, "MSR")))
-		return ret;
-	if (nmsrs && !(flags & VCPU_HAS_MSRS))
-		return SEC_FAIL(c, "MSR entries without its MSR flag");
-	if (flags & VCPU_HAS_MSRS) {
-		if (!(v->msrs = calloc(1, sizeof(*v->msrs) + nmsrs * sizeof(struct kvm_msr_entry))))
-			return vmm_fail(-ENOMEM, "%s: %s: out of memory", c->name, c->where);
-		v->msrs->nmsrs = nmsrs;
-	}
-	if (nmsrs)
-		memcpy(v->msrs->entries, take(c, nmsrs * sizeof(struct kvm_msr_entry)),
-		       nmsrs * sizeof(struct kvm_msr_entry));
 	return take_end(c);
 }
 

@@ -47,9 +47,7 @@
 	X(LINUX_LOAD_GUEST_WRITE, EFAULT, "boot structure outside guest RAM")
 
 enum linux_result {
-#define X(name, err, str) name,
-	LINUX_LOAD_RESULTS(X)
-#undef X
+	LINUX_LOAD_RESULTS(THPVM_RESULT_ENUM_ITEM)
 	LINUX_NR_LOAD_RESULTS
 };
 
