@@ -19,6 +19,17 @@
 #define THPVM_RESULT_ERRNO_ITEM(name, err, str) [name] = err,
 
 /*
+ * A list's enum, ending with NR (the count), and the prototypes of its three
+ * lookups, declared once: what THPVM_RESULT_LOOKUPS() defines. For the
+ * VMM's own lists; libthpvm's public headers spell theirs out.
+ */
+#define THPVM_RESULT_DECLARE(PREFIX, TYPE, LIST, NR)                                         \
+	TYPE { LIST(THPVM_RESULT_ENUM_ITEM) NR };                                            \
+	const char *PREFIX##_str(TYPE r);                                                    \
+	const char *PREFIX##_name(TYPE r);                                                   \
+	int PREFIX##_errno(TYPE r)
+
+/*
  * A list's three lookups, written once: PREFIX_str(), PREFIX_name() and
  * PREFIX_errno() of a value of TYPE, from LIST's NR entries; a value
  * outside them gets "unknown result", UNKNOWN_NAME and UNKNOWN_ERRNO. ATTR

@@ -55,17 +55,10 @@
 	X(CTL_CONN_CLOSED, ECONNRESET, "connection closed before a reply")                        \
 	X(CTL_BAD_REPLY, EPROTO, "reply is not a valid control reply")
 
-enum ctl_result {
-	CTL_RESULTS(THPVM_RESULT_ENUM_ITEM)
-	CTL_NR_RESULTS
-};
-
-const char *ctl_result_str(enum ctl_result res);
-const char *ctl_result_name(enum ctl_result res);
+/* ctl_result_errno() is the positive errno of a result (0 for CTL_OK) */
+THPVM_RESULT_DECLARE(ctl_result, enum ctl_result, CTL_RESULTS, CTL_NR_RESULTS);
 /* Wire code: "bad_json" for CTL_BAD_JSON. */
 const char *ctl_result_code(enum ctl_result res);
-/* Positive errno of a result (0 for CTL_OK). */
-int ctl_result_errno(enum ctl_result res);
 
 /* The one-line problem of a failed request, handler or call. */
 #define CTL_MESSAGE_MAX 256

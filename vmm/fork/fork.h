@@ -37,14 +37,7 @@ struct vm;
 	X(VM_FORK_CHILD_FAILED, EIO, "a child could not build or start its VM")                      \
 	X(VM_FORK_CHILD_TIMEOUT, ETIMEDOUT, "a child did not report its VM running in time")
 
-enum vm_fork_result {
-	VM_FORK_RESULTS(THPVM_RESULT_ENUM_ITEM)
-	VM_FORK_NR_RESULTS
-};
-
-const char *vm_fork_result_str(enum vm_fork_result r);
-const char *vm_fork_result_name(enum vm_fork_result r);
-int vm_fork_result_errno(enum vm_fork_result r);
+THPVM_RESULT_DECLARE(vm_fork_result, enum vm_fork_result, VM_FORK_RESULTS, VM_FORK_NR_RESULTS);
 /* "no_processes" for VM_FORK_NO_PROCESSES: the name in lower case without VM_FORK_. */
 const char *vm_fork_result_code(enum vm_fork_result r, char *buf, size_t len);
 /* Whether the failure is the host's resources (processes, memory, mappings, descriptors). */

@@ -71,14 +71,7 @@ struct vm_config {
 	X(VM_STOP_INTERRUPTED, EINTR, "interrupted")                         \
 	X(VM_STOP_REQUESTED, 0, "stopped on request")
 
-enum vm_stop_reason {
-	VM_STOP_REASONS(THPVM_RESULT_ENUM_ITEM)
-	VM_NR_STOP_REASONS
-};
-
-const char *vm_stop_reason_str(enum vm_stop_reason reason);
-const char *vm_stop_reason_name(enum vm_stop_reason reason);
-int vm_stop_reason_errno(enum vm_stop_reason reason);
+THPVM_RESULT_DECLARE(vm_stop_reason, enum vm_stop_reason, VM_STOP_REASONS, VM_NR_STOP_REASONS);
 
 /* Exit statuses thpvm gives for stops that are not the guest's own. */
 #define VM_STATUS_FAILURE     1     /* guest or host error */

@@ -37,14 +37,7 @@ struct vcpu;
 	X(PAYLOAD_IMAGE_BAD_FLAGS, ENOEXEC, "payload header with unknown flags")                     \
 	X(PAYLOAD_IMAGE_UNTERMINATED, ENOEXEC, "payload name or argument list not terminated")
 
-enum payload_image_result {
-	PAYLOAD_IMAGE_RESULTS(THPVM_RESULT_ENUM_ITEM)
-	PAYLOAD_NR_IMAGE_RESULTS
-};
-
-const char *payload_image_result_str(enum payload_image_result result);
-const char *payload_image_result_name(enum payload_image_result result);
-int payload_image_result_errno(enum payload_image_result result);
+THPVM_RESULT_DECLARE(payload_image_result, enum payload_image_result, PAYLOAD_IMAGE_RESULTS, PAYLOAD_NR_IMAGE_RESULTS);
 
 struct payload_image {
 	enum payload_image_result result;   /* of the last parse or load, also on failure */

@@ -21,14 +21,7 @@
 	X(KVM_STATE_MSR_PARTIAL, EIO, "KVM accepted only some MSRs")                   \
 	X(KVM_STATE_MISMATCH, EINVAL, "state does not fit this VM (size or features)")
 
-enum kvm_state_result {
-	KVM_STATE_RESULTS(THPVM_RESULT_ENUM_ITEM)
-	KVM_STATE_NR_RESULTS
-};
-
-const char *kvm_state_result_str(enum kvm_state_result r);
-const char *kvm_state_result_name(enum kvm_state_result r);
-int kvm_state_result_errno(enum kvm_state_result r);
+THPVM_RESULT_DECLARE(kvm_state_result, enum kvm_state_result, KVM_STATE_RESULTS, KVM_STATE_NR_RESULTS);
 
 struct vcpu_state {
 	struct kvm_regs regs;

@@ -46,14 +46,7 @@
 	X(LINUX_LOAD_E820_TOO_MANY, E2BIG, "too many e820 entries for the zero page")               \
 	X(LINUX_LOAD_GUEST_WRITE, EFAULT, "boot structure outside guest RAM")
 
-enum linux_result {
-	LINUX_LOAD_RESULTS(THPVM_RESULT_ENUM_ITEM)
-	LINUX_NR_LOAD_RESULTS
-};
-
-const char *linux_result_str(enum linux_result result);
-const char *linux_result_name(enum linux_result result);
-int linux_result_errno(enum linux_result result);
+THPVM_RESULT_DECLARE(linux_result, enum linux_result, LINUX_LOAD_RESULTS, LINUX_NR_LOAD_RESULTS);
 
 /* Result and one-line message of the last failed linux_load() on this thread. */
 enum linux_result linux_last_result(void);
