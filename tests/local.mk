@@ -214,6 +214,10 @@ tests_unit_test_kvm_stats_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_kvm_stats_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_iobus_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_iobus_LDADD = $(VMM_TEST_LDADD)
+# virtio-mmio and virtio-rng (suite virtio): the test plays the guest's driver over real memory
+UNIT_TESTS += tests/unit/test_virtio
+tests_unit_test_virtio_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_virtio_LDADD = $(VMM_TEST_LDADD)
 
 KVM_TEST_SOURCES = tests/kvm/kvm_test.h tests/kvm/kvm_test.c
 tests_kvm_test_payload_SOURCES = tests/kvm/test_payload.c $(KVM_TEST_SOURCES)

@@ -129,6 +129,8 @@ VMM_LINUX_SOURCES = \
 	$(VMM_LEGACY_DEV_SOURCES) \
 	vmm/dev/pc_dev.h \
 	vmm/dev/uart8250_dev.c \
+	vmm/dev/virtio_mmio.c vmm/dev/virtio_mmio.h \
+	vmm/dev/virtio_rng.c vmm/dev/virtio_dev.c vmm/dev/virtio_dev.h \
 	vmm/dev/i8042_dev.c \
 	vmm/dev/debug_exit_dev.c \
 	vmm/dev/console.h \

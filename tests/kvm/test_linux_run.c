@@ -97,6 +97,7 @@ Test(linux_run, linux_options_need_a_kernel)
 	expect_refused(thpvm("run", "--payload", "memtest", "--initrd", "x", NULL), "--initrd needs --kernel");
 	expect_refused(thpvm("run", "--payload", "memtest", "--cmdline", "quiet", NULL), "--cmdline needs --kernel");
 	expect_refused(thpvm("run", "--payload", "memtest", "--console", "stdio", NULL), "--console needs --kernel");
+	expect_refused(thpvm("run", "--payload", "memtest", "--rng", NULL), "--rng needs --kernel");
 }
 
 Test(linux_run, payload_options_are_refused_with_a_kernel)

@@ -12,7 +12,7 @@
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_CTL_SOCK, O_COLLAPSE };
-enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_CONSOLE }; /* Linux guests */
+enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_RNG, O_CONSOLE }; /* Linux guests */
 enum { O_RESTORE = 768, O_MEMORY_MODE, O_CLONES };
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
@@ -55,9 +55,9 @@ static int check_guest_kind(const struct run_opts *o, bool guest_page_given, con
 		}
 		return 0;
 	}
-	if (o->guest.initrd || o->guest.cmdline || o->guest.console) {
+	if (o->guest.initrd || o->guest.cmdline || o->guest.console || o->guest.rng) {
 		cli_error("%s: %s needs --kernel (it is for Linux guests)", cmd,
-			  o->guest.initrd ? "--initrd" : o->guest.cmdline ? "--cmdline" : "--console");
+			  o->guest.initrd ? "--initrd" : o->guest.cmdline ? "--cmdline" : o->guest.rng ? "--rng" : "--console");
 		return 2;
 	}
 	return 0;
@@ -94,6 +94,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
+		{ "rng", no_argument, NULL, O_RNG },
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "restore", required_argument, NULL, O_RESTORE },
 		{ "memory-mode", required_argument, NULL, O_MEMORY_MODE },
@@ -187,6 +188,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case O_CMDLINE:
 			o->guest.cmdline = optarg;
+			break;
+		case O_RNG:
+			o->guest.rng = true;
 			break;
 		case O_CONSOLE:
 			o->guest.console = optarg;

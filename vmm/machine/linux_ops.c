@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "machine.h"
 #include "util/util.h"
 #include "dev/console.h"
 #include "util/error.h"
 #include "linux_machine.h"
 #include "dev/pc_dev.h"
+#include "dev/virtio_dev.h"
 #include "kvm/kvm_host.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
@@ -21,6 +23,7 @@
 struct linux_machine {
 	struct console *con;
 	struct linux_boot boot;
+	char *cmdline;                  /* the user's, and the virtio devices announced */
 };
 
 static void linux_ops_release(void *state)
@@ -30,6 +33,7 @@ static void linux_ops_release(void *state)
 	if (!m)
 		return;
 	console_close(m->con);
+	free(m->cmdline);
 	free(m);
 }
 
@@ -61,15 +65,31 @@ static int linux_ops_load(void *state, const struct machine_config *mc, struct t
 		.nr_cpus = mc->nr_cpus,
 	};
 
+	if (mc->rng) {
+		size_t len = (mc->cmdline ? strlen(mc->cmdline) : 0) + 64;
+
+		if (!(m->cmdline = calloc(1, len)))
+			return vmm_fail(-ENOMEM, "out of memory for the command line");
+		if (mc->cmdline)
+			strcpy(m->cmdline, mc->cmdline);
+		virtio_dev_cmdline(m->cmdline, len, X86_VIRTIO_MMIO_GPA, X86_VIRTIO_IRQ);
+		lc.cmdline = m->cmdline;
+	}
 	return linux_machine_load(mem, &lc, &m->boot);
 }
 
 static int linux_ops_create_vm(void *state, const struct machine_config *mc, struct thpvm_memmap *mem, struct vm **vm)
 {
 	struct linux_machine *m = state;
+	int ret;
 
-	(void)mc;
-	return linux_vm_create(mem, &m->boot, m->con, vm);
+	if ((ret = linux_vm_create(mem, &m->boot, m->con, vm)))
+		return ret;
+	if (mc->rng && (ret = virtio_dev_add(*vm, "virtio-rng", &virtio_rng_ops, X86_VIRTIO_MMIO_GPA, X86_VIRTIO_IRQ))) {
+		vm_destroy(*vm);
+		*vm = NULL;
+	}
+	return ret;
 }
 
 /*

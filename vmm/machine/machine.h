@@ -36,6 +36,7 @@ struct machine_config {
 	const char *initrd;             /* --initrd PATH */
 	const char *cmdline;            /* --cmdline STR */
 	const char *console;            /* --console stdio|file:PATH, default stdio */
+	bool rng;                       /* --rng: a virtio entropy device (Linux guests) */
 	uint64_t memory_bytes;          /* --memory, default 256 MiB */
 	unsigned nr_cpus;               /* --cpus, default 1 */
 };

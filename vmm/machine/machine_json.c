@@ -37,7 +37,8 @@ json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backi
 		/* the kernel and initrd are read again to build the machine; their bytes then come from the memory files */
 		if (!(guest = file_json("kernel", mc->kernel)) || json_object_set_new(j, "kernel", guest) ||
 		    (mc->initrd && (!(guest = file_json("initrd", mc->initrd)) || json_object_set_new(j, "initrd", guest))) ||
-		    (mc->cmdline && json_object_set_new(j, "cmdline", json_string(mc->cmdline)))) {
+		    (mc->cmdline && json_object_set_new(j, "cmdline", json_string(mc->cmdline))) ||
+		    (mc->rng && json_object_set_new(j, "rng", json_true()))) {
 			if (mc->cmdline && !json_string_length(json_object_get(j, "cmdline")) && *mc->cmdline)
 				vmm_fail(-EINVAL, "the kernel command line is not valid UTF-8: a snapshot cannot hold it");
 			goto fail;
@@ -61,14 +62,16 @@ static int from_linux(const json_t *j, struct machine_config *mc)
 {
 	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
 	json_error_t jerr;
+	int rng = 0;
 
-	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s}", "kernel", &kernel, "initrd", &initrd, "cmdline",
-			   &cmdline))
+	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s, s?b}", "kernel", &kernel, "initrd", &initrd,
+			   "cmdline", &cmdline, "rng", &rng))
 		return vmm_fail(-EINVAL, "the machine's description: %s", jerr.text);
 	mc->payload = NULL;
 	mc->kernel = kernel;
 	mc->initrd = initrd;
 	mc->cmdline = cmdline;
+	mc->rng = rng;
 	mc->guest_page_size = 2ULL << 20;
 	return 0;
 }
@@ -88,6 +91,7 @@ static int from_payload(const json_t *j, struct machine_config *mc)
 		return vmm_fail(-EINVAL, "the machine's description: guest page size %lld", (long long)page);
 	mc->payload = payload;
 	mc->kernel = mc->initrd = mc->cmdline = NULL;
+	mc->rng = false;
 	mc->guest_page_size = (uint64_t)page;
 	memset(&mc->args, 0, sizeof(mc->args));
 	json_array_foreach(args, i, a) {

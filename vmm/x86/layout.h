@@ -31,6 +31,10 @@
 /* The 32-bit MMIO hole: RAM stops at 3.25 GiB and resumes at 4 GiB */
 #define X86_MMIO_HOLE_GPA       0xd0000000ULL
 #define X86_MMIO_HOLE_END       0x100000000ULL
+/* virtio-mmio windows, 4 KiB apart from the hole's start, and their ISA IRQs (5: free on a PC with COM1 alone) */
+#define X86_VIRTIO_MMIO_GPA     X86_MMIO_HOLE_GPA
+#define X86_VIRTIO_MMIO_STRIDE  0x1000ULL
+#define X86_VIRTIO_IRQ          5
 #define X86_IOAPIC_GPA          0xfec00000ULL
 #define X86_LAPIC_GPA           0xfee00000ULL
 #define X86_RAM_HIGH_GPA        X86_MMIO_HOLE_END

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* virtio-mmio devices on the I/O bus (virtio_dev.h): guest RAM and the IRQ line come from the VM. */
+#include "config.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <thpvm.h>
+#include "virtio_dev.h"
+#include "iobus.h"
+#include "util/error.h"
+#include "../kvm/vm.h"
+
+struct virtio_dev {
+	struct device dev;
+	struct virtio_mmio t;
+	unsigned irq;
+};
+
+static void *dev_gpa_to_hva(void *ctx, uint64_t gpa, uint64_t len)
+{
+	struct virtio_dev *d = ctx;
+
+	return thpvm_memmap_gpa_to_hva(d->dev.vm->mem, gpa, len);
+}
+
+/* An edge: the IOAPIC pin is edge-triggered (ISA, MP table), the driver reads InterruptStatus. */
+static void dev_interrupt(void *ctx)
+{
+	struct virtio_dev *d = ctx;
+
+	vm_irq_line(d->dev.vm, d->irq, true);
+	vm_irq_line(d->dev.vm, d->irq, false);
+}
+
+static void dev_guest_error(void *ctx, const char *msg)
+{
+	struct virtio_dev *d = ctx;
+
+	fprintf(stderr, "thpvm: warning: %s: the guest broke a virtqueue: %s; the device waits for a reset\n",
+		d->dev.name, msg);
+}
+
+static int dev_access(struct device *dev, struct iobus_access *a)
+{
+	struct virtio_dev *d = dev->opaque;
+
+	return virtio_mmio_access(&d->t, (uint32_t)a->offset, a->is_write, a->data, a->size);
+}
+
+static json_t *dev_save(struct device *dev)
+{
+	struct virtio_dev *d = dev->opaque;
+
+	return virtio_mmio_save(&d->t);
+}
+
+static int dev_restore(struct device *dev, const json_t *state)
+{
+	struct virtio_dev *d = dev->opaque;
+
+	if (virtio_mmio_restore(&d->t, state))
+		return vmm_fail(-EINVAL, "%s: saved state is not a virtio-mmio device's", dev->name);
+	return 0;
+}
+
+static void dev_reset(struct device *dev)
+{
+	struct virtio_dev *d = dev->opaque;
+
+	virtio_mmio_reset(&d->t);
+}
+
+static void dev_destroy(struct device *dev)
+{
+	struct virtio_dev *d = dev->opaque;
+
+	virtio_mmio_destroy(&d->t);
+	free(d);
+}
+
+static const struct device_ops virtio_dev_ops = {
+	.access = dev_access,
+	.save = dev_save,
+	.restore = dev_restore,
+	.reset = dev_reset,
+	.destroy = dev_destroy,
+};
+
+int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_device_ops *ops, uint64_t base,
+		   unsigned irq)
+{
+	struct virtio_dev *d = calloc(1, sizeof(*d));
+	struct virtio_env env = { .gpa_to_hva = dev_gpa_to_hva, .interrupt = dev_interrupt,
+				  .guest_error = dev_guest_error, .ctx = d };
+	int ret;
+
+	if (!d)
+		return vmm_fail(-ENOMEM, "out of memory for %s", name);
+	d->dev = (struct device){ .name = name, .ops = &virtio_dev_ops, .opaque = d };
+	d->irq = irq;
+	virtio_mmio_init(&d->t, ops, d, &env);
+	if ((ret = vm_add_device(vm, IOBUS_MMIO, base, VIRTIO_MMIO_SIZE, &d->dev))) {
+		virtio_mmio_destroy(&d->t);
+		free(d);
+		return ret;
+	}
+	return 0;
+}
+
+int virtio_dev_cmdline(char *buf, size_t len, uint64_t base, unsigned irq)
+{
+	size_t used = strlen(buf);
+	int n = snprintf(buf + used, len - used, " virtio_mmio.device=%u@0x%llx:%u", VIRTIO_MMIO_SIZE,
+			 (unsigned long long)base, irq);
+
+	return n < 0 || (size_t)n >= len - used ? -E2BIG : 0;
+}
