@@ -12,6 +12,9 @@ src_libthpvm_la_SOURCES = \
 	src/smaps.c \
 	src/coverage.c \
 	src/coverage_report.c \
+	src/image_io.h \
+	src/image_io.c \
+	src/image_disk.c \
 	src/image.c
 src_libthpvm_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(URING_CFLAGS)
 src_libthpvm_la_LIBADD = $(JANSSON_LIBS) $(URING_LIBS)

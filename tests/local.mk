@@ -2,7 +2,8 @@
 #   unit/ - pure logic and small mappings      thp/ - real host memory management
 #   kvm/  - need /dev/kvm (skip with a reason)  lab/ - nested Linux (make check-lab)
 check_LTLIBRARIES = tests/lib/libtesthelpers.la
-tests_lib_libtesthelpers_la_SOURCES = tests/lib/helpers.c tests/lib/helpers.h tests/lib/require.h tests/lib/main.c
+tests_lib_libtesthelpers_la_SOURCES = tests/lib/helpers.c tests/lib/helpers.h tests/lib/require.h tests/lib/main.c \
+	tests/lib/syscall_deny.c
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/tests/lib -I$(top_srcdir)/src
 TEST_LDADD = tests/lib/libtesthelpers.la src/libthpvm.la $(CRITERION_LIBS) $(JANSSON_LIBS)

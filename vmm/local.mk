@@ -178,8 +178,7 @@ VMM_CORE_SOURCES += vmm/state/snapshot_file.h vmm/state/snapshot_file.c
 # Snapshots on disk: a whole VM saved to and loaded from a directory (the state file above, one memory
 # file per region: libthpvm's region images, thpvm/image.h), and the machine's description it carries
 VMM_CORE_SOURCES += vmm/state/snapshot_dir.h vmm/state/snapshot_dir.c vmm/machine/machine_json.c
-# thpvm bench snapshot: the disk's own bandwidth (io_uring, as the images use it), a region's image, a whole VM
+# thpvm bench snapshot: the disk's own bandwidth (libthpvm's thpvm_image_measure_disk(), the images' own
+# I/O loop), a region's image, a whole VM
 vmm_thpvm_SOURCES += vmm/bench/bench_snapshot.h vmm/bench/bench_snapshot.c vmm/bench/bench_snapshot_mem.c \
 	vmm/bench/bench_snapshot_vm.c vmm/bench/bench_snapshot_out.c
-vmm_thpvm_CFLAGS += $(URING_CFLAGS)
-vmm_thpvm_LDADD += $(URING_LIBS)

@@ -7,7 +7,8 @@
  * every page is present and zero, are holes. Beside the file, one byte per
  * extent says which is which (the caller keeps it, e.g. in a snapshot's
  * state file). Written and read with io_uring, O_DIRECT where the file
- * system takes it (buffered otherwise, and the stats say so).
+ * system takes it (buffered otherwise), or with pread/pwrite where io_uring
+ * is not allowed; the stats say which.
  */
 #ifndef THPVM_IMAGE_H
 #define THPVM_IMAGE_H
@@ -39,7 +40,8 @@ enum thpvm_image_extent {
 	X(THPVM_IMAGE_SHORT_READ, EIO, "the memory file ends before an extent it should hold")  \
 	X(THPVM_IMAGE_IO_FAILED, EIO, "reading or writing the memory file failed")              \
 	X(THPVM_IMAGE_URING_FAILED, ENOMEM, "cannot set up io_uring")                           \
-	X(THPVM_IMAGE_NO_MEMORY, ENOMEM, "out of memory")
+	X(THPVM_IMAGE_NO_MEMORY, ENOMEM, "out of memory")                                       \
+	X(THPVM_IMAGE_CANCELLED, ECANCELED, "cancelled by the progress callback")
 
 enum thpvm_image_result {
 	THPVM_IMAGE_RESULTS(THPVM_RESULT_ENUM_ITEM)
@@ -52,7 +54,14 @@ struct thpvm_image_stats {
 	uint64_t bytes;                         /* written or read */
 	uint64_t ns;                            /* the whole call, open to close */
 	bool direct;                            /* O_DIRECT (false: the file system refused it) */
-	unsigned queue_depth;                   /* io_uring requests in flight at most */
+	unsigned queue_depth;                   /* requests in flight at most (1 without io_uring) */
+	/*
+	 * 0: io_uring. Else the errno io_uring_setup gave (ENOSYS: no io_uring
+	 * in the kernel; EPERM: kernel.io_uring_disabled or a seccomp filter;
+	 * EACCES: an LSM), and the file went through pread/pwrite, one request
+	 * at a time, still O_DIRECT where the file system takes it.
+	 */
+	int uring_error;
 };
 
 const char *thpvm_image_extent_str(enum thpvm_image_extent state);
@@ -67,11 +76,17 @@ int thpvm_image_result_errno(enum thpvm_image_result result);
  * (a paused VM). An extent partly present is written whole: its absent
  * pages read as zero, which allocates them. A region mapped from a file
  * (THPVM_BACKING_FILE) has no absent extent: its pages not faulted in yet
- * hold the file's bytes, which are read (from the page cache) and saved. Returns 0 or -errno, with
- * thpvm_last_error() naming the file and the problem.
+ * hold the file's bytes, which are read (from the page cache) and saved.
+ * progress (may be NULL) is called as the data goes out, as a prefault's
+ * (thpvm_region_prefault()): progress(done, total, arg) with done the bytes
+ * written so far, never decreasing, the last call at done == total (the
+ * data extents' bytes; no call when there are none); a non-zero return
+ * cancels the save (-ECANCELED, the file left partial for the caller to
+ * remove). Returns 0 or -errno, with thpvm_last_error() naming the file and
+ * the problem.
  */
 int thpvm_region_image_save(struct thpvm_region *region, const char *path, uint8_t *map,
-			    struct thpvm_image_stats *stats);
+			    thpvm_progress_fn progress, void *arg, struct thpvm_image_stats *stats);
 
 /*
  * Reads the DATA extents of map from path into region (eager restore:
@@ -80,10 +95,24 @@ int thpvm_region_image_save(struct thpvm_region *region, const char *path, uint8
  * saved: where the region already holds pages there (a machine that wrote
  * its image before the restore), they are discarded, else left untouched.
  * The file must be exactly the region's size; the map is checked before
- * anything is read. Returns 0 or -errno, thpvm_last_error() says why.
+ * anything is read. progress as for a save (bytes read). Returns 0 or
+ * -errno, thpvm_last_error() says why.
  */
 int thpvm_region_image_load(struct thpvm_region *region, const char *path, const uint8_t *map,
-			    struct thpvm_image_stats *stats);
+			    thpvm_progress_fn progress, void *arg, struct thpvm_image_stats *stats);
+
+/*
+ * The disk's own bandwidth, what an image can reach at best: writes size
+ * bytes (a multiple of 2 MiB) to a new file at path and reads them back,
+ * through the images' own I/O loop (the same requests of 2 MiB from 2 MiB
+ * pages, as many in flight, O_DIRECT or not and io_uring or not as an image
+ * would be), then removes the file. write and read get each pass's stats:
+ * write's ns runs from the open to the fsync, read's from the open to the
+ * close; the page cache holds none of the file when the read starts.
+ * Returns 0 or -errno, thpvm_last_error() says why.
+ */
+int thpvm_image_measure_disk(const char *path, uint64_t size, struct thpvm_image_stats *write,
+			     struct thpvm_image_stats *read);
 
 #ifdef __cplusplus
 }

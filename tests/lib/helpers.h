@@ -104,6 +104,15 @@ void map_fixture_fini(void);
 /* Whether the host would give this process 2 MiB THP for MADV_HUGEPAGE memory. */
 bool host_thp_allowed(void);
 /*
+ * syscall_deny.c: makes syscall nr fail with err in this process and every
+ * child it forks from now on, for good (a seccomp filter, after
+ * PR_SET_NO_NEW_PRIVS): call it in a forked child (run_in_child()). Returns
+ * 0 or -errno.
+ */
+int syscall_deny(long nr, int err);
+/* 0 when this process may set up io_uring, else the errno io_uring_setup gives (ENOSYS, EPERM, ...). */
+int host_io_uring_error(void);
+/*
  * Number of VMAs in /proc/self/maps of a size a region of size_bytes could
  * leave behind: its mapping or its reservation (size + 2 MiB slack + guards).
  */

@@ -2,8 +2,10 @@
 /*
  * A region's image on disk (thpvm/image.h): what goes into the file and what
  * stays a hole, the round trip into fresh guest RAM on 2 MiB pages, the
- * buffered fallback where O_DIRECT is refused, and every refusal naming the
- * file. Real files on this host's disk (ext4) and on /dev/shm (tmpfs).
+ * buffered fallback where O_DIRECT is refused, the pread/pwrite fallback
+ * where io_uring is (a seccomp filter in a child), the progress callback,
+ * and every refusal naming the file. Real files on this host's disk (ext4)
+ * and on /dev/shm (tmpfs).
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -12,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <thpvm.h>
 #include "helpers.h"
@@ -87,7 +91,7 @@ static void save_filled(const char *path, uint8_t *map_out, struct thpvm_image_s
 	struct stat sb;
 
 	fill(map);
-	cr_assert_eq(thpvm_region_image_save(r, path, map_out, st), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_region_image_save(r, path, map_out, NULL, NULL, st), 0, "%s", thpvm_last_error());
 	/* extent 3 is partly present at most on a 4 KiB host, wholly on THP: data either way */
 	cr_assert_eq(map_out[0], THPVM_IMAGE_DATA);
 	cr_assert_eq(map_out[1], THPVM_IMAGE_DATA);
@@ -120,7 +124,7 @@ static void load_and_check(const char *path, const uint8_t *emap, bool want_huge
 	struct thpvm_image_stats st;
 	struct thpvm_extent_info e;
 
-	cr_assert_eq(thpvm_region_image_load(r, path, emap, &st), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL, NULL, &st), 0, "%s", thpvm_last_error());
 	cr_assert_eq(st.bytes, 3 * THPVM_EXTENT_SIZE);
 	cr_assert_eq(pattern_check(hva_of(map, 0), 0, 2 * THPVM_EXTENT_PAGES, 1, 7), 0, "extents 0-1 differ");
 	cr_assert_eq(pattern_check(hva_of(map, 3) + 5 * THPVM_PAGE_SIZE, 3 * THPVM_EXTENT_PAGES + 5, 1, 1, 7), 0,
@@ -154,7 +158,7 @@ static void load_over_written(const char *path, const uint8_t *emap)
 
 	for (uint64_t i = 0; i < NR_EXTENTS; i++)
 		memset(hva_of(map, i), 0xa5, THPVM_EXTENT_SIZE);
-	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL, NULL, NULL), 0, "%s", thpvm_last_error());
 	cr_assert_eq(pattern_check(hva_of(map, 0), 0, 2 * THPVM_EXTENT_PAGES, 1, 7), 0, "extents 0-1 differ");
 	cr_assert(is_zero(hva_of(map, 3), 5 * THPVM_PAGE_SIZE), "extent 3's unwritten pages kept the old bytes");
 	for (uint64_t i = 0; i < NR_EXTENTS; i++)
@@ -174,6 +178,7 @@ Test(image, data_extents_go_out_and_come_back_on_2m_pages_holes_stay_holes)
 	save_filled(path, emap, &st);
 	cr_assert(st.direct, "ext4 takes O_DIRECT");
 	cr_assert_geq(st.queue_depth, 1);
+	cr_assert_eq(st.uring_error, host_io_uring_error(), "io_uring where this process may use it");
 	load_and_check(path, emap, host_thp_allowed());
 	/* the same image loads again: nothing in it is consumed */
 	load_and_check(path, emap, host_thp_allowed());
@@ -231,7 +236,7 @@ Test(image, bad_files_and_maps_are_refused_naming_the_file)
 
 	/* one byte short: the size names both */
 	cr_assert_eq(truncate(path, REGION_BYTES - 1), 0);
-	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), -EINVAL);
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL, NULL, NULL), -EINVAL);
 	snprintf(msg, sizeof(msg), "%s: the memory file's size is not the region's: %llu bytes, region 'ram' has %llu",
 		 path, (unsigned long long)REGION_BYTES - 1, (unsigned long long)REGION_BYTES);
 	cr_assert_str_eq(thpvm_last_error(), msg);
@@ -239,19 +244,19 @@ Test(image, bad_files_and_maps_are_refused_naming_the_file)
 	/* a map byte no writer makes */
 	cr_assert_eq(truncate(path, REGION_BYTES), 0);
 	emap[5] = 7;
-	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), -EINVAL);
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL, NULL, NULL), -EINVAL);
 	cr_assert(strstr(thpvm_last_error(), "unknown extent state: extent 5 has state 7"), "%s", thpvm_last_error());
 	emap[5] = THPVM_IMAGE_ABSENT;
 
 	/* not there, not a file */
 	snprintf(path, sizeof(path), "%s/missing.mem", dir);
-	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), -EIO);
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL, NULL, NULL), -EIO);
 	cr_assert(strstr(thpvm_last_error(), "missing.mem: cannot open the memory file: No such file"), "%s",
 		  thpvm_last_error());
-	cr_assert_eq(thpvm_region_image_load(r, dir, emap, NULL), -EINVAL);
+	cr_assert_eq(thpvm_region_image_load(r, dir, emap, NULL, NULL, NULL), -EINVAL);
 	cr_assert(strstr(thpvm_last_error(), "is not a regular file"), "%s", thpvm_last_error());
 	snprintf(path, sizeof(path), "%s/no-such-dir/ram.mem", dir);
-	cr_assert_eq(thpvm_region_image_save(r, path, emap, NULL), -EIO);
+	cr_assert_eq(thpvm_region_image_save(r, path, emap, NULL, NULL, NULL), -EIO);
 	cr_assert(strstr(thpvm_last_error(), "no-such-dir/ram.mem: cannot open"), "%s", thpvm_last_error());
 
 	cr_assert_eq(thpvm_region_refresh(r), 0);
@@ -285,7 +290,7 @@ Test(image, a_region_mapped_from_a_file_saves_what_its_untouched_pages_hold)
 	cr_assert_eq(thpvm_memmap_create(&map), 0);
 	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0, "%s", thpvm_last_error());
 	close(cfg.fd);
-	cr_assert_eq(thpvm_region_image_save(r, path, emap, &st), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_region_image_save(r, path, emap, NULL, NULL, &st), 0, "%s", thpvm_last_error());
 	for (uint64_t i = 0; i < NR_EXTENTS; i++)
 		cr_assert_eq(emap[i], i == 6 ? THPVM_IMAGE_DATA : THPVM_IMAGE_ZERO, "extent %llu is %s",
 			     (unsigned long long)i, thpvm_image_extent_str(emap[i]));
@@ -295,9 +300,149 @@ Test(image, a_region_mapped_from_a_file_saves_what_its_untouched_pages_hold)
 	cfg = (struct thpvm_region_config){ .name = "ram", .size_bytes = REGION_BYTES };
 	cr_assert_eq(thpvm_memmap_create(&map), 0);
 	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0);
-	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_region_image_load(r, path, emap, NULL, NULL, NULL), 0, "%s", thpvm_last_error());
 	cr_assert_eq(pattern_check(hva_of(map, 6) + 3 * 4096, 6 * THPVM_EXTENT_PAGES + 3, 1, 2, 9), 0);
 	cr_assert(is_zero(hva_of(map, 6), 3 * 4096));
 	thpvm_memmap_destroy(map);
 	free(page);
+}
+
+/* What the child refused io_uring hands back (a shared page): the save's map and both calls' stats. */
+struct plain_io {
+	char path[128];
+	uint8_t emap[NR_EXTENTS];
+	struct thpvm_image_stats save, load;
+};
+
+/*
+ * In a child whose io_uring_setup fails with EPERM, as under a container
+ * runtime's seccomp policy or kernel.io_uring_disabled: a filled region
+ * saved, then loaded into a fresh one, which must hold the same bytes with
+ * its holes untouched. No Criterion assertion here: it would report from
+ * the wrong process.
+ */
+static int plain_round_trip(void *arg, int reason_fd)
+{
+	struct thpvm_region_config cfg = { .name = "ram", .size_bytes = REGION_BYTES };
+	struct thpvm_memmap *src_map, *dst_map;
+	struct thpvm_region *src, *dst;
+	struct plain_io *p = arg;
+	int ret;
+
+	if ((ret = syscall_deny(__NR_io_uring_setup, EPERM)))
+		return child_fail(reason_fd, 1, "seccomp: %s", strerror(-ret));
+	if (thpvm_memmap_create(&src_map) || thpvm_memmap_add(src_map, &cfg, &src) || thpvm_memmap_create(&dst_map) ||
+	    thpvm_memmap_add(dst_map, &cfg, &dst))
+		return child_fail(reason_fd, 1, "regions: %s", thpvm_last_error());
+	fill(src_map);
+	if (thpvm_region_image_save(src, p->path, p->emap, NULL, NULL, &p->save))
+		return child_fail(reason_fd, 1, "save: %s", thpvm_last_error());
+	if (thpvm_region_image_load(dst, p->path, p->emap, NULL, NULL, &p->load))
+		return child_fail(reason_fd, 1, "load: %s", thpvm_last_error());
+	if (thpvm_region_refresh(dst))
+		return child_fail(reason_fd, 1, "refresh: %s", thpvm_last_error());
+	for (uint64_t i = 0; i < NR_EXTENTS; i++) {
+		struct thpvm_extent_info e;
+
+		thpvm_region_extent(dst, i, &e);
+		if (p->emap[i] != THPVM_IMAGE_DATA && e.nr_present)
+			return child_fail(reason_fd, 1, "extent %llu (%s) was touched by the load", (unsigned long long)i,
+					  thpvm_image_extent_str(p->emap[i]));
+	}
+	if (memcmp(thpvm_memmap_gpa_to_hva(src_map, 0, REGION_BYTES), thpvm_memmap_gpa_to_hva(dst_map, 0, REGION_BYTES),
+		   REGION_BYTES))
+		return child_fail(reason_fd, 1, "the loaded region differs from the saved one");
+	return 0;
+}
+
+Test(image, without_io_uring_the_image_goes_through_pread_and_pwrite_and_says_why)
+{
+	struct plain_io *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	const struct thpvm_image_stats *calls[] = { &p->save, &p->load };
+	char reason[512];
+	struct stat sb;
+
+	cr_assert_neq(p, MAP_FAILED, "%m");
+	snprintf(p->path, sizeof(p->path), "%s/ram.mem", dir);
+	cr_assert_eq(run_in_child(plain_round_trip, p, reason, sizeof(reason)), 0, "%s", reason);
+	for (unsigned k = 0; k < 2; k++) {
+		cr_assert_eq(calls[k]->uring_error, EPERM, "the %s does not say io_uring_setup was refused",
+			     k ? "load" : "save");
+		cr_assert_eq(calls[k]->queue_depth, 1, "pread/pwrite: one request at a time");
+		cr_assert(calls[k]->direct, "ext4 takes O_DIRECT, with or without io_uring");
+		cr_assert_eq(calls[k]->bytes, 3 * THPVM_EXTENT_SIZE);
+	}
+	cr_assert_eq(p->save.nr[THPVM_IMAGE_DATA], 3);
+	cr_assert_eq(p->save.nr[THPVM_IMAGE_ZERO], 1);
+	cr_assert_eq(stat(p->path, &sb), 0);
+	cr_assert_leq((uint64_t)sb.st_blocks * 512, 3 * THPVM_EXTENT_SIZE + 64 * 1024, "the holes were written");
+	/* the file is what any save writes: it loads here (with io_uring where allowed) as saved */
+	load_and_check(p->path, p->emap, host_thp_allowed());
+	munmap(p, sizeof(*p));
+}
+
+#define MAX_CALLS 64
+
+/* Every progress call of one save or load; cancel_at: the call that cancels (1 = the first; 0 = none). */
+struct progress_log {
+	uint64_t done[MAX_CALLS];
+	uint64_t total;
+	unsigned n, cancel_at;
+	bool total_changed;
+};
+
+static int log_progress(uint64_t done, uint64_t total, void *arg)
+{
+	struct progress_log *l = arg;
+
+	l->total_changed |= l->n && total != l->total;
+	l->total = total;
+	if (l->n < MAX_CALLS)
+		l->done[l->n] = done;
+	l->n++;
+	return l->cancel_at && l->n >= l->cancel_at;
+}
+
+static void check_progress(const struct progress_log *l, const char *what)
+{
+	cr_assert_gt(l->n, 0, "%s: progress never called", what);
+	cr_assert_leq(l->n, MAX_CALLS, "%s: %u calls for 3 extents", what, l->n);
+	cr_assert_not(l->total_changed, "%s: the total changed between calls", what);
+	cr_assert_eq(l->total, 3 * THPVM_EXTENT_SIZE, "%s: the total is the data extents' bytes", what);
+	cr_assert_gt(l->done[0], 0, "%s", what);
+	for (unsigned i = 1; i < l->n; i++)
+		cr_assert_geq(l->done[i], l->done[i - 1], "%s: call %u went back from %llu to %llu", what, i,
+			      (unsigned long long)l->done[i - 1], (unsigned long long)l->done[i]);
+	cr_assert_eq(l->done[l->n - 1], l->total, "%s: the last call is at %llu of %llu", what,
+		     (unsigned long long)l->done[l->n - 1], (unsigned long long)l->total);
+}
+
+/* As a prefault's: called as the data moves, never decreasing, ending at the total; a non-zero return cancels. */
+Test(image, progress_counts_up_to_the_data_bytes_and_a_non_zero_return_cancels)
+{
+	struct progress_log save = { 0 }, load = { 0 }, cancel = { .cancel_at = 1 };
+	struct thpvm_memmap *src_map, *dst_map;
+	struct thpvm_region *src = new_region(&src_map), *dst = new_region(&dst_map);
+	uint8_t emap[NR_EXTENTS];
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/ram.mem", dir);
+	fill(src_map);
+	cr_assert_eq(thpvm_region_image_save(src, path, emap, log_progress, &save, NULL), 0, "%s", thpvm_last_error());
+	check_progress(&save, "save");
+	cr_assert_eq(thpvm_region_image_load(dst, path, emap, log_progress, &load, NULL), 0, "%s", thpvm_last_error());
+	check_progress(&load, "load");
+
+	cr_assert_eq(thpvm_region_image_load(dst, path, emap, log_progress, &cancel, NULL), -ECANCELED);
+	cr_assert(strstr(thpvm_last_error(), "ram.mem: cancelled by the progress callback: at "), "%s",
+		  thpvm_last_error());
+	cr_assert_eq(cancel.n, 1, "called again after it cancelled");
+	cancel.n = 0;
+	snprintf(path, sizeof(path), "%s/cancelled.mem", dir);
+	cr_assert_eq(thpvm_region_image_save(src, path, emap, log_progress, &cancel, NULL), -ECANCELED);
+	cr_assert(strstr(thpvm_last_error(), "cancelled.mem: cancelled by the progress callback"), "%s",
+		  thpvm_last_error());
+	cr_assert_eq(cancel.n, 1, "called again after it cancelled");
+	thpvm_memmap_destroy(src_map);
+	thpvm_memmap_destroy(dst_map);
 }

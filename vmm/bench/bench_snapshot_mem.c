@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * thpvm bench snapshot without KVM: the file system's own O_DIRECT
- * bandwidth (what an image can reach at best), and libthpvm's region images
- * of a THP region against it.
+ * bandwidth (what an image can reach at best: thpvm_image_measure_disk(),
+ * the images' own I/O loop), and libthpvm's region images of a THP region
+ * against it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +18,6 @@
 #include "util/clock.h"
 #include "util/error.h"
 
-/*
- * The images' own request size and queue depth (src/image.c: one 2 MiB
- * extent per request, 8 in flight), so the baseline asks the disk for what
- * an image asks, nothing more.
- */
-#define DISK_QD 8
-#define DISK_REQ (2ULL << 20)
 /* What the memory-only region holds: non-zero everywhere, so every extent is DATA; the page's index in word 0. */
 #define PATTERN_BYTE 0x5a
 #define PATTERN_WORD(page) ((page) ^ 0x5a5a5a5a5a5a5a5aULL)
@@ -44,153 +36,17 @@ static double gbps(uint64_t bytes, uint64_t ns)
 
 /* ---- the disk baseline ---- */
 
-struct disk {
-	const char *path;
-	struct io_uring ring;
-	int fd;
-	uint8_t *buf;               /* DISK_QD requests' buffers */
-	bool busy[DISK_QD];
-	unsigned in_flight;
-};
-
-/* The whole file through the ring, DISK_QD requests in flight; a short transfer is an error (whole blocks, O_DIRECT). */
-static int disk_pass(struct disk *d, uint64_t size, bool write)
-{
-	uint64_t next = 0, done = 0;
-
-	while (done < size) {
-		struct io_uring_cqe *cqe;
-		unsigned slot;
-		int ret, res;
-
-		for (slot = 0; slot < DISK_QD && next < size; slot++) {
-			struct io_uring_sqe *sqe;
-
-			if (d->busy[slot])
-				continue;
-			sqe = io_uring_get_sqe(&d->ring);
-			if (write)
-				io_uring_prep_write(sqe, d->fd, d->buf + slot * DISK_REQ, DISK_REQ, next);
-			else
-				io_uring_prep_read(sqe, d->fd, d->buf + slot * DISK_REQ, DISK_REQ, next);
-			io_uring_sqe_set_data64(sqe, slot);
-			d->busy[slot] = true;
-			d->in_flight++;
-			next += DISK_REQ;
-		}
-		if ((ret = io_uring_submit(&d->ring)) < 0)
-			return vmm_fail(ret, "%s: io_uring_submit: %s", d->path, strerror(-ret));
-		do {
-			ret = io_uring_wait_cqe(&d->ring, &cqe);
-		} while (ret == -EINTR);
-		if (ret)
-			return vmm_fail(ret, "%s: io_uring_wait_cqe: %s", d->path, strerror(-ret));
-		slot = (unsigned)io_uring_cqe_get_data64(cqe);
-		res = cqe->res;
-		io_uring_cqe_seen(&d->ring, cqe);
-		d->busy[slot] = false;
-		d->in_flight--;
-		if (res < 0)
-			return vmm_fail(res, "%s: %s: %s", d->path, write ? "writing" : "reading", strerror(-res));
-		if ((uint64_t)res != DISK_REQ)
-			return vmm_fail(-EIO, "%s: %s %d of %llu bytes", d->path, write ? "wrote" : "read", res,
-					(unsigned long long)DISK_REQ);
-		done += DISK_REQ;
-	}
-	return 0;
-}
-
-/* Every request still in flight, reaped before its buffer goes (after an error). */
-static void disk_drain(struct disk *d)
-{
-	struct io_uring_cqe *cqe;
-
-	while (d->in_flight && !io_uring_wait_cqe(&d->ring, &cqe)) {
-		io_uring_cqe_seen(&d->ring, cqe);
-		d->in_flight--;
-	}
-}
-
-/* Opens path for a pass, O_DIRECT unless the file system refuses it (tmpfs), as src/image.c does. */
-static int disk_open(struct disk *d, int flags, bool *direct)
-{
-	d->fd = open(d->path, flags | O_DIRECT | O_CLOEXEC, 0600);
-	*direct = d->fd >= 0;
-	if (d->fd < 0 && errno == EINVAL)
-		d->fd = open(d->path, flags | O_CLOEXEC, 0600);
-	return d->fd < 0 ? vmm_fail(-errno, "%s: %s", d->path, strerror(errno)) : 0;
-}
-
-static int disk_write(struct disk *d, uint64_t size, bool *direct, uint64_t *ns)
-{
-	uint64_t t0 = util_mono_ns();
-	int ret;
-
-	if ((ret = disk_open(d, O_WRONLY | O_CREAT | O_TRUNC, direct)))
-		return ret;
-	/* sized first, as an image is: the writes then allocate inside the file instead of growing it */
-	if (ftruncate(d->fd, (off_t)size))
-		ret = vmm_fail(-errno, "%s: setting its size: %s", d->path, strerror(errno));
-	if (!ret)
-		ret = disk_pass(d, size, true);
-	disk_drain(d);
-	if (!ret && fsync(d->fd))
-		ret = vmm_fail(-errno, "%s: fsync: %s", d->path, strerror(errno));
-	*ns = util_mono_ns() - t0;
-	/* the read that follows must come from the disk: nothing of the file left in the page cache */
-	if (!ret)
-		posix_fadvise(d->fd, 0, 0, POSIX_FADV_DONTNEED);
-	close(d->fd);
-	return ret;
-}
-
-static int disk_read(struct disk *d, uint64_t size, bool *direct, uint64_t *ns)
-{
-	uint64_t t0 = util_mono_ns();
-	int ret;
-
-	if ((ret = disk_open(d, O_RDONLY, direct)))
-		return ret;
-	ret = disk_pass(d, size, false);
-	disk_drain(d);
-	close(d->fd);
-	*ns = util_mono_ns() - t0;
-	return ret;
-}
-
 int snap_disk_once(const char *path, uint64_t size, bool *direct, double *v)
 {
-	struct disk d = { .path = path, .fd = -1 };
-	uint64_t ns_w = 0, ns_r = 0;
-	bool direct_r = false;
-	void *map;
-	int ret;
+	struct thpvm_image_stats w, r;
+	int ret = thpvm_image_measure_disk(path, size, &w, &r);
 
-	/*
-	 * On 2 MiB pages, as the images' guest RAM is: O_DIRECT pins every
-	 * page of a request, and 512 small ones cost more than one huge one
-	 * (a baseline on 4 KiB buffers ran slower than the images it measures).
-	 */
-	map = mmap(NULL, (DISK_QD + 1) * DISK_REQ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED)
-		return vmm_fail(-ENOMEM, "out of memory for the disk baseline's buffers");
-	d.buf = (uint8_t *)(((uintptr_t)map + DISK_REQ - 1) & ~(uintptr_t)(DISK_REQ - 1));
-	madvise(d.buf, DISK_QD * DISK_REQ, MADV_HUGEPAGE);
-	memset(d.buf, PATTERN_BYTE, DISK_QD * DISK_REQ);
-	if ((ret = io_uring_queue_init(DISK_QD, &d.ring, 0))) {
-		munmap(map, (DISK_QD + 1) * DISK_REQ);
-		return vmm_fail(ret, "io_uring_queue_init: %s", strerror(-ret));
-	}
-	ret = disk_write(&d, size, direct, &ns_w);
-	if (!ret)
-		ret = disk_read(&d, size, &direct_r, &ns_r);
-	*direct = *direct && direct_r;
-	unlink(path);
-	io_uring_queue_exit(&d.ring);
-	munmap(map, (DISK_QD + 1) * DISK_REQ);
-	v[SM_DISK_WRITE] = gbps(size, ns_w);
-	v[SM_DISK_READ] = gbps(size, ns_r);
-	return ret;
+	if (ret)
+		return vmm_fail(ret, "%s", thpvm_last_error());
+	*direct = w.direct && r.direct;
+	v[SM_DISK_WRITE] = gbps(w.bytes, w.ns);
+	v[SM_DISK_READ] = gbps(r.bytes, r.ns);
+	return 0;
 }
 
 /* ---- the memory-only image ---- */
@@ -263,7 +119,7 @@ int snap_mem_once(struct snap_mem *m, const char *path, bool warm, double *v)
 	uint64_t t0;
 	int ret;
 
-	if (thpvm_region_image_save(m->region, path, m->extents, &save))
+	if (thpvm_region_image_save(m->region, path, m->extents, NULL, NULL, &save))
 		return vmm_fail(-EIO, "%s", thpvm_last_error());
 	if (save.nr[THPVM_IMAGE_DATA] != save.nr_extents)
 		return vmm_fail(-EIO, "%s: %llu of %llu extents saved as data", path,
@@ -273,7 +129,7 @@ int snap_mem_once(struct snap_mem *m, const char *path, bool warm, double *v)
 	t0 = util_mono_ns();
 	if ((ret = new_region(m->size, THPVM_POPULATE_ON_DEMAND, &map, &r)))
 		return ret;
-	if (thpvm_region_image_load(r, path, m->extents, &load)) {
+	if (thpvm_region_image_load(r, path, m->extents, NULL, NULL, &load)) {
 		thpvm_memmap_destroy(map);
 		return vmm_fail(-EIO, "%s", thpvm_last_error());
 	}

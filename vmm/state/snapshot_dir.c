@@ -91,7 +91,7 @@ static int save_memory(struct vm *vm, const char *tmp, struct snapshot_state *s,
 		s->nr_regions = i + 1;
 		if (!sr->map)
 			return vmm_fail(-ENOMEM, "out of memory for the extent map of %s", info.name);
-		if ((ret = thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, &st)))
+		if ((ret = thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, NULL, NULL, &st)))
 			return vmm_fail(ret, "%s", thpvm_last_error());
 		add_stats(&rep->mem, &st, i == 0);
 	}
@@ -264,7 +264,7 @@ int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, b
 		struct thpvm_image_stats st;
 
 		if ((ret = thpvm_region_image_load(thpvm_memmap_region(vm->mem, i), join(path, dir, s->regions[i].file),
-						   s->regions[i].map, &st)))
+						   s->regions[i].map, NULL, NULL, &st)))
 			return vmm_fail(ret, "%s", thpvm_last_error());
 		add_stats(&rp.mem, &st, i == 0);
 	}
