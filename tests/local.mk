@@ -137,6 +137,11 @@ tests_unit_test_ctl_commands_SOURCES = tests/unit/test_ctl_commands.c tests/lib/
 	tests/lib/ctl_helpers.h
 tests_unit_test_ctl_commands_CFLAGS = $(VMM_TEST_CFLAGS) -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_ctl_commands_LDADD = $(VMM_TEST_LDADD)
+# Progress lines on a terminal and nothing elsewhere (vmm/util/progress.h), on a pty
+UNIT_TESTS += tests/unit/test_progress
+tests_unit_test_progress_SOURCES = tests/unit/test_progress.c vmm/util/progress.c vmm/util/progress.h
+tests_unit_test_progress_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/vmm
+tests_unit_test_progress_LDADD = $(TEST_LDADD) -lutil
 # Every subcommand's option errors, through the built binary (vmm/util/opts.h)
 UNIT_TESTS += tests/unit/test_cli_opts
 tests_unit_test_cli_opts_CFLAGS = $(TEST_CFLAGS) -DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"'

@@ -52,6 +52,8 @@ VMM_CORE_SOURCES = \
 	vmm/util/crc32c.c \
 	vmm/util/opts.h \
 	vmm/util/opts.c \
+	vmm/util/progress.h \
+	vmm/util/progress.c \
 	vmm/kvm/kvm_stats.h \
 	vmm/kvm/kvm_stats.c \
 	vmm/kvm/vm.h \

@@ -375,7 +375,8 @@ static json_t *h_snapshot(void *ctx, json_t *args, struct ctl_error *err)
 		vm_hooks_release(vc->vm);
 		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
 	}
-	ret = vm_snapshot_save(vc->vm, dir, vc->cfg.machine, &rep);
+	/* a long save shows how far it got where someone watches the VMM's terminal */
+	ret = vm_snapshot_save_progress(vc->vm, dir, vc->cfg.machine, STDERR_FILENO, &rep);
 	if (running && resume && vm_resume(vc->vm) && !ret) {
 		vm_hooks_release(vc->vm);
 		return ctl_fail(err, CTL_FAILED, "saved, but resume: %s", vmm_last_error());

@@ -15,6 +15,8 @@
 #include "state/tsc.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/progress.h"
+#include "util/util.h"
 
 /* dir/name into out (PATH_MAX bytes); the callers checked dir's length, so this never cuts. */
 static char *join(char *out, const char *dir, const char *name)
@@ -67,10 +69,28 @@ static void add_stats(struct thpvm_image_stats *sum, const struct thpvm_image_st
 	sum->bytes += st->bytes;
 	sum->direct = first ? st->direct : sum->direct && st->direct;
 	sum->queue_depth = st->queue_depth;
+	if (!sum->uring_error)
+		sum->uring_error = st->uring_error;
 }
 
-/* Every region's memory file, its map into s. */
-static int save_memory(struct vm *vm, const char *tmp, struct snapshot_state *s, struct snapshot_report *rep)
+/*
+ * A memory file went through pread/pwrite because io_uring was refused
+ * (a container's seccomp policy, kernel.io_uring_disabled): slower, so
+ * said, once per process, on stderr.
+ */
+static void warn_no_uring(const struct thpvm_image_stats *st)
+{
+	static int warned;
+
+	if (st->uring_error && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		cli_error("warning: io_uring is not available (io_uring_setup: %s): snapshot memory files are "
+			  "read and written with pread/pwrite, one request at a time",
+			  strerror(st->uring_error));
+}
+
+/* Every region's memory file, its map into s; progress lines on progress_fd if it is a terminal. */
+static int save_memory(struct vm *vm, const char *dir, const char *tmp, struct snapshot_state *s, int progress_fd,
+		       struct snapshot_report *rep)
 {
 	char path[PATH_MAX];
 	int ret;
@@ -80,6 +100,7 @@ static int save_memory(struct vm *vm, const char *tmp, struct snapshot_state *s,
 		struct snapshot_region *sr = &s->regions[i];
 		struct thpvm_region_info info;
 		struct thpvm_image_stats st;
+		struct progress_lines pl;
 
 		thpvm_region_get_info(r, &info);
 		snprintf(sr->name, sizeof(sr->name), "%s", info.name);
@@ -91,14 +112,24 @@ static int save_memory(struct vm *vm, const char *tmp, struct snapshot_state *s,
 		s->nr_regions = i + 1;
 		if (!sr->map)
 			return vmm_fail(-ENOMEM, "out of memory for the extent map of %s", info.name);
-		if ((ret = thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, NULL, NULL, &st)))
+		/* named as it will be once renamed into place, not as DIR.tmp-PID */
+		progress_lines_init(&pl, progress_fd, "snapshot %s/%s", dir, sr->file);
+		if ((ret = thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, progress_lines_report, &pl,
+						   &st)))
 			return vmm_fail(ret, "%s", thpvm_last_error());
+		warn_no_uring(&st);
 		add_stats(&rep->mem, &st, i == 0);
 	}
 	return 0;
 }
 
 int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, struct snapshot_report *rep)
+{
+	return vm_snapshot_save_progress(vm, dir, machine, -1, rep);
+}
+
+int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *machine, int progress_fd,
+			      struct snapshot_report *rep)
 {
 	struct snapshot_state s = { 0 };
 	struct snapshot_report rp = { 0 };
@@ -121,7 +152,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, stru
 		goto fail;
 	rp.capture_ns = util_mono_ns() - t;
 	t = util_mono_ns();
-	if ((ret = save_memory(vm, tmp, &s, &rp)))
+	if ((ret = save_memory(vm, dir, tmp, &s, progress_fd, &rp)))
 		goto fail;
 	rp.memory_ns = util_mono_ns() - t;
 	if ((ret = snapshot_state_write(join(path, tmp, SNAPSHOT_STATE_NAME), &s)))
@@ -266,6 +297,7 @@ int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, b
 		if ((ret = thpvm_region_image_load(thpvm_memmap_region(vm->mem, i), join(path, dir, s->regions[i].file),
 						   s->regions[i].map, NULL, NULL, &st)))
 			return vmm_fail(ret, "%s", thpvm_last_error());
+		warn_no_uring(&st);
 		add_stats(&rp.mem, &st, i == 0);
 	}
 	rp.memory_ns = util_mono_ns() - t0;

@@ -33,6 +33,15 @@ struct snapshot_report {
  * naming dir and the problem; nothing is left behind on failure.
  */
 int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, struct snapshot_report *rep);
+/*
+ * The same, with progress lines for each memory file on progress_fd where
+ * it is a terminal (vmm/util/progress.h; -1: none): the control socket's
+ * snapshot passes the VMM's stderr. Either prints one warning line, once
+ * per process, where io_uring is refused and the memory files go through
+ * pread/pwrite.
+ */
+int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *machine, int progress_fd,
+			      struct snapshot_report *rep);
 
 /*
  * Reads dir's state file into *s (snapshot_state_read(): every check) and
