@@ -162,6 +162,7 @@ LINUX_UNIT_TESTS = \
 	tests/unit/test_linux_refuse \
 	tests/unit/test_linux_e820 \
 	tests/unit/test_linux_mptable \
+	tests/unit/test_linux_acpi \
 	tests/unit/test_linux_cpuid \
 	tests/unit/test_linux_msr \
 	tests/unit/test_linux_regs \
@@ -185,6 +186,9 @@ tests_unit_test_linux_e820_LDADD = $(LINUX_TEST_LDADD)
 tests_unit_test_linux_mptable_SOURCES = tests/unit/test_linux_mptable.c $(LINUX_TEST_HELPERS)
 tests_unit_test_linux_mptable_CFLAGS = $(LINUX_TEST_CFLAGS)
 tests_unit_test_linux_mptable_LDADD = $(LINUX_TEST_LDADD)
+tests_unit_test_linux_acpi_SOURCES = tests/unit/test_linux_acpi.c $(LINUX_TEST_HELPERS)
+tests_unit_test_linux_acpi_CFLAGS = $(LINUX_TEST_CFLAGS)
+tests_unit_test_linux_acpi_LDADD = $(LINUX_TEST_LDADD)
 tests_unit_test_linux_cpuid_SOURCES = tests/unit/test_linux_cpuid.c
 tests_unit_test_linux_cpuid_CFLAGS = $(LINUX_TEST_CFLAGS)
 tests_unit_test_linux_cpuid_LDADD = $(LINUX_TEST_LDADD)

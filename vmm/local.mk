@@ -6,7 +6,7 @@ VMM_X86_SOURCES = \
 	vmm/x86/cpu_bits.h \
 	vmm/x86/gdt.h \
 	vmm/x86/gdt.c
-# Linux boot: loader (bzImage, PVH vmlinux), e820, MP table, boot CPU state, CPUID, MSRs
+# Linux boot: loader (bzImage, PVH vmlinux), e820, MP table, ACPI tables, boot CPU state, CPUID, MSRs
 VMM_X86_SOURCES += \
 	vmm/x86/linux.h \
 	vmm/x86/linux_internal.h \
@@ -21,6 +21,8 @@ VMM_X86_SOURCES += \
 	vmm/x86/e820.c \
 	vmm/x86/mptable.h \
 	vmm/x86/mptable.c \
+	vmm/x86/acpi.h \
+	vmm/x86/acpi.c \
 	vmm/x86/cpuid.h \
 	vmm/x86/cpuid.c \
 	vmm/x86/msr.h \

@@ -5,7 +5,8 @@
 # 6.1; bookworm-backports has 6.12), see fetch-kernel.sh.
 # OUTDIR gets bzImage, vmlinux (uncompressed ELF, PVH note), config,
 # kernel-release, modules/ (irqbypass kvm ccp kvm-amd + dependencies, with
-# modules/load-order) and initramfs.cpio (busybox /init, see
+# modules/load-order, for the lab's L1; the virtio drivers, with
+# modules/guest-order, for the guest) and initramfs.cpio (busybox /init, see
 # guests/linux/initramfs/init). PROGRAMs: extra static executables for the
 # initramfs's /bin (see mkinitramfs.sh).
 # The kernel .deb is cached in $THPVM_CACHE (default ~/.cache/thpvm); the
@@ -24,16 +25,18 @@ out=$1
 shift
 cache=${THPVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thpvm}
 lab_modules=(irqbypass kvm ccp kvm-amd)
+# the guest's own drivers, loaded by its /init: thpvm's virtio devices (Debian builds them as modules)
+guest_modules=(virtio_mmio virtio_rng)
 
 mkdir -p "$out"
 deb=$("$here/fetch-kernel.sh" "$cache" "$suite") || exit 1
 stamp="$out/.kernel-deb"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$deb" ] || [ ! -s "$out/vmlinux" ] || [ ! -s "$out/bzImage" ] ||
-   [ ! -s "$out/modules/load-order" ]; then
+   [ ! -s "$out/modules/load-order" ] || [ ! -e "$out/modules/guest-order" ]; then
 	rm -f "$stamp"
-	"$here/extract-kernel.sh" "$deb" "$out" "${lab_modules[@]}"
+	"$here/extract-kernel.sh" "$deb" "$out" "${lab_modules[@]}" -- "${guest_modules[@]}"
 	echo "$deb" > "$stamp"
 else
 	echo "kernel $(cat "$out/kernel-release"): up to date ($(basename "$deb"))"
 fi
-"$here/mkinitramfs.sh" "$out/initramfs.cpio" "$@"
+"$here/mkinitramfs.sh" --modules "$out/modules" "$out/initramfs.cpio" "$@"

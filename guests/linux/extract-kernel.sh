@@ -1,18 +1,24 @@
 #!/bin/bash
 # Unpacks what thpvm's Linux guests need from a Debian kernel .deb:
-#   guests/linux/extract-kernel.sh DEB OUTDIR MODULE...
+#   guests/linux/extract-kernel.sh DEB OUTDIR MODULE... [-- GUEST_MODULE...]
 # Writes OUTDIR/bzImage, OUTDIR/vmlinux, OUTDIR/config, OUTDIR/kernel-release
 # and OUTDIR/modules/: the named modules plus everything they depend on
 # (each module's .modinfo "depends=", followed to the end; the package has no
 # modules.dep, depmod writes it at install time), flat as NAME.ko, and
-# modules/load-order: the file names in an order insmod accepts. Compressed
-# modules (.ko.xz, .ko.zst, .ko.gz: Debian's 6.12) are unpacked.
+# modules/load-order: the file names of the MODULEs and their dependencies
+# in an order insmod accepts (what the lab's L1 loads); modules/guest-order:
+# the same for the GUEST_MODULEs (what the guest's initramfs loads: the
+# virtio drivers). Compressed modules (.ko.xz, .ko.zst, .ko.gz: Debian's
+# 6.12) are unpacked.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "extract-kernel: $*" >&2; exit 1; }
 [ $# -ge 2 ] || die "usage: extract-kernel.sh DEB OUTDIR MODULE..."
 deb=$1 out=$2
 shift 2
+lab=() guest=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do lab+=("$1"); shift; done
+[ $# -eq 0 ] || { shift; guest=("$@"); }
 command -v readelf >/dev/null && command -v objcopy >/dev/null || die "readelf/objcopy missing: install the Debian package binutils"
 
 mkdir -p "$out"
@@ -39,7 +45,7 @@ depends_of() { # DOTKO: the module names it depends on, one a line
 declare -A seen=()
 declare -a order_all=()
 level=()
-for m in "$@"; do level+=("$(modname "$m")"); done
+for m in "${lab[@]}" "${guest[@]+"${guest[@]}"}"; do level+=("$(modname "$m")"); done
 untar "$vmlinuz" "./boot/config-$release"
 while [ ${#level[@]} -gt 0 ]; do
 	paths=() fresh=()
@@ -81,14 +87,19 @@ place() {
 	for d in $(depends_of "$tmp/root/${seen[$m]}"); do place "$(modname "$d")"; done
 	order+=("$(basename "${seen[$m]}")")
 }
-for m in "${order_all[@]}"; do place "$m"; done
+for m in "${lab[@]}"; do place "$(modname "$m")"; done
+lab_order=("${order[@]+"${order[@]}"}")
+placed=() order=()
+for m in "${guest[@]+"${guest[@]}"}"; do place "$(modname "$m")"; done
+guest_order=("${order[@]+"${order[@]}"}")
 
 rm -rf "$out/modules"
 mkdir -p "$out/modules"
 for m in "${order_all[@]}"; do cp "$tmp/root/${seen[$m]}" "$out/modules/"; done
-printf '%s\n' "${order[@]}" > "$out/modules/load-order"
+printf '%s\n' "${lab_order[@]}" > "$out/modules/load-order"
+printf '%s\n' "${guest_order[@]+"${guest_order[@]}"}" > "$out/modules/guest-order"
 cp "$tmp/root/boot/config-$release" "$out/config"
 echo "$release" > "$out/kernel-release"
 cp "$tmp/root/${vmlinuz#./}" "$out/bzImage"
 "$here/extract-vmlinux.sh" "$out/bzImage" "$out/vmlinux"
-echo "kernel $release: bzImage, vmlinux, modules: ${order[*]}"
+echo "kernel $release: bzImage, vmlinux, modules: ${lab_order[*]}; guest modules: ${guest_order[*]+"${guest_order[*]}"}"

@@ -1,13 +1,22 @@
 #!/bin/bash
 # Builds the guest's initramfs (busybox-static + guests/linux/initramfs/):
-#   guests/linux/mkinitramfs.sh OUT.cpio [PROGRAM...]
+#   guests/linux/mkinitramfs.sh [--modules DIR] OUT.cpio [PROGRAM...]
+# --modules DIR: the modules DIR/guest-order names (extract-kernel.sh) go to
+# /lib/modules with that list, and /init loads them in its order.
 # PROGRAMs are extra static executables (the hook for tlbbench/memtest Linux
 # builds): each lands as /bin/NAME and can be started with thpvm.run=NAME.
 # OUT ending in .gz is gzip-compressed, otherwise a plain newc cpio.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
-[ $# -ge 1 ] || die "usage: mkinitramfs.sh OUT.cpio[.gz] [PROGRAM...]"
+modules=
+if [ "${1:-}" = --modules ]; then
+	[ $# -ge 2 ] || die "--modules needs a directory"
+	modules=$2
+	shift 2
+	[ -f "$modules/guest-order" ] || die "$modules/guest-order missing: extract the kernel again (extract-kernel.sh)"
+fi
+[ $# -ge 1 ] || die "usage: mkinitramfs.sh [--modules DIR] OUT.cpio[.gz] [PROGRAM...]"
 out=$1
 shift
 busybox=${THPVM_BUSYBOX:-/bin/busybox}
@@ -27,6 +36,15 @@ done
 ln -s bin "$root/sbin"
 cp "$here/initramfs/init" "$root/init"
 chmod 755 "$root/init"
+
+if [ -n "$modules" ]; then
+	mkdir -p "$root/lib/modules"
+	while read -r ko; do
+		[ -n "$ko" ] || continue
+		cp "$modules/$ko" "$root/lib/modules/" || die "module $ko is listed in $modules/guest-order but missing"
+	done < "$modules/guest-order"
+	cp "$modules/guest-order" "$root/lib/modules/load-order"
+fi
 
 # Hook: user programs for the guest (must be static: the guest has no libc).
 for prog in "$@"; do

@@ -107,12 +107,3 @@ int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_device_o
 	}
 	return 0;
 }
-
-int virtio_dev_cmdline(char *buf, size_t len, uint64_t base, unsigned irq)
-{
-	size_t used = strlen(buf);
-	int n = snprintf(buf + used, len - used, " virtio_mmio.device=%u@0x%llx:%u", VIRTIO_MMIO_SIZE,
-			 (unsigned long long)base, irq);
-
-	return n < 0 || (size_t)n >= len - used ? -E2BIG : 0;
-}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio devices on a VM: each on its own virtio-mmio window and ISA IRQ,
- * announced to a Linux guest on its command line (virtio_mmio.device=).
+ * described to a Linux guest by ACPI (x86/acpi.h: Debian's kernels take no
+ * virtio_mmio.device= parameter).
  */
 #ifndef THPVM_DEV_VIRTIO_DEV_H
 #define THPVM_DEV_VIRTIO_DEV_H
@@ -24,8 +25,5 @@ extern const struct virtio_device_ops virtio_rng_ops;
  */
 int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_device_ops *ops, uint64_t base,
 		   unsigned irq);
-
-/* " virtio_mmio.device=512@0xd0000000:5": the kernel parameter announcing a window (appended to buf). */
-int virtio_dev_cmdline(char *buf, size_t len, uint64_t base, unsigned irq);
 
 #endif

@@ -23,7 +23,6 @@
 struct linux_machine {
 	struct console *con;
 	struct linux_boot boot;
-	char *cmdline;                  /* the user's, and the virtio devices announced */
 };
 
 static void linux_ops_release(void *state)
@@ -33,7 +32,6 @@ static void linux_ops_release(void *state)
 	if (!m)
 		return;
 	console_close(m->con);
-	free(m->cmdline);
 	free(m);
 }
 
@@ -65,15 +63,15 @@ static int linux_ops_load(void *state, const struct machine_config *mc, struct t
 		.nr_cpus = mc->nr_cpus,
 	};
 
-	if (mc->rng) {
-		size_t len = (mc->cmdline ? strlen(mc->cmdline) : 0) + 64;
+	struct acpi_mmio_device rng = { ACPI_VIRTIO_MMIO_HID, X86_VIRTIO_MMIO_GPA, VIRTIO_MMIO_SIZE, X86_VIRTIO_IRQ };
 
-		if (!(m->cmdline = calloc(1, len)))
-			return vmm_fail(-ENOMEM, "out of memory for the command line");
-		if (mc->cmdline)
-			strcpy(m->cmdline, mc->cmdline);
-		virtio_dev_cmdline(m->cmdline, len, X86_VIRTIO_MMIO_GPA, X86_VIRTIO_IRQ);
-		lc.cmdline = m->cmdline;
+	if (mc->rng) {
+		/* Linux finds virtio-mmio devices through ACPI (x86/acpi.h) */
+		lc.devices = &rng;
+		lc.nr_devices = 1;
+		if (mc->cmdline && strstr(mc->cmdline, "acpi=off"))
+			cli_error("warning: --rng: acpi=off on the command line hides the device from the guest "
+				  "(it is described by ACPI)");
 	}
 	return linux_machine_load(mem, &lc, &m->boot);
 }

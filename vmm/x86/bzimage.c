@@ -167,6 +167,7 @@ int bzimage_write_zero_page(const struct linux_image *img, const struct linux_bo
 	bp.ext_ramdisk_size = (uint32_t)(boot->initrd_size_bytes >> 32);
 	h->setup_data = 0;
 	bp.e820_entries = (uint8_t)nr_e820;
+	bp.acpi_rsdp_addr = boot->rsdp_gpa; /* 0: none; kernels before 5.0 scan for it */
 	memcpy(bp.e820_table, e820, nr_e820 * sizeof(*e820));
 	return linux_guest_write(map, X86_ZERO_PAGE_GPA, &bp, sizeof(bp), "zero page");
 }

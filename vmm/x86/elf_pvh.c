@@ -214,6 +214,7 @@ int pvh_write_start_info(const struct linux_boot *boot, const struct boot_e820_e
 		.cmdline_paddr = boot->cmdline_gpa,
 		.memmap_paddr = X86_PVH_MEMMAP_GPA,
 		.memmap_entries = nr_e820,
+		.rsdp_paddr = boot->rsdp_gpa,
 	};
 	int ret;
 

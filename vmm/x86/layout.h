@@ -24,6 +24,7 @@
 #define X86_EBDA_GPA            0x9fc00ULL   /* MP table lives here */
 #define X86_EBDA_END            0x100000ULL  /* VGA hole and BIOS ROM up to 1 MiB: e820 reserved */
 #define X86_MPTABLE_GPA         X86_EBDA_GPA
+#define X86_ACPI_GPA            0xe0000ULL   /* ACPI tables (acpi.c), where Linux scans for the RSDP */
 
 /* The kernel is loaded at 1 MiB (bzImage protected-mode code, vmlinux PT_LOAD) */
 #define X86_HIMEM_GPA           0x100000ULL

@@ -176,6 +176,12 @@ int linux_load(struct thpvm_memmap *map, const struct linux_load_config *cfg, st
 		ret = linux_guest_write(map, b.cmdline_gpa, cmdline, b.cmdline_size_bytes + 1, "command line");
 	if (!ret && mptable_write(map, b.mptable_gpa, b.nr_cpus))
 		ret = linux_fail(LINUX_LOAD_GUEST_WRITE, "MP table at 0x%llx: not RAM", (unsigned long long)b.mptable_gpa);
+	if (!ret && cfg->nr_devices) {
+		b.rsdp_gpa = X86_ACPI_GPA;
+		if (acpi_write(map, b.rsdp_gpa, b.nr_cpus, cfg->devices, cfg->nr_devices))
+			ret = linux_fail(LINUX_LOAD_GUEST_WRITE, "ACPI tables at 0x%llx: not RAM, or too many devices",
+					 (unsigned long long)b.rsdp_gpa);
+	}
 	if (!ret)
 		ret = write_boot_cpu_tables(map, &b);
 	if (!ret)

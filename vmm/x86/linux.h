@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 #include <thpvm.h>
+#include "acpi.h"
 
 /*
  * Results of the load pipeline, declared once: X(NAME, ERRNO, "string").
@@ -62,6 +63,9 @@ struct linux_load_config {
 	const char *initrd_path;  /* NULL: no initrd */
 	const char *cmdline;      /* NULL: empty */
 	unsigned nr_cpus;         /* 1..MPTABLE_MAX_CPUS; MP table entries */
+	/* devices described by ACPI tables (acpi.h); none: no ACPI tables, the MP table alone */
+	const struct acpi_mmio_device *devices;
+	unsigned nr_devices;
 };
 
 /* Where the loader put things: what the VMM needs to start the boot CPU, and what tests check. */
@@ -78,6 +82,7 @@ struct linux_boot {
 	uint64_t cmdline_size_bytes; /* without the NUL */
 	uint64_t low_ram_end_gpa;  /* end of the RAM that holds the kernel (below the MMIO hole) */
 	uint64_t mptable_gpa;
+	uint64_t rsdp_gpa;         /* ACPI tables, 0 when there are none */
 	unsigned nr_cpus;
 	unsigned nr_e820;
 	uint16_t protocol_version; /* bzImage boot protocol, e.g. 0x20f; 0 for PVH */
