@@ -30,6 +30,7 @@ THPVM_EXPORT int thpvm_region_coverage(struct thpvm_region *r, unsigned flags, s
 	out->size_bytes = r->size_bytes;
 	out->nr_extents = r->nr_extents;
 	out->detail_valid = !!(flags & THPVM_COVERAGE_DETAIL);
+	out->file_backed = r->backing == THPVM_BACKING_FILE;
 	for (uint64_t i = 0; i < r->nr_extents; i++) {
 		struct thpvm_extent_info e;
 		uint64_t bytes;
@@ -40,6 +41,8 @@ THPVM_EXPORT int thpvm_region_coverage(struct thpvm_region *r, unsigned flags, s
 		case THPVM_EXTENT_HUGE:
 			out->nr_huge++;
 			out->huge_bytes += bytes;
+			out->nr_huge_file += e.file_huge;
+			out->huge_file_bytes += e.file_huge ? bytes : 0;
 			break;
 		case THPVM_EXTENT_SPLIT:
 			out->nr_split++;
@@ -92,6 +95,9 @@ static void coverage_add(struct thpvm_coverage *sum, const struct thpvm_coverage
 	sum->split_bytes += c->split_bytes;
 	sum->absent_bytes += c->absent_bytes;
 	sum->present_bytes += c->present_bytes;
+	sum->file_backed |= c->file_backed;
+	sum->nr_huge_file += c->nr_huge_file;
+	sum->huge_file_bytes += c->huge_file_bytes;
 	sum->detail_valid = c->detail_valid;
 	sum->split_private_bytes += c->split_private_bytes;
 	sum->split_shared_bytes += c->split_shared_bytes;

@@ -6,6 +6,14 @@
 
 #define MIB (1024.0 * 1024.0)
 
+THPVM_EXPORT json_t *thpvm_coverage_file_json(const struct thpvm_coverage *c)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "pmd_mapped_extents", (json_int_t)c->nr_huge_file,
+			 "private_huge_extents", (json_int_t)(c->nr_huge - c->nr_huge_file), "split_extents",
+			 (json_int_t)c->nr_split, "absent_extents", (json_int_t)c->nr_absent, "pmd_mapped_bytes",
+			 (json_int_t)c->huge_file_bytes);
+}
+
 THPVM_EXPORT json_t *thpvm_coverage_to_json(const struct thpvm_coverage *c)
 {
 	json_t *counters = json_object(), *o;
@@ -31,6 +39,8 @@ THPVM_EXPORT json_t *thpvm_coverage_to_json(const struct thpvm_coverage *c)
 		      "counters", counters);
 	if (!o)
 		return NULL;
+	if (c->file_backed)
+		json_object_set_new(o, "file", thpvm_coverage_file_json(c));
 	if (c->detail_valid)
 		json_object_set_new(o, "split_detail",
 				    json_pack("{s:I, s:I, s:I}",
@@ -115,6 +125,17 @@ THPVM_EXPORT json_t *thpvm_memmap_coverage_json(struct thpvm_memmap *map, unsign
 fail:
 	json_decref(regions);
 	return NULL;
+}
+
+THPVM_EXPORT void thpvm_coverage_file_print(FILE *out, const struct thpvm_coverage *c)
+{
+	fprintf(out, "mapped from a file: %" PRIu64 " extents PMD-mapped from the page cache, %" PRIu64
+		     " on private THP, %" PRIu64 " split (copied 4 KiB pages), %" PRIu64 " absent",
+		c->nr_huge_file, c->nr_huge - c->nr_huge_file, c->nr_split, c->nr_absent);
+	if (c->smaps_valid)
+		fprintf(out, "; smaps FilePmdMapped %.1f MiB, Private_Dirty %.1f MiB", (double)c->smaps_file_pmd_bytes / MIB,
+			(double)c->smaps_private_dirty_bytes / MIB);
+	fputc('\n', out);
 }
 
 static void print_row(FILE *out, const char *name, const char *backing, const struct thpvm_coverage *c)

@@ -136,6 +136,7 @@ static void extent_update(struct thpvm_region *r, uint64_t idx, const struct win
 		e->state_since_ns = now;
 	}
 	e->nr_present = (uint16_t)c->nr_present;
+	e->file_huge = state == THPVM_EXTENT_HUGE && c->nr_file_huge == c->nr_huge;
 	pthread_mutex_unlock(&e->lock);
 
 	if (counter) {
@@ -209,6 +210,7 @@ THPVM_EXPORT int thpvm_region_extent(const struct thpvm_region *r, uint64_t idx,
 	out->gpa = extent_gpa(r, idx);
 	out->nr_pages = e->nr_pages;
 	out->state = (enum thpvm_extent_state)e->state;
+	out->file_huge = e->file_huge;
 	out->nr_present = e->nr_present;
 	out->detail_valid = e->detail_valid;
 	out->nr_private = e->nr_private;
@@ -286,6 +288,8 @@ void extent_release(struct thpvm_region *r, uint64_t idx, const struct window_co
 			e->state_since_ns = monotonic_ns();
 		}
 		e->nr_present = (uint16_t)measured->nr_present;
+		/* a collapse installs a private THP: what was the page cache's is no longer */
+		e->file_huge = state == THPVM_EXTENT_HUGE && measured->nr_file_huge == measured->nr_huge;
 	}
 	e->claimed = 0;
 	pthread_mutex_unlock(&e->lock);

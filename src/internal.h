@@ -32,6 +32,7 @@ struct extent {
 	uint16_t nr_present;
 	uint16_t nr_private;
 	uint16_t nr_shared;
+	uint8_t file_huge;      /* HUGE and mapped from a file's page cache, not a private THP */
 };
 
 struct thpvm_region {
@@ -96,6 +97,7 @@ uint64_t monotonic_ns(void);
 struct window_count {
 	uint32_t nr_present;
 	uint32_t nr_huge;   /* pages reported PAGE_IS_HUGE (PMD-mapped) */
+	uint32_t nr_file_huge; /* of which a file's (page cache) folio, not anonymous memory */
 };
 int pagemap_count_windows(uintptr_t start, uintptr_t end, uintptr_t first_window,
 			  struct window_count *out, uint64_t nr_windows);

@@ -67,6 +67,8 @@ static void count_range(uintptr_t s, uintptr_t e, uint64_t cat, uintptr_t first,
 			out[w].nr_present += pages;
 			if (cat & PAGE_IS_HUGE)
 				out[w].nr_huge += pages;
+			if ((cat & PAGE_IS_HUGE) && (cat & PAGE_IS_FILE))
+				out[w].nr_file_huge += pages;
 		}
 		s = stop;
 	}
@@ -86,7 +88,7 @@ static int count_by_scan(int fd, uintptr_t start, uintptr_t end, uintptr_t first
 			.vec = (uintptr_t)vec,
 			.vec_len = SCAN_VEC_LEN,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_HUGE | PAGE_IS_PFNZERO,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_HUGE | PAGE_IS_PFNZERO | PAGE_IS_FILE,
 		};
 		long n = ioctl(fd, PAGEMAP_SCAN, &arg);
 
@@ -121,7 +123,7 @@ static int count_by_pagemap(int fd, uintptr_t start, uintptr_t end, uintptr_t fi
 	for (uint64_t w = 0; w < nr_windows; w++) {
 		uintptr_t ws = first + w * THPVM_EXTENT_SIZE, we = ws + THPVM_EXTENT_SIZE;
 		uint32_t n, present = 0;
-		bool contiguous;
+		bool contiguous, file = true;
 
 		if (ws < start)
 			ws = start;
@@ -140,9 +142,12 @@ static int count_by_pagemap(int fd, uintptr_t start, uintptr_t end, uintptr_t fi
 				present++;
 			if (!(pm[i] & PM_PRESENT) || (pm[i] & PM_PFN_MASK) != (pm[0] & PM_PFN_MASK) + i)
 				contiguous = false;
+			if (!(pm[i] & PM_FILE_OR_SHARED_ANON))
+				file = false;
 		}
 		out[w].nr_present = present;
 		out[w].nr_huge = contiguous ? n : 0;
+		out[w].nr_file_huge = contiguous && file ? n : 0;
 	}
 	free(pm);
 	return ret;

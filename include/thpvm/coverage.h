@@ -28,6 +28,17 @@ struct thpvm_coverage {
 	uint64_t split_bytes;      /* bytes in SPLIT extents (whole extents) */
 	uint64_t absent_bytes;     /* bytes in ABSENT extents */
 	uint64_t present_bytes;    /* resident: HUGE extents plus present pages of SPLIT ones */
+	/*
+	 * Guest RAM mapped from a file (THPVM_BACKING_FILE: a snapshot's
+	 * memory file, MAP_PRIVATE): of the HUGE extents, those PMD-mapped
+	 * from the page cache (shared with every VM mapping the file; smaps'
+	 * FilePmdMapped); the others are private THPs the collapse thread put
+	 * there. SPLIT ones hold the guest's copied 4 KiB pages next to 4 KiB
+	 * page-cache pages.
+	 */
+	bool file_backed;
+	uint64_t nr_huge_file;
+	uint64_t huge_file_bytes;
 	/* THPVM_COVERAGE_DETAIL: pages of SPLIT extents, in bytes */
 	bool detail_valid;
 	uint64_t split_private_bytes;
@@ -54,6 +65,13 @@ int thpvm_memmap_coverage(struct thpvm_memmap *map, unsigned flags, struct thpvm
 
 /* Plain JSON object for one report (new reference). */
 json_t *thpvm_coverage_to_json(const struct thpvm_coverage *cov);
+/*
+ * File-backed RAM (file_backed): {"pmd_mapped_extents", "private_huge_extents",
+ * "split_extents", "absent_extents", "pmd_mapped_bytes"}, the "file" member
+ * of thpvm_coverage_to_json(); and the same as one line of text.
+ */
+json_t *thpvm_coverage_file_json(const struct thpvm_coverage *cov);
+void thpvm_coverage_file_print(FILE *out, const struct thpvm_coverage *cov);
 json_t *thpvm_host_thp_to_json(const struct thpvm_host_thp *host);
 /*
  * The full report of a map: {"host": ..., "regions": [...], "total": ...,

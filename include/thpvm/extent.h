@@ -54,6 +54,13 @@ struct thpvm_extent_info {
 	uint64_t gpa;              /* first guest address of the extent (clipped) */
 	uint32_t nr_pages;         /* 4 KiB pages in the extent (512 unless clipped) */
 	enum thpvm_extent_state state;
+	/*
+	 * HUGE only: the PMD maps a file's large folio from the page cache (a
+	 * region mapped from a file, shared with every process mapping it),
+	 * not a private THP (anonymous memory, or a file-backed extent the
+	 * collapse thread moved onto one).
+	 */
+	bool file_huge;
 	uint32_t nr_present;       /* from the last refresh */
 	/* valid when detail_valid: from the last per-page (pagemap) look */
 	bool detail_valid;

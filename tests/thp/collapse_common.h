@@ -450,6 +450,11 @@ static inline int expect_all_huge(struct thpvm_region *r, uint64_t size_bytes, i
 		return child_fail(reason, status + 1, "smaps: AnonHugePages %llu FilePmdMapped %llu, want %llu",
 				  (unsigned long long)cov.smaps_anon_huge_bytes,
 				  (unsigned long long)cov.smaps_file_pmd_bytes, (unsigned long long)size_bytes);
+	/* what the collapser made is private THP, told apart from the page cache's PMDs (coverage "file") */
+	if (cov.huge_bytes - cov.huge_file_bytes != cov.smaps_anon_huge_bytes)
+		return child_fail(reason, status + 1, "%llu extents huge, %llu of them the page cache's, AnonHugePages %llu",
+				  (unsigned long long)cov.nr_huge, (unsigned long long)cov.nr_huge_file,
+				  (unsigned long long)cov.smaps_anon_huge_bytes);
 	return 0;
 }
 

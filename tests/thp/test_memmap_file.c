@@ -116,3 +116,49 @@ Test(memmap_file, reads_share_the_page_cache_writes_stay_private)
 	cr_assert(pattern_check_page(page, 1025, 1, 9), "the private write reached the file");
 	cr_assert(pattern_check_page(hva + 4096, 1025, 2, 9));
 }
+
+/*
+ * Coverage of RAM mapped from a file tells apart what a clone got: extents
+ * PMD-mapped from the page cache (smaps FilePmdMapped, where the file
+ * system gives large folios), split ones holding copied 4 KiB pages, absent
+ * ones; in the JSON report's "file" object too.
+ */
+Test(memmap_file, coverage_tells_page_cache_pmds_split_and_absent_extents_apart)
+{
+	struct thpvm_region_config cfg = { .size_bytes = 8 * MIB, .backing = THPVM_BACKING_FILE, .fd = fd };
+	struct thpvm_coverage cov;
+	struct thpvm_region *r;
+	struct thpvm_region_info info;
+	json_t *j, *file;
+	volatile uint8_t sink;
+	uint8_t *hva;
+
+	cr_assert_eq(thpvm_memmap_add(map, &cfg, &r), 0, "%s", thpvm_last_error());
+	thpvm_region_get_info(r, &info);
+	hva = info.hva;
+	/* extents 0 and 1 read (from the page cache), 1 written once (a copied page), 2 and 3 untouched */
+	sink = hva[0];
+	sink = hva[2 * MIB];
+	(void)sink;
+	hva[2 * MIB + 4096] ^= 1;
+	cr_assert_eq(thpvm_region_coverage(r, THPVM_COVERAGE_ALL, &cov), 0, "%s", thpvm_last_error());
+	cr_assert(cov.file_backed);
+	cr_assert_eq(cov.nr_absent, 2);
+	cr_assert_eq(cov.nr_huge_file, cov.nr_huge, "no private THP was made: every huge extent is the page cache's");
+	cr_assert_eq(cov.huge_file_bytes, cov.smaps_file_pmd_bytes, "PMDs from the page cache: %llu, FilePmdMapped %llu",
+		     (unsigned long long)cov.huge_file_bytes, (unsigned long long)cov.smaps_file_pmd_bytes);
+	cr_assert_eq(cov.nr_huge_file + cov.nr_split, 2);
+	cr_assert_geq(cov.nr_split, 1, "the written extent is split");
+	cr_assert_eq(cov.split_private_bytes, 4096, "one copied page");
+	cr_assert_eq(cov.smaps_anon_huge_bytes, 0);
+	cr_log_info("file region on this file system: %llu extent(s) PMD-mapped from the page cache",
+		    (unsigned long long)cov.nr_huge_file);
+	j = thpvm_coverage_to_json(&cov);
+	file = json_object_get(j, "file");
+	cr_assert_not_null(file, "the JSON report has the file object");
+	cr_assert_eq(json_integer_value(json_object_get(file, "pmd_mapped_extents")), (json_int_t)cov.nr_huge_file);
+	cr_assert_eq(json_integer_value(json_object_get(file, "private_huge_extents")), 0);
+	cr_assert_eq(json_integer_value(json_object_get(file, "split_extents")), (json_int_t)cov.nr_split);
+	cr_assert_eq(json_integer_value(json_object_get(file, "absent_extents")), 2);
+	json_decref(j);
+}

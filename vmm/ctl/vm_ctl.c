@@ -111,6 +111,8 @@ static json_t *extents_json(struct vm *vm)
 				continue;
 			o = json_pack("{s:s, s:I, s:s, s:i}", "region", ri.name, "gpa", (json_int_t)x.gpa, "state",
 				      thpvm_extent_state_str(x.state), "present", (int)x.nr_present);
+			if (ri.backing == THPVM_BACKING_FILE && x.state == THPVM_EXTENT_HUGE)
+				json_object_set_new(o, "page_cache", json_boolean(x.file_huge));
 			if (x.detail_valid) {
 				json_object_set_new(o, "private", json_integer(x.nr_private));
 				json_object_set_new(o, "shared", json_integer(x.nr_shared));

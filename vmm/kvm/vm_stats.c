@@ -52,6 +52,9 @@ static json_t *summary_json(const struct vm_stats_summary *s)
 		json_object_set_new(o, "kvm_pages_1g", json_integer((json_int_t)s->pages_1g));
 		json_object_set_new(o, "kvm_2m_bytes", json_integer((json_int_t)(s->pages_2m << 21)));
 	}
+	/* a clone's RAM mapped from a snapshot: which huge extents are the shared page cache's */
+	if (o && s->cov.file_backed)
+		json_object_set_new(o, "file", thpvm_coverage_file_json(&s->cov));
 	return o;
 }
 
@@ -157,6 +160,10 @@ static void print_summary(FILE *out, const struct vm_stats_summary *s)
 	else
 		fputc('\n', out);
 	fprintf(out, "  %-13s %8" PRIu64 " %10.1f |\n", "absent", s->cov.nr_absent, (double)s->cov.absent_bytes / MIB);
+	if (s->cov.file_backed) {
+		fputs("  ", out);
+		thpvm_coverage_file_print(out, &s->cov);
+	}
 	fprintf(out, "  HUGE: %.1f%% of guest RAM", thpvm_coverage_pct(&s->cov, s->cov.huge_bytes));
 	if (s->kvm_valid)
 		fprintf(out, "; KVM maps %.1f%% of guest RAM with 2 MiB pages",
