@@ -96,6 +96,7 @@ vmm_thpvm_SOURCES = \
 	vmm/run/run.h \
 	vmm/run/run.c \
 	vmm/run/clones.c \
+	vmm/run/clone_ctl.c \
 	vmm/machine/machine.h \
 	vmm/machine/payload_ops.c \
 	vmm/cli/cmd_run.c \

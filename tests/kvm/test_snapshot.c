@@ -472,6 +472,89 @@ Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 	cr_assert(strstr(o->err, "--clones needs --restore and --ctl-sock"), "%s", o->err);
 }
 
+/*
+ * `thpvm ctl SOCK clone n=2` on a VM restored shared: two more clones of the
+ * snapshot, each its own process serving its own socket when the reply
+ * comes, its console in SOCKET.console, RAM mapped from the one page cache
+ * (its stats say how: extents PMD-mapped from the page cache, split,
+ * absent); a child forked from each finds every saved page. A VM not
+ * restored from a snapshot and a count out of range are refused in one line.
+ */
+Test(snapshot, ctl_clone_starts_more_clones_of_a_restored_vm)
+{
+	char path_arg[160], clone_sock[160], prefix[160];
+	json_t *j, *c, *file;
+	struct thpvm_cmd *o;
+	int st;
+
+	REQUIRE_KVM();
+	snprintf(path_arg, sizeof(path_arg), "path=%s", snap);
+	vmm_pids[0] = start_waiting(A(THPVM, "run", "--payload", "memtest", "--arg", "mode=fork", "--arg", "size=8M",
+				      "--memory", "64M", "--timeout", "250", "--ctl-sock", sock, "--collapse", "off"),
+				    sock, "original");
+	o = thpvm_ctl(sock, "clone", NULL);
+	cr_assert_eq(o->status, 1, "clone on a VM not restored from a snapshot: %s%s", o->out, o->err);
+	cr_assert(strstr(o->err, "unsupported: clone: this VM was not started from a snapshot"), "%s", o->err);
+	json_decref(thpvm_ctl_ok(sock, "snapshot", path_arg, NULL));
+	json_decref(thpvm_ctl_ok(sock, "quit", NULL));
+	cr_assert_eq(waitpid(vmm_pids[0], &st, 0), vmm_pids[0]);
+	vmm_pids[0] = 0;
+
+	vmm_pids[1] = start_waiting(A(THPVM, "run", "--restore", snap, "--memory-mode", "shared", "--timeout", "250",
+				      "--ctl-sock", sock2, "--collapse", "off"),
+				    sock2, "restored");
+	o = thpvm_ctl(sock2, "clone", "n=0", NULL);
+	cr_assert_eq(o->status, 1);
+	cr_assert(strstr(o->err, "arg_value: argument 'n' of 'clone' is 0, must be in [1, 256]"), "%s", o->err);
+
+	j = thpvm_ctl_ok(sock2, "clone", "n=2", NULL);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "memory_mode")), "shared");
+	cr_assert_eq(json_array_size(json_object_get(j, "clones")), 2, "two clones");
+	for (unsigned i = 0; i < 2; i++) {
+		c = json_array_get(json_object_get(j, "clones"), i);
+		snprintf(clone_sock, sizeof(clone_sock), "%s.clone.%u", sock2, i + 1);
+		cr_assert_str_eq(json_string_value(json_object_get(c, "socket")), clone_sock);
+		cr_assert_gt(json_integer_value(json_object_get(c, "pid")), 0);
+		cr_assert_neq(json_integer_value(json_object_get(c, "pid")), vmm_pids[1], "a process of its own");
+		cr_assert_eq(access(json_string_value(json_object_get(c, "console")), F_OK), 0, "its console file");
+	}
+	json_decref(j);
+	for (unsigned i = 1; i <= 2; i++) {
+		json_t *stats;
+
+		snprintf(clone_sock, sizeof(clone_sock), "%s.clone.%u", sock2, i);
+		ctl_wait_fork_waiting(clone_sock, vmm_pids[1], 3000);
+		stats = thpvm_ctl_ok(clone_sock, "stats", NULL);
+		file = json_at(stats, "summary.file");
+		cr_assert_not_null(file, "clone %u's RAM is mapped from the snapshot: its stats say how", i);
+		cr_assert_eq(json_num(file, "pmd_mapped_extents") + json_num(file, "private_huge_extents") +
+				     json_num(file, "split_extents") + json_num(file, "absent_extents"),
+			     (long long)(RAM_BYTES / THPVM_EXTENT_SIZE), "every extent counted once");
+		cr_assert_eq(json_num(file, "pmd_mapped_bytes"), json_num(file, "pmd_mapped_extents") * (long long)(2 * MIB));
+		cr_log_info("clone %u: %lld extents PMD-mapped from the page cache, %lld split, %lld absent", i,
+			    json_num(file, "pmd_mapped_extents"), json_num(file, "split_extents"),
+			    json_num(file, "absent_extents"));
+		json_decref(stats);
+		cr_assert_eq(forked_child_status(clone_sock), 0, "clone %u's child found pages that lost the pattern", i);
+	}
+	/* indices count up: a third clone never takes a socket of the first two */
+	snprintf(prefix, sizeof(prefix), "prefix=%s/other", dir);
+	j = thpvm_ctl_ok(sock2, "clone", prefix, NULL);
+	snprintf(clone_sock, sizeof(clone_sock), "%s/other.3", dir);
+	cr_assert_str_eq(json_string_value(json_at(json_array_get(json_object_get(j, "clones"), 0), "socket")),
+			 clone_sock);
+	json_decref(j);
+	json_decref(thpvm_ctl_ok(clone_sock, "quit", NULL));
+	for (unsigned i = 1; i <= 2; i++) {
+		snprintf(clone_sock, sizeof(clone_sock), "%s.clone.%u", sock2, i);
+		json_decref(thpvm_ctl_ok(clone_sock, "quit", NULL));
+	}
+	json_decref(thpvm_ctl_ok(sock2, "quit", NULL));
+	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
+	vmm_pids[1] = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the restored thpvm: status 0x%x", st);
+}
+
 /* `thpvm run --restore` with what it must refuse: status 2 and one line naming the file and the problem. */
 static void expect_refused(const char *const *args, const char *needle)
 {

@@ -5,6 +5,7 @@
  * --memory-mode shared they all map the snapshot's memory files, one page
  * cache for all.
  */
+#define _GNU_SOURCE /* close_range, pipe2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include "run.h"
 #include "run_opts.h"
@@ -30,11 +33,16 @@ static void forward(int sig)
 			kill(clone_pids[i], sig);
 }
 
-/* In clone i (from 1): its own socket, its output (and a Linux guest's console) in SOCKET.console. */
-static void __attribute__((noreturn)) clone_main(const struct run_opts *o, unsigned i)
+/*
+ * In a clone: its own socket, its output (and a Linux guest's console) in
+ * SOCKET.console, nothing of the process it came from: a clone started from
+ * a running VM (the `clone` command) must not hold that VM's KVM, socket or
+ * memory files open, or they would outlive it.
+ */
+static void __attribute__((noreturn)) clone_main(const struct run_opts *o, const char *sock)
 {
 	struct run_opts co = *o;
-	char sock[PATH_MAX], console[PATH_MAX + 16];
+	char console[PATH_MAX + 16];
 	sigset_t none;
 	int fd;
 
@@ -44,24 +52,91 @@ static void __attribute__((noreturn)) clone_main(const struct run_opts *o, unsig
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
-	snprintf(sock, sizeof(sock), "%s.%u", o->ctl_sock, i);
 	snprintf(console, sizeof(console), "%s.console", sock);
 	fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
-		cli_error("%s: clone %u: console %s: %s", o->guest.cmd, i, console, strerror(errno));
+		cli_error("%s: clone %s: console %s: %s", o->guest.cmd, sock, console, strerror(errno));
 		_exit(1);
 	}
-	close(fd);
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
+	if (fd >= 0)
 		dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
+	close_range(3, ~0U, 0);
 	co.ctl_sock = sock;
 	co.clones = 0;
 	co.guest.console = NULL;        /* a Linux guest's COM1 on stdio: the console file */
+	co.stats_json = NULL;           /* the starter's file: N clones would write over each other */
 	fflush(NULL);
 	_exit(run_guest(&co, NULL, NULL));
+}
+
+/*
+ * A clone forked from a VM's control thread runs on a copy of that thread's
+ * stack, which glibc manages: when the clone forks a child of its own (the
+ * `fork` command), glibc in that child takes every other thread's stack
+ * back for new threads, this one's too, with the run's state on it. So the
+ * clone runs on a stack of its own, which glibc does not know.
+ */
+#define CLONE_STACK_BYTES (8u << 20)
+static const struct run_opts *entry_opts;
+static const char *entry_sock;
+
+static void clone_entry(void)
+{
+	clone_main(entry_opts, entry_sock);
+}
+
+static void __attribute__((noreturn)) clone_main_own_stack(const struct run_opts *o, const char *sock)
+{
+	void *stack = mmap(NULL, CLONE_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	ucontext_t uc;
+
+	if (stack == MAP_FAILED || getcontext(&uc))
+		_exit(1);
+	entry_opts = o;
+	entry_sock = sock;
+	uc.uc_stack.ss_sp = stack;
+	uc.uc_stack.ss_size = CLONE_STACK_BYTES;
+	uc.uc_link = NULL;
+	makecontext(&uc, clone_entry, 0);
+	setcontext(&uc);
+	_exit(1);
+}
+
+pid_t run_clone_spawn(const struct run_opts *o, const char *sock, bool detach)
+{
+	pid_t pid, clone_pid = -1;
+	int p[2], st;
+
+	fflush(NULL);
+	if (!detach) {
+		pid = fork();
+		if (pid == 0)
+			clone_main(o, sock);
+		return pid < 0 ? -errno : pid;
+	}
+	/* detached: a short-lived middle process forks the clone and tells its pid, so init reaps the clone */
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		pid_t c = fork();
+
+		if (c == 0)
+			clone_main_own_stack(o, sock);
+		if (write(p[1], &c, sizeof(c)) != (ssize_t)sizeof(c))
+			_exit(1);
+		_exit(c < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	if (pid > 0 && (read(p[0], &clone_pid, sizeof(clone_pid)) != (ssize_t)sizeof(clone_pid) || clone_pid <= 0))
+		clone_pid = -EAGAIN;
+	close(p[0]);
+	if (pid < 0)
+		return -errno;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return clone_pid;
 }
 
 int run_clones(const struct run_opts *o)
@@ -81,12 +156,13 @@ int run_clones(const struct run_opts *o)
 	sigprocmask(SIG_BLOCK, &block, &prev);
 	fflush(NULL);
 	for (unsigned i = 1; i <= o->clones; i++) {
-		pid_t pid = fork();
+		char sock[PATH_MAX];
+		pid_t pid;
 
-		if (pid == 0)
-			clone_main(o, i);
+		snprintf(sock, sizeof(sock), "%s.%u", o->ctl_sock, i);
+		pid = run_clone_spawn(o, sock, false);
 		if (pid < 0) {
-			cli_error("%s: clone %u of %u: fork: %s", o->guest.cmd, i, o->clones, strerror(errno));
+			cli_error("%s: clone %u of %u: fork: %s", o->guest.cmd, i, o->clones, strerror(-pid));
 			forward(SIGTERM);
 			status = 1;
 			break;

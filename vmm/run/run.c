@@ -200,10 +200,16 @@ static void destroy_vm(struct run *r)
 	r->vm = NULL;
 }
 
-/* --restore: guest RAM and the VM's state from the snapshot, into the machine just built. */
+/*
+ * --restore: guest RAM and the VM's state from the snapshot, into the
+ * machine just built; every VM gets the `clone` command (clone_ctl.c), which
+ * only a restored one obeys.
+ */
 static int restore_snapshot(struct run *r)
 {
-	return r->o->restore ? vm_snapshot_load(r->vm, r->o->restore, &r->snap, r->o->restore_shared, NULL) : 0;
+	int ret = r->o->restore ? vm_snapshot_load(r->vm, r->o->restore, &r->snap, r->o->restore_shared, NULL) : 0;
+
+	return ret ? ret : run_clone_attach(r->vm, r->o);
 }
 
 /* The collapse thread (docs/collapse.md): the VM owns it from here on; started as the vCPUs start. */

@@ -11,6 +11,9 @@
 #ifndef THPVM_RUN_H
 #define THPVM_RUN_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 struct vm;
 struct run_opts;
 
@@ -31,5 +34,23 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
  */
 #define RUN_MAX_CLONES 256
 int run_clones(const struct run_opts *o);
+
+/*
+ * One clone of o's snapshot (clones.c), the one spawner: a process running
+ * run_guest() on o with its control socket at sock, its output in
+ * sock.console, stdin /dev/null, holding nothing of this process (its
+ * descriptors are closed). detach: a middle process forks it and exits, so
+ * the clone is not this process's child (init reaps it; a VM that starts
+ * clones has no loop waiting for them). Returns the clone's pid or -errno.
+ */
+pid_t run_clone_spawn(const struct run_opts *o, const char *sock, bool detach);
+
+/*
+ * The `clone` control command (clone_ctl.c, docs/ctl.md): adds its VM hook
+ * to vm, run with o (which must outlive the VM). On a VM restored from a
+ * snapshot, `clone n=N` starts N clones of it, each through
+ * run_clone_spawn(); elsewhere it refuses. Returns 0 or -errno.
+ */
+int run_clone_attach(struct vm *vm, const struct run_opts *o);
 
 #endif
