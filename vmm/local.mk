@@ -182,7 +182,7 @@ vmm_thpvm_SOURCES += vmm/bench/bench_collapse.c
 VMM_CORE_SOURCES += vmm/state/snapshot_file.h vmm/state/snapshot_file.c
 # Snapshots on disk: a whole VM saved to and loaded from a directory (the state file above, one memory
 # file per region: libthpvm's region images, thpvm/image.h), and the machine's description it carries
-VMM_CORE_SOURCES += vmm/state/snapshot_dir.h vmm/state/snapshot_dir.c vmm/machine/machine_json.c
+VMM_CORE_SOURCES += vmm/state/snapshot_dir.h vmm/state/snapshot_dir.c vmm/state/page_cache.c vmm/machine/machine_json.c
 # thpvm bench snapshot: the disk's own bandwidth (libthpvm's thpvm_image_measure_disk(), the images' own
 # I/O loop), a region's image, a whole VM
 vmm_thpvm_SOURCES += vmm/bench/bench_snapshot.h vmm/bench/bench_snapshot.c vmm/bench/bench_snapshot_mem.c \

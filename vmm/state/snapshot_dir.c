@@ -291,6 +291,8 @@ int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, b
 		return ret;
 	if (shared && (ret = drop_machine_writes(vm, dir)))
 		return ret;
+	if (shared)
+		snapshot_page_cache_check(dir, s);
 	for (unsigned i = 0; i < s->nr_regions && !shared; i++) {
 		struct thpvm_image_stats st;
 

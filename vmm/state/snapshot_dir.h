@@ -84,4 +84,15 @@ int vm_snapshot_open_memory(const char *dir, const struct snapshot_state *s, int
 int vm_snapshot_load(struct vm *vm, const char *dir, struct snapshot_state *s, bool shared,
 		     struct snapshot_report *rep);
 
+/*
+ * --memory-mode shared (page_cache.c): whether the page cache of s's memory
+ * files gives 2 MiB mappings, measured on a few extents holding data; if
+ * not, one line on stderr names the reason (host THP off, a tmpfs without
+ * huge=, a file system without large folios) and the remedy (a tmpfs with
+ * huge=within_size, XFS, or --memory-mode eager), once per process and the
+ * processes it forks afterwards. Never fails: a probe that cannot run says
+ * nothing.
+ */
+void snapshot_page_cache_check(const char *dir, const struct snapshot_state *s);
+
 #endif
