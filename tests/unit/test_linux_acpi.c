@@ -106,12 +106,54 @@ static uint32_t pkglen(const uint8_t *p, unsigned *bytes)
 }
 
 struct found_device {
-	char hid[9];
-	uint32_t gpa, size_bytes, irq, irq_flags;
-	uint8_t uid;
+	char name[5], hid[9];
+	int uid;                        /* -1: none */
+	uint32_t gpa, size_bytes, irq, irq_flags; /* Memory32Fixed, Extended Interrupt */
+	uint16_t ports[2], irq_mask;    /* IO, IRQNoFlags */
+	unsigned nr_ports;
 };
 
-/* Decodes Scope(\_SB_) { Device(Vnnn) { _HID, _UID, _CRS } ... }, the only shape acpi.c writes. */
+/* The resource descriptors of a _CRS buffer. */
+static void decode_crs(const uint8_t *p, uint32_t len, struct found_device *d)
+{
+	const uint8_t *end = p + len;
+
+	while (p < end) {
+		switch (p[0]) {
+		case 0x86: /* Memory32Fixed */
+			cr_assert_eq(p[3] & 1, 1, "read-write");
+			d->gpa = le32(p + 4);
+			d->size_bytes = le32(p + 8);
+			p += 12;
+			break;
+		case 0x89: /* Extended Interrupt */
+			d->irq_flags = p[3];
+			cr_assert_eq(p[4], 1, "one interrupt");
+			d->irq = le32(p + 5);
+			p += 9;
+			break;
+		case 0x47: /* IO, decode16, min == max */
+			cr_assert_eq(p[1], 1);
+			cr_assert_eq(p[2] | p[3] << 8, p[4] | p[5] << 8);
+			cr_assert(d->nr_ports < 2);
+			d->ports[d->nr_ports++] = (uint16_t)(p[2] | p[3] << 8);
+			p += 8;
+			break;
+		case 0x22: /* IRQNoFlags */
+			d->irq_mask = (uint16_t)(p[1] | p[2] << 8);
+			p += 3;
+			break;
+		case 0x79: /* End Tag: the last */
+			cr_assert_eq(p + 2, end, "End Tag ends the buffer");
+			return;
+		default:
+			cr_assert_fail("unknown resource descriptor 0x%02x", p[0]);
+		}
+	}
+	cr_assert_fail("no End Tag");
+}
+
+/* Decodes Scope(\_SB_) { Device(X) { _HID, [_UID], _CRS } ... }, the only shape acpi.c writes. */
 static unsigned decode_dsdt(const uint8_t *aml, uint32_t len, struct found_device *out, unsigned max)
 {
 	const uint8_t *p = aml, *end;
@@ -124,41 +166,33 @@ static unsigned decode_dsdt(const uint8_t *aml, uint32_t len, struct found_devic
 	cr_assert_eq(memcmp(p + 1 + b, "\\_SB_", 5), 0);
 	end = p + 1 + l;
 	p += 1 + b + 5;
-	while (p < end && n < max) {
+	while (p < end) {
 		struct found_device *d = &out[n++];
 		const uint8_t *dev_end;
 
+		cr_assert(n <= max, "at most %u devices", max);
 		memset(d, 0, sizeof(*d));
+		d->uid = -1;
 		cr_assert(p[0] == 0x5b && p[1] == 0x82, "DeviceOp");
 		l = pkglen(p + 2, &b);
 		dev_end = p + 2 + l;
-		p += 2 + b + 4; /* the device's name */
-		cr_assert_eq(memcmp(p, "\x08_HID\x0d", 6), 0, "Name(_HID, string)");
-		memcpy(d->hid, p + 6, 8);
-		cr_assert_eq(p[14], 0, "the string's NUL");
-		p += 15;
-		cr_assert_eq(memcmp(p, "\x08_UID\x0a", 6), 0, "Name(_UID, byte)");
-		d->uid = p[6];
-		p += 7;
-		cr_assert_eq(memcmp(p, "\x08_CRS\x11", 6), 0, "Name(_CRS, buffer)");
+		memcpy(d->name, p + 2 + b, 4);
+		p += 2 + b + 4;
+		cr_assert_eq(memcmp(p, "\x08_HID\x0d", 6), 0, "%s: Name(_HID, string)", d->name);
+		cr_assert_eq(p[6 + strnlen((const char *)p + 6, 9)], 0, "%s: _HID's NUL", d->name);
+		snprintf(d->hid, sizeof(d->hid), "%s", (const char *)p + 6);
+		p += 6 + strlen(d->hid) + 1;
+		if (!memcmp(p, "\x08_UID\x0a", 6)) {
+			d->uid = p[6];
+			p += 7;
+		}
+		cr_assert_eq(memcmp(p, "\x08_CRS\x11", 6), 0, "%s: Name(_CRS, buffer)", d->name);
 		l = pkglen(p + 6, &b);
 		p += 6 + b;
 		cr_assert_eq(p[0], 0x0a, "buffer size as a byte");
-		cr_assert_eq(p[1], 12 + 9 + 2, "Memory32Fixed + Interrupt + End");
-		p += 2;
-		cr_assert_eq(p[0], 0x86, "Memory32Fixed");
-		cr_assert_eq(p[3] & 1, 1, "read-write");
-		d->gpa = le32(p + 4);
-		d->size_bytes = le32(p + 8);
-		p += 12;
-		cr_assert_eq(p[0], 0x89, "Extended Interrupt");
-		d->irq_flags = p[3];
-		cr_assert_eq(p[4], 1, "one interrupt");
-		d->irq = le32(p + 5);
-		p += 9;
-		cr_assert(p[0] == 0x79, "End Tag");
-		p += 2;
-		cr_assert(p == dev_end, "nothing else in the device");
+		decode_crs(p + 2, p[1], d);
+		p += 2 + p[1];
+		cr_assert(p == dev_end, "%s: nothing else in the device", d->name);
 	}
 	cr_assert(p == end, "nothing after the devices");
 	return n;
@@ -167,7 +201,7 @@ static unsigned decode_dsdt(const uint8_t *aml, uint32_t len, struct found_devic
 static void check_tables(unsigned nr_cpus, const struct acpi_mmio_device *devs, unsigned nr_devs)
 {
 	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *p;
-	struct found_device found[ACPI_MAX_DEVICES];
+	struct found_device found[ACPI_MAX_DEVICES + 3];
 	unsigned lapics = 0, ioapics = 0, nmis = 0;
 	uint64_t apic_ids = 0;
 
@@ -209,14 +243,24 @@ static void check_tables(unsigned nr_cpus, const struct acpi_mmio_device *devs, 
 	cr_expect_eq(ioapics, 1);
 	cr_expect_eq(nmis, 1);
 
-	cr_assert_eq(decode_dsdt(dsdt + 36, le32(dsdt + 4) - 36, found, ACPI_MAX_DEVICES), nr_devs);
+	/* the PC's own devices first, with the interrupts Linux maps for them only from here */
+	cr_assert_eq(decode_dsdt(dsdt + 36, le32(dsdt + 4) - 36, found, ACPI_MAX_DEVICES + 3), 3 + nr_devs);
+	cr_expect_str_eq(found[0].hid, "PNP0501");
+	cr_expect(found[0].nr_ports == 1 && found[0].ports[0] == 0x3f8 && found[0].irq_mask == 1u << 4, "COM1");
+	cr_expect_str_eq(found[1].hid, "PNP0303");
+	cr_expect(found[1].nr_ports == 2 && found[1].ports[0] == 0x60 && found[1].ports[1] == 0x64 &&
+		  found[1].irq_mask == 1u << 1, "i8042 keyboard");
+	cr_expect_str_eq(found[2].hid, "PNP0F13");
+	cr_expect(found[2].nr_ports == 0 && found[2].irq_mask == 1u << 12, "i8042 mouse");
 	for (unsigned i = 0; i < nr_devs; i++) {
-		cr_expect_str_eq(found[i].hid, devs[i].hid);
-		cr_expect_eq(found[i].uid, i);
-		cr_expect_eq(found[i].gpa, devs[i].gpa);
-		cr_expect_eq(found[i].size_bytes, devs[i].size_bytes);
-		cr_expect_eq(found[i].irq, devs[i].irq);
-		cr_expect_eq(found[i].irq_flags, 0x03, "consumer, edge, active high, exclusive");
+		const struct found_device *f = &found[3 + i];
+
+		cr_expect_str_eq(f->hid, devs[i].hid);
+		cr_expect_eq(f->uid, (int)i);
+		cr_expect_eq(f->gpa, devs[i].gpa);
+		cr_expect_eq(f->size_bytes, devs[i].size_bytes);
+		cr_expect_eq(f->irq, devs[i].irq);
+		cr_expect_eq(f->irq_flags, 0x03, "consumer, edge, active high, exclusive");
 	}
 	dump("rsdp", rsdp, 36);
 	dump("xsdt", xsdt, le32(xsdt + 4));

@@ -152,46 +152,45 @@ static void aml_name_byte(struct tbl *t, const char seg[4], uint8_t v)
 	put8(t, v);
 }
 
-/* _CRS: Memory32Fixed(ReadWrite, gpa, size), Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {irq}. */
-static void aml_crs(struct tbl *t, const struct acpi_mmio_device *d)
+/* Small resource descriptors: IO(Decode16, port, port, 1, len) and IRQNoFlags() {irq} (edge, active high). */
+static void res_io(struct tbl *r, uint16_t port, uint8_t len)
 {
-	uint8_t bytes[32];
-	struct tbl res = TBL(bytes), *r = &res;
-	uint32_t n;
-
-	put8(r, 0x86); /* Memory32Fixed */
-	put16(r, 9);
-	put8(r, 1);    /* read-write */
-	put32(r, (uint32_t)d->gpa);
-	put32(r, d->size_bytes);
-	put8(r, 0x89); /* Extended Interrupt */
-	put16(r, 6);
-	put8(r, 0x01 | 0x02); /* consumer, edge; active high, exclusive */
+	put8(r, 0x47);
 	put8(r, 1);
-	put32(r, d->irq);
+	put16(r, port);
+	put16(r, port);
+	put8(r, 1);
+	put8(r, len);
+}
+
+static void res_irq(struct tbl *r, unsigned irq)
+{
+	put8(r, 0x22);
+	put16(r, (uint16_t)(1u << irq));
+}
+
+static void res_end(struct tbl *r)
+{
 	put8(r, 0x79); /* End Tag, checksum 0: "treat as correct" */
 	put8(r, 0);
-	n = r->len;
+}
+
+/* Name(_CRS, Buffer) around resource descriptors r. */
+static void aml_crs_of(struct tbl *t, const struct tbl *r)
+{
 	put8(t, AML_NAME);
 	put(t, "_CRS", 4);
 	put8(t, AML_BUFFER);
-	aml_pkglen(t, 2 + n);
+	aml_pkglen(t, 2 + r->len);
 	put8(t, AML_BYTE);
-	put8(t, (uint8_t)n);
-	put(t, r->buf, n);
+	put8(t, (uint8_t)r->len);
+	put(t, r->buf, r->len);
 	t->overflow |= r->overflow;
 }
 
-static void aml_device(struct tbl *t, unsigned index, const struct acpi_mmio_device *d)
+/* Device(seg) { body }. */
+static void aml_device_of(struct tbl *t, const char seg[4], const struct tbl *body)
 {
-	uint8_t bytes[128];
-	struct tbl b = TBL(bytes), *body = &b;
-	char seg[5];
-
-	snprintf(seg, sizeof(seg), "V%03u", index % 1000); /* index < ACPI_MAX_DEVICES */
-	aml_name_string(body, "_HID", d->hid);
-	aml_name_byte(body, "_UID", (uint8_t)index);
-	aml_crs(body, d);
 	put8(t, AML_EXT);
 	put8(t, AML_DEVICE);
 	aml_pkglen(t, 4 + body->len);
@@ -200,12 +199,71 @@ static void aml_device(struct tbl *t, unsigned index, const struct acpi_mmio_dev
 	t->overflow |= body->overflow;
 }
 
+/*
+ * The PC's own devices, as QEMU's microvm describes them: with a
+ * hardware-reduced FADT Linux has no legacy PIC and maps no ISA IRQ by
+ * itself, so COM1 and the i8042 get their interrupts only from here (the
+ * 8250_pnp and i8042 PnP drivers).
+ */
+static void aml_pc_device(struct tbl *t, const char seg[4], const char *hid, uint16_t port0, uint8_t len0,
+			  uint16_t port1, unsigned irq)
+{
+	uint8_t rb[32], bb[96];
+	struct tbl r = TBL(rb), b = TBL(bb);
+
+	if (len0)
+		res_io(&r, port0, len0);
+	if (port1)
+		res_io(&r, port1, 1);
+	res_irq(&r, irq);
+	res_end(&r);
+	aml_name_string(&b, "_HID", hid);
+	aml_crs_of(&b, &r);
+	aml_device_of(t, seg, &b);
+}
+
+/* _CRS: Memory32Fixed(ReadWrite, gpa, size), Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {irq}. */
+static void aml_crs(struct tbl *t, const struct acpi_mmio_device *d)
+{
+	uint8_t bytes[32];
+	struct tbl r = TBL(bytes);
+
+	put8(&r, 0x86); /* Memory32Fixed */
+	put16(&r, 9);
+	put8(&r, 1);    /* read-write */
+	put32(&r, (uint32_t)d->gpa);
+	put32(&r, d->size_bytes);
+	put8(&r, 0x89); /* Extended Interrupt */
+	put16(&r, 6);
+	put8(&r, 0x01 | 0x02); /* consumer, edge; active high, exclusive */
+	put8(&r, 1);
+	put32(&r, d->irq);
+	res_end(&r);
+	aml_crs_of(t, &r);
+}
+
+static void aml_device(struct tbl *t, unsigned index, const struct acpi_mmio_device *d)
+{
+	uint8_t bytes[128];
+	struct tbl body = TBL(bytes);
+	char seg[5];
+
+	snprintf(seg, sizeof(seg), "V%03u", index % 1000); /* index < ACPI_MAX_DEVICES */
+	aml_name_string(&body, "_HID", d->hid);
+	aml_name_byte(&body, "_UID", (uint8_t)index);
+	aml_crs(&body, d);
+	aml_device_of(t, seg, &body);
+}
+
 static void dsdt(struct tbl *t, const struct acpi_mmio_device *devs, unsigned nr_devs)
 {
-	uint8_t bytes[ACPI_MAX_DEVICES * 128];
+	uint8_t bytes[(ACPI_MAX_DEVICES + 3) * 128];
 	struct tbl devices = TBL(bytes);
 	uint32_t start = begin_table(t, "DSDT", 2);
 
+	aml_pc_device(&devices, "COM1", "PNP0501", X86_PORT_COM1, 8, 0, X86_COM1_IRQ);
+	aml_pc_device(&devices, "KBD_", "PNP0303", X86_PORT_I8042_DATA, 1, X86_PORT_I8042_CMD, X86_I8042_KBD_IRQ);
+	aml_pc_device(&devices, "MOU_", "PNP0F13", 0, 0, 0, X86_I8042_AUX_IRQ);
 	for (unsigned i = 0; i < nr_devs; i++)
 		aml_device(&devices, i, &devs[i]);
 	put8(t, AML_SCOPE);

@@ -7,7 +7,9 @@
  * Firecracker does: an RSDP where Linux scans for it, an XSDT, a
  * hardware-reduced FADT, a MADT (the CPUs and the I/O APIC, as the MP table
  * says them) and a DSDT naming each device (_HID, _UID, _CRS with its MMIO
- * window and its interrupt). Only written when there are devices: without
+ * window and its interrupt), after the PC's own COM1 and i8042 (a
+ * hardware-reduced machine has no legacy PIC: Linux maps their ISA IRQs
+ * only when ACPI names them, as QEMU's microvm does). Only written when there are devices: without
  * them a guest boots as before, on the MP table alone.
  */
 #ifndef THPVM_X86_ACPI_H

@@ -48,6 +48,8 @@
 #define X86_PORT_PIT            0x40
 #define X86_PORT_I8042_DATA     0x60
 #define X86_PORT_I8042_CMD      0x64
+#define X86_I8042_KBD_IRQ       1
+#define X86_I8042_AUX_IRQ       12
 #define X86_PORT_CMOS           0x70
 #define X86_PORT_PIC_SLAVE      0xa0
 #define X86_PORT_COM1           0x3f8
