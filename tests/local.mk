@@ -212,7 +212,7 @@ check_LTLIBRARIES += tests/lib/libvmmcore.la
 tests_lib_libvmmcore_la_SOURCES = $(VMM_CORE_SOURCES)
 tests_lib_libvmmcore_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS)
 VMM_TEST_CFLAGS = $(TEST_CFLAGS) $(VMM_CORE_CFLAGS) -DTHPVM_BUILD_DIR=\"$(abs_top_builddir)\"
-VMM_TEST_LDADD = tests/lib/libvmmcore.la $(TEST_LDADD)
+VMM_TEST_LDADD = tests/lib/libvmmcore.la $(TEST_LDADD) $(URING_LIBS)
 
 tests_unit_test_payload_image_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_payload_image_LDADD = $(VMM_TEST_LDADD)
@@ -225,9 +225,15 @@ tests_unit_test_kvm_stats_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_iobus_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_iobus_LDADD = $(VMM_TEST_LDADD)
 # virtio-mmio and virtio-rng (suite virtio): the test plays the guest's driver over real memory
-UNIT_TESTS += tests/unit/test_virtio
+# virtio-blk (suite virtio_blk): its I/O thread on a real io_uring over a real image file
+VIRTIO_TEST_HELPERS = tests/lib/virtio_guest.c tests/lib/virtio_guest.h
+UNIT_TESTS += tests/unit/test_virtio tests/unit/test_virtio_blk
+tests_unit_test_virtio_SOURCES = tests/unit/test_virtio.c $(VIRTIO_TEST_HELPERS)
 tests_unit_test_virtio_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_virtio_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_virtio_blk_SOURCES = tests/unit/test_virtio_blk.c $(VIRTIO_TEST_HELPERS)
+tests_unit_test_virtio_blk_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_virtio_blk_LDADD = $(VMM_TEST_LDADD)
 
 KVM_TEST_SOURCES = tests/kvm/kvm_test.h tests/kvm/kvm_test.c
 tests_kvm_test_payload_SOURCES = tests/kvm/test_payload.c $(KVM_TEST_SOURCES)

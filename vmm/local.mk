@@ -81,7 +81,7 @@ VMM_CORE_SOURCES = \
 	guests/include/payload_abi.h \
 	$(VMM_X86_SOURCES) \
 	$(VMM_STATE_SOURCES)
-VMM_CORE_CFLAGS = -I$(top_srcdir)/vmm -I$(top_srcdir)/guests/include \
+VMM_CORE_CFLAGS = -I$(top_srcdir)/vmm -I$(top_srcdir)/guests/include $(URING_CFLAGS) \
 	-DTHPVM_PAYLOAD_INSTALL_DIR=\"$(pkglibdir)/payloads\"
 
 bin_PROGRAMS += vmm/thpvm
@@ -114,7 +114,7 @@ vmm_thpvm_SOURCES = \
 	$(VMM_CORE_SOURCES)
 vmm_thpvm_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(VMM_CORE_CFLAGS) \
 	-DTHPVM_LAB_RUN=\"$(abs_top_srcdir)/tests/lab/run.sh\"
-vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) -lm
+vmm_thpvm_LDADD = src/libthpvm.la $(JANSSON_LIBS) $(URING_LIBS) -lm
 
 # The control socket (server, protocol, schema, client), shared with its tests; part of the
 # core, since the subsystems there register their own commands on it (vm_hooks.ctl_register)
@@ -136,6 +136,8 @@ VMM_LINUX_SOURCES = \
 	vmm/dev/uart8250_dev.c \
 	vmm/dev/virtio_mmio.c vmm/dev/virtio_mmio.h \
 	vmm/dev/virtio_rng.c vmm/dev/virtio_dev.c vmm/dev/virtio_dev.h \
+	vmm/dev/virtio_blk.c vmm/dev/virtio_blk.h \
+	vmm/machine/linux_virtio.c vmm/machine/linux_virtio.h \
 	vmm/dev/i8042_dev.c \
 	vmm/dev/debug_exit_dev.c \
 	vmm/dev/console.h \

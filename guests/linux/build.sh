@@ -26,7 +26,7 @@ shift
 cache=${THPVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thpvm}
 lab_modules=(irqbypass kvm ccp kvm-amd)
 # the guest's own drivers, loaded by its /init: thpvm's virtio devices (Debian builds them as modules)
-guest_modules=(virtio_mmio virtio_rng)
+guest_modules=(virtio_mmio virtio_rng virtio_blk)
 
 mkdir -p "$out"
 deb=$("$here/fetch-kernel.sh" "$cache" "$suite") || exit 1

@@ -98,6 +98,7 @@ Test(linux_run, linux_options_need_a_kernel)
 	expect_refused(thpvm("run", "--payload", "memtest", "--cmdline", "quiet", NULL), "--cmdline needs --kernel");
 	expect_refused(thpvm("run", "--payload", "memtest", "--console", "stdio", NULL), "--console needs --kernel");
 	expect_refused(thpvm("run", "--payload", "memtest", "--rng", NULL), "--rng needs --kernel");
+	expect_refused(thpvm("run", "--payload", "memtest", "--disk", "d.img", NULL), "--disk needs --kernel");
 }
 
 Test(linux_run, payload_options_are_refused_with_a_kernel)
@@ -179,6 +180,43 @@ Test(linux_run, guest_output_and_debug_exit_status)
 	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
 	cr_assert_str_eq(c->out, "hi\n");
 	cr_assert_eq(error_lines(c->err), 0, "a debug-exit status is not an error: %s", c->err);
+}
+
+/* A machine with virtio devices: its ACPI tables, its disks' I/O threads up and down around a run */
+Test(linux_run, virtio_devices_come_and_go_with_the_vm)
+{
+	const char *img = linux_test_sparse_file("disk.img", 1 << 20);
+	char ro[300];
+
+	snprintf(ro, sizeof(ro), "%s,readonly", linux_test_sparse_file("ro.img", 512 << 10));
+	const struct thpvm_cmd *c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--rng", "--disk", img,
+					  "--disk", ro, NULL);
+
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert_str_eq(c->out, "hi\n");
+	cr_assert_eq(error_lines(c->err), 0, "%s", c->err);
+}
+
+Test(linux_run, disk_faults_are_refused)
+{
+	const char *k = KERNEL(hello), *img = linux_test_sparse_file("disk.img", 1 << 20);
+	char ro[300];
+
+	snprintf(ro, sizeof(ro), "%s,readonly", img);
+	expect_refused(thpvm("run", "--kernel", k, "--disk", "/nonexistent/disk.img", NULL),
+		       "disk '/nonexistent/disk.img': No such file or directory");
+	expect_refused(thpvm("run", "--kernel", k, "--disk", linux_test_file("odd.img", "abc", 3), NULL),
+		       "not a whole number of 512-byte sectors");
+	expect_refused(thpvm("run", "--kernel", k, "--disk", linux_test_dir(), NULL), "Is a directory");
+	expect_refused(thpvm("run", "--kernel", k, "--disk", img, "--disk", img, NULL),
+		       "another process has it open for writing");
+	expect_refused(thpvm("run", "--kernel", k, "--disk", "x.img,rw", NULL), "unknown option 'rw'");
+	expect_refused(thpvm("run", "--kernel", k, "--disk", ro, "--disk", ro, "--disk", ro, "--disk", ro, "--disk", ro,
+			     "--disk", ro, "--disk", ro, "--disk", ro, NULL),
+		       "at most 7 disks");
+	expect_refused(thpvm("run", "--kernel", k, "--rng", "--disk", ro, "--disk", ro, "--disk", ro, "--disk", ro,
+			     "--disk", ro, "--disk", ro, "--disk", ro, "--memory", "8M", NULL),
+		       "needs guest RAM"); /* rng + 7 disks fit: the next refusal is the memory's */
 }
 
 Test(linux_run, several_vcpus_end_with_the_aps_still_waiting)

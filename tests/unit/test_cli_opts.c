@@ -73,6 +73,9 @@ Test(cli_opts, a_missing_value_and_an_extra_argument_are_named)
 		{ "run --restore /nonexistent --rng", "thpvm: run: --rng and --restore exclude each other "
 		  "(a restored guest is the snapshot's)\n" },
 		{ "run --payload selftest --rng", "thpvm: run: --rng needs --kernel (it is for Linux guests)\n" },
+		{ "run --payload selftest --disk d.img", "thpvm: run: --disk needs --kernel (it is for Linux guests)\n" },
+		{ "run --restore /nonexistent --disk d.img", "thpvm: run: --disk and --restore exclude each other "
+		  "(a restored guest is the snapshot's)\n" },
 		{ "demo --memory", "thpvm: demo: option '--memory' needs a value\n" },
 		{ "host extra", "thpvm: host: unexpected argument 'extra' (try 'thpvm host --help')\n" },
 		{ "ctl --timeout", "thpvm: ctl: option '--timeout' needs a value\n" },

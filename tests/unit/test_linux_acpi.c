@@ -271,7 +271,7 @@ static void check_tables(unsigned nr_cpus, const struct acpi_mmio_device *devs, 
 
 Test(acpi, one_virtio_device_and_one_cpu)
 {
-	const struct acpi_mmio_device dev = { ACPI_VIRTIO_MMIO_HID, X86_VIRTIO_MMIO_GPA, 0x200, X86_VIRTIO_IRQ };
+	const struct acpi_mmio_device dev = { ACPI_VIRTIO_MMIO_HID, X86_VIRTIO_MMIO_GPA, 0x200, 5 };
 
 	check_tables(1, &dev, 1);
 }
@@ -306,7 +306,7 @@ Test(acpi, refusals)
 /* The loader writes them only when there are devices, and tells the kernel where (PVH and bzImage alike). */
 Test(acpi, written_by_the_loader_only_with_devices)
 {
-	const struct acpi_mmio_device dev = { ACPI_VIRTIO_MMIO_HID, X86_VIRTIO_MMIO_GPA, 0x200, X86_VIRTIO_IRQ };
+	const struct acpi_mmio_device dev = { ACPI_VIRTIO_MMIO_HID, X86_VIRTIO_MMIO_GPA, 0x200, 5 };
 	struct linux_load_config lc = { .kernel_path = linux_test_kernel("vmlinux"), .nr_cpus = 2 };
 	struct linux_boot boot;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <thpvm.h>
 #include "virtio_dev.h"
+#include "virtio_blk.h"
 #include "iobus.h"
 #include "util/error.h"
 #include "../kvm/vm.h"
@@ -14,6 +15,7 @@
 struct virtio_dev {
 	struct device dev;
 	struct virtio_mmio t;
+	struct virtio_backend be;
 	unsigned irq;
 };
 
@@ -71,10 +73,31 @@ static void dev_reset(struct device *dev)
 	virtio_mmio_reset(&d->t);
 }
 
+static void dev_stop(struct device *dev)
+{
+	struct virtio_dev *d = dev->opaque;
+
+	if (d->be.stop)
+		d->be.stop(d->be.opaque);
+}
+
+/* No error path here (the bus's start is void): a device that cannot start says so and stays stopped. */
+static void dev_start(struct device *dev)
+{
+	struct virtio_dev *d = dev->opaque;
+
+	if (d->be.start && d->be.start(d->be.opaque, &d->t))
+		fprintf(stderr, "thpvm: warning: %s: %s; the device does not answer\n", dev->name, vmm_last_error());
+}
+
 static void dev_destroy(struct device *dev)
 {
 	struct virtio_dev *d = dev->opaque;
 
+	if (d->be.stop)
+		d->be.stop(d->be.opaque);
+	if (d->be.destroy)
+		d->be.destroy(d->be.opaque);
 	virtio_mmio_destroy(&d->t);
 	free(d);
 }
@@ -84,10 +107,12 @@ static const struct device_ops virtio_dev_ops = {
 	.save = dev_save,
 	.restore = dev_restore,
 	.reset = dev_reset,
+	.stop = dev_stop,
+	.start = dev_start,
 	.destroy = dev_destroy,
 };
 
-int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_device_ops *ops, uint64_t base,
+int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_backend *backend, uint64_t base,
 		   unsigned irq)
 {
 	struct virtio_dev *d = calloc(1, sizeof(*d));
@@ -95,15 +120,58 @@ int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_device_o
 				  .guest_error = dev_guest_error, .ctx = d };
 	int ret;
 
-	if (!d)
+	if (!d) {
+		if (backend->destroy)
+			backend->destroy(backend->opaque);
 		return vmm_fail(-ENOMEM, "out of memory for %s", name);
+	}
 	d->dev = (struct device){ .name = name, .ops = &virtio_dev_ops, .opaque = d };
+	d->be = *backend;
 	d->irq = irq;
-	virtio_mmio_init(&d->t, ops, d, &env);
+	virtio_mmio_init(&d->t, backend->ops, backend->opaque, &env);
 	if ((ret = vm_add_device(vm, IOBUS_MMIO, base, VIRTIO_MMIO_SIZE, &d->dev))) {
-		virtio_mmio_destroy(&d->t);
-		free(d);
+		dev_destroy(&d->dev);
 		return ret;
 	}
+	/* the bus owns it now: a failed start is undone by the bus's destroy */
+	if (d->be.start && (ret = d->be.start(d->be.opaque, &d->t)))
+		return ret;
+	return 0;
+}
+
+static int blk_start(void *opaque, struct virtio_mmio *t)
+{
+	return virtio_blk_start(opaque, t);
+}
+
+static void blk_stop(void *opaque)
+{
+	virtio_blk_stop(opaque);
+}
+
+static void blk_destroy(void *opaque)
+{
+	virtio_blk_close(opaque);
+}
+
+int virtio_blk_backend(const char *spec, struct virtio_backend *out)
+{
+	struct virtio_blk_config cfg = { 0 };
+	struct virtio_blk *b;
+	char path[4096];
+	const char *comma = strchr(spec, ',');
+	int ret;
+
+	if (comma && strcmp(comma, ",readonly"))
+		return vmm_fail(-EINVAL, "--disk '%s': unknown option '%s' (PATH[,readonly])", spec, comma + 1);
+	if (snprintf(path, sizeof(path), "%.*s", comma ? (int)(comma - spec) : (int)strlen(spec), spec) >=
+		    (int)sizeof(path) || !path[0])
+		return vmm_fail(-EINVAL, "--disk '%s': expected PATH[,readonly]", spec);
+	cfg.path = path;
+	cfg.readonly = comma != NULL;
+	if ((ret = virtio_blk_open(&cfg, &b)))
+		return ret;
+	*out = (struct virtio_backend){ .ops = virtio_blk_ops(b), .opaque = b, .start = blk_start, .stop = blk_stop,
+					.destroy = blk_destroy };
 	return 0;
 }

@@ -19,11 +19,29 @@ struct vm;
 extern const struct virtio_device_ops virtio_rng_ops;
 
 /*
- * Puts device ops (name: the bus's key for its state) on vm at
- * [base, base + VIRTIO_MMIO_SIZE) with ISA IRQ irq. Returns 0 or -errno
- * with vmm_last_error().
+ * A device behind the transport: its ops and state, and, for a device with
+ * a thread of its own (virtio-blk's I/O), how to start it (at attach, on
+ * resume, in a forked child), stop it (pause, fork, snapshot: its work in
+ * flight completed first) and free it.
  */
-int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_device_ops *ops, uint64_t base,
+struct virtio_backend {
+	const struct virtio_device_ops *ops;
+	void *opaque;
+	int (*start)(void *opaque, struct virtio_mmio *t);
+	void (*stop)(void *opaque);
+	void (*destroy)(void *opaque);
+};
+
+/*
+ * Puts backend (name: the bus's key for its state) on vm at
+ * [base, base + VIRTIO_MMIO_SIZE) with ISA IRQ irq and starts it; from
+ * then on the bus owns it (its destroy runs with the bus's), also when this
+ * fails. Returns 0 or -errno with vmm_last_error().
+ */
+int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_backend *backend, uint64_t base,
 		   unsigned irq);
+
+/* virtio-blk as a backend (virtio_blk.h), opened from PATH[,readonly]. */
+int virtio_blk_backend(const char *spec, struct virtio_backend *out);
 
 #endif

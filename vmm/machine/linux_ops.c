@@ -14,7 +14,7 @@
 #include "util/error.h"
 #include "linux_machine.h"
 #include "dev/pc_dev.h"
-#include "dev/virtio_dev.h"
+#include "linux_virtio.h"
 #include "kvm/kvm_host.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
@@ -35,14 +35,16 @@ static void linux_ops_release(void *state)
 	free(m);
 }
 
-/* A console file that cannot be created is bad input, found before any memory exists. */
+/* A console file that cannot be created, a disk that cannot be opened: bad input, found before any memory exists. */
 static int linux_ops_check(const struct machine_config *mc, void **state)
 {
-	struct linux_machine *m = calloc(1, sizeof(*m));
+	struct linux_machine *m;
 	struct console_config cc;
 	int ret;
 
-	if (!m)
+	if ((ret = linux_virtio_check(mc)))
+		return ret;
+	if (!(m = calloc(1, sizeof(*m))))
 		return vmm_fail(-ENOMEM, "out of memory");
 	if ((ret = console_parse(mc->console ? mc->console : "stdio", &cc)) || (ret = console_open(&cc, &m->con))) {
 		free(m);
@@ -62,16 +64,18 @@ static int linux_ops_load(void *state, const struct machine_config *mc, struct t
 		.cmdline = mc->cmdline,
 		.nr_cpus = mc->nr_cpus,
 	};
+	struct acpi_mmio_device devices[X86_VIRTIO_MAX_DEVICES];
+	int ret;
 
-	struct acpi_mmio_device rng = { ACPI_VIRTIO_MMIO_HID, X86_VIRTIO_MMIO_GPA, VIRTIO_MMIO_SIZE, X86_VIRTIO_IRQ };
-
-	if (mc->rng) {
+	if (linux_virtio_count(mc)) {
 		/* Linux finds virtio-mmio devices through ACPI (x86/acpi.h) */
-		lc.devices = &rng;
-		lc.nr_devices = 1;
+		if ((ret = linux_virtio_acpi(mc, devices)))
+			return ret;
+		lc.devices = devices;
+		lc.nr_devices = linux_virtio_count(mc);
 		if (mc->cmdline && strstr(mc->cmdline, "acpi=off"))
-			cli_error("warning: --rng: acpi=off on the command line hides the device from the guest "
-				  "(it is described by ACPI)");
+			cli_error("warning: acpi=off on the command line hides the virtio devices (--rng, --disk) from the "
+				  "guest: they are described by ACPI");
 	}
 	return linux_machine_load(mem, &lc, &m->boot);
 }
@@ -83,7 +87,7 @@ static int linux_ops_create_vm(void *state, const struct machine_config *mc, str
 
 	if ((ret = linux_vm_create(mem, &m->boot, m->con, vm)))
 		return ret;
-	if (mc->rng && (ret = virtio_dev_add(*vm, "virtio-rng", &virtio_rng_ops, X86_VIRTIO_MMIO_GPA, X86_VIRTIO_IRQ))) {
+	if ((ret = linux_virtio_attach(*vm, mc))) {
 		vm_destroy(*vm);
 		*vm = NULL;
 	}

@@ -27,6 +27,8 @@ struct vm;
  * guest has payload, guest_page_size and args; a Linux guest kernel,
  * initrd, cmdline and console; both the rest.
  */
+#define MACHINE_MAX_DISKS 7           /* with --rng, the 8 virtio windows (x86/layout.h) */
+
 struct machine_config {
 	const char *cmd;                /* "run", "stats" or "demo", for messages */
 	const char *payload;            /* --payload NAME_OR_PATH */
@@ -37,6 +39,8 @@ struct machine_config {
 	const char *cmdline;            /* --cmdline STR */
 	const char *console;            /* --console stdio|file:PATH, default stdio */
 	bool rng;                       /* --rng: a virtio entropy device (Linux guests) */
+	const char *disks[MACHINE_MAX_DISKS]; /* --disk PATH[,readonly], in order: /dev/vda, vdb, ... */
+	unsigned nr_disks;
 	uint64_t memory_bytes;          /* --memory, default 256 MiB */
 	unsigned nr_cpus;               /* --cpus, default 1 */
 };

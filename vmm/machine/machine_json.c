@@ -22,6 +22,27 @@ static json_t *file_json(const char *what, const char *path)
 	return json_string(real);
 }
 
+/* The disks as absolute paths, each with its options: found again wherever the restore runs from. */
+static json_t *disks_json(const struct machine_config *mc)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; a && i < mc->nr_disks; i++) {
+		const char *comma = strchr(mc->disks[i], ',');
+		char path[PATH_MAX], real[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%.*s", comma ? (int)(comma - mc->disks[i]) : (int)strlen(mc->disks[i]),
+			 mc->disks[i]);
+		if (!realpath(path, real)) {
+			vmm_fail(-errno, "disk %s: %s", path, strerror(errno));
+			json_decref(a);
+			return NULL;
+		}
+		json_array_append_new(a, json_sprintf("%s%s", real, comma ? comma : ""));
+	}
+	return a;
+}
+
 json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backing backing)
 {
 	char path[PATH_MAX];
@@ -38,7 +59,8 @@ json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backi
 		if (!(guest = file_json("kernel", mc->kernel)) || json_object_set_new(j, "kernel", guest) ||
 		    (mc->initrd && (!(guest = file_json("initrd", mc->initrd)) || json_object_set_new(j, "initrd", guest))) ||
 		    (mc->cmdline && json_object_set_new(j, "cmdline", json_string(mc->cmdline))) ||
-		    (mc->rng && json_object_set_new(j, "rng", json_true()))) {
+		    (mc->rng && json_object_set_new(j, "rng", json_true())) ||
+		    (mc->nr_disks && (!(guest = disks_json(mc)) || json_object_set_new(j, "disks", guest)))) {
 			if (mc->cmdline && !json_string_length(json_object_get(j, "cmdline")) && *mc->cmdline)
 				vmm_fail(-EINVAL, "the kernel command line is not valid UTF-8: a snapshot cannot hold it");
 			goto fail;
@@ -62,11 +84,21 @@ static int from_linux(const json_t *j, struct machine_config *mc)
 {
 	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
 	json_error_t jerr;
+	json_t *disks = NULL, *d;
 	int rng = 0;
+	size_t i;
 
-	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s, s?b}", "kernel", &kernel, "initrd", &initrd,
-			   "cmdline", &cmdline, "rng", &rng))
+	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s, s?b, s?o}", "kernel", &kernel, "initrd", &initrd,
+			   "cmdline", &cmdline, "rng", &rng, "disks", &disks))
 		return vmm_fail(-EINVAL, "the machine's description: %s", jerr.text);
+	if (disks && (!json_is_array(disks) || json_array_size(disks) > MACHINE_MAX_DISKS))
+		return vmm_fail(-EINVAL, "the machine's description: disks is not a list of at most %d", MACHINE_MAX_DISKS);
+	mc->nr_disks = 0;
+	json_array_foreach(disks, i, d) {
+		if (!json_is_string(d))
+			return vmm_fail(-EINVAL, "the machine's description: disk %zu is not a string", i);
+		mc->disks[mc->nr_disks++] = json_string_value(d);
+	}
 	mc->payload = NULL;
 	mc->kernel = kernel;
 	mc->initrd = initrd;
@@ -92,6 +124,7 @@ static int from_payload(const json_t *j, struct machine_config *mc)
 	mc->payload = payload;
 	mc->kernel = mc->initrd = mc->cmdline = NULL;
 	mc->rng = false;
+	mc->nr_disks = 0;
 	mc->guest_page_size = (uint64_t)page;
 	memset(&mc->args, 0, sizeof(mc->args));
 	json_array_foreach(args, i, a) {

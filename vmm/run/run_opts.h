@@ -35,7 +35,8 @@ struct run_opts {
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \
-	"--kernel PATH [--initrd PATH] [--cmdline STR] [--rng] [--console stdio|file:PATH] [--memory SIZE] "     \
+	"--kernel PATH [--initrd PATH] [--cmdline STR] [--rng] [--disk PATH[,readonly] ...] "                \
+	"[--console stdio|file:PATH] [--memory SIZE] "                                                    \
 	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS] [--ctl-sock PATH] "     \
 	"[--collapse MODE[,KEY=VALUE...]]"
 

@@ -32,10 +32,15 @@
 /* The 32-bit MMIO hole: RAM stops at 3.25 GiB and resumes at 4 GiB */
 #define X86_MMIO_HOLE_GPA       0xd0000000ULL
 #define X86_MMIO_HOLE_END       0x100000000ULL
-/* virtio-mmio windows, 4 KiB apart from the hole's start, and their ISA IRQs (5: free on a PC with COM1 alone) */
+/*
+ * virtio-mmio windows, 4 KiB apart from the hole's start, and their ISA
+ * IRQs: the ones a PC with COM1, the i8042, the PIT and the RTC leaves free
+ * (edge-triggered, one a device: no sharing)
+ */
 #define X86_VIRTIO_MMIO_GPA     X86_MMIO_HOLE_GPA
 #define X86_VIRTIO_MMIO_STRIDE  0x1000ULL
-#define X86_VIRTIO_IRQ          5
+#define X86_VIRTIO_MAX_DEVICES  8
+#define X86_VIRTIO_IRQS         { 5, 6, 7, 9, 10, 11, 14, 15 }
 #define X86_IOAPIC_GPA          0xfec00000ULL
 #define X86_LAPIC_GPA           0xfee00000ULL
 #define X86_RAM_HIGH_GPA        X86_MMIO_HOLE_END

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/* virtio-blk on io_uring (virtio_blk.h). */
+#include "config.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include "virtio_blk.h"
+#include "util/error.h"
+
+#define BLK_QUEUE 0
+#define KICK_TAG  UINT64_MAX       /* the eventfd read's user_data; a request's is its slot */
+#define RING_ENTRIES VIRTIO_QUEUE_MAX
+
+struct blk_req {
+	bool busy;
+	uint16_t head;
+	uint8_t *status;            /* the last, device-written byte of the chain */
+	uint32_t data_bytes;        /* of the data buffers: what a read writes */
+	uint32_t type;
+	uint64_t offset;
+	unsigned nr_iov;
+	struct iovec iov[VIRTIO_BLK_SEG_MAX];
+};
+
+struct virtio_blk {
+	struct virtio_device_ops ops;
+	int fd;
+	bool readonly;
+	uint64_t capacity_sectors;
+	char id[VIRTIO_BLK_ID_BYTES];
+	char *path;
+
+	/* the I/O thread */
+	struct virtio_mmio *t;
+	struct io_uring ring;
+	bool running, stopping;
+	int kick_fd;
+	uint64_t kick_value;
+	pthread_t thread;
+	unsigned inflight;
+	struct blk_req reqs[VIRTIO_QUEUE_MAX];
+};
+
+static struct virtio_blk *blk_of(struct virtio_mmio *t)
+{
+	return t->opaque;
+}
+
+/* A notification: wake the I/O thread, nothing else on the vCPU. */
+static void blk_notify(struct virtio_mmio *t, unsigned q)
+{
+	struct virtio_blk *b = blk_of(t);
+	uint64_t one = 1;
+
+	(void)q;
+	if (b->kick_fd >= 0 && write(b->kick_fd, &one, sizeof(one)) < 0) {
+		/* an eventfd write fails only when the counter would overflow: the thread is already woken */
+	}
+}
+
+/* struct virtio_blk_config: capacity, seg_max, blk_size (the rest zero). */
+static void blk_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *data, unsigned len)
+{
+	struct virtio_blk *b = blk_of(t);
+	uint8_t cfg[64] = { 0 };
+	uint32_t seg_max = VIRTIO_BLK_SEG_MAX, blk_size = VIRTIO_BLK_SECTOR;
+
+	memcpy(cfg, &b->capacity_sectors, 8);
+	memcpy(cfg + 12, &seg_max, 4);
+	memcpy(cfg + 20, &blk_size, 4);
+	if (offset < sizeof(cfg))
+		memcpy(data, cfg + offset, len < sizeof(cfg) - offset ? len : sizeof(cfg) - offset);
+}
+
+static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
+{
+	*r->status = status;
+	pthread_mutex_lock(&b->t->lock);
+	virtq_push(b->t, BLK_QUEUE, r->head, written + 1);
+	virtq_notify_driver(b->t, BLK_QUEUE);
+	pthread_mutex_unlock(&b->t->lock);
+	r->busy = false;
+}
+
+static struct blk_req *free_req(struct virtio_blk *b)
+{
+	for (unsigned i = 0; i < VIRTIO_QUEUE_MAX; i++)
+		if (!b->reqs[i].busy)
+			return &b->reqs[i];
+	return NULL;
+}
+
+/*
+ * A chain: the 16-byte header (driver-written), data buffers, the status
+ * byte (device-written, last). Anything else is a malformed request: it
+ * gets IOERR when there is a status byte to put it in.
+ */
+static int parse(struct virtio_blk *b, struct blk_req *r, struct virtio_buf *bufs, int n, uint32_t *bad_written)
+{
+	struct virtio_buf *st = &bufs[n - 1];
+	uint64_t sector, bytes = 0;
+
+	*bad_written = 0;
+	if (!st->device_writes || st->len < 1)
+		return -1; /* no status byte: the request cannot even be answered */
+	r->status = st->hva + st->len - 1;
+	if (bufs[0].device_writes || bufs[0].len < 16 || n < 2)
+		return -EINVAL;
+	memcpy(&r->type, bufs[0].hva, 4);
+	memcpy(&sector, bufs[0].hva + 8, 8);
+	r->nr_iov = 0;
+	/* the header, data and status each in buffers of their own, as Linux lays them out */
+	for (int i = 1; i < n - 1; i++) {
+		uint32_t len = bufs[i].len;
+
+		if (r->nr_iov == VIRTIO_BLK_SEG_MAX)
+			return -EINVAL;
+		if (bufs[i].device_writes != (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_GET_ID))
+			return -EINVAL;
+		if (!len)
+			continue;
+		r->iov[r->nr_iov++] = (struct iovec){ .iov_base = bufs[i].hva, .iov_len = len };
+		bytes += len;
+	}
+	r->data_bytes = (uint32_t)bytes;
+	r->offset = sector * VIRTIO_BLK_SECTOR;
+	if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) &&
+	    (bytes % VIRTIO_BLK_SECTOR || sector > b->capacity_sectors ||
+	     bytes / VIRTIO_BLK_SECTOR > b->capacity_sectors - sector))
+		return -ERANGE;
+	return 0;
+}
+
+static void submit(struct virtio_blk *b, struct blk_req *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	/* the ring has as many entries as the queue: a request always finds one */
+	if (r->type == VIRTIO_BLK_T_IN)
+		io_uring_prep_readv(sqe, b->fd, r->iov, r->nr_iov, r->offset);
+	else if (r->type == VIRTIO_BLK_T_OUT)
+		io_uring_prep_writev(sqe, b->fd, r->iov, r->nr_iov, r->offset);
+	else
+		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(r - b->reqs));
+	b->inflight++;
+}
+
+/*
+ * Takes every available request: submits the I/O, answers the rest at once.
+ * Returns whether the queue is empty now (false: every slot is busy, the
+ * rest waits for a completion).
+ */
+static bool take_requests(struct virtio_blk *b)
+{
+	struct virtio_buf bufs[VIRTIO_BLK_SEG_MAX + 2];
+	uint16_t head;
+	int n;
+
+	for (;;) {
+		struct blk_req *r = free_req(b);
+		uint32_t unused;
+		int ret;
+
+		if (!r)
+			return false;
+		pthread_mutex_lock(&b->t->lock);
+		n = b->t->q[BLK_QUEUE].ready && !b->t->q[BLK_QUEUE].broken
+			    ? virtq_pop(b->t, BLK_QUEUE, bufs, VIRTIO_BLK_SEG_MAX + 2, &head)
+			    : 0;
+		pthread_mutex_unlock(&b->t->lock);
+		if (n <= 0)
+			return true; /* nothing more, or a broken ring: nothing more until a reset */
+		r->busy = true;
+		r->head = head;
+		ret = parse(b, r, bufs, n, &unused);
+		if (ret == -1) {
+			/* nothing to answer in: give the chain back with nothing written */
+			pthread_mutex_lock(&b->t->lock);
+			virtq_push(b->t, BLK_QUEUE, head, 0);
+			virtq_notify_driver(b->t, BLK_QUEUE);
+			pthread_mutex_unlock(&b->t->lock);
+			r->busy = false;
+		} else if (ret) {
+			complete(b, r, VIRTIO_BLK_S_IOERR, 0);
+		} else if (r->type == VIRTIO_BLK_T_GET_ID) {
+			uint32_t done = 0;
+
+			for (unsigned i = 0; i < r->nr_iov && done < VIRTIO_BLK_ID_BYTES; i++) {
+				uint32_t k = (uint32_t)r->iov[i].iov_len;
+
+				if (k > VIRTIO_BLK_ID_BYTES - done)
+					k = VIRTIO_BLK_ID_BYTES - done;
+				memcpy(r->iov[i].iov_base, b->id + done, k);
+				done += k;
+			}
+			complete(b, r, VIRTIO_BLK_S_OK, done);
+		} else if (r->type == VIRTIO_BLK_T_OUT && b->readonly) {
+			complete(b, r, VIRTIO_BLK_S_IOERR, 0);
+		} else if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_FLUSH) {
+			submit(b, r);
+		} else {
+			complete(b, r, VIRTIO_BLK_S_UNSUPP, 0);
+		}
+	}
+}
+
+static void arm_kick(struct virtio_blk *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	io_uring_prep_read(sqe, b->kick_fd, &b->kick_value, sizeof(b->kick_value), 0);
+	io_uring_sqe_set_data64(sqe, KICK_TAG);
+}
+
+static void *io_thread(void *arg)
+{
+	struct virtio_blk *b = arg;
+	bool armed = false;
+
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+
+		/* stopping (the vCPUs are paused): what the driver made available is taken and finished too */
+		if (take_requests(b) && !b->inflight && __atomic_load_n(&b->stopping, __ATOMIC_ACQUIRE))
+			break;
+		if (!armed) {
+			arm_kick(b);
+			armed = true;
+		}
+		if (io_uring_submit_and_wait(&b->ring, 1) < 0 && errno != EINTR)
+			continue;
+		io_uring_for_each_cqe(&b->ring, head, cqe) {
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+
+			seen++;
+			if (tag == KICK_TAG) {
+				armed = false;
+				continue;
+			}
+			struct blk_req *r = &b->reqs[tag];
+
+			b->inflight--;
+			if (r->type == VIRTIO_BLK_T_FLUSH)
+				complete(b, r, cqe->res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, 0);
+			else if (cqe->res != (int)r->data_bytes)
+				/* an error, or short: past the end of a file that shrank under us */
+				complete(b, r, VIRTIO_BLK_S_IOERR, 0);
+			else
+				complete(b, r, VIRTIO_BLK_S_OK, r->type == VIRTIO_BLK_T_IN ? r->data_bytes : 0);
+		}
+		io_uring_cq_advance(&b->ring, seen);
+	}
+	return NULL;
+}
+
+int virtio_blk_start(struct virtio_blk *b, struct virtio_mmio *t)
+{
+	int ret;
+
+	if (b->running)
+		return 0;
+	b->t = t;
+	if ((b->kick_fd = eventfd(0, EFD_CLOEXEC)) < 0)
+		return vmm_fail(-errno, "%s: eventfd: %s", b->path, strerror(errno));
+	if ((ret = io_uring_queue_init(RING_ENTRIES + 1, &b->ring, 0))) {
+		close(b->kick_fd);
+		b->kick_fd = -1;
+		return vmm_fail(ret, "%s: io_uring: %s", b->path, strerror(-ret));
+	}
+	b->stopping = false;
+	b->inflight = 0;
+	if ((ret = pthread_create(&b->thread, NULL, io_thread, b))) {
+		io_uring_queue_exit(&b->ring);
+		close(b->kick_fd);
+		b->kick_fd = -1;
+		return vmm_fail(-ret, "%s: cannot start its I/O thread: %s", b->path, strerror(ret));
+	}
+	b->running = true;
+	/* requests the driver made available while the thread was stopped */
+	blk_notify(t, BLK_QUEUE);
+	return 0;
+}
+
+void virtio_blk_stop(struct virtio_blk *b)
+{
+	uint64_t one = 1;
+
+	if (!b->running)
+		return;
+	__atomic_store_n(&b->stopping, true, __ATOMIC_RELEASE);
+	if (write(b->kick_fd, &one, sizeof(one)) < 0) {
+		/* cannot fail: the counter is far from overflowing */
+	}
+	pthread_join(b->thread, NULL);
+	io_uring_queue_exit(&b->ring);
+	close(b->kick_fd);
+	b->kick_fd = -1;
+	b->running = false;
+}
+
+int virtio_blk_open(const struct virtio_blk_config *cfg, struct virtio_blk **out)
+{
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	const char *base;
+	struct stat st;
+	uint64_t bytes;
+	int ret;
+
+	if (!b || !(b->path = strdup(cfg->path))) {
+		free(b);
+		return vmm_fail(-ENOMEM, "out of memory for disk '%s'", cfg->path);
+	}
+	b->kick_fd = -1;
+	b->readonly = cfg->readonly;
+	b->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0 || fstat(b->fd, &st)) {
+		ret = vmm_fail(-errno, "disk '%s': %s", cfg->path, strerror(errno));
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes)) {
+			ret = vmm_fail(-errno, "disk '%s': cannot read the block device's size: %s", cfg->path,
+				       strerror(errno));
+			goto fail;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		bytes = (uint64_t)st.st_size;
+	} else {
+		ret = vmm_fail(-EINVAL, "disk '%s': not a regular file or a block device", cfg->path);
+		goto fail;
+	}
+	if (bytes < VIRTIO_BLK_SECTOR || bytes % VIRTIO_BLK_SECTOR) {
+		ret = vmm_fail(-EINVAL, "disk '%s': %llu bytes, not a whole number of 512-byte sectors (at least one)",
+			       cfg->path, (unsigned long long)bytes);
+		goto fail;
+	}
+	/* two VMs writing one image corrupt it: the second is refused (an OFD lock, released at close) */
+	if (!cfg->readonly && fcntl(b->fd, F_OFD_SETLK, &lk)) {
+		ret = vmm_fail(-EBUSY, "disk '%s': another process has it open for writing (add ,readonly to share it)",
+			       cfg->path);
+		goto fail;
+	}
+	b->capacity_sectors = bytes / VIRTIO_BLK_SECTOR;
+	base = strrchr(cfg->path, '/');
+	/* the serial: 20 bytes, NUL-terminated only when shorter */
+	base = base ? base + 1 : cfg->path;
+	memcpy(b->id, base, strlen(base) < sizeof(b->id) ? strlen(base) : sizeof(b->id));
+	b->ops = (struct virtio_device_ops){
+		.device_id = VIRTIO_ID_BLOCK,
+		.features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+			    (1ull << VIRTIO_BLK_F_FLUSH) | (cfg->readonly ? 1ull << VIRTIO_BLK_F_RO : 0),
+		.nr_queues = 1,
+		.notify = blk_notify,
+		.config_read = blk_config_read,
+	};
+	*out = b;
+	return 0;
+fail:
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->path);
+	free(b);
+	return ret;
+}
+
+void virtio_blk_close(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	virtio_blk_stop(b);
+	close(b->fd);
+	free(b->path);
+	free(b);
+}
+
+const struct virtio_device_ops *virtio_blk_ops(const struct virtio_blk *b)
+{
+	return &b->ops;
+}
+
+uint64_t virtio_blk_capacity_sectors(const struct virtio_blk *b)
+{
+	return b->capacity_sectors;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk (virtio 1.2, 5.2) over a raw image file: one request queue,
+ * served by the disk's own I/O thread on io_uring (liburing), never on a
+ * vCPU thread: a notification only wakes the thread, which takes every
+ * available request, submits reads and writes straight between the file
+ * and guest RAM (readv/writev on iovecs into guest memory), and returns
+ * each request with its status when it completes. A guest flush is an
+ * fdatasync of the image, so what the guest synced is on the host's disk.
+ *
+ * The thread is stopped (every request in flight completed first) when the
+ * VM is paused, forked or saved, and started again after, also in a forked
+ * child, which gets its own thread and ring.
+ */
+#ifndef THPVM_DEV_VIRTIO_BLK_H
+#define THPVM_DEV_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "virtio_mmio.h"
+
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_BLK_SECTOR 512u
+#define VIRTIO_BLK_SEG_MAX 126u     /* data buffers a request may have (QEMU's default) */
+#define VIRTIO_BLK_ID_BYTES 20u
+
+/* Request types and statuses (5.2.6) */
+#define VIRTIO_BLK_T_IN     0u
+#define VIRTIO_BLK_T_OUT    1u
+#define VIRTIO_BLK_T_FLUSH  4u
+#define VIRTIO_BLK_T_GET_ID 8u
+#define VIRTIO_BLK_S_OK     0u
+#define VIRTIO_BLK_S_IOERR  1u
+#define VIRTIO_BLK_S_UNSUPP 2u
+
+/* Feature bits (5.2.3) */
+#define VIRTIO_BLK_F_SEG_MAX  2
+#define VIRTIO_BLK_F_RO       5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH    9
+
+struct virtio_blk;
+
+struct virtio_blk_config {
+	const char *path;           /* a raw image: a regular file or a block device */
+	bool readonly;
+};
+
+/*
+ * Opens the image (read-only when asked; a writable image is locked
+ * against a second writer with an OFD lock) and makes the device. The
+ * transport t must have been initialised with virtio_blk_ops and the
+ * returned *out as its opaque. Returns 0 or -errno with vmm_last_error()
+ * naming the file and the problem.
+ */
+int virtio_blk_open(const struct virtio_blk_config *cfg, struct virtio_blk **out);
+void virtio_blk_close(struct virtio_blk *b);
+
+/* The transport's device: ID, features (RO when read-only), configuration, notify. */
+const struct virtio_device_ops *virtio_blk_ops(const struct virtio_blk *b);
+
+/* Its I/O thread: started with the transport it serves; stopped after every request in flight completed. */
+int virtio_blk_start(struct virtio_blk *b, struct virtio_mmio *t);
+void virtio_blk_stop(struct virtio_blk *b);
+
+uint64_t virtio_blk_capacity_sectors(const struct virtio_blk *b);
+
+#endif
