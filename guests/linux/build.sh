@@ -31,11 +31,13 @@ guest_modules=(virtio_mmio virtio_rng virtio_blk)
 mkdir -p "$out"
 deb=$("$here/fetch-kernel.sh" "$cache" "$suite") || exit 1
 stamp="$out/.kernel-deb"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$deb" ] || [ ! -s "$out/vmlinux" ] || [ ! -s "$out/bzImage" ] ||
+# the package and the module lists: a module added here unpacks the kernel again
+want="$deb ${lab_modules[*]} -- ${guest_modules[*]}"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -s "$out/vmlinux" ] || [ ! -s "$out/bzImage" ] ||
    [ ! -s "$out/modules/load-order" ] || [ ! -e "$out/modules/guest-order" ]; then
 	rm -f "$stamp"
 	"$here/extract-kernel.sh" "$deb" "$out" "${lab_modules[@]}" -- "${guest_modules[@]}"
-	echo "$deb" > "$stamp"
+	echo "$want" > "$stamp"
 else
 	echo "kernel $(cat "$out/kernel-release"): up to date ($(basename "$deb"))"
 fi

@@ -1,0 +1,69 @@
+# virtio-blk on io_uring (issue 13, docs/linux-boot.md "virtio devices"): an L2 guest with a writable
+# disk and a read-only one (--disk IMG --disk IMG2,readonly) sees them as /dev/vda and /dev/vdb with
+# their sizes, reads what L1 wrote into the image, and what it writes and syncs is in the image on L1
+# once the VM has ended; the read-only disk says so (ro=1) and refuses a write; a VM with a writable
+# disk refuses to fork; a snapshot of it is restored and the restored guest reads its disk again.
+name=blk
+sock=$L2_DIR/blk.sock
+img=$L2_DIR/blk.img
+roimg=$L2_DIR/blk-ro.img
+snap=$L2_DIR/blk.snap
+descs="the guest sees vda (8 MiB) and vdb (1 MiB)|the guest reads what L1 wrote|the read-only disk is ro and refuses a write|fork is refused while a disk is writable|what the guest wrote and synced is in the image|restored from a snapshot: the guest reads its disk again"
+ok_or_fail() { case_result "thpvm L2 virtio-blk" "$@"; } # ok_or_fail STATUS DESC DIAG...
+if ! reason=$(thpvm_can_boot_linux); then
+	case_skip_all "thpvm L2 virtio-blk" "$descs" "$reason"
+	return 0
+fi
+if ! thpvm run --help 2>&1 | grep -q -- --disk; then
+	case_skip_all "thpvm L2 virtio-blk" "$descs" "thpvm run has no --disk"
+	return 0
+fi
+
+rm -rf "$img" "$roimg" "$snap"
+dd if=/dev/zero of="$img" bs=1M count=8 2> /dev/null
+dd if=/dev/zero of="$roimg" bs=1M count=1 2> /dev/null
+printf 'from-L1-%s' 42 | dd of="$img" bs=512 seek=7 conv=notrunc 2> /dev/null
+printf 'readonly-%s' 43 | dd of="$roimg" conv=notrunc 2> /dev/null
+
+l2_console_in $name
+L2_THPVM_ARGS="--disk $img --disk $roimg,readonly --ctl-sock $sock"
+l2_thpvm $name 1 "thpvm.shell=1" &
+unset L2_THPVM_ARGS
+if ! l2_wait_marker $name; then
+	case_skip_all "thpvm L2 virtio-blk" "$descs" "the guest did not boot: $(l2_tail $name 20 | tr '\n' ' ')"
+	l2_wait $name
+	return 0
+fi
+l2_shell_run $name 'echo sizes=$(cat /sys/block/vda/size)/$(cat /sys/block/vdb/size)' '^sizes='
+grep -q '^sizes=16384/2048' "$(l2_log $name)"
+ok_or_fail $? "the guest sees vda (8 MiB) and vdb (1 MiB)" "$(grep -m1 '^sizes=' "$(l2_log $name)")" "$(l2_tail $name 20)"
+
+l2_shell_run $name 'echo read=$(dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null | head -c 11)' '^read='
+grep -q '^read=from-L1-42' "$(l2_log $name)"
+ok_or_fail $? "the guest reads what L1 wrote" "$(grep -m1 '^read=' "$(l2_log $name)")"
+
+l2_shell_run $name 'dd if=/dev/zero of=/dev/vdb count=1 2>/dev/null; echo ro=$(cat /sys/block/vdb/ro)/$?/$(head -c 11 /dev/vdb)' '^ro='
+grep -q '^ro=1/[1-9][0-9]*/readonly-43' "$(l2_log $name)"
+ok_or_fail $? "the read-only disk is ro and refuses a write" "$(grep -m1 '^ro=' "$(l2_log $name)")"
+
+reply=$(thpvm ctl "$sock" fork 2>&1)
+echo "$reply" | grep -q "is writable and its children would share it"
+ok_or_fail $? "fork is refused while a disk is writable" "$(echo "$reply" | head -c 400)"
+
+l2_shell_run $name 'echo guest-wrote-$((6 * 7)) | dd of=/dev/vda bs=512 seek=100 conv=fsync 2>/dev/null; sync; echo wrote=$?' '^wrote='
+thpvm ctl "$sock" snapshot "path=$snap" > /dev/null 2>&1
+l2_send $name exit
+l2_wait $name
+got=$(dd if="$img" bs=512 skip=100 count=1 2> /dev/null | head -c 15)
+[ "$got" = guest-wrote-42 ]
+ok_or_fail $? "what the guest wrote and synced is in the image" "the image holds '$got' at sector 100" "$(l2_tail $name)"
+
+r=blk-restored
+l2_console_in $r
+l2_run $r thpvm run --restore "$snap" &
+l2_shell_run $r 'sync; echo 3 > /proc/sys/vm/drop_caches; echo again=$(dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -c 14)' '^again='
+grep -q '^again=guest-wrote-42' "$(l2_log $r)"
+ok_or_fail $? "restored from a snapshot: the guest reads its disk again" "$(grep -m1 '^again=' "$(l2_log $r)")" "$(l2_tail $r)"
+l2_send $r exit
+l2_wait $r
+rm -rf "$img" "$roimg" "$snap"
