@@ -181,6 +181,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				cli_error("%s: --collapse '%s': %s", cmd, optarg, vmm_last_error());
 				return 2;
 			}
+			o->collapse_arg = optarg;
 			break;
 		case O_CTL_SOCK:
 			o->ctl_sock = optarg;

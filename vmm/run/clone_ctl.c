@@ -9,11 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "run.h"
 #include "run_opts.h"
@@ -27,11 +31,12 @@
 #define CLONE_SOCKET_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 /* a clone builds its VM from the files before it serves its socket */
 #define CLONE_READY_TIMEOUT_MS 30000
+/* a reaper thread only waits */
+#define REAPER_STACK_BYTES (256u << 10)
 
 /* One VM per process: the command's state is the process's (a forked child carries on with a copy). */
 static struct clone_ctl {
 	const struct run_opts *o;
-	struct vm *vm;
 	struct ctl_server *srv;     /* this process's socket: the default prefix */
 	unsigned next_index;        /* clone indices count up over the VM's life: a socket is never reused */
 } clone_ctl;
@@ -43,22 +48,6 @@ static const struct ctl_arg clone_args[] = {
 	  .help = "clones' sockets are PREFIX.N, N the clone's index (default: this VM's socket path + \".clone\")" },
 	{ 0 },
 };
-
-/*
- * Guest RAM is not the clones' (each maps its own from the snapshot):
- * MADV_DONTFORK for the fork keeps it out of them, so this VM's memory is
- * not made copy-on-write (its next writes would split its 2 MiB pages) and
- * KVM keeps its mappings.
- */
-static void ram_dontfork(struct vm *vm, int advice)
-{
-	for (unsigned i = 0; i < thpvm_memmap_nr_regions(vm->mem); i++) {
-		struct thpvm_region_info info;
-
-		thpvm_region_get_info(thpvm_memmap_region(vm->mem, i), &info);
-		madvise(info.hva, info.size_bytes, advice);
-	}
-}
 
 /* The last line a clone wrote to its console (why it ended), or "". */
 static const char *console_tail(const char *sock, char *buf, size_t len)
@@ -80,17 +69,19 @@ static const char *console_tail(const char *sock, char *buf, size_t len)
 }
 
 /* Returns once the clone serves its socket (its VM built and restored), or -errno when it ended or never did. */
-static int wait_ready(const char *sock, pid_t pid, uint64_t deadline_ns)
+static int wait_ready(const char *sock, int pidfd, uint64_t deadline_ns)
 {
 	struct ctl_error err;
 	json_t *res;
 
 	for (;;) {
+		struct pollfd ended = { .fd = pidfd, .events = POLLIN };
+
 		if (!ctl_call(sock, "help", NULL, 1000, &res, &err)) {
 			json_decref(res);
 			return 0;
 		}
-		if (kill(pid, 0) && errno == ESRCH)
+		if (poll(&ended, 1, 0) > 0)
 			return -ECHILD;
 		if (util_mono_ns() > deadline_ns)
 			return -ETIMEDOUT;
@@ -98,28 +89,65 @@ static int wait_ready(const char *sock, pid_t pid, uint64_t deadline_ns)
 	}
 }
 
-/* Pauses a running VM around fork(): no vCPU thread holds a lock (stdio's) the clone would inherit held. */
-static pid_t spawn_paused(const char *sock)
+/* Only this thread waits for its clone, by pid: never waitpid(-1), which would take fork's children from its reaper. */
+static void *reap_clone(void *arg)
 {
-	struct vm *vm = clone_ctl.vm;
-	bool running;
-	pid_t pid;
+	pid_t pid = (pid_t)(intptr_t)arg;
 
-	vm_hooks_hold(vm);
-	running = vm_run_state(vm) == VM_STATE_RUNNING;
-	if (running && vm_pause(vm)) {
-		vm_hooks_release(vm);
-		return vmm_fail(-EIO, "pause: %s", vmm_last_error());
-	}
-	ram_dontfork(vm, MADV_DONTFORK);
-	pid = run_clone_spawn(clone_ctl.o, sock, true);
-	ram_dontfork(vm, MADV_DOFORK);
-	if (running && vm_resume(vm) && pid > 0)
-		vmm_fail(-EIO, "resume: %s", vmm_last_error());
-	vm_hooks_release(vm);
-	if (pid < 0)
-		vmm_fail(pid, "fork: %s", strerror(-pid));
-	return pid;
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/*
+ * A clone is this VM's child (posix_spawn): a small thread of its own waits
+ * for it, so it is never left a zombie while the VM runs; a VM that ends
+ * first leaves it to init (or the nearest subreaper). Not a double fork:
+ * without fork() of this process (which would copy the page tables of
+ * guest RAM) the middle process would need a stack of its own, the trick
+ * exec did away with. Not fork's reaper (vmm/fork/children.c): its children
+ * are the VM's forks, counted in its stats. No SIGCHLD handler: signals stay
+ * the run's.
+ */
+static int reap_later(pid_t pid)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	int ret;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, REAPER_STACK_BYTES);
+	/* signals are for the main thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&t, &attr, reap_clone, (void *)(intptr_t)pid);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return -ret;
+}
+
+/*
+ * One clone started, with its reaper. Returns a pidfd of it (the clone's own
+ * handle: its pid may be reused once the reaper took it), or -errno, any
+ * clone started then killed and reaped.
+ */
+static int spawn_one(const char *sock, pid_t *pid)
+{
+	int pidfd, ret;
+
+	if ((*pid = run_clone_spawn(clone_ctl.o, sock)) < 0)
+		return *pid;
+	pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
+	ret = pidfd < 0 ? -errno : reap_later(*pid);
+	if (!ret)
+		return pidfd;
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	return vmm_fail(ret, "clone %s: %s: %s", sock, pidfd < 0 ? "pidfd_open" : "no thread to reap it", strerror(-ret));
 }
 
 static json_t *h_clone(void *ctx, json_t *args, struct ctl_error *err)
@@ -129,6 +157,7 @@ static json_t *h_clone(void *ctx, json_t *args, struct ctl_error *err)
 	uint64_t t0 = util_mono_ns();
 	char def_prefix[PATH_MAX], socks[RUN_MAX_CLONES][CLONE_SOCKET_PATH_MAX + 1], tail[1024];
 	pid_t pids[RUN_MAX_CLONES];
+	int pidfds[RUN_MAX_CLONES];
 	const char *prefix;
 	struct snapshot_state s;
 	json_t *list;
@@ -153,23 +182,25 @@ static json_t *h_clone(void *ctx, json_t *args, struct ctl_error *err)
 	}
 	for (; made < n; made++) {
 		cc->next_index++;
-		if ((pids[made] = spawn_paused(socks[made])) < 0) {
-			ret = pids[made];
+		if ((pidfds[made] = spawn_one(socks[made], &pids[made])) < 0) {
+			ret = pidfds[made];
 			break;
 		}
 	}
 	for (unsigned i = 0; i < made && !ret; i++)
-		if ((ret = wait_ready(socks[i], pids[i], t0 + (uint64_t)CLONE_READY_TIMEOUT_MS * 1000000)))
+		if ((ret = wait_ready(socks[i], pidfds[i], t0 + (uint64_t)CLONE_READY_TIMEOUT_MS * 1000000)))
 			vmm_fail(ret, "clone %s (pid %d) %s: %s", socks[i], (int)pids[i],
 				 ret == -ECHILD ? "ended before it served its socket" : "did not serve its socket in time",
 				 console_tail(socks[i], tail, sizeof(tail)));
-	if (ret) {
-		/* all or nothing, as fork: the clones made are stopped */
-		for (unsigned i = 0; i < made; i++)
-			kill(pids[i], SIGKILL);
+	/* all or nothing, as fork: the clones made are stopped (their reapers take them) */
+	for (unsigned i = 0; i < made; i++) {
+		if (ret)
+			syscall(SYS_pidfd_send_signal, pidfds[i], SIGKILL, NULL, 0);
+		close(pidfds[i]);
+	}
+	if (ret)
 		return ctl_fail(err, ret == -EAGAIN || ret == -ENOMEM ? CTL_NO_RESOURCES : CTL_FAILED, "clone: %s",
 				vmm_last_error());
-	}
 	list = json_array();
 	for (unsigned i = 0; i < made; i++) {
 		char console[PATH_MAX];
@@ -193,7 +224,6 @@ static int clone_ctl_register(void *arg, struct vm *vm, struct ctl_server *srv)
 {
 	struct clone_ctl *cc = arg;
 
-	cc->vm = vm;
 	cc->srv = srv;
 	return ctl_server_register(srv, &clone_ctl_command, cc);
 }
@@ -203,7 +233,9 @@ int run_clone_attach(struct vm *vm, const struct run_opts *o)
 	struct vm_hooks h = { .name = "clone", .arg = &clone_ctl, .ctl_register = clone_ctl_register };
 
 	clone_ctl.o = o;
-	clone_ctl.vm = vm;
 	clone_ctl.next_index = 1;
+	/* now, at start-up: the binary clones run is this VM's, even if its file is replaced later; failing, `clone` says why */
+	if (o->restore)
+		run_clone_exe_open();
 	return vm_add_hooks(vm, &h);
 }

@@ -1,29 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Clones (run.h): N processes each running the one driver on the same
- * snapshot, each with its own control socket and console file; with
+ * Clones (run.h): N processes each running `thpvm run --restore` on the
+ * same snapshot, each with its own control socket and console file; with
  * --memory-mode shared they all map the snapshot's memory files, one page
- * cache for all.
+ * cache for all. Each is this binary executed afresh (posix_spawn): it
+ * inherits no thread, lock, descriptor or mapping of the process that
+ * starts it, which may be a running, multi-threaded VM (the `clone`
+ * command, clone_ctl.c), and posix_spawn copies none of that VM's guest
+ * RAM on the way (its child shares the address space until the exec).
  */
-#define _GNU_SOURCE /* close_range, pipe2 */
+#define _GNU_SOURCE /* O_PATH, environ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
-#include <ucontext.h>
 #include <unistd.h>
 #include "run.h"
 #include "run_opts.h"
+#include "util/error.h"
 #include "util/util.h"
 
 static volatile pid_t clone_pids[RUN_MAX_CLONES];
 static volatile sig_atomic_t nr_clone_pids;
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
+
+/* The thpvm binary this process runs, opened by run_clone_exe_open(); exe_err says why not. */
+static int exe_fd = -1;
+static int exe_err = -ENOENT;
 
 /* A signal to thpvm is a signal to every clone. */
 static void forward(int sig)
@@ -33,110 +41,129 @@ static void forward(int sig)
 			kill(clone_pids[i], sig);
 }
 
-/*
- * In a clone: its own socket, its output (and a Linux guest's console) in
- * SOCKET.console, nothing of the process it came from: a clone started from
- * a running VM (the `clone` command) must not hold that VM's KVM, socket or
- * memory files open, or they would outlive it.
- */
-static void __attribute__((noreturn)) clone_main(const struct run_opts *o, const char *sock)
+/* fd moved above 0-2, which become a clone's stdio before its exec; -1 (errno set) when it cannot be. */
+static int above_stdio(int fd)
 {
-	struct run_opts co = *o;
-	char console[PATH_MAX + 16];
-	sigset_t none;
-	int fd;
+	int high, e;
 
-	/* the parent's forwarding is not the clone's: run_guest() sets its own, then signals may come */
-	for (unsigned k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++)
-		signal(forwarded[k], SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (fd < 0 || fd > STDERR_FILENO)
+		return fd;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	e = errno;
+	close(fd);
+	errno = e;
+	return high;
+}
 
+/*
+ * A descriptor of the binary, not its path: a clone must run the very
+ * binary its VM runs (the same snapshot format, the same options), and the
+ * file at the path may be replaced while the VM runs (a rebuild, an
+ * upgrade), which leaves /proc/self/exe pointing to "... (deleted)". The
+ * descriptor keeps the running one. O_PATH: it is only ever executed.
+ */
+int run_clone_exe_open(void)
+{
+	if (exe_fd >= 0)
+		return 0;
+	exe_fd = above_stdio(open("/proc/self/exe", O_PATH | O_CLOEXEC));
+	if (exe_fd < 0)
+		return exe_err = vmm_fail(-errno, "cannot open this binary (/proc/self/exe): %s", strerror(errno));
+	return 0;
+}
+
+#define CLONE_ARGV_MAX 20
+
+struct clone_argv {
+	char *argv[CLONE_ARGV_MAX];
+	char timeout[24];
+};
+
+/*
+ * A clone's command line, built before the spawn: `thpvm run --restore DIR`
+ * in o's memory mode with its own socket, and the options of o a restored
+ * run takes (--collapse as given, --timeout, --prefault, --stats), so that
+ * a clone runs as its VM does. Not --console: a clone's stdout and stderr
+ * are its console file, a Linux guest's COM1 too (a second opening of that
+ * file would write over the first), and a payload guest takes none. Not
+ * --stats-json (one file for every clone) nor --clones.
+ */
+static void clone_argv(const struct run_opts *o, const char *sock, struct clone_argv *a)
+{
+	char **v = a->argv;
+
+	*v++ = (char *)"thpvm";
+	*v++ = (char *)"run";
+	*v++ = (char *)"--restore";
+	*v++ = (char *)o->restore;
+	*v++ = (char *)"--memory-mode";
+	*v++ = (char *)(o->restore_shared ? "shared" : "eager");
+	*v++ = (char *)"--ctl-sock";
+	*v++ = (char *)sock;
+	if (o->collapse_arg) {
+		*v++ = (char *)"--collapse";
+		*v++ = (char *)o->collapse_arg;
+	}
+	if (o->timeout_ns) {
+		snprintf(a->timeout, sizeof(a->timeout), "%llu", (unsigned long long)(o->timeout_ns / 1000000000ULL));
+		*v++ = (char *)"--timeout";
+		*v++ = a->timeout;
+	}
+	if (o->prefault)
+		*v++ = (char *)"--prefault";
+	if (o->stats)
+		*v++ = (char *)"--stats";
+	*v = NULL;
+}
+
+pid_t run_clone_spawn(const struct run_opts *o, const char *sock)
+{
+	char console[PATH_MAX + 16], exe[32];
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	struct clone_argv a;
+	sigset_t none, dfl;
+	pid_t pid;
+	int out, ret;
+
+	if (exe_fd < 0)
+		return vmm_fail(exe_err, "clone %s: this binary was not opened at start-up (/proc/self/exe): %s", sock,
+				strerror(-exe_err));
+	clone_argv(o, sock, &a);
+	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", exe_fd);
 	snprintf(console, sizeof(console), "%s.console", sock);
-	fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
-		cli_error("%s: clone %s: console %s: %s", o->guest.cmd, sock, console, strerror(errno));
-		_exit(1);
-	}
-	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		dup2(fd, STDIN_FILENO);
-	close_range(3, ~0U, 0);
-	co.ctl_sock = sock;
-	co.clones = 0;
-	co.guest.console = NULL;        /* a Linux guest's COM1 on stdio: the console file */
-	co.stats_json = NULL;           /* the starter's file: N clones would write over each other */
-	fflush(NULL);
-	_exit(run_guest(&co, NULL, NULL));
-}
-
-/*
- * A clone forked from a VM's control thread runs on a copy of that thread's
- * stack, which glibc manages: when the clone forks a child of its own (the
- * `fork` command), glibc in that child takes every other thread's stack
- * back for new threads, this one's too, with the run's state on it. So the
- * clone runs on a stack of its own, which glibc does not know.
- */
-#define CLONE_STACK_BYTES (8u << 20)
-static const struct run_opts *entry_opts;
-static const char *entry_sock;
-
-static void clone_entry(void)
-{
-	clone_main(entry_opts, entry_sock);
-}
-
-static void __attribute__((noreturn)) clone_main_own_stack(const struct run_opts *o, const char *sock)
-{
-	void *stack = mmap(NULL, CLONE_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	ucontext_t uc;
-
-	if (stack == MAP_FAILED || getcontext(&uc))
-		_exit(1);
-	entry_opts = o;
-	entry_sock = sock;
-	uc.uc_stack.ss_sp = stack;
-	uc.uc_stack.ss_size = CLONE_STACK_BYTES;
-	uc.uc_link = NULL;
-	makecontext(&uc, clone_entry, 0);
-	setcontext(&uc);
-	_exit(1);
-}
-
-pid_t run_clone_spawn(const struct run_opts *o, const char *sock, bool detach)
-{
-	pid_t pid, clone_pid = -1;
-	int p[2], st;
-
-	fflush(NULL);
-	if (!detach) {
-		pid = fork();
-		if (pid == 0)
-			clone_main(o, sock);
-		return pid < 0 ? -errno : pid;
-	}
-	/* detached: a short-lived middle process forks the clone and tells its pid, so init reaps the clone */
-	if (pipe2(p, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (pid == 0) {
-		pid_t c = fork();
-
-		if (c == 0)
-			clone_main_own_stack(o, sock);
-		if (write(p[1], &c, sizeof(c)) != (ssize_t)sizeof(c))
-			_exit(1);
-		_exit(c < 0 ? 1 : 0);
-	}
-	close(p[1]);
-	if (pid > 0 && (read(p[0], &clone_pid, sizeof(clone_pid)) != (ssize_t)sizeof(clone_pid) || clone_pid <= 0))
-		clone_pid = -EAGAIN;
-	close(p[0]);
-	if (pid < 0)
-		return -errno;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return clone_pid;
+	out = above_stdio(open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+	if (out < 0)
+		return vmm_fail(-errno, "clone %s: console %s: %s", sock, console, strerror(errno));
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out, STDERR_FILENO);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	/*
+	 * Every other descriptor closed, not only the O_CLOEXEC ones: this
+	 * process may hold some its own starter left without O_CLOEXEC. The
+	 * binary's stays until the exec, which closes it (O_CLOEXEC).
+	 */
+	for (int fd = STDERR_FILENO + 1; fd < exe_fd; fd++)
+		posix_spawn_file_actions_addclose(&fa, fd);
+	posix_spawn_file_actions_addclosefrom_np(&fa, exe_fd + 1);
+	/* the caller's mask (a control thread blocks every signal) and a disposition it ignores (SIGPIPE) survive an exec */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	for (unsigned k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++)
+		sigaddset(&dfl, forwarded[k]);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	ret = posix_spawn(&pid, exe, &fa, &attr, a.argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	close(out);
+	if (ret)
+		return vmm_fail(-ret, "clone %s: cannot start %s: %s", sock, exe, strerror(ret));
+	return pid;
 }
 
 int run_clones(const struct run_opts *o)
@@ -146,6 +173,10 @@ int run_clones(const struct run_opts *o)
 	int status = 0, st;
 
 	nr_clone_pids = 0;
+	if (run_clone_exe_open()) {
+		cli_error("%s: %s", o->guest.cmd, vmm_last_error());
+		return 1;
+	}
 	/* a signal while the clones start waits until each started one is known, then reaches them all */
 	sigemptyset(&block);
 	sigemptyset(&sa.sa_mask);
@@ -154,15 +185,14 @@ int run_clones(const struct run_opts *o)
 		sigaction(forwarded[k], &sa, &old[k]);
 	}
 	sigprocmask(SIG_BLOCK, &block, &prev);
-	fflush(NULL);
 	for (unsigned i = 1; i <= o->clones; i++) {
 		char sock[PATH_MAX];
 		pid_t pid;
 
 		snprintf(sock, sizeof(sock), "%s.%u", o->ctl_sock, i);
-		pid = run_clone_spawn(o, sock, false);
+		pid = run_clone_spawn(o, sock);
 		if (pid < 0) {
-			cli_error("%s: clone %u of %u: fork: %s", o->guest.cmd, i, o->clones, strerror(-pid));
+			cli_error("%s: clone %u of %u: %s", o->guest.cmd, i, o->clones, vmm_last_error());
 			forward(SIGTERM);
 			status = 1;
 			break;
@@ -171,7 +201,7 @@ int run_clones(const struct run_opts *o)
 		nr_clone_pids = nr_clone_pids + 1;
 		printf("clone %u: pid %d, socket %s.%u, console %s.%u.console\n", i, (int)pid, o->ctl_sock, i,
 		       o->ctl_sock, i);
-		/* out now: a buffered line would be copied into the next clone and land in its console */
+		/* out now, as the clone starts: a script reading thpvm's output learns of each clone in time */
 		fflush(stdout);
 	}
 	sigprocmask(SIG_SETMASK, &prev, NULL);

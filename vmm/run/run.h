@@ -11,7 +11,6 @@
 #ifndef THPVM_RUN_H
 #define THPVM_RUN_H
 
-#include <stdbool.h>
 #include <sys/types.h>
 
 struct vm;
@@ -26,8 +25,8 @@ struct run_opts;
 int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg), void *arg);
 
 /*
- * --clones N (clones.c): N processes each running run_guest() on o's
- * snapshot, clone i (from 1) with the socket CTL_SOCK.i and its output (a
+ * --clones N (clones.c): N processes each running o's snapshot (through
+ * run_clone_spawn(), like the `clone` command's), clone i (from 1) with the socket CTL_SOCK.i and its output (a
  * Linux guest's console too) in CTL_SOCK.i.console; thpvm prints a line per
  * clone as it starts and ends, forwards SIGINT, SIGTERM and SIGHUP to them,
  * and exits once all have ended, with the first status that was not 0.
@@ -36,20 +35,29 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 int run_clones(const struct run_opts *o);
 
 /*
- * One clone of o's snapshot (clones.c), the one spawner: a process running
- * run_guest() on o with its control socket at sock, its output in
- * sock.console, stdin /dev/null, holding nothing of this process (its
- * descriptors are closed). detach: a middle process forks it and exits, so
- * the clone is not this process's child (init reaps it; a VM that starts
- * clones has no loop waiting for them). Returns the clone's pid or -errno.
+ * The thpvm binary this process runs, opened once (clones.c): call at
+ * start-up, before anything may replace the file. Returns 0 or -errno.
  */
-pid_t run_clone_spawn(const struct run_opts *o, const char *sock, bool detach);
+int run_clone_exe_open(void);
+
+/*
+ * One clone of o's snapshot (clones.c), the one spawner of --clones and the
+ * `clone` command: posix_spawn of the binary run_clone_exe_open() opened,
+ * as `thpvm run --restore DIR --memory-mode MODE --ctl-sock sock` with o's
+ * --collapse, --timeout, --prefault and --stats; its stdout and stderr in
+ * sock.console, stdin /dev/null, no other descriptor, no signal blocked.
+ * The clone is the caller's child: the caller reaps it. Returns its pid,
+ * or -errno (vmm_last_error() says why).
+ */
+pid_t run_clone_spawn(const struct run_opts *o, const char *sock);
 
 /*
  * The `clone` control command (clone_ctl.c, docs/ctl.md): adds its VM hook
- * to vm, run with o (which must outlive the VM). On a VM restored from a
- * snapshot, `clone n=N` starts N clones of it, each through
- * run_clone_spawn(); elsewhere it refuses. Returns 0 or -errno.
+ * to vm, run with o (which must outlive the VM), and, o being a restore,
+ * opens the binary for them (run_clone_exe_open()). On a VM restored from
+ * a snapshot, `clone n=N` starts N clones of it, each through
+ * run_clone_spawn() and reaped by a thread of its own; elsewhere it
+ * refuses. Returns 0 or -errno.
  */
 int run_clone_attach(struct vm *vm, const struct run_opts *o);
 

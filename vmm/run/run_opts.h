@@ -17,6 +17,7 @@ struct run_opts {
 	const char *stats_json;         /* --stats-json FILE (stats: --json FILE) */
 	uint64_t timeout_ns;            /* --timeout SECONDS, 0 = none */
 	struct thpvm_collapse_config collapse; /* --collapse MODE[,key=value...], default balanced */
+	const char *collapse_arg;       /* the last --collapse as given (each replaces the whole), passed on to clones */
 	const char *ctl_sock;           /* --ctl-sock PATH (or --ctl-sock): the control socket (docs/ctl.md), NULL = none */
 	const char *restore;            /* --restore DIR: the guest is the snapshot's (docs/snapshot-format.md) */
 	bool restore_shared;            /* --memory-mode shared: guest RAM is the memory files, MAP_PRIVATE */
