@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE /* memfd_create */
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include "kvm_test.h"
@@ -234,4 +237,130 @@ void ctl_wait_fork_waiting(const char *path, pid_t pid, unsigned tries)
 		sleep_ms(10);
 	}
 	cr_assert_fail("the payload behind %s never waited for a fork", path);
+}
+
+const char *proc_exe(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+bool proc_has_args(pid_t pid, const char *arg, const char *value)
+{
+	char path[64], buf[8192];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* NUL-separated arguments: each compared whole, the next one as its value */
+	for (const char *p = buf; p < buf + n; p += strlen(p) + 1)
+		if (!strcmp(p, arg) && p + strlen(p) + 1 < buf + n && !strcmp(p + strlen(p) + 1, value))
+			return true;
+	return false;
+}
+
+char proc_state(pid_t pid, pid_t *ppid)
+{
+	char path[64], buf[512], *p, state = 0;
+	int parent = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	/* the name in parentheses may hold spaces: the fields after the last ')' */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && sscanf(p + 1, " %c %d", &state, &parent) != 2)
+		state = 0;
+	fclose(f);
+	if (ppid)
+		*ppid = parent;
+	return state;
+}
+
+/* Calls fn(fd number, ctx) for every descriptor of pid; stops at the first non-zero return, which it returns. */
+static int proc_each_fd(pid_t pid, int (*fn)(int fd, void *ctx), void *ctx)
+{
+	char path[64];
+	struct dirent *e;
+	int ret = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	cr_assert_not_null(d = opendir(path), "%s: %s", path, strerror(errno));
+	while (!ret && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			ret = fn(atoi(e->d_name), ctx);
+	closedir(d);
+	return ret;
+}
+
+struct fd_count {
+	pid_t pid;
+	const char *target;
+	unsigned n;
+};
+
+static int count_fd(int fd, void *ctx)
+{
+	struct fd_count *c = ctx;
+	char path[64], link[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)c->pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	c->n += !strcmp(link, c->target);
+	return 0;
+}
+
+unsigned proc_fds_to(pid_t pid, const char *target)
+{
+	struct fd_count c = { .pid = pid, .target = target };
+
+	proc_each_fd(pid, count_fd, &c);
+	return c.n;
+}
+
+struct fd_pair {
+	pid_t a, b;
+	int fd_a;
+};
+
+/* 1 + fd_a when fd of b is fd_a of a, -1 when kcmp cannot tell */
+static int same_file(int fd, void *ctx)
+{
+	struct fd_pair *p = ctx;
+	long r = syscall(SYS_kcmp, p->a, p->b, KCMP_FILE, p->fd_a, fd);
+
+	if (r < 0 && (errno == ENOSYS || errno == EPERM))
+		return -1;
+	return r == 0 ? 1 + p->fd_a : 0;
+}
+
+static int shared_with(int fd, void *ctx)
+{
+	struct fd_pair *p = ctx;
+
+	p->fd_a = fd;
+	return proc_each_fd(p->b, same_file, p);
+}
+
+int proc_shared_fd(pid_t a, pid_t b)
+{
+	struct fd_pair p = { .a = a, .b = b };
+	int r = proc_each_fd(a, shared_with, &p);
+
+	return r < 0 ? -2 : r - 1;
 }

@@ -70,6 +70,22 @@ void ctl_wait_fork_waiting(const char *path, pid_t pid, unsigned tries);
 /* Reads an fd's file (a memfd the child wrote) from its start into buf, NUL-terminated, and closes it. */
 void fd_slurp(int fd, char *buf, size_t len);
 
+/* Process facts from /proc, for processes thpvm starts itself (clones). */
+/* /proc/PID/exe resolved into buf; "" when unreadable. */
+const char *proc_exe(pid_t pid, char *buf, size_t len);
+/* Whether /proc/PID/cmdline holds arg immediately followed by value. */
+bool proc_has_args(pid_t pid, const char *arg, const char *value);
+/* pid's state letter ('Z' a zombie), its parent in *ppid; 0 when pid is gone. */
+char proc_state(pid_t pid, pid_t *ppid);
+/* How many of pid's descriptors read as target in /proc/PID/fd ("/dev/kvm", "anon_inode:kvm-vm"). */
+unsigned proc_fds_to(pid_t pid, const char *target);
+/*
+ * A descriptor of pid a that is the very open file of one of pid b's
+ * (kcmp KCMP_FILE: the same open file description, not merely the same
+ * path): its number, -1 for none, -2 when kcmp cannot tell (ENOSYS, EPERM).
+ */
+int proc_shared_fd(pid_t a, pid_t b);
+
 /* Payloads from this build tree, whatever the current directory. */
 void kvm_test_payload_dir(void);
 

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -489,18 +490,61 @@ Test(snapshot, clones_from_one_snapshot_each_run_their_own_guest)
 }
 
 /*
+ * A clone the `clone` command started: this very binary executed afresh
+ * with the restore's arguments, the VM's child while it runs, holding none
+ * of the VM's open files (kcmp), only its own KVM VM.
+ */
+static void assert_clone_exec_of(pid_t clone, pid_t vm, const char *clone_sock)
+{
+	char exe[PATH_MAX], vm_exe[PATH_MAX];
+	pid_t ppid;
+	int fd;
+
+	proc_exe(clone, exe, sizeof(exe));
+	cr_assert(strstr(exe, "thpvm"), "clone %d runs %s", (int)clone, exe);
+	cr_assert_str_eq(exe, proc_exe(vm, vm_exe, sizeof(vm_exe)), "the clone runs the VM's binary");
+	cr_assert(proc_has_args(clone, "--restore", snap), "clone %d: --restore %s", (int)clone, snap);
+	cr_assert(proc_has_args(clone, "--memory-mode", "shared"), "the VM's memory mode");
+	cr_assert(proc_has_args(clone, "--ctl-sock", clone_sock), "its own socket %s", clone_sock);
+	cr_assert(proc_has_args(clone, "--collapse", "off") && proc_has_args(clone, "--timeout", "250"),
+		  "the VM's --collapse and --timeout passed on");
+	cr_assert_eq(proc_state(clone, &ppid) != 0 && ppid == vm, 1, "clone %d is the VM's child (reaped by it)",
+		     (int)clone);
+	cr_assert_eq(proc_fds_to(clone, "anon_inode:kvm-vm"), 1, "one KVM VM in the clone: its own");
+	cr_assert_eq(proc_fds_to(clone, "/dev/kvm"), proc_fds_to(vm, "/dev/kvm"), "as many /dev/kvm as the VM: its own");
+	fd = proc_shared_fd(clone, vm);
+	if (fd == -2)
+		cr_log_warn("kcmp cannot compare the clone's files with the VM's here");
+	else
+		cr_assert_eq(fd, -1, "the clone's descriptor %d is an open file of the VM", fd);
+}
+
+/* Returns once pid is gone (reaped by whoever is its parent), failing after 5 s or when it stays a zombie. */
+static void assert_reaped(pid_t pid, const char *who)
+{
+	for (unsigned i = 0; i < 500 && proc_state(pid, NULL); i++)
+		sleep_ms(10);
+	cr_assert_eq(proc_state(pid, NULL), 0, "%s (pid %d) was not reaped: state %c", who, (int)pid,
+		     proc_state(pid, NULL));
+}
+
+/*
  * `thpvm ctl SOCK clone n=2` on a VM restored shared: two more clones of the
- * snapshot, each its own process serving its own socket when the reply
- * comes, its console in SOCKET.console, RAM mapped from the one page cache
- * (its stats say how: extents PMD-mapped from the page cache, split,
- * absent); a child forked from each finds every saved page. A VM not
- * restored from a snapshot and a count out of range are refused in one line.
+ * snapshot, each this binary executed with --restore, its own process
+ * serving its own socket when the reply comes, its console in
+ * SOCKET.console, RAM mapped from the one page cache (its stats say how:
+ * extents PMD-mapped from the page cache, split, absent), none of the VM's
+ * descriptors; a child forked from each finds every saved page. A clone
+ * that quits is reaped while the VM runs; killing the VM leaves the clones
+ * running and answering. A VM not restored from a snapshot and a count out
+ * of range are refused in one line.
  */
 Test(snapshot, ctl_clone_starts_more_clones_of_a_restored_vm)
 {
 	char path_arg[160], clone_sock[160], prefix[160];
 	json_t *j, *c, *file;
 	struct thpvm_cmd *o;
+	pid_t pids[3], ppid;
 	int st;
 
 	REQUIRE_KVM();
@@ -525,9 +569,11 @@ Test(snapshot, ctl_clone_starts_more_clones_of_a_restored_vm)
 		c = json_array_get(json_object_get(j, "clones"), i);
 		snprintf(clone_sock, sizeof(clone_sock), "%s.clone.%u", sock2, i + 1);
 		cr_assert_str_eq(json_string_value(json_object_get(c, "socket")), clone_sock);
-		cr_assert_gt(json_integer_value(json_object_get(c, "pid")), 0);
-		cr_assert_neq(json_integer_value(json_object_get(c, "pid")), vmm_pids[1], "a process of its own");
+		pids[i] = (pid_t)json_integer_value(json_object_get(c, "pid"));
+		cr_assert_gt(pids[i], 0);
+		cr_assert_neq(pids[i], vmm_pids[1], "a process of its own");
 		cr_assert_eq(access(json_string_value(json_object_get(c, "console")), F_OK), 0, "its console file");
+		assert_clone_exec_of(pids[i], vmm_pids[1], clone_sock);
 	}
 	json_decref(j);
 	for (unsigned i = 1; i <= 2; i++) {
@@ -548,22 +594,29 @@ Test(snapshot, ctl_clone_starts_more_clones_of_a_restored_vm)
 		json_decref(stats);
 		cr_assert_eq(forked_child_status(clone_sock), 0, "clone %u's child found pages that lost the pattern", i);
 	}
-	/* indices count up: a third clone never takes a socket of the first two */
+	/* indices count up: a third clone never takes a socket of the first two; one that quits is reaped by the VM */
 	snprintf(prefix, sizeof(prefix), "prefix=%s/other", dir);
 	j = thpvm_ctl_ok(sock2, "clone", prefix, NULL);
 	snprintf(clone_sock, sizeof(clone_sock), "%s/other.3", dir);
 	cr_assert_str_eq(json_string_value(json_at(json_array_get(json_object_get(j, "clones"), 0), "socket")),
 			 clone_sock);
+	pids[2] = (pid_t)json_integer_value(json_at(json_array_get(json_object_get(j, "clones"), 0), "pid"));
 	json_decref(j);
 	json_decref(thpvm_ctl_ok(clone_sock, "quit", NULL));
-	for (unsigned i = 1; i <= 2; i++) {
-		snprintf(clone_sock, sizeof(clone_sock), "%s.clone.%u", sock2, i);
-		json_decref(thpvm_ctl_ok(clone_sock, "quit", NULL));
-	}
-	json_decref(thpvm_ctl_ok(sock2, "quit", NULL));
+	assert_reaped(pids[2], "a clone that quit while the VM runs");
+
+	/* the VM killed: its clones carry on, answer their sockets, and quit on their own */
+	kill(vmm_pids[1], SIGKILL);
 	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
 	vmm_pids[1] = 0;
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the restored thpvm: status 0x%x", st);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the restored thpvm: status 0x%x", st);
+	for (unsigned i = 1; i <= 2; i++) {
+		snprintf(clone_sock, sizeof(clone_sock), "%s.clone.%u", sock2, i);
+		cr_assert(proc_state(pids[i - 1], &ppid) && ppid != vmm_pids[1], "clone %u outlives the VM", i);
+		json_decref(thpvm_ctl_ok(clone_sock, "stats", NULL));
+		json_decref(thpvm_ctl_ok(clone_sock, "quit", NULL));
+		assert_reaped(pids[i - 1], "a clone that quit after its VM was killed");
+	}
 }
 
 /* thpvm run --restore SNAPSHOT --memory-mode shared for a moment: what it said on stderr. */
