@@ -6,9 +6,11 @@
 # OUTDIR gets bzImage, vmlinux (uncompressed ELF, PVH note), config,
 # kernel-release, modules/ (irqbypass kvm ccp kvm-amd + dependencies, with
 # modules/load-order, for the lab's L1; the virtio drivers, with
-# modules/guest-order, for the guest) and initramfs.cpio (busybox /init, see
-# guests/linux/initramfs/init). PROGRAMs: extra static executables for the
-# initramfs's /bin (see mkinitramfs.sh).
+# modules/guest-order, for the guest), initramfs.cpio (busybox /init, see
+# guests/linux/initramfs/init) and rootfs.img (the same userspace on an ext4
+# root disk, without the modules: the initramfs loads them and switches to
+# it when the command line says root=). PROGRAMs: extra static executables
+# for /bin (see mkinitramfs.sh).
 # The kernel .deb is cached in $THPVM_CACHE (default ~/.cache/thpvm); the
 # kernel is unpacked again only when the .deb changes.
 set -euo pipefail
@@ -25,8 +27,9 @@ out=$1
 shift
 cache=${THPVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thpvm}
 lab_modules=(irqbypass kvm ccp kvm-amd)
-# the guest's own drivers, loaded by its /init: thpvm's virtio devices (Debian builds them as modules)
-guest_modules=(virtio_mmio virtio_rng virtio_blk)
+# the guest's own drivers, loaded by its /init: thpvm's virtio devices and ext4 for a root disk
+# (Debian builds them as modules; crc32c is ext4's checksum, asked for by name at mount time)
+guest_modules=(virtio_mmio virtio_rng virtio_blk ext4 crc32c_generic)
 
 mkdir -p "$out"
 deb=$("$here/fetch-kernel.sh" "$cache" "$suite") || exit 1
@@ -42,3 +45,5 @@ else
 	echo "kernel $(cat "$out/kernel-release"): up to date ($(basename "$deb"))"
 fi
 "$here/mkinitramfs.sh" --modules "$out/modules" "$out/initramfs.cpio" "$@"
+# the same userspace as a root disk: run --disk rootfs.img --cmdline '... root=/dev/vda'
+"$here/mkinitramfs.sh" "$out/rootfs.img" "$@"

@@ -1,6 +1,11 @@
 #!/bin/bash
-# Builds the guest's initramfs (busybox-static + guests/linux/initramfs/):
+# Builds the guest's userspace (busybox-static + guests/linux/initramfs/) as
+# an initramfs, or as a root disk when OUT ends in .img:
 #   guests/linux/mkinitramfs.sh [--modules DIR] OUT.cpio [PROGRAM...]
+#   guests/linux/mkinitramfs.sh OUT.img [PROGRAM...]
+# OUT.img: an ext4 image (mke2fs -d, Debian's e2fsprogs) with the same /init,
+# and /etc/thpvm-rootfs saying it is the disk (the initramfs's /init mounts
+# it and switches to it when the kernel's command line has root=).
 # --modules DIR: the modules DIR/guest-order names (extract-kernel.sh) go to
 # /lib/modules with that list, and /init loads them in its order.
 # PROGRAMs are extra static executables (the hook for tlbbench/memtest Linux
@@ -16,7 +21,7 @@ if [ "${1:-}" = --modules ]; then
 	shift 2
 	[ -f "$modules/guest-order" ] || die "$modules/guest-order missing: extract the kernel again (extract-kernel.sh)"
 fi
-[ $# -ge 1 ] || die "usage: mkinitramfs.sh [--modules DIR] OUT.cpio[.gz] [PROGRAM...]"
+[ $# -ge 1 ] || die "usage: mkinitramfs.sh [--modules DIR] OUT.cpio[.gz]|OUT.img [PROGRAM...]"
 out=$1
 shift
 busybox=${THPVM_BUSYBOX:-/bin/busybox}
@@ -55,6 +60,20 @@ for prog in "$@"; do
 done
 
 mkdir -p "$(dirname "$out")"
+case $out in
+*.img)
+	command -v mke2fs >/dev/null || PATH=$PATH:/sbin:/usr/sbin
+	command -v mke2fs >/dev/null || die "mke2fs missing: install the Debian package e2fsprogs"
+	echo "thpvm root disk: ext4 made by mke2fs -d from busybox and guests/linux/initramfs" > "$root/etc/thpvm-rootfs"
+	mkdir -p "$root/lib/modules"
+	rm -f "$out.tmp"
+	# 32 MiB, sparse: room for the guest to write; the owner root whoever builds it
+	mke2fs -q -F -t ext4 -L thpvm-root -E root_owner=0:0 -d "$root" "$out.tmp" 32M > /dev/null || die "mke2fs failed"
+	mv "$out.tmp" "$out"
+	echo "root disk: $out (ext4, $(du -k "$out" | cut -f1) KiB used of 32 MiB, busybox${*:+ + $*})"
+	exit 0
+	;;
+esac
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$out.tmp"
 case $out in
 	*.gz) gzip -9n < "$out.tmp" > "$out"; rm -f "$out.tmp" ;;

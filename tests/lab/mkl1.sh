@@ -118,6 +118,7 @@ for g in "${l2[@]}"; do
 	name=$(basename "$g")
 	mkdir -p "$root/guests/$name"
 	cp "$g/vmlinux" "$g/bzImage" "$g/initramfs.cpio" "$g/kernel-release" "$root/guests/$name/"
+	if [ -e "$g/rootfs.img" ]; then cp "$g/rootfs.img" "$root/guests/$name/"; fi
 	# the guest initramfs's extra programs (not busybox), so cases know what L2 can run
 	cpio -itv --quiet < "$g/initramfs.cpio" |
 		awk '$1 ~ /^-/ && $NF ~ /^bin\// { sub(/^bin\//, "", $NF); if ($NF != "busybox") print $NF }' \

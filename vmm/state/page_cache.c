@@ -5,8 +5,8 @@
  * are mapped MAP_PRIVATE with MADV_HUGEPAGE at a 2 MiB-aligned address,
  * read once (the fault reads the file ahead in 2 MiB folios where the file
  * system can), and smaps says whether the kernel PMD-mapped them. None
- * PMD-mapped: one line says why and what to do, once per process tree (the
- * clones forked afterwards inherit that it was said).
+ * PMD-mapped: one line says why and what to do, once per process (each
+ * clone is a thpvm of its own, started by exec: it says it in its console).
  */
 #include "config.h"
 #include <errno.h>
