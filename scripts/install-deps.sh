@@ -8,6 +8,7 @@ packages=(
 	linux-libc-dev                                         # KVM and userfaultfd headers
 	gnuplot-nox                                            # bench --plot
 	qemu-system-x86 busybox-static cpio zstd xz-utils      # the nested Linux lab
+	e2fsprogs e2fsck-static                                # the guest's root disk: mke2fs -d, e2fsck inside
 	clang-14 libclang-rt-14-dev                            # make fuzz: libFuzzer and the sanitizers
 )
 

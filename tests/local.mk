@@ -227,7 +227,9 @@ tests_unit_test_iobus_LDADD = $(VMM_TEST_LDADD)
 # virtio-mmio and virtio-rng (suite virtio): the test plays the guest's driver over real memory
 # virtio-blk (suite virtio_blk): its I/O thread on a real io_uring over a real image file
 VIRTIO_TEST_HELPERS = tests/lib/virtio_guest.c tests/lib/virtio_guest.h
-UNIT_TESTS += tests/unit/test_virtio tests/unit/test_virtio_blk
+UNIT_TESTS += tests/unit/test_virtio tests/unit/test_virtio_blk tests/unit/test_disk_chain
+tests_unit_test_disk_chain_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_disk_chain_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_virtio_SOURCES = tests/unit/test_virtio.c $(VIRTIO_TEST_HELPERS)
 tests_unit_test_virtio_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_virtio_LDADD = $(VMM_TEST_LDADD)

@@ -51,6 +51,10 @@ if [ -n "$modules" ]; then
 	cp "$modules/guest-order" "$root/lib/modules/load-order"
 fi
 
+# e2fsck for the guest's disks (Debian's e2fsck-static: the guest has no libc)
+e2fsck=${THPVM_E2FSCK:-/sbin/e2fsck.static}
+if [ -x "$e2fsck" ] && static "$e2fsck"; then rm -f "$root/bin/e2fsck"; cp "$e2fsck" "$root/bin/e2fsck"; fi
+
 # Hook: user programs for the guest (must be static: the guest has no libc).
 for prog in "$@"; do
 	[ -f "$prog" ] && [ -x "$prog" ] || die "program $prog is not an executable file"

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "dev/virtio_blk.h"
 #include "dev/virtio_dev.h"
@@ -239,6 +240,52 @@ Test(virtio_blk, a_stop_finishes_every_request_in_flight)
 	cr_assert_eq(virtio_blk_start(d.b, &d.g.t), 0);
 	cr_expect_eq(one(&d, VIRTIO_BLK_T_IN, 8, 512, &len), VIRTIO_BLK_S_OK);
 	cr_expect_eq(data(&d, 0)[0], 2, "request 1's data read back");
+	disk_down(&d);
+}
+
+/* A fork: parent and child go on with disks of their own over the image as it was (disk_chain.h). */
+Test(virtio_blk, a_forked_disk_keeps_parent_and_child_apart)
+{
+	uint8_t back[512];
+	struct disk d;
+	uint32_t len;
+	int status;
+	pid_t pid;
+
+	make_disk(DISK_SECTORS * 512ull);
+	disk_up(&d, false);
+	memset(data(&d, 0), 'A', 512);
+	cr_assert_eq(one(&d, VIRTIO_BLK_T_OUT, 5, 512, &len), VIRTIO_BLK_S_OK);
+	cr_expect_eq(virtio_blk_layers(d.b), 1);
+	cr_assert_eq(virtio_blk_fork_prepare(d.b), 0, "%s", vmm_last_error());
+	cr_expect_eq(virtio_blk_layers(d.b), 2, "the disk as it is now frozen under a layer");
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* the child's start (iobus_start_all in a forked VM) gives it a top of its own */
+		int ok = !virtio_blk_start(d.b, &d.g.t);
+
+		memset(data(&d, 0), 'C', 512);
+		ok = ok && one(&d, VIRTIO_BLK_T_OUT, 5, 512, &len) == VIRTIO_BLK_S_OK;
+		usleep(200 * 1000); /* the parent writes meanwhile */
+		memset(data(&d, 0), 0, 512);
+		ok = ok && one(&d, VIRTIO_BLK_T_IN, 5, 512, &len) == VIRTIO_BLK_S_OK && data(&d, 0)[0] == 'C' &&
+		     data(&d, 0)[511] == 'C';
+		ok = ok && one(&d, VIRTIO_BLK_T_FLUSH, 0, 0, &len) == VIRTIO_BLK_S_OK;
+		virtio_blk_stop(d.b);
+		_exit(ok ? 0 : 1);
+	}
+	virtio_blk_fork_parent(d.b);
+	memset(data(&d, 0), 'P', 512);
+	cr_assert_eq(one(&d, VIRTIO_BLK_T_OUT, 5, 512, &len), VIRTIO_BLK_S_OK);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child wrote and read back its own sector");
+	memset(data(&d, 0), 0, 512);
+	cr_assert_eq(one(&d, VIRTIO_BLK_T_IN, 5, 512, &len), VIRTIO_BLK_S_OK);
+	cr_expect(data(&d, 0)[0] == 'P' && data(&d, 0)[511] == 'P', "the parent reads its own write, not the child's");
+	file_read(5 * 512, back, sizeof(back));
+	cr_expect(back[0] == 'A' && back[511] == 'A', "the image keeps the disk as it was at the fork");
 	disk_down(&d);
 }
 

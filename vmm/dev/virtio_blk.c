@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 #include "virtio_blk.h"
+#include "disk_chain.h"
 #include "util/error.h"
 
 #define BLK_QUEUE 0
@@ -35,6 +36,8 @@ struct blk_req {
 struct virtio_blk {
 	struct virtio_device_ops ops;
 	int fd;
+	struct disk_chain chain;    /* the image, and a copy-on-write layer a fork generation */
+	pid_t pid;                  /* the process whose top layer it is */
 	bool readonly;
 	uint64_t capacity_sectors;
 	char id[VIRTIO_BLK_ID_BYTES];
@@ -157,6 +160,26 @@ static void submit(struct virtio_blk *b, struct blk_req *r)
 }
 
 /*
+ * A disk with layers (it was forked): each cluster comes from its own layer,
+ * so the request is done here, synchronously, through the chain.
+ */
+static void chain_request(struct virtio_blk *b, struct blk_req *r)
+{
+	int64_t done;
+
+	if (r->type == VIRTIO_BLK_T_FLUSH) {
+		complete(b, r, disk_chain_flush(&b->chain) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, 0);
+		return;
+	}
+	done = r->type == VIRTIO_BLK_T_IN ? disk_chain_readv(&b->chain, r->iov, r->nr_iov, r->offset)
+					  : disk_chain_writev(&b->chain, r->iov, r->nr_iov, r->offset);
+	if (done != (int64_t)r->data_bytes)
+		complete(b, r, VIRTIO_BLK_S_IOERR, 0);
+	else
+		complete(b, r, VIRTIO_BLK_S_OK, r->type == VIRTIO_BLK_T_IN ? r->data_bytes : 0);
+}
+
+/*
  * Takes every available request: submits the I/O, answers the rest at once.
  * Returns whether the queue is empty now (false: every slot is busy, the
  * rest waits for a completion).
@@ -207,6 +230,9 @@ static bool take_requests(struct virtio_blk *b)
 			complete(b, r, VIRTIO_BLK_S_OK, done);
 		} else if (r->type == VIRTIO_BLK_T_OUT && b->readonly) {
 			complete(b, r, VIRTIO_BLK_S_IOERR, 0);
+		} else if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_FLUSH) &&
+			   disk_chain_layered(&b->chain)) {
+			chain_request(b, r);
 		} else if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_FLUSH) {
 			submit(b, r);
 		} else {
@@ -271,6 +297,12 @@ int virtio_blk_start(struct virtio_blk *b, struct virtio_mmio *t)
 
 	if (b->running)
 		return 0;
+	/* a forked child: the top layer it inherited is its parent's; it writes to one of its own */
+	if (b->pid != getpid() && disk_chain_layered(&b->chain)) {
+		if ((ret = disk_chain_replace_top(&b->chain)))
+			return ret;
+		b->pid = getpid();
+	}
 	b->t = t;
 	if ((b->kick_fd = eventfd(0, EFD_CLOEXEC)) < 0)
 		return vmm_fail(-errno, "%s: eventfd: %s", b->path, strerror(errno));
@@ -354,6 +386,9 @@ int virtio_blk_open(const struct virtio_blk_config *cfg, struct virtio_blk **out
 		goto fail;
 	}
 	b->capacity_sectors = bytes / VIRTIO_BLK_SECTOR;
+	if ((ret = disk_chain_init(&b->chain, b->fd, bytes, cfg->path)))
+		goto fail;
+	b->pid = getpid();
 	base = strrchr(cfg->path, '/');
 	/* the serial: 20 bytes, NUL-terminated only when shorter */
 	base = base ? base + 1 : cfg->path;
@@ -381,9 +416,31 @@ void virtio_blk_close(struct virtio_blk *b)
 	if (!b)
 		return;
 	virtio_blk_stop(b);
+	disk_chain_fini(&b->chain);
 	close(b->fd);
 	free(b->path);
 	free(b);
+}
+
+int virtio_blk_fork_prepare(struct virtio_blk *b)
+{
+	/* no write may be in flight while the top is frozen: the thread stops first (a fork pauses the VM after) */
+	virtio_blk_stop(b);
+	if (b->readonly)
+		return 0;
+	return disk_chain_push(&b->chain);
+}
+
+void virtio_blk_fork_parent(struct virtio_blk *b)
+{
+	/* a fork that failed before it paused the VM leaves the thread to start here (else: no-op, or the resume's) */
+	if (b->t && virtio_blk_start(b, b->t))
+		fprintf(stderr, "thpvm: warning: %s: %s\n", b->path, vmm_last_error());
+}
+
+unsigned virtio_blk_layers(const struct virtio_blk *b)
+{
+	return b->chain.nr_layers;
 }
 
 const struct virtio_device_ops *virtio_blk_ops(const struct virtio_blk *b)

@@ -10,7 +10,9 @@
  *
  * The thread is stopped (every request in flight completed first) when the
  * VM is paused, forked or saved, and started again after, also in a forked
- * child, which gets its own thread and ring.
+ * child, which gets its own thread and ring, and a disk of its own: a
+ * forked disk is a chain of copy-on-write layers (disk_chain.h), whose
+ * requests the thread does synchronously through the chain.
  */
 #ifndef THPVM_DEV_VIRTIO_BLK_H
 #define THPVM_DEV_VIRTIO_BLK_H
@@ -64,5 +66,17 @@ int virtio_blk_start(struct virtio_blk *b, struct virtio_mmio *t);
 void virtio_blk_stop(struct virtio_blk *b);
 
 uint64_t virtio_blk_capacity_sectors(const struct virtio_blk *b);
+
+/*
+ * Fork (disk_chain.h): in the parent before the fork, the I/O thread
+ * stopped and, for a writable disk, a copy-on-write layer pushed (the disk
+ * as it is now is frozen for parent and children alike); the thread starts
+ * again at the resume, or at fork_parent for a fork that failed first. In a
+ * child, its start replaces the inherited top with a layer of its own.
+ */
+int virtio_blk_fork_prepare(struct virtio_blk *b);
+void virtio_blk_fork_parent(struct virtio_blk *b);
+/* Layers in its chain: 1 for the image alone. */
+unsigned virtio_blk_layers(const struct virtio_blk *b);
 
 #endif

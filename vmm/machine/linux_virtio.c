@@ -12,6 +12,7 @@
 #include <string.h>
 #include "linux_virtio.h"
 #include "dev/virtio_dev.h"
+#include "dev/virtio_blk.h"
 #include "kvm/vm.h"
 #include "util/error.h"
 #include "x86/layout.h"
@@ -58,20 +59,45 @@ int linux_virtio_check(const struct machine_config *mc)
 }
 
 /*
- * A forked child continues on its parent's disk images: two VMs writing one
- * image corrupt it, so a VM with a writable disk is not forked (until each
- * child gets its own copy-on-write layer over the image).
+ * A forked child must not write its parent's disk images: the disks' fork
+ * hooks freeze each writable disk in a copy-on-write layer before the fork
+ * (virtio_blk_fork_prepare), and each child's device then writes a layer
+ * of its own (disk_chain.h).
  */
 struct disk_hooks {
-	char first_writable[256];
+	struct virtio_blk *disks[MACHINE_MAX_DISKS];
+	unsigned nr_disks;
 };
 
 static int disks_fork_prepare(void *arg)
 {
 	struct disk_hooks *h = arg;
+	int ret;
 
-	return vmm_fail(-EBUSY, "disk '%s' is writable and its children would share it (fork a VM whose disks are "
-			"all ,readonly)", h->first_writable);
+	for (unsigned i = 0; i < h->nr_disks; i++)
+		if ((ret = virtio_blk_fork_prepare(h->disks[i])))
+			return ret;
+	return 0;
+}
+
+static void disks_fork_parent(void *arg)
+{
+	struct disk_hooks *h = arg;
+
+	for (unsigned i = 0; i < h->nr_disks; i++)
+		virtio_blk_fork_parent(h->disks[i]);
+}
+
+static json_t *disks_stats(void *arg)
+{
+	struct disk_hooks *h = arg;
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < h->nr_disks; i++)
+		json_array_append_new(a, json_pack("{s:I, s:i}", "capacity_sectors",
+						   (json_int_t)virtio_blk_capacity_sectors(h->disks[i]), "layers",
+						   (int)virtio_blk_layers(h->disks[i])));
+	return a;
 }
 
 static void disks_destroy(void *arg)
@@ -79,21 +105,12 @@ static void disks_destroy(void *arg)
 	free(arg);
 }
 
-static int hook_writable_disks(struct vm *vm, const struct machine_config *mc)
+static int hook_disks(struct vm *vm, struct disk_hooks *h)
 {
-	struct disk_hooks *h;
-	struct vm_hooks hooks = { .name = "disks", .fork_prepare = disks_fork_prepare, .destroy = disks_destroy };
-	unsigned i;
+	struct vm_hooks hooks = { .name = "disks", .arg = h, .fork_prepare = disks_fork_prepare,
+				  .fork_parent = disks_fork_parent, .stats = disks_stats, .destroy = disks_destroy };
 	int ret;
 
-	for (i = 0; i < mc->nr_disks && strstr(mc->disks[i], ",readonly"); i++)
-		;
-	if (i == mc->nr_disks)
-		return 0;
-	if (!(h = calloc(1, sizeof(*h))))
-		return vmm_fail(-ENOMEM, "out of memory");
-	snprintf(h->first_writable, sizeof(h->first_writable), "%s", mc->disks[i]);
-	hooks.arg = h;
 	if ((ret = vm_add_hooks(vm, &hooks)))
 		free(h);
 	return ret;
@@ -102,6 +119,7 @@ static int hook_writable_disks(struct vm *vm, const struct machine_config *mc)
 int linux_virtio_attach(struct vm *vm, const struct machine_config *mc)
 {
 	struct acpi_mmio_device at[X86_VIRTIO_MAX_DEVICES];
+	struct disk_hooks *h;
 	unsigned k = 0;
 	int ret;
 
@@ -114,12 +132,21 @@ int linux_virtio_attach(struct vm *vm, const struct machine_config *mc)
 			return ret;
 		k++;
 	}
+	if (!mc->nr_disks)
+		return 0;
+	if (!(h = calloc(1, sizeof(*h))))
+		return vmm_fail(-ENOMEM, "out of memory");
 	for (unsigned i = 0; i < mc->nr_disks; i++, k++) {
 		struct virtio_backend blk;
 
-		if ((ret = virtio_blk_backend(mc->disks[i], &blk)) ||
-		    (ret = virtio_dev_add(vm, disk_names[i], &blk, at[k].gpa, at[k].irq)))
-			return ret;
+		if ((ret = virtio_blk_backend(mc->disks[i], &blk)))
+			goto fail;
+		h->disks[h->nr_disks++] = blk.opaque;
+		if ((ret = virtio_dev_add(vm, disk_names[i], &blk, at[k].gpa, at[k].irq)))
+			goto fail;
 	}
-	return hook_writable_disks(vm, mc);
+	return hook_disks(vm, h);
+fail:
+	free(h);
+	return ret;
 }

@@ -14,7 +14,7 @@ unsigned linux_virtio_count(const struct machine_config *mc);
 int linux_virtio_acpi(const struct machine_config *mc, struct acpi_mmio_device *out);
 /* Bad input before any memory exists: too many devices, a disk that cannot be opened (or is in use). */
 int linux_virtio_check(const struct machine_config *mc);
-/* Opens the disks and puts every device on vm, in the same order; a VM with a writable disk refuses to fork. */
+/* Opens the disks and puts every device on vm, in the same order; a fork gives each VM a disk of its own. */
 int linux_virtio_attach(struct vm *vm, const struct machine_config *mc);
 
 #endif
