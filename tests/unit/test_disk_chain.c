@@ -7,12 +7,14 @@
  * a forked child with a top of its own and its parent never see each
  * other's writes, and both see what was written before the fork.
  */
+#define _GNU_SOURCE /* fallocate */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "dev/disk_chain.h"
@@ -138,6 +140,42 @@ Test(disk_chain, a_forked_child_and_its_parent_see_only_their_own_writes)
 	cr_expect_eq(memcmp(got, mine, 512), 0, "the parent sees its own write, not the child's");
 	cr_assert_eq(rd(&c, got, 512, 4096), 512);
 	cr_expect_eq(memcmp(got, before, 512), 0, "and what was written before the fork");
+	expect_image_unchanged();
+	disk_chain_fini(&c);
+}
+
+/* A snapshot's copy: the disk as the chain has it, flattened, sparse where nothing was. */
+Test(disk_chain, a_flattened_copy_is_the_disk_as_read)
+{
+	static uint8_t merged[DISK_BYTES], copy[DISK_BYTES];
+	char out[300];
+	struct disk_chain c;
+	struct stat st;
+	uint8_t s[4096];
+	int fd;
+
+	/* an image with a hole in the middle: the copy keeps it */
+	cr_assert_eq(fallocate(image_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 256 << 10, 512 << 10), 0);
+	memset(image + (256 << 10), 0, 512 << 10);
+	cr_assert_eq(disk_chain_init(&c, image_fd, DISK_BYTES, path), 0);
+	cr_assert_eq(disk_chain_push(&c), 0);
+	memset(s, 0x5a, sizeof(s));
+	cr_assert_eq(wr(&c, s, 4096, 300 << 10), 4096, "into the hole");
+	cr_assert_eq(disk_chain_push(&c), 0);
+	cr_assert_eq(wr(&c, s, 512, 100), 512, "a sector, copied up");
+	cr_assert_eq(rd(&c, merged, DISK_BYTES, 0), DISK_BYTES);
+
+	snprintf(out, sizeof(out), "%s.copy", path);
+	unlink(out);
+	cr_assert_geq(fd = open(out, O_RDWR | O_CREAT | O_EXCL, 0600), 0);
+	cr_assert_eq(disk_chain_copy(&c, fd), 0);
+	cr_assert_eq(pread(fd, copy, DISK_BYTES, 0), DISK_BYTES);
+	cr_expect_eq(memcmp(copy, merged, DISK_BYTES), 0, "the copy reads as the chain");
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_expect_lt((uint64_t)st.st_blocks * 512, DISK_BYTES - (400 << 10), "the hole stays a hole: %lld bytes allocated",
+		     (long long)st.st_blocks * 512);
+	close(fd);
+	unlink(out);
 	expect_image_unchanged();
 	disk_chain_fini(&c);
 }

@@ -289,6 +289,40 @@ Test(virtio_blk, a_forked_disk_keeps_parent_and_child_apart)
 	disk_down(&d);
 }
 
+/* PATH,snapshot: the guest writes a private layer; the image is opened read-only and never changes. */
+Test(virtio_blk, a_snapshot_disk_keeps_its_writes_private)
+{
+	struct virtio_backend be;
+	uint8_t back[512], zero[512] = { 0 };
+	struct disk d;
+	char spec[300];
+	uint32_t len;
+
+	make_disk(DISK_SECTORS * 512ull);
+	snprintf(spec, sizeof(spec), "%s,snapshot", disk_path);
+	cr_assert_eq(virtio_blk_backend(spec, &be), 0, "%s", vmm_last_error());
+	memset(&d, 0, sizeof(d));
+	d.b = be.opaque;
+	cr_expect_eq(virtio_blk_layers(d.b), 2, "a private layer from the start");
+	vg_init(&d.g, virtio_blk_ops(d.b), d.b);
+	cr_assert_eq(virtio_blk_start(d.b, &d.g.t), 0);
+	vg_driver_up(&d.g, FEATURES);
+	memset(data(&d, 0), 'S', 512);
+	cr_expect_eq(one(&d, VIRTIO_BLK_T_OUT, 9, 512, &len), VIRTIO_BLK_S_OK, "writable to the guest");
+	memset(data(&d, 0), 0, 512);
+	cr_expect_eq(one(&d, VIRTIO_BLK_T_IN, 9, 512, &len), VIRTIO_BLK_S_OK);
+	cr_expect_eq(data(&d, 0)[0], 'S');
+	file_read(9 * 512, back, sizeof(back));
+	cr_expect_eq(memcmp(back, zero, 512), 0, "the image is not written");
+	/* and a second writer of the image is not refused: this one never writes it */
+	struct virtio_blk_config cfg = { .path = disk_path };
+	struct virtio_blk *w;
+
+	cr_expect_eq(virtio_blk_open(&cfg, &w), 0, "%s", vmm_last_error());
+	virtio_blk_close(w);
+	disk_down(&d);
+}
+
 Test(virtio_blk, bad_images_and_a_second_writer_are_refused)
 {
 	struct virtio_blk_config cfg = { .path = "/nonexistent/disk.img" };
@@ -328,7 +362,7 @@ Test(virtio_blk, the_disk_option_names_its_problem)
 	struct virtio_backend be;
 
 	cr_expect_eq(virtio_blk_backend("/tmp/x.img,rw", &be), -EINVAL);
-	cr_expect(strstr(vmm_last_error(), "unknown option 'rw'"), "%s", vmm_last_error());
+	cr_expect(strstr(vmm_last_error(), "unknown option 'rw' (PATH[,readonly|,snapshot])"), "%s", vmm_last_error());
 	cr_expect_eq(virtio_blk_backend(",readonly", &be), -EINVAL);
-	cr_expect(strstr(vmm_last_error(), "expected PATH[,readonly]"), "%s", vmm_last_error());
+	cr_expect(strstr(vmm_last_error(), "expected PATH[,readonly|,snapshot]"), "%s", vmm_last_error());
 }

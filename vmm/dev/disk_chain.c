@@ -248,6 +248,75 @@ int64_t disk_chain_writev(struct disk_chain *c, const struct iovec *iov, unsigne
 	return (int64_t)done;
 }
 
+/* len bytes at off from in to out, in the kernel where it can (copy_file_range), else through buf. */
+static int copy_range(int in, int out, uint64_t off, uint64_t len)
+{
+	static __thread uint8_t buf[1 << 20];
+
+	while (len) {
+		loff_t a = (loff_t)off, b = (loff_t)off;
+		ssize_t n = copy_file_range(in, &a, out, &b, len, 0);
+
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+			n = pread(in, buf, len < sizeof(buf) ? len : sizeof(buf), (off_t)off);
+			if (n > 0 && pwrite(out, buf, (size_t)n, (off_t)off) != n)
+				n = -1;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+int disk_chain_copy(struct disk_chain *c, int out)
+{
+	uint64_t off = 0;
+	int ret;
+
+	if (ftruncate(out, (off_t)c->size_bytes))
+		return -errno;
+	/* the image's data (a block device, or a file system without SEEK_DATA: all of it) */
+	while (off < c->size_bytes) {
+		off_t data = lseek(c->fds[0], (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break; /* only a hole left */
+		if (data < 0) {
+			data = (off_t)off;
+			hole = (off_t)c->size_bytes;
+		} else {
+			hole = lseek(c->fds[0], data, SEEK_HOLE);
+			if (hole < 0 || (uint64_t)hole > c->size_bytes)
+				hole = (off_t)c->size_bytes;
+		}
+		if ((ret = copy_range(c->fds[0], out, (uint64_t)data, (uint64_t)(hole - data))))
+			return ret;
+		off = (uint64_t)hole;
+	}
+	/* then each layer's clusters over it, bottom to top: runs of clusters it holds */
+	for (unsigned i = 1; i < c->nr_layers; i++)
+		for (uint64_t cl = 0; cl < c->nr_clusters;) {
+			uint64_t end = cl;
+
+			while (end < c->nr_clusters && has(c, i, end))
+				end++;
+			if (end > cl) {
+				uint64_t from = cl * DISK_CLUSTER_BYTES, to = end * DISK_CLUSTER_BYTES;
+
+				if (to > c->size_bytes)
+					to = c->size_bytes;
+				if ((ret = copy_range(c->fds[i], out, from, to - from)))
+					return ret;
+			}
+			cl = end + 1;
+		}
+	return fdatasync(out) ? -errno : 0;
+}
+
 int disk_chain_flush(struct disk_chain *c)
 {
 	return fdatasync(c->fds[c->nr_layers - 1]) ? -errno : 0;

@@ -57,6 +57,12 @@ static inline bool disk_chain_layered(const struct disk_chain *c)
  */
 int64_t disk_chain_readv(struct disk_chain *c, const struct iovec *iov, unsigned nr_iov, uint64_t offset);
 int64_t disk_chain_writev(struct disk_chain *c, const struct iovec *iov, unsigned nr_iov, uint64_t offset);
+/*
+ * The disk as the chain has it, flattened into out (a new, empty regular
+ * file): sparse where the image and the layers hold nothing, and synced.
+ * The chain must not change meanwhile (its I/O thread stopped).
+ */
+int disk_chain_copy(struct disk_chain *c, int out);
 /* fdatasync of the layer writes go to. */
 int disk_chain_flush(struct disk_chain *c);
 

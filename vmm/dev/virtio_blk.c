@@ -357,7 +357,7 @@ int virtio_blk_open(const struct virtio_blk_config *cfg, struct virtio_blk **out
 	}
 	b->kick_fd = -1;
 	b->readonly = cfg->readonly;
-	b->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	b->fd = open(cfg->path, (cfg->readonly || cfg->snapshot ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0 || fstat(b->fd, &st)) {
 		ret = vmm_fail(-errno, "disk '%s': %s", cfg->path, strerror(errno));
 		goto fail;
@@ -380,7 +380,7 @@ int virtio_blk_open(const struct virtio_blk_config *cfg, struct virtio_blk **out
 		goto fail;
 	}
 	/* two VMs writing one image corrupt it: the second is refused (an OFD lock, released at close) */
-	if (!cfg->readonly && fcntl(b->fd, F_OFD_SETLK, &lk)) {
+	if (!cfg->readonly && !cfg->snapshot && fcntl(b->fd, F_OFD_SETLK, &lk)) {
 		ret = vmm_fail(-EBUSY, "disk '%s': another process has it open for writing (add ,readonly to share it)",
 			       cfg->path);
 		goto fail;
@@ -388,6 +388,11 @@ int virtio_blk_open(const struct virtio_blk_config *cfg, struct virtio_blk **out
 	b->capacity_sectors = bytes / VIRTIO_BLK_SECTOR;
 	if ((ret = disk_chain_init(&b->chain, b->fd, bytes, cfg->path)))
 		goto fail;
+	/* ,snapshot: the guest writes a private layer from the first request on */
+	if (cfg->snapshot && (ret = disk_chain_push(&b->chain))) {
+		disk_chain_fini(&b->chain);
+		goto fail;
+	}
 	b->pid = getpid();
 	base = strrchr(cfg->path, '/');
 	/* the serial: 20 bytes, NUL-terminated only when shorter */
@@ -436,6 +441,24 @@ void virtio_blk_fork_parent(struct virtio_blk *b)
 	/* a fork that failed before it paused the VM leaves the thread to start here (else: no-op, or the resume's) */
 	if (b->t && virtio_blk_start(b, b->t))
 		fprintf(stderr, "thpvm: warning: %s: %s\n", b->path, vmm_last_error());
+}
+
+int virtio_blk_save_copy(struct virtio_blk *b, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), ret;
+
+	if (fd < 0)
+		return vmm_fail(-errno, "%s: %s", path, strerror(errno));
+	ret = disk_chain_copy(&b->chain, fd);
+	close(fd);
+	if (ret)
+		return vmm_fail(ret, "disk '%s' into %s: %s", b->path, path, strerror(-ret));
+	return 0;
+}
+
+bool virtio_blk_readonly(const struct virtio_blk *b)
+{
+	return b->readonly;
 }
 
 unsigned virtio_blk_layers(const struct virtio_blk *b)

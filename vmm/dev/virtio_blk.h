@@ -46,6 +46,7 @@ struct virtio_blk;
 struct virtio_blk_config {
 	const char *path;           /* a raw image: a regular file or a block device */
 	bool readonly;
+	bool snapshot;              /* the image read-only, the guest's writes in a private layer (QEMU's -snapshot) */
 };
 
 /*
@@ -76,6 +77,13 @@ uint64_t virtio_blk_capacity_sectors(const struct virtio_blk *b);
  */
 int virtio_blk_fork_prepare(struct virtio_blk *b);
 void virtio_blk_fork_parent(struct virtio_blk *b);
+/*
+ * The disk as the guest sees it, flattened into a new sparse file at path
+ * (a snapshot on disk: the I/O thread is stopped). Returns 0 or -errno
+ * with vmm_last_error().
+ */
+int virtio_blk_save_copy(struct virtio_blk *b, const char *path);
+bool virtio_blk_readonly(const struct virtio_blk *b);
 /* Layers in its chain: 1 for the image alone. */
 unsigned virtio_blk_layers(const struct virtio_blk *b);
 

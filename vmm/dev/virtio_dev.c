@@ -162,13 +162,14 @@ int virtio_blk_backend(const char *spec, struct virtio_backend *out)
 	const char *comma = strchr(spec, ',');
 	int ret;
 
-	if (comma && strcmp(comma, ",readonly"))
-		return vmm_fail(-EINVAL, "--disk '%s': unknown option '%s' (PATH[,readonly])", spec, comma + 1);
+	if (comma && strcmp(comma, ",readonly") && strcmp(comma, ",snapshot"))
+		return vmm_fail(-EINVAL, "--disk '%s': unknown option '%s' (PATH[,readonly|,snapshot])", spec, comma + 1);
 	if (snprintf(path, sizeof(path), "%.*s", comma ? (int)(comma - spec) : (int)strlen(spec), spec) >=
 		    (int)sizeof(path) || !path[0])
-		return vmm_fail(-EINVAL, "--disk '%s': expected PATH[,readonly]", spec);
+		return vmm_fail(-EINVAL, "--disk '%s': expected PATH[,readonly|,snapshot]", spec);
 	cfg.path = path;
-	cfg.readonly = comma != NULL;
+	cfg.readonly = comma && !strcmp(comma, ",readonly");
+	cfg.snapshot = comma && !strcmp(comma, ",snapshot");
 	if ((ret = virtio_blk_open(&cfg, &b)))
 		return ret;
 	*out = (struct virtio_backend){ .ops = virtio_blk_ops(b), .opaque = b, .start = blk_start, .stop = blk_stop,

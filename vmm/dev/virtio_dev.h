@@ -41,7 +41,7 @@ struct virtio_backend {
 int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_backend *backend, uint64_t base,
 		   unsigned irq);
 
-/* virtio-blk as a backend (virtio_blk.h), opened from PATH[,readonly]. */
+/* virtio-blk as a backend (virtio_blk.h), opened from PATH[,readonly|,snapshot]. */
 int virtio_blk_backend(const char *spec, struct virtio_backend *out);
 
 #endif

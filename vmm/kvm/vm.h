@@ -116,6 +116,15 @@ struct vm_hooks {
 	 * its own socket. Returns what ctl_server_register() returns.
 	 */
 	int (*ctl_register)(void *arg, struct vm *vm, struct ctl_server *srv);
+	/*
+	 * A snapshot on disk (state/snapshot_dir.c), the VM paused and its
+	 * devices stopped: files the subsystem's devices need beside the memory
+	 * files (a disk's contents) written into tmpdir, the snapshot's
+	 * directory before its rename, and the machine's description (saved in
+	 * the state file) changed to name them. Returns 0 or -errno with
+	 * vmm_last_error(); the save fails with it.
+	 */
+	int (*snapshot_save)(void *arg, const char *tmpdir, json_t *machine);
 	void (*destroy)(void *arg);         /* at vm_destroy(), before the KVM objects go */
 };
 

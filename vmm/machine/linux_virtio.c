@@ -100,6 +100,32 @@ static json_t *disks_stats(void *arg)
 	return a;
 }
 
+/*
+ * A snapshot keeps each disk as the guest sees it: flattened into
+ * tmpdir/diskN.img, named so in the machine's description, which a restore
+ * opens with ,snapshot (a private layer over the copy, so every restore and
+ * clone starts from the disk as saved) or ,readonly as it was.
+ */
+static int disks_snapshot_save(void *arg, const char *tmpdir, json_t *machine)
+{
+	struct disk_hooks *h = arg;
+	json_t *disks = json_array();
+	char path[4200], name[32];
+	int ret;
+
+	for (unsigned i = 0; i < h->nr_disks; i++) {
+		snprintf(name, sizeof(name), "disk%u.img", i);
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+		if ((ret = virtio_blk_save_copy(h->disks[i], path))) {
+			json_decref(disks);
+			return ret;
+		}
+		json_array_append_new(disks, json_sprintf("%s%s", name, virtio_blk_readonly(h->disks[i]) ? ",readonly"
+												     : ",snapshot"));
+	}
+	return json_object_set_new(machine, "disks", disks) ? vmm_fail(-ENOMEM, "out of memory") : 0;
+}
+
 static void disks_destroy(void *arg)
 {
 	free(arg);
@@ -108,7 +134,8 @@ static void disks_destroy(void *arg)
 static int hook_disks(struct vm *vm, struct disk_hooks *h)
 {
 	struct vm_hooks hooks = { .name = "disks", .arg = h, .fork_prepare = disks_fork_prepare,
-				  .fork_parent = disks_fork_parent, .stats = disks_stats, .destroy = disks_destroy };
+				  .fork_parent = disks_fork_parent, .stats = disks_stats,
+				  .snapshot_save = disks_snapshot_save, .destroy = disks_destroy };
 	int ret;
 
 	if ((ret = vm_add_hooks(vm, &hooks)))

@@ -5,6 +5,7 @@
  * failure one line (vmm/run/run.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,7 @@ struct run {
 	struct thpvm_memmap *mem;
 	struct vm *vm;
 	struct vm_ctl *ctl;             /* --ctl-sock */
+	char disk_specs[MACHINE_MAX_DISKS][PATH_MAX + 16]; /* a restore's disks, inside the snapshot */
 };
 
 /* --stats / --stats-json: the report of vm, printed or written. Returns 0 or -EIO (already said why). */
@@ -113,6 +115,15 @@ static int open_snapshot(struct run *r)
 		return ret;
 	}
 	r->guest.cmd = r->o->guest.cmd;
+	/* the snapshot's own disk copies (disk0.img,snapshot) are where the snapshot is, not where we run */
+	for (unsigned i = 0; i < r->guest.nr_disks; i++) {
+		if (r->guest.disks[i][0] == '/')
+			continue;
+		if (snprintf(r->disk_specs[i], sizeof(r->disk_specs[i]), "%s/%s", r->o->restore, r->guest.disks[i]) >=
+		    (int)sizeof(r->disk_specs[i]))
+			return vmm_fail(-ENAMETOOLONG, "%s: disk %u: path too long", r->o->restore, i);
+		r->guest.disks[i] = r->disk_specs[i];
+	}
 	if ((ret = check_snapshot_layout(r)))
 		return ret;
 	/* where a Linux guest's console goes is this run's choice, not the guest's state */

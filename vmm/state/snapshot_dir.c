@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE /* renameat2 */
 /* A whole VM saved to and loaded from a snapshot directory (snapshot_dir.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -50,15 +51,33 @@ static void parent_of(const char *path, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)(slash - path), path);
 }
 
-/* Removes what a failed save wrote into tmp, and tmp. */
+/* Removes what a failed save wrote into tmp (the state, memory files, the devices' files), and tmp. */
 static void remove_tmp(const char *tmp, const struct snapshot_state *s)
 {
 	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
 
-	unlink(join(path, tmp, SNAPSHOT_STATE_NAME));
-	for (unsigned i = 0; i < s->nr_regions; i++)
-		unlink(join(path, tmp, s->regions[i].file));
+	(void)s;
+	/* tmp is this save's own, made empty by it: everything in it is the save's */
+	if ((d = opendir(tmp))) {
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlink(join(path, tmp, e->d_name));
+		closedir(d);
+	}
 	rmdir(tmp);
+}
+
+/* Each VM hook's files beside the memory (disks), named in the machine's description. */
+static int save_device_files(struct vm *vm, const char *tmp, json_t *machine)
+{
+	int ret;
+
+	for (unsigned i = 0; i < vm->nr_hooks; i++)
+		if (vm->hooks[i].snapshot_save && (ret = vm->hooks[i].snapshot_save(vm->hooks[i].arg, tmp, machine)))
+			return ret;
+	return 0;
 }
 
 static void add_stats(struct thpvm_image_stats *sum, const struct thpvm_image_stats *st, bool first)
@@ -155,6 +174,8 @@ int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *mach
 	if ((ret = save_memory(vm, dir, tmp, &s, progress_fd, &rp)))
 		goto fail;
 	rp.memory_ns = util_mono_ns() - t;
+	if ((ret = save_device_files(vm, tmp, s.config)))
+		goto fail;
 	if ((ret = snapshot_state_write(join(path, tmp, SNAPSHOT_STATE_NAME), &s)))
 		goto fail;
 	if (!stat(path, &sb))

@@ -2,13 +2,15 @@
 # disk and a read-only one (--disk IMG --disk IMG2,readonly) sees them as /dev/vda and /dev/vdb with
 # their sizes, reads what L1 wrote into the image, and what it writes and syncs is in the image on L1
 # once the VM has ended; the read-only disk says so (ro=1) and refuses a write;
-# a snapshot of it is restored and the restored guest reads its disk again (forks: case 31).
+# a snapshot keeps both disks as they were (flattened copies in the snapshot), the VM going on with its
+# own image; two restores each start from the disks as saved, on private layers, never writing the
+# original image (forks: case 31).
 name=blk
 sock=$L2_DIR/blk.sock
 img=$L2_DIR/blk.img
 roimg=$L2_DIR/blk-ro.img
 snap=$L2_DIR/blk.snap
-descs="the guest sees vda (8 MiB) and vdb (1 MiB)|the guest reads what L1 wrote|the read-only disk is ro and refuses a write|what the guest wrote and synced is in the image|restored from a snapshot: the guest reads its disk again"
+descs="the guest sees vda (8 MiB) and vdb (1 MiB)|the guest reads what L1 wrote|the read-only disk is ro and refuses a write|what the guest wrote and synced is in the image, also after a snapshot|the snapshot keeps both disks as they were|restore 1: the disk as saved (not the original's later write, not restore 1's)|restore 2: the disk as saved (not the original's later write, not restore 1's)|restores never write the original image"
 ok_or_fail() { case_result "thpvm L2 virtio-blk" "$@"; } # ok_or_fail STATUS DESC DIAG...
 if ! reason=$(thpvm_can_boot_linux); then
 	case_skip_all "thpvm L2 virtio-blk" "$descs" "$reason"
@@ -48,18 +50,29 @@ ok_or_fail $? "the read-only disk is ro and refuses a write" "$(grep -m1 '^ro=' 
 
 l2_shell_run $name 'echo guest-wrote-$((6 * 7)) | dd of=/dev/vda bs=512 seek=100 conv=fsync 2>/dev/null; sync; echo wrote=$?' '^wrote='
 thpvm ctl "$sock" snapshot "path=$snap" > /dev/null 2>&1
+# the VM goes on with its own disk: the image, written as before
+l2_shell_run $name 'echo after-snap | dd of=/dev/vda bs=512 seek=101 conv=fsync 2>/dev/null; echo after=$?' '^after='
 l2_send $name exit
 l2_wait $name
-got=$(dd if="$img" bs=512 skip=100 count=1 2> /dev/null | head -c 15)
-[ "$got" = guest-wrote-42 ]
-ok_or_fail $? "what the guest wrote and synced is in the image" "the image holds '$got' at sector 100" "$(l2_tail $name)"
+got=$(dd if="$img" bs=512 skip=100 count=1 2> /dev/null | head -c 14)/$(dd if="$img" bs=512 skip=101 count=1 2> /dev/null | head -c 10)
+[ "$got" = guest-wrote-42/after-snap ]
+ok_or_fail $? "what the guest wrote and synced is in the image, also after a snapshot" "the image holds '$got' at sectors 100/101" "$(l2_tail $name)"
+[ -s "$snap/disk0.img" ] && [ -s "$snap/disk1.img" ]
+ok_or_fail $? "the snapshot keeps both disks as they were" "$(ls -ls "$snap" 2>&1 | tr '\n' ' ')"
 
-r=blk-restored
-l2_console_in $r
-l2_run $r thpvm run --restore "$snap" &
-l2_shell_run $r 'sync; echo 3 > /proc/sys/vm/drop_caches; echo again=$(dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -c 14)' '^again='
-grep -q '^again=guest-wrote-42' "$(l2_log $r)"
-ok_or_fail $? "restored from a snapshot: the guest reads its disk again" "$(grep -m1 '^again=' "$(l2_log $r)")" "$(l2_tail $r)"
-l2_send $r exit
-l2_wait $r
+# each restore starts from the disk as saved and writes a private layer over the snapshot's copy
+for i in 1 2; do
+	r=blk-restored-$i
+	l2_console_in $r
+	l2_run $r thpvm run --restore "$snap" &
+	l2_shell_run $r 'sync; echo 3 > /proc/sys/vm/drop_caches; echo again=$(dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -c 14)/$(dd if=/dev/vda bs=512 skip=101 count=1 2>/dev/null | head -c 10 | tr -d "\0")/$(dd if=/dev/vda bs=512 skip=102 count=1 2>/dev/null | head -c 9 | tr -d "\0")' '^again='
+	grep -q '^again=guest-wrote-42//$' "$(l2_log $r)" || grep -q "^again=guest-wrote-42//$(printf '\r')" "$(l2_log $r)"
+	ok_or_fail $? "restore $i: the disk as saved (not the original's later write, not restore 1's)" "$(grep -m1 '^again=' "$(l2_log $r)")" "$(l2_tail $r)"
+	l2_shell_run $r 'echo restore-1 | dd of=/dev/vda bs=512 seek=102 conv=fsync 2>/dev/null; echo wrote=$?' '^wrote='
+	l2_send $r exit
+	l2_wait $r
+done
+got=$(dd if="$img" bs=512 skip=102 count=1 2> /dev/null | head -c 9 | tr -d '\0')
+[ -z "$got" ]
+ok_or_fail $? "restores never write the original image" "sector 102 of the image holds '$got'"
 rm -rf "$img" "$roimg" "$snap"
