@@ -23,6 +23,17 @@ PAYLOAD_BINS = \
 	guests/memtest.bin \
 	guests/forktest.bin
 
+# A multiboot v1 test kernel (ELF32) for the Linux machine's multiboot loader (tests/kvm/test_multiboot.c)
+MULTIBOOT_TEST_KERNELS = guests/multiboot/mbtest.elf
+EXTRA_DIST += guests/multiboot/mbtest.S guests/multiboot/mbtest.ld
+CLEANFILES += $(MULTIBOOT_TEST_KERNELS)
+noinst_DATA = $(MULTIBOOT_TEST_KERNELS)
+guests/multiboot/mbtest.elf: $(top_srcdir)/guests/multiboot/mbtest.S $(top_srcdir)/guests/multiboot/mbtest.ld
+	@$(MKDIR_P) guests/multiboot
+	$(AM_V_GEN)$(CC) -m32 -nostdlib -nostartfiles -static -no-pie -ffreestanding -Wa,--noexecstack \
+		-Wl,-T,$(top_srcdir)/guests/multiboot/mbtest.ld -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none \
+		-Wl,--no-warn-rwx-segments -o $@ $(top_srcdir)/guests/multiboot/mbtest.S
+
 payloaddir = $(pkglibdir)/payloads
 payload_DATA = $(PAYLOAD_BINS)
 CLEANFILES += $(PAYLOAD_BINS) guests/selftest.elf guests/triplefault.elf guests/tlbbench.elf guests/memtest.elf \

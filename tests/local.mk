@@ -296,6 +296,11 @@ LINUX_RUN_TEST_CFLAGS = $(VMM_TEST_CFLAGS) \
 tests_kvm_test_linux_run_SOURCES = tests/kvm/test_linux_run.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
 tests_kvm_test_linux_run_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
 tests_kvm_test_linux_run_LDADD = $(VMM_TEST_LDADD)
+# Multiboot v1 kernels (suite multiboot): guests/multiboot/mbtest.elf with modules, and every malformed input
+KVM_TESTS += tests/kvm/test_multiboot
+tests_kvm_test_multiboot_SOURCES = tests/kvm/test_multiboot.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)
+tests_kvm_test_multiboot_CFLAGS = $(LINUX_RUN_TEST_CFLAGS)
+tests_kvm_test_multiboot_LDADD = $(VMM_TEST_LDADD)
 # Guests that write garbage to every port, flood the console, touch memory with nothing behind it (issue 16)
 KVM_TESTS += tests/kvm/test_guest_misbehaves
 tests_kvm_test_guest_misbehaves_SOURCES = tests/kvm/test_guest_misbehaves.c $(KVM_TEST_SOURCES) $(LINUX_TEST_HELPERS)

@@ -23,6 +23,8 @@ VMM_X86_SOURCES += \
 	vmm/x86/mptable.c \
 	vmm/x86/acpi.h \
 	vmm/x86/acpi.c \
+	vmm/x86/multiboot.h \
+	vmm/x86/multiboot.c \
 	vmm/x86/cpuid.h \
 	vmm/x86/cpuid.c \
 	vmm/x86/msr.h \

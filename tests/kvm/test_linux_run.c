@@ -211,6 +211,8 @@ Test(linux_run, disk_faults_are_refused)
 	expect_refused(thpvm("run", "--kernel", k, "--disk", img, "--disk", img, NULL),
 		       "another process has it open for writing");
 	expect_refused(thpvm("run", "--kernel", k, "--disk", "x.img,rw", NULL), "unknown option 'rw'");
+	expect_refused(thpvm("run", "--kernel", k, "--module", img, NULL),
+		       "is a Linux kernel: --module is for multiboot kernels");
 	expect_refused(thpvm("run", "--kernel", k, "--disk", ro, "--disk", ro, "--disk", ro, "--disk", ro, "--disk", ro,
 			     "--disk", ro, "--disk", ro, "--disk", ro, NULL),
 		       "at most 7 disks");

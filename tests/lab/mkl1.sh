@@ -140,6 +140,7 @@ if [ ${#tests[@]} -gt 0 ]; then
 	mkdir -p "$root$builddir/guests"
 	cp "$builddir"/guests/*.bin "$root$builddir/guests/"
 	[ ! -d "$builddir/guests/linux-user" ] || cp -r "$builddir/guests/linux-user" "$root$builddir/guests/"
+	[ ! -d "$builddir/guests/multiboot" ] || cp -r "$builddir/guests/multiboot" "$root$builddir/guests/"
 	for g in "${l2[@]}"; do
 		ln -s "/guests/$(basename "$g")" "$root$builddir/guests/$(basename "$g")"
 	done

@@ -12,7 +12,7 @@
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_CTL_SOCK, O_COLLAPSE };
-enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_RNG, O_DISK, O_CONSOLE }; /* Linux guests */
+enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_RNG, O_DISK, O_MODULE, O_CONSOLE }; /* Linux and multiboot guests */
 enum { O_RESTORE = 768, O_MEMORY_MODE, O_CLONES };
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
@@ -55,13 +55,15 @@ static int check_guest_kind(const struct run_opts *o, bool guest_page_given, con
 		}
 		return 0;
 	}
-	if (o->guest.initrd || o->guest.cmdline || o->guest.console || o->guest.rng || o->guest.nr_disks) {
+	if (o->guest.initrd || o->guest.cmdline || o->guest.console || o->guest.rng || o->guest.nr_disks ||
+	    o->guest.nr_modules) {
 		cli_error("%s: %s needs --kernel (it is for Linux guests)", cmd,
-			  o->guest.initrd    ? "--initrd"
-			  : o->guest.cmdline ? "--cmdline"
-			  : o->guest.rng     ? "--rng"
-			  : o->guest.nr_disks ? "--disk"
-					     : "--console");
+			  o->guest.initrd       ? "--initrd"
+			  : o->guest.cmdline    ? "--cmdline"
+			  : o->guest.rng        ? "--rng"
+			  : o->guest.nr_disks   ? "--disk"
+			  : o->guest.nr_modules ? "--module"
+						: "--console");
 		return 2;
 	}
 	return 0;
@@ -100,6 +102,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "rng", no_argument, NULL, O_RNG },
 		{ "disk", required_argument, NULL, O_DISK },
+		{ "module", required_argument, NULL, O_MODULE },
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "restore", required_argument, NULL, O_RESTORE },
 		{ "memory-mode", required_argument, NULL, O_MEMORY_MODE },
@@ -204,6 +207,17 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			o->guest.disks[o->guest.nr_disks++] = optarg;
+			break;
+		case O_MODULE:
+			if (!*optarg || *optarg == ',') {
+				cli_error("%s: --module '%s': expected PATH[,STRING]", cmd, optarg);
+				return 2;
+			}
+			if (o->guest.nr_modules == MACHINE_MAX_MODULES) {
+				cli_error("%s: --module '%s': at most %d modules", cmd, optarg, MACHINE_MAX_MODULES);
+				return 2;
+			}
+			o->guest.modules[o->guest.nr_modules++] = optarg;
 			break;
 		case O_CONSOLE:
 			o->guest.console = optarg;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The debug-exit port on the I/O bus: the guest's status ends the VM. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "pc_dev.h"
@@ -15,6 +16,7 @@ struct debug_exit_dev {
 	struct device dev;
 	struct debug_exit port;
 	bool fired;                 /* under the VM's stop: the first value wins, like the first stop */
+	char name[24];
 	uint32_t value;
 };
 
@@ -74,7 +76,12 @@ int debug_exit_dev_add(struct vm *vm, uint16_t port)
 
 	if (!d)
 		return vmm_fail(-ENOMEM, "out of memory for the debug-exit port");
-	d->dev = (struct device){ .name = "debug-exit", .ops = &exit_ops, .opaque = d };
+	/* names are the keys of saved device states: the first port's stays "debug-exit" as snapshots have it */
+	if (port == 0x501)
+		snprintf(d->name, sizeof(d->name), "debug-exit");
+	else
+		snprintf(d->name, sizeof(d->name), "debug-exit-%x", port);
+	d->dev = (struct device){ .name = d->name, .ops = &exit_ops, .opaque = d };
 	debug_exit_init(&d->port, port, exit_fn, d);
 	if ((ret = vm_add_device(vm, IOBUS_PIO, port, DEBUG_EXIT_SPAN, &d->dev))) {
 		free(d);

@@ -76,12 +76,15 @@ static int set_boot_cpu(struct vcpu *bsp, const struct linux_boot *boot)
 	return 0;
 }
 
-static int add_devices(struct vm *vm, struct console *con)
+static int add_devices(struct vm *vm, struct console *con, const struct linux_boot *boot)
 {
 	int ret;
 
 	if ((ret = uart8250_dev_add(vm, "com1", X86_PORT_COM1, X86_COM1_IRQ, con, NULL)) || (ret = i8042_dev_add(vm)) ||
 	    (ret = debug_exit_dev_add(vm, X86_PORT_DEBUG_EXIT)))
+		return ret;
+	/* multiboot test kernels (kvm-unit-tests, unikernels) exit through QEMU's isa-debug-exit at 0xf4 */
+	if (boot->mode == LINUX_ENTRY_MULTIBOOT && (ret = debug_exit_dev_add(vm, X86_PORT_DEBUG_EXIT_MB)))
 		return ret;
 	return 0;
 }
@@ -119,7 +122,7 @@ int linux_vm_create(struct thpvm_memmap *mem, const struct linux_boot *boot, str
 		ret = vm_add_hooks(vm, &(struct vm_hooks){ .name = "console", .arg = con,
 							     .fork_child = con ? console_fork_child_hook : NULL,
 							     .ctl_register = console_ctl_register });
-	if (ret || (ret = set_boot_cpu(vm->vcpus[0], boot)) || (ret = add_devices(vm, con))) {
+	if (ret || (ret = set_boot_cpu(vm->vcpus[0], boot)) || (ret = add_devices(vm, con, boot))) {
 		vm_destroy(vm);
 		return ret;
 	}

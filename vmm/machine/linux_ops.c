@@ -23,6 +23,8 @@
 struct linux_machine {
 	struct console *con;
 	struct linux_boot boot;
+	struct linux_module modules[MACHINE_MAX_MODULES]; /* --module PATH[,STRING], split */
+	char *module_specs[MACHINE_MAX_MODULES];
 };
 
 static void linux_ops_release(void *state)
@@ -32,6 +34,8 @@ static void linux_ops_release(void *state)
 	if (!m)
 		return;
 	console_close(m->con);
+	for (unsigned i = 0; i < MACHINE_MAX_MODULES; i++)
+		free(m->module_specs[i]);
 	free(m);
 }
 
@@ -67,6 +71,20 @@ static int linux_ops_load(void *state, const struct machine_config *mc, struct t
 	struct acpi_mmio_device devices[X86_VIRTIO_MAX_DEVICES];
 	int ret;
 
+	/* PATH,STRING: the module's file, and the string its kernel sees (the path when none) */
+	for (unsigned i = 0; i < mc->nr_modules; i++) {
+		char *comma;
+
+		free(m->module_specs[i]);
+		if (!(m->module_specs[i] = strdup(mc->modules[i])))
+			return vmm_fail(-ENOMEM, "out of memory");
+		comma = strchr(m->module_specs[i], ',');
+		if (comma)
+			*comma = '\0';
+		m->modules[i] = (struct linux_module){ m->module_specs[i], comma ? comma + 1 : NULL };
+	}
+	lc.modules = m->modules;
+	lc.nr_modules = mc->nr_modules;
 	if (linux_virtio_count(mc)) {
 		/* Linux finds virtio-mmio devices through ACPI (x86/acpi.h) */
 		if ((ret = linux_virtio_acpi(mc, devices)))
@@ -147,7 +165,9 @@ static bool linux_ops_report_exit(void *state, struct vm *vm)
 	uint32_t v;
 
 	(void)state;
-	if (e->reason == VM_STOP_GUEST_EXIT && debug_exit_dev_fired(vm, X86_PORT_DEBUG_EXIT, &v) && v <= 255)
+	if (e->reason == VM_STOP_GUEST_EXIT &&
+	    (debug_exit_dev_fired(vm, X86_PORT_DEBUG_EXIT, &v) || debug_exit_dev_fired(vm, X86_PORT_DEBUG_EXIT_MB, &v)) &&
+	    v <= 255)
 		return true;
 	if (e->reason == VM_STOP_TIMEOUT && !vcpu_get_regs(vm->vcpus[0], &regs)) {
 		cli_error("%s (vcpu 0 at RIP 0x%llx)", e->message, (unsigned long long)regs.rip);

@@ -43,6 +43,27 @@ static json_t *disks_json(const struct machine_config *mc)
 	return a;
 }
 
+/* A multiboot kernel's modules: absolute paths, each with its string. */
+static json_t *modules_json(const struct machine_config *mc)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; a && i < mc->nr_modules; i++) {
+		const char *comma = strchr(mc->modules[i], ',');
+		char path[PATH_MAX], real[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%.*s", comma ? (int)(comma - mc->modules[i]) : (int)strlen(mc->modules[i]),
+			 mc->modules[i]);
+		if (!realpath(path, real)) {
+			vmm_fail(-errno, "module %s: %s", path, strerror(errno));
+			json_decref(a);
+			return NULL;
+		}
+		json_array_append_new(a, json_sprintf("%s%s", real, comma ? comma : ""));
+	}
+	return a;
+}
+
 json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backing backing)
 {
 	char path[PATH_MAX];
@@ -60,7 +81,8 @@ json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backi
 		    (mc->initrd && (!(guest = file_json("initrd", mc->initrd)) || json_object_set_new(j, "initrd", guest))) ||
 		    (mc->cmdline && json_object_set_new(j, "cmdline", json_string(mc->cmdline))) ||
 		    (mc->rng && json_object_set_new(j, "rng", json_true())) ||
-		    (mc->nr_disks && (!(guest = disks_json(mc)) || json_object_set_new(j, "disks", guest)))) {
+		    (mc->nr_disks && (!(guest = disks_json(mc)) || json_object_set_new(j, "disks", guest))) ||
+		    (mc->nr_modules && (!(guest = modules_json(mc)) || json_object_set_new(j, "modules", guest)))) {
 			if (mc->cmdline && !json_string_length(json_object_get(j, "cmdline")) && *mc->cmdline)
 				vmm_fail(-EINVAL, "the kernel command line is not valid UTF-8: a snapshot cannot hold it");
 			goto fail;
@@ -84,12 +106,12 @@ static int from_linux(const json_t *j, struct machine_config *mc)
 {
 	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
 	json_error_t jerr;
-	json_t *disks = NULL, *d;
+	json_t *disks = NULL, *modules = NULL, *d;
 	int rng = 0;
 	size_t i;
 
-	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s, s?b, s?o}", "kernel", &kernel, "initrd", &initrd,
-			   "cmdline", &cmdline, "rng", &rng, "disks", &disks))
+	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s, s?b, s?o, s?o}", "kernel", &kernel, "initrd",
+			   &initrd, "cmdline", &cmdline, "rng", &rng, "disks", &disks, "modules", &modules))
 		return vmm_fail(-EINVAL, "the machine's description: %s", jerr.text);
 	if (disks && (!json_is_array(disks) || json_array_size(disks) > MACHINE_MAX_DISKS))
 		return vmm_fail(-EINVAL, "the machine's description: disks is not a list of at most %d", MACHINE_MAX_DISKS);
@@ -98,6 +120,15 @@ static int from_linux(const json_t *j, struct machine_config *mc)
 		if (!json_is_string(d))
 			return vmm_fail(-EINVAL, "the machine's description: disk %zu is not a string", i);
 		mc->disks[mc->nr_disks++] = json_string_value(d);
+	}
+	if (modules && (!json_is_array(modules) || json_array_size(modules) > MACHINE_MAX_MODULES))
+		return vmm_fail(-EINVAL, "the machine's description: modules is not a list of at most %d",
+				MACHINE_MAX_MODULES);
+	mc->nr_modules = 0;
+	json_array_foreach(modules, i, d) {
+		if (!json_is_string(d))
+			return vmm_fail(-EINVAL, "the machine's description: module %zu is not a string", i);
+		mc->modules[mc->nr_modules++] = json_string_value(d);
 	}
 	mc->payload = NULL;
 	mc->kernel = kernel;
@@ -125,6 +156,7 @@ static int from_payload(const json_t *j, struct machine_config *mc)
 	mc->kernel = mc->initrd = mc->cmdline = NULL;
 	mc->rng = false;
 	mc->nr_disks = 0;
+	mc->nr_modules = 0;
 	mc->guest_page_size = (uint64_t)page;
 	memset(&mc->args, 0, sizeof(mc->args));
 	json_array_foreach(args, i, a) {

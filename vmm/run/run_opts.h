@@ -36,7 +36,8 @@ struct run_opts {
 	"[--collapse MODE[,KEY=VALUE...]]"
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \
-	"--kernel PATH [--initrd PATH] [--cmdline STR] [--rng] [--disk PATH[,readonly] ...] "                \
+	"--kernel PATH [--initrd PATH | --module PATH[,STRING] ...] [--cmdline STR] [--rng] "                 \
+	"[--disk PATH[,readonly|,snapshot] ...] "                                                       \
 	"[--console stdio|file:PATH] [--memory SIZE] "                                                    \
 	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS] [--ctl-sock PATH] "     \
 	"[--collapse MODE[,KEY=VALUE...]]"

@@ -16,6 +16,12 @@
 #define X86_PVH_MODLIST_GPA     0x6040ULL
 #define X86_PVH_MEMMAP_GPA      0x6100ULL    /* hvm_memmap_table_entry[] */
 #define X86_ZERO_PAGE_GPA       0x7000ULL    /* struct boot_params (bzImage boot) */
+/* a multiboot kernel's information takes the PVH structures' place: info, module list, memory map */
+#define X86_MB_INFO_GPA         X86_PVH_START_INFO_GPA /* 68 bytes */
+#define X86_MB_MODS_GPA         0x6080ULL    /* 12 modules, 16 bytes each */
+#define X86_MB_MMAP_GPA         0x6200ULL    /* up to 128 entries of 24 bytes, below the zero page */
+#define X86_MB_STRINGS_GPA      0x30000ULL   /* the modules' strings and the boot loader's name */
+#define X86_MB_STRINGS_SIZE     0x8000ULL
 #define X86_BOOT_STACK_GPA      0x8ff0ULL    /* initial RSP for Linux entry */
 #define X86_BOOT_PT_GPA         0x9000ULL    /* boot page tables: PML4, PDPT, PDs ... */
 #define X86_BOOT_PT_SIZE        0x10000ULL   /* up to 16 tables */
@@ -60,6 +66,7 @@
 #define X86_PORT_COM1           0x3f8
 #define X86_COM1_IRQ            4
 #define X86_PORT_DEBUG_EXIT     0x501        /* like QEMU's isa-debug-exit */
+#define X86_PORT_DEBUG_EXIT_MB  0xf4         /* QEMU's isa-debug-exit default: multiboot test kernels use it */
 
 /*
  * Payload guests (docs/payload-abi.md). The first 2 MiB are the VMM's and

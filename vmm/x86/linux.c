@@ -4,15 +4,17 @@
  * placement, e820), then write the kernel, initrd and boot structures into
  * guest memory. The image formats live in bzimage.c and elf_pvh.c.
  */
+#include <elf.h>
 #include <string.h>
 #include "e820.h"
 #include "gdt.h"
 #include "layout.h"
 #include "linux_internal.h"
 #include "mptable.h"
+#include "multiboot.h"
 #include "pagetable.h"
 
-#define HEAD_BYTES 4096
+#define HEAD_BYTES 8192 /* a multiboot header is in the first 8 KiB */
 #define BOOT_IDENTITY_MAP_BYTES (4ULL << 30) /* the boot protocol wants the kernel, zero page, cmdline mapped */
 #define PAGE_BYTES 4096ULL
 #define MIB (1ULL << 20)
@@ -52,6 +54,11 @@ static int probe_kernel(const struct linux_file *kernel, struct linux_image *img
 	if (ret)
 		return ret;
 	memset(img, 0, sizeof(*img));
+	/* an ELF32 (or any image) with a multiboot header is a multiboot kernel; a vmlinux is ELF64 */
+	if ((elf_is_elf(head, head_len) && head[EI_CLASS] == ELFCLASS32) ||
+	    (!elf_is_elf(head, head_len) && multiboot_is_multiboot(head, head_len) &&
+	     (head_len < 0x202 + 4 || memcmp(head + 0x202, "HdrS", 4))))
+		return multiboot_probe(kernel, head, head_len, img);
 	if (elf_is_elf(head, head_len))
 		return elf_pvh_probe(kernel, head, head_len, img);
 	return bzimage_probe(kernel, head, head_len, img);
@@ -144,6 +151,17 @@ int linux_load(struct thpvm_memmap *map, const struct linux_load_config *cfg, st
 				 (unsigned long long)low_end);
 		goto out;
 	}
+	if (img.mode == LINUX_ENTRY_MULTIBOOT && cfg->initrd_path) {
+		ret = linux_fail(LINUX_LOAD_BAD_CONFIG, "kernel '%s' is a multiboot kernel: it takes --module, not --initrd",
+				 kernel.path);
+		goto out;
+	}
+	if (img.mode != LINUX_ENTRY_MULTIBOOT && cfg->nr_modules) {
+		ret = linux_fail(LINUX_LOAD_BAD_CONFIG,
+				 "kernel '%s' is a Linux kernel: --module is for multiboot kernels (Linux takes --initrd)",
+				 kernel.path);
+		goto out;
+	}
 	if (cfg->initrd_path) {
 		if ((ret = linux_file_open(&initrd, "initrd", cfg->initrd_path)) ||
 		    (ret = place_initrd(&initrd, &kernel, &img, low_end, &b.initrd_gpa)))
@@ -168,8 +186,13 @@ int linux_load(struct thpvm_memmap *map, const struct linux_load_config *cfg, st
 	b.nr_cpus = cfg->nr_cpus;
 	b.nr_e820 = (unsigned)nr_e820;
 	b.protocol_version = img.mode == LINUX_ENTRY_64BIT ? img.hdr.version : 0;
-	b.boot_params_gpa = img.mode == LINUX_ENTRY_64BIT ? X86_ZERO_PAGE_GPA : X86_PVH_START_INFO_GPA;
+	b.boot_params_gpa = img.mode == LINUX_ENTRY_64BIT ? X86_ZERO_PAGE_GPA
+			    : img.mode == LINUX_ENTRY_MULTIBOOT ? X86_MB_INFO_GPA
+								: X86_PVH_START_INFO_GPA;
+	/* a multiboot image is ELF too: its PT_LOADs go where they say, like a vmlinux's */
 	ret = img.mode == LINUX_ENTRY_64BIT ? bzimage_load(&kernel, &img, map) : elf_pvh_load(&kernel, &img, map);
+	if (!ret && img.mode == LINUX_ENTRY_MULTIBOOT)
+		ret = multiboot_load_modules(map, cfg, img.end_gpa, low_end, &b);
 	if (!ret && initrd.fd >= 0)
 		ret = linux_file_to_guest(&initrd, 0, map, b.initrd_gpa, b.initrd_size_bytes);
 	if (!ret)
@@ -184,9 +207,12 @@ int linux_load(struct thpvm_memmap *map, const struct linux_load_config *cfg, st
 	}
 	if (!ret)
 		ret = write_boot_cpu_tables(map, &b);
-	if (!ret)
-		ret = img.mode == LINUX_ENTRY_64BIT ? bzimage_write_zero_page(&img, &b, e820, b.nr_e820, map)
-						    : pvh_write_start_info(&b, e820, b.nr_e820, map);
+	if (!ret && img.mode == LINUX_ENTRY_64BIT)
+		ret = bzimage_write_zero_page(&img, &b, e820, b.nr_e820, map);
+	else if (!ret && img.mode == LINUX_ENTRY_MULTIBOOT)
+		ret = multiboot_write_info(&b, e820, b.nr_e820, map);
+	else if (!ret)
+		ret = pvh_write_start_info(&b, e820, b.nr_e820, map);
 	if (!ret)
 		*out = b;
 out:

@@ -45,7 +45,10 @@
 	X(LINUX_LOAD_CMDLINE_TOO_LONG, E2BIG, "command line too long")                              \
 	X(LINUX_LOAD_INITRD_NO_ROOM, ENOSPC, "initrd does not fit in guest RAM")                    \
 	X(LINUX_LOAD_E820_TOO_MANY, E2BIG, "too many e820 entries for the zero page")               \
-	X(LINUX_LOAD_GUEST_WRITE, EFAULT, "boot structure outside guest RAM")
+	X(LINUX_LOAD_GUEST_WRITE, EFAULT, "boot structure outside guest RAM")                        \
+	X(LINUX_LOAD_MB_BAD_HEADER, ENOEXEC, "bad multiboot header")                                  \
+	X(LINUX_LOAD_MB_UNSUPPORTED, ENOEXEC, "multiboot kernel needs what thpvm does not give")       \
+	X(LINUX_LOAD_MODULE_NO_ROOM, ENOSPC, "multiboot module does not fit in guest RAM")
 
 THPVM_RESULT_DECLARE(linux_result, enum linux_result, LINUX_LOAD_RESULTS, LINUX_NR_LOAD_RESULTS);
 
@@ -56,6 +59,7 @@ const char *linux_last_error(void);
 enum linux_entry_mode {
 	LINUX_ENTRY_64BIT = 1, /* bzImage: startup_64, long mode, RSI = zero page */
 	LINUX_ENTRY_PVH32,     /* vmlinux PVH: 32-bit protected mode, paging off, EBX = start_info */
+	LINUX_ENTRY_MULTIBOOT, /* a multiboot v1 ELF32: the same, EAX = 0x2BADB002, EBX = the multiboot info */
 };
 
 struct linux_load_config {
@@ -63,6 +67,11 @@ struct linux_load_config {
 	const char *initrd_path;  /* NULL: no initrd */
 	const char *cmdline;      /* NULL: empty */
 	unsigned nr_cpus;         /* 1..MPTABLE_MAX_CPUS; MP table entries */
+	/* a multiboot kernel's modules: a file each, and its string (NULL: the path) */
+	const struct linux_module {
+		const char *path, *string;
+	} *modules;
+	unsigned nr_modules;
 	/* devices described by ACPI tables (acpi.h); none: no ACPI tables, the MP table alone */
 	const struct acpi_mmio_device *devices;
 	unsigned nr_devices;
@@ -83,6 +92,8 @@ struct linux_boot {
 	uint64_t low_ram_end_gpa;  /* end of the RAM that holds the kernel (below the MMIO hole) */
 	uint64_t mptable_gpa;
 	uint64_t rsdp_gpa;         /* ACPI tables, 0 when there are none */
+	unsigned nr_modules;       /* multiboot: modules loaded, up to modules_end_gpa */
+	uint64_t modules_end_gpa;
 	unsigned nr_cpus;
 	unsigned nr_e820;
 	uint16_t protocol_version; /* bzImage boot protocol, e.g. 0x20f; 0 for PVH */

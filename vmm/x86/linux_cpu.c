@@ -5,6 +5,7 @@
 #include "gdt.h"
 #include "layout.h"
 #include "linux_internal.h"
+#include "multiboot.h"
 
 #define BOOT_TSS_LIMIT 0x67 /* the PVH ABI asks for a busy TSS, base 0, limit 0x67; fine in long mode too */
 
@@ -54,5 +55,7 @@ void linux_boot_regs(const struct linux_boot *b, struct kvm_regs *regs, struct k
 		sregs->cs = seg_code32(LINUX_BOOT_CS32, 0);
 		sregs->cr3 = 0;
 		regs->rbx = b->boot_params_gpa;
+		if (b->mode == LINUX_ENTRY_MULTIBOOT)
+			regs->rax = MULTIBOOT_BOOT_MAGIC;
 	}
 }
