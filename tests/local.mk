@@ -226,8 +226,9 @@ tests_unit_test_iobus_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_iobus_LDADD = $(VMM_TEST_LDADD)
 # virtio-mmio and virtio-rng (suite virtio): the test plays the guest's driver over real memory
 # virtio-blk (suite virtio_blk): its I/O thread on a real io_uring over a real image file
+# virtio-net (suite virtio_net): its thread on a real tap, in a network namespace of the test's own
 VIRTIO_TEST_HELPERS = tests/lib/virtio_guest.c tests/lib/virtio_guest.h
-UNIT_TESTS += tests/unit/test_virtio tests/unit/test_virtio_blk tests/unit/test_disk_chain
+UNIT_TESTS += tests/unit/test_virtio tests/unit/test_virtio_blk tests/unit/test_disk_chain tests/unit/test_virtio_net
 tests_unit_test_disk_chain_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_disk_chain_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_virtio_SOURCES = tests/unit/test_virtio.c $(VIRTIO_TEST_HELPERS)
@@ -236,6 +237,9 @@ tests_unit_test_virtio_LDADD = $(VMM_TEST_LDADD)
 tests_unit_test_virtio_blk_SOURCES = tests/unit/test_virtio_blk.c $(VIRTIO_TEST_HELPERS)
 tests_unit_test_virtio_blk_CFLAGS = $(VMM_TEST_CFLAGS)
 tests_unit_test_virtio_blk_LDADD = $(VMM_TEST_LDADD)
+tests_unit_test_virtio_net_SOURCES = tests/unit/test_virtio_net.c $(VIRTIO_TEST_HELPERS)
+tests_unit_test_virtio_net_CFLAGS = $(VMM_TEST_CFLAGS)
+tests_unit_test_virtio_net_LDADD = $(VMM_TEST_LDADD)
 
 KVM_TEST_SOURCES = tests/kvm/kvm_test.h tests/kvm/kvm_test.c
 tests_kvm_test_payload_SOURCES = tests/kvm/test_payload.c $(KVM_TEST_SOURCES)

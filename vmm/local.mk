@@ -139,6 +139,7 @@ VMM_LINUX_SOURCES = \
 	vmm/dev/virtio_mmio.c vmm/dev/virtio_mmio.h \
 	vmm/dev/virtio_rng.c vmm/dev/virtio_dev.c vmm/dev/virtio_dev.h \
 	vmm/dev/virtio_blk.c vmm/dev/virtio_blk.h vmm/dev/disk_chain.c vmm/dev/disk_chain.h \
+	vmm/dev/virtio_net.c vmm/dev/virtio_net_opts.c vmm/dev/virtio_net.h \
 	vmm/machine/linux_virtio.c vmm/machine/linux_virtio.h \
 	vmm/dev/i8042_dev.c \
 	vmm/dev/debug_exit_dev.c \

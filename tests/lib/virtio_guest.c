@@ -55,7 +55,7 @@ void vg_fini(struct vguest *g)
 	free(g->ram);
 }
 
-void vg_driver_up(struct vguest *g, uint64_t features)
+void vg_driver_up_queues(struct vguest *g, uint64_t features, unsigned nr)
 {
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
 	vg_wr(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
@@ -65,22 +65,29 @@ void vg_driver_up(struct vguest *g, uint64_t features)
 	vg_wr(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	vg_wr(g, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
 	vg_wr(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, 0);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_NUM, VG_QSIZE);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_LOW, VG_DESC_GPA);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, VG_AVAIL_GPA);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, VG_USED_GPA);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_READY, 1);
+	for (unsigned q = 0; q < nr; q++) {
+		vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, q);
+		vg_wr(g, VIRTIO_MMIO_QUEUE_NUM, VG_QSIZE);
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_LOW, VG_DESC_GPA + VG_QUEUE_GPA(q));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, VG_AVAIL_GPA + VG_QUEUE_GPA(q));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, VG_USED_GPA + VG_QUEUE_GPA(q));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
+		vg_wr(g, VIRTIO_MMIO_QUEUE_READY, 1);
+	}
 	vg_wr(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 					     VIRTIO_STATUS_DRIVER_OK);
 }
 
-void vg_set_desc(struct vguest *g, unsigned i, uint64_t gpa, uint32_t len, uint16_t flags, uint16_t next)
+void vg_driver_up(struct vguest *g, uint64_t features)
 {
-	uint8_t *d = g->ram + VG_DESC_GPA + 16 * i;
+	vg_driver_up_queues(g, features, 1);
+}
+
+void vgq_set_desc(struct vguest *g, unsigned q, unsigned i, uint64_t gpa, uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *d = g->ram + VG_DESC_GPA + VG_QUEUE_GPA(q) + 16 * i;
 
 	memcpy(d, &gpa, 8);
 	memcpy(d + 8, &len, 4);
@@ -88,14 +95,27 @@ void vg_set_desc(struct vguest *g, unsigned i, uint64_t gpa, uint32_t len, uint1
 	memcpy(d + 14, &next, 2);
 }
 
+void vg_set_desc(struct vguest *g, unsigned i, uint64_t gpa, uint32_t len, uint16_t flags, uint16_t next)
+{
+	vgq_set_desc(g, 0, i, gpa, len, flags, next);
+}
+
+void vgq_make_available(struct vguest *g, unsigned q, uint16_t head, bool kick)
+{
+	uint16_t *idx = q ? &g->avail_idx_more[q - 1] : &g->avail_idx;
+	uint8_t *avail = g->ram + VG_AVAIL_GPA + VG_QUEUE_GPA(q);
+
+	memcpy(avail + 4 + 2 * (*idx % VG_QSIZE), &head, 2);
+	(*idx)++;
+	/* the entry before the index that publishes it, as the driver's write barrier orders them */
+	__atomic_store_n((uint16_t *)(avail + 2), *idx, __ATOMIC_RELEASE);
+	if (kick)
+		vg_wr(g, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+}
+
 void vg_make_available(struct vguest *g, uint16_t head, bool kick)
 {
-	memcpy(g->ram + VG_AVAIL_GPA + 4 + 2 * (g->avail_idx % VG_QSIZE), &head, 2);
-	g->avail_idx++;
-	/* the entry before the index that publishes it, as the driver's write barrier orders them */
-	__atomic_store_n((uint16_t *)(g->ram + VG_AVAIL_GPA + 2), g->avail_idx, __ATOMIC_RELEASE);
-	if (kick)
-		vg_wr(g, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vgq_make_available(g, 0, head, kick);
 }
 
 void vg_offer(struct vguest *g, uint16_t head)
@@ -103,27 +123,42 @@ void vg_offer(struct vguest *g, uint16_t head)
 	vg_make_available(g, head, true);
 }
 
+uint16_t vgq_used_idx(struct vguest *g, unsigned q)
+{
+	return __atomic_load_n((uint16_t *)(g->ram + VG_USED_GPA + VG_QUEUE_GPA(q) + 2), __ATOMIC_ACQUIRE);
+}
+
 uint16_t vg_used_idx(struct vguest *g)
 {
-	return __atomic_load_n((uint16_t *)(g->ram + VG_USED_GPA + 2), __ATOMIC_ACQUIRE);
+	return vgq_used_idx(g, 0);
+}
+
+void vgq_used_elem(struct vguest *g, unsigned q, unsigned i, uint32_t *id, uint32_t *len)
+{
+	memcpy(id, g->ram + VG_USED_GPA + VG_QUEUE_GPA(q) + 4 + 8 * (i % VG_QSIZE), 4);
+	memcpy(len, g->ram + VG_USED_GPA + VG_QUEUE_GPA(q) + 8 + 8 * (i % VG_QSIZE), 4);
 }
 
 void vg_used_elem(struct vguest *g, unsigned i, uint32_t *id, uint32_t *len)
 {
-	memcpy(id, g->ram + VG_USED_GPA + 4 + 8 * (i % VG_QSIZE), 4);
-	memcpy(len, g->ram + VG_USED_GPA + 8 + 8 * (i % VG_QSIZE), 4);
+	vgq_used_elem(g, 0, i, id, len);
 }
 
-bool vg_wait_used(struct vguest *g, uint16_t idx)
+bool vgq_wait_used(struct vguest *g, unsigned q, uint16_t idx)
 {
 	struct timespec ms = { .tv_nsec = 1000000 };
 
 	for (unsigned i = 0; i < 5000; i++) {
-		if (vg_used_idx(g) == idx)
+		if (vgq_used_idx(g, q) == idx)
 			return true;
 		nanosleep(&ms, NULL);
 	}
-	return vg_used_idx(g) == idx;
+	return vgq_used_idx(g, q) == idx;
+}
+
+bool vg_wait_used(struct vguest *g, uint16_t idx)
+{
+	return vgq_wait_used(g, 0, idx);
 }
 
 bool vg_all_zero(const uint8_t *p, size_t n)

@@ -8,6 +8,7 @@
 #include <thpvm.h>
 #include "virtio_dev.h"
 #include "virtio_blk.h"
+#include "virtio_net.h"
 #include "iobus.h"
 #include "util/error.h"
 #include "../kvm/vm.h"
@@ -174,5 +175,34 @@ int virtio_blk_backend(const char *spec, struct virtio_backend *out)
 		return ret;
 	*out = (struct virtio_backend){ .ops = virtio_blk_ops(b), .opaque = b, .start = blk_start, .stop = blk_stop,
 					.destroy = blk_destroy };
+	return 0;
+}
+
+static int net_start(void *opaque, struct virtio_mmio *t)
+{
+	return virtio_net_start(opaque, t);
+}
+
+static void net_stop(void *opaque)
+{
+	virtio_net_stop(opaque);
+}
+
+static void net_destroy(void *opaque)
+{
+	virtio_net_close(opaque);
+}
+
+int virtio_net_backend(const char *spec, struct virtio_backend *out)
+{
+	struct virtio_net_config cfg;
+	struct virtio_net *n;
+	char name[IFNAMSIZ];
+	int ret;
+
+	if ((ret = virtio_net_parse(spec, &cfg, name)) || (ret = virtio_net_open(&cfg, &n)))
+		return ret;
+	*out = (struct virtio_backend){ .ops = virtio_net_ops(n), .opaque = n, .start = net_start, .stop = net_stop,
+					.destroy = net_destroy };
 	return 0;
 }

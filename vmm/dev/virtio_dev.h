@@ -43,5 +43,7 @@ int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_backend 
 
 /* virtio-blk as a backend (virtio_blk.h), opened from PATH[,readonly|,snapshot]. */
 int virtio_blk_backend(const char *spec, struct virtio_backend *out);
+/* virtio-net as a backend (virtio_net.h), on the tap of tap=NAME[,mac=MAC]. */
+int virtio_net_backend(const char *spec, struct virtio_backend *out);
 
 #endif

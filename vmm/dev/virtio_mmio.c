@@ -283,6 +283,11 @@ int virtq_pop(struct virtio_mmio *t, unsigned qi, struct virtio_buf *bufs, unsig
 	return (int)n;
 }
 
+void virtq_unpop(struct virtio_mmio *t, unsigned qi)
+{
+	t->q[qi].last_avail--;
+}
+
 void virtq_push(struct virtio_mmio *t, unsigned qi, uint16_t head, uint32_t written)
 {
 	struct virtq *q = &t->q[qi];

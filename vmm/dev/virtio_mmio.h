@@ -148,6 +148,12 @@ struct virtio_buf {
  * (the queue is then marked broken and DEVICE_NEEDS_RESET set).
  */
 int virtq_pop(struct virtio_mmio *t, unsigned q, struct virtio_buf *bufs, unsigned max, uint16_t *head);
+/*
+ * Puts back the chain virtq_pop just took on queue q, for a device that
+ * cannot use it yet (virtio-net: no frame to receive). The transport must
+ * have stayed locked since that pop.
+ */
+void virtq_unpop(struct virtio_mmio *t, unsigned q);
 /* Returns chain head to the driver with written bytes filled in. */
 void virtq_push(struct virtio_mmio *t, unsigned q, uint16_t head, uint32_t written);
 /* Tells the driver about used buffers (unless it asked not to be told). */
