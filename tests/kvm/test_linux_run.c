@@ -19,6 +19,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
+#include <net/if.h>
+#include <sched.h>
 #include <jansson.h>
 #include "helpers.h"
 #include "kvm_test.h"
@@ -219,6 +222,43 @@ Test(linux_run, disk_faults_are_refused)
 	expect_refused(thpvm("run", "--kernel", k, "--rng", "--disk", ro, "--disk", ro, "--disk", ro, "--disk", ro,
 			     "--disk", ro, "--disk", ro, "--disk", ro, "--memory", "8M", NULL),
 		       "needs guest RAM"); /* rng + 7 disks fit: the next refusal is the memory's */
+}
+
+/* A tap that thpvm creates lives in the test's own network namespace, and goes with the VM */
+Test(linux_run, a_network_device_makes_its_tap_for_the_vm)
+{
+	const struct thpvm_cmd *c;
+
+	if (geteuid() || access("/dev/net/tun", R_OK | W_OK))
+		cr_skip_test("creating a tap needs root and /dev/net/tun (here: uid %u)", (unsigned)geteuid());
+	/* each test runs in a process of its own: only this one is in the new namespace */
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	c = thpvm("run", "--kernel", KERNEL(hello), "--memory", "64M", "--rng", "--net", "tap=thpvm-t0", NULL);
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert_str_eq(c->out, "hi\n");
+	cr_assert_eq(error_lines(c->err), 0, "%s", c->err);
+	cr_expect_eq(if_nametoindex("thpvm-t0"), 0, "a tap thpvm made is not persistent: gone with the VM");
+}
+
+Test(linux_run, net_faults_are_refused)
+{
+	const char *k = KERNEL(hello), *ro = linux_test_sparse_file("ro.img", 512 << 10);
+	char r[300];
+
+	snprintf(r, sizeof(r), "%s,readonly", ro);
+	/* an interface that is not a tap: refused whoever runs it, and nothing is created on the host */
+	expect_refused(thpvm("run", "--kernel", k, "--net", "tap=lo", NULL), "tap 'lo': Invalid argument");
+	expect_refused(thpvm("run", "--kernel", k, "--net", "tap=t0,speed=1", NULL), "unknown option 'speed=1'");
+	expect_refused(thpvm("run", "--kernel", k, "--net", "mac=52:54:00:00:00:01", NULL), "expected tap=NAME");
+	expect_refused(thpvm("run", "--kernel", k, "--net", "tap=t0,mac=01:54:00:00:00:01", NULL),
+		       "mac '01:54:00:00:00:01' is not a unicast MAC address");
+	expect_refused(thpvm("run", "--kernel", k, "--net", "tap=t0,mac=52:54:00:00:01", NULL), "not a unicast MAC");
+	expect_refused(thpvm("run", "--kernel", k, "--net", "tap=a-name-too-long-0", NULL), "is not an interface name");
+	expect_refused(thpvm("run", "--kernel", k, "--net", "tap=t0", "--net", "tap=t1", NULL),
+		       "one network device at most");
+	expect_refused(thpvm("run", "--kernel", k, "--rng", "--net", "tap=lo", "--disk", r, "--disk", r, "--disk", r,
+			     "--disk", r, "--disk", r, "--disk", r, "--disk", r, NULL),
+		       "9 virtio devices: at most 8");
 }
 
 Test(linux_run, several_vcpus_end_with_the_aps_still_waiting)

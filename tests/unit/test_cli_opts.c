@@ -75,6 +75,9 @@ Test(cli_opts, a_missing_value_and_an_extra_argument_are_named)
 		{ "run --payload selftest --rng", "thpvm: run: --rng needs --kernel (it is for Linux guests)\n" },
 		{ "run --payload selftest --disk d.img", "thpvm: run: --disk needs --kernel (it is for Linux guests)\n" },
 		{ "run --payload selftest --module m", "thpvm: run: --module needs --kernel (it is for Linux guests)\n" },
+		{ "run --payload selftest --net tap=t0", "thpvm: run: --net needs --kernel (it is for Linux guests)\n" },
+		{ "run --restore /nonexistent --net tap=t0", "thpvm: run: --net and --restore exclude each other "
+		  "(a restored guest is the snapshot's)\n" },
 		{ "run --restore /nonexistent --disk d.img", "thpvm: run: --disk and --restore exclude each other "
 		  "(a restored guest is the snapshot's)\n" },
 		{ "demo --memory", "thpvm: demo: option '--memory' needs a value\n" },

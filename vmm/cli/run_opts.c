@@ -12,7 +12,7 @@
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_CTL_SOCK, O_COLLAPSE };
-enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_RNG, O_DISK, O_MODULE, O_CONSOLE }; /* Linux and multiboot guests */
+enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_RNG, O_DISK, O_NET, O_MODULE, O_CONSOLE }; /* Linux and multiboot guests */
 enum { O_RESTORE = 768, O_MEMORY_MODE, O_CLONES };
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
@@ -56,12 +56,13 @@ static int check_guest_kind(const struct run_opts *o, bool guest_page_given, con
 		return 0;
 	}
 	if (o->guest.initrd || o->guest.cmdline || o->guest.console || o->guest.rng || o->guest.nr_disks ||
-	    o->guest.nr_modules) {
+	    o->guest.net || o->guest.nr_modules) {
 		cli_error("%s: %s needs --kernel (it is for Linux guests)", cmd,
 			  o->guest.initrd       ? "--initrd"
 			  : o->guest.cmdline    ? "--cmdline"
 			  : o->guest.rng        ? "--rng"
 			  : o->guest.nr_disks   ? "--disk"
+			  : o->guest.net        ? "--net"
 			  : o->guest.nr_modules ? "--module"
 						: "--console");
 		return 2;
@@ -102,6 +103,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "rng", no_argument, NULL, O_RNG },
 		{ "disk", required_argument, NULL, O_DISK },
+		{ "net", required_argument, NULL, O_NET },
 		{ "module", required_argument, NULL, O_MODULE },
 		{ "console", required_argument, NULL, O_CONSOLE },
 		{ "restore", required_argument, NULL, O_RESTORE },
@@ -207,6 +209,13 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			o->guest.disks[o->guest.nr_disks++] = optarg;
+			break;
+		case O_NET:
+			if (o->guest.net) {
+				cli_error("%s: --net '%s': one network device at most (--net given twice)", cmd, optarg);
+				return 2;
+			}
+			o->guest.net = optarg;
 			break;
 		case O_MODULE:
 			if (!*optarg || *optarg == ',') {

@@ -92,7 +92,7 @@ static int linux_ops_load(void *state, const struct machine_config *mc, struct t
 		lc.devices = devices;
 		lc.nr_devices = linux_virtio_count(mc);
 		if (mc->cmdline && strstr(mc->cmdline, "acpi=off"))
-			cli_error("warning: acpi=off on the command line hides the virtio devices (--rng, --disk) from the "
+			cli_error("warning: acpi=off on the command line hides the virtio devices (--rng, --disk, --net) from the "
 				  "guest: they are described by ACPI");
 	}
 	return linux_machine_load(mem, &lc, &m->boot);

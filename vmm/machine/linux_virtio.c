@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Linux machine's virtio devices (docs/linux-boot.md): which windows and
- * IRQs they get (--rng first, then each --disk in order: /dev/vda, vdb...),
+ * IRQs they get (--rng first, then each --disk in order: /dev/vda, vdb...,
+ * then --net),
  * described to the kernel by ACPI before the VM exists and attached to the
  * VM once it does, in the same order, so a snapshot's device states find
  * their devices again.
@@ -24,7 +25,7 @@ static const char *const disk_names[MACHINE_MAX_DISKS] = {
 
 unsigned linux_virtio_count(const struct machine_config *mc)
 {
-	return (mc->rng ? 1 : 0) + mc->nr_disks;
+	return (mc->rng ? 1 : 0) + mc->nr_disks + (mc->net ? 1 : 0);
 }
 
 int linux_virtio_acpi(const struct machine_config *mc, struct acpi_mmio_device *out)
@@ -32,8 +33,8 @@ int linux_virtio_acpi(const struct machine_config *mc, struct acpi_mmio_device *
 	unsigned n = linux_virtio_count(mc);
 
 	if (n > X86_VIRTIO_MAX_DEVICES)
-		return vmm_fail(-E2BIG, "%u virtio devices: at most %u (--rng and %u --disk)", n, X86_VIRTIO_MAX_DEVICES,
-				MACHINE_MAX_DISKS);
+		return vmm_fail(-E2BIG, "%u virtio devices: at most %u (--rng, --net and the --disk)", n,
+				X86_VIRTIO_MAX_DEVICES);
 	for (unsigned i = 0; i < n; i++)
 		out[i] = (struct acpi_mmio_device){ ACPI_VIRTIO_MMIO_HID, X86_VIRTIO_MMIO_GPA + i * X86_VIRTIO_MMIO_STRIDE,
 						    VIRTIO_MMIO_SIZE, virtio_irqs[i] };
@@ -43,18 +44,24 @@ int linux_virtio_acpi(const struct machine_config *mc, struct acpi_mmio_device *
 int linux_virtio_check(const struct machine_config *mc)
 {
 	struct acpi_mmio_device at[X86_VIRTIO_MAX_DEVICES];
-	struct virtio_backend blk[MACHINE_MAX_DISKS];
+	struct virtio_backend be[MACHINE_MAX_DISKS + 1];
 	unsigned i;
 	int ret;
 
 	if ((ret = linux_virtio_acpi(mc, at)))
 		return ret;
-	/* all open at once, as the VM will have them: one image given twice for writing is refused here */
+	/*
+	 * All open at once, as the VM will have them: one image given twice for
+	 * writing is refused here, and so is a tap that cannot be opened (a tap
+	 * thpvm creates goes again when closed, and comes back at attach).
+	 */
 	for (i = 0; i < mc->nr_disks; i++)
-		if ((ret = virtio_blk_backend(mc->disks[i], &blk[i])))
+		if ((ret = virtio_blk_backend(mc->disks[i], &be[i])))
 			break;
+	if (!ret && mc->net && !(ret = virtio_net_backend(mc->net, &be[i])))
+		i++;
 	while (i-- > 0)
-		blk[i].destroy(blk[i].opaque);
+		be[i].destroy(be[i].opaque);
 	return ret;
 }
 
@@ -143,6 +150,33 @@ static int hook_disks(struct vm *vm, struct disk_hooks *h)
 	return ret;
 }
 
+/*
+ * A forked child would have its parent's tap: two VMs sending from one MAC
+ * and taking each other's frames. A VM with a network device does not fork
+ * (until a child can get a tap of its own).
+ */
+static int net_fork_prepare(void *arg)
+{
+	return vmm_fail(-EBUSY, "the network device on tap '%s' would be shared by the children (a VM with --net "
+			"does not fork)", (const char *)arg);
+}
+
+static int hook_net(struct vm *vm, const struct machine_config *mc)
+{
+	struct vm_hooks hooks = { .name = "net", .fork_prepare = net_fork_prepare, .destroy = disks_destroy };
+	const char *tap = strstr(mc->net, "tap="), *end;
+	int ret;
+
+	/* the tap's name, for the refusal; the spec was checked when the device was made */
+	tap = tap ? tap + 4 : mc->net;
+	end = strchr(tap, ',');
+	if (!(hooks.arg = strndup(tap, end ? (size_t)(end - tap) : strlen(tap))))
+		return vmm_fail(-ENOMEM, "out of memory");
+	if ((ret = vm_add_hooks(vm, &hooks)))
+		free(hooks.arg);
+	return ret;
+}
+
 int linux_virtio_attach(struct vm *vm, const struct machine_config *mc)
 {
 	struct acpi_mmio_device at[X86_VIRTIO_MAX_DEVICES];
@@ -159,20 +193,31 @@ int linux_virtio_attach(struct vm *vm, const struct machine_config *mc)
 			return ret;
 		k++;
 	}
-	if (!mc->nr_disks)
-		return 0;
-	if (!(h = calloc(1, sizeof(*h))))
-		return vmm_fail(-ENOMEM, "out of memory");
-	for (unsigned i = 0; i < mc->nr_disks; i++, k++) {
-		struct virtio_backend blk;
+	if (mc->nr_disks) {
+		if (!(h = calloc(1, sizeof(*h))))
+			return vmm_fail(-ENOMEM, "out of memory");
+		for (unsigned i = 0; i < mc->nr_disks; i++, k++) {
+			struct virtio_backend blk;
 
-		if ((ret = virtio_blk_backend(mc->disks[i], &blk)))
-			goto fail;
-		h->disks[h->nr_disks++] = blk.opaque;
-		if ((ret = virtio_dev_add(vm, disk_names[i], &blk, at[k].gpa, at[k].irq)))
-			goto fail;
+			if ((ret = virtio_blk_backend(mc->disks[i], &blk)))
+				goto fail;
+			h->disks[h->nr_disks++] = blk.opaque;
+			if ((ret = virtio_dev_add(vm, disk_names[i], &blk, at[k].gpa, at[k].irq)))
+				goto fail;
+		}
+		/* the hooks own h from here, also when adding them fails */
+		if ((ret = hook_disks(vm, h)))
+			return ret;
 	}
-	return hook_disks(vm, h);
+	if (mc->net) {
+		struct virtio_backend net;
+
+		if ((ret = virtio_net_backend(mc->net, &net)) ||
+		    (ret = virtio_dev_add(vm, "virtio-net", &net, at[k].gpa, at[k].irq)) || (ret = hook_net(vm, mc)))
+			return ret;
+		k++;
+	}
+	return 0;
 fail:
 	free(h);
 	return ret;

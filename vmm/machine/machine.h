@@ -27,7 +27,7 @@ struct vm;
  * guest has payload, guest_page_size and args; a Linux guest kernel,
  * initrd, cmdline and console; both the rest.
  */
-#define MACHINE_MAX_DISKS 7           /* with --rng, the 8 virtio windows (x86/layout.h) */
+#define MACHINE_MAX_DISKS 7           /* with --rng, the 8 virtio windows (x86/layout.h); one less with --net */
 #define MACHINE_MAX_MODULES 12        /* a multiboot kernel's (x86/multiboot.h) */
 
 struct machine_config {
@@ -42,6 +42,7 @@ struct machine_config {
 	bool rng;                       /* --rng: a virtio entropy device (Linux guests) */
 	const char *disks[MACHINE_MAX_DISKS]; /* --disk PATH[,readonly], in order: /dev/vda, vdb, ... */
 	unsigned nr_disks;
+	const char *net;                /* --net tap=NAME[,mac=MAC]: a virtio network device after the disks */
 	const char *modules[MACHINE_MAX_MODULES]; /* --module PATH[,STRING]: a multiboot kernel's */
 	unsigned nr_modules;
 	uint64_t memory_bytes;          /* --memory, default 256 MiB */

@@ -82,7 +82,8 @@ json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backi
 		    (mc->cmdline && json_object_set_new(j, "cmdline", json_string(mc->cmdline))) ||
 		    (mc->rng && json_object_set_new(j, "rng", json_true())) ||
 		    (mc->nr_disks && (!(guest = disks_json(mc)) || json_object_set_new(j, "disks", guest))) ||
-		    (mc->nr_modules && (!(guest = modules_json(mc)) || json_object_set_new(j, "modules", guest)))) {
+		    (mc->nr_modules && (!(guest = modules_json(mc)) || json_object_set_new(j, "modules", guest))) ||
+		    (mc->net && json_object_set_new(j, "net", json_string(mc->net)))) {
 			if (mc->cmdline && !json_string_length(json_object_get(j, "cmdline")) && *mc->cmdline)
 				vmm_fail(-EINVAL, "the kernel command line is not valid UTF-8: a snapshot cannot hold it");
 			goto fail;
@@ -104,14 +105,14 @@ fail:
 
 static int from_linux(const json_t *j, struct machine_config *mc)
 {
-	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
+	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *net = NULL;
 	json_error_t jerr;
 	json_t *disks = NULL, *modules = NULL, *d;
 	int rng = 0;
 	size_t i;
 
-	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s, s?b, s?o, s?o}", "kernel", &kernel, "initrd",
-			   &initrd, "cmdline", &cmdline, "rng", &rng, "disks", &disks, "modules", &modules))
+	if (json_unpack_ex((json_t *)j, &jerr, 0, "{s:s, s?s, s?s, s?b, s?o, s?s, s?o}", "kernel", &kernel, "initrd",
+			   &initrd, "cmdline", &cmdline, "rng", &rng, "disks", &disks, "net", &net, "modules", &modules))
 		return vmm_fail(-EINVAL, "the machine's description: %s", jerr.text);
 	if (disks && (!json_is_array(disks) || json_array_size(disks) > MACHINE_MAX_DISKS))
 		return vmm_fail(-EINVAL, "the machine's description: disks is not a list of at most %d", MACHINE_MAX_DISKS);
@@ -135,6 +136,7 @@ static int from_linux(const json_t *j, struct machine_config *mc)
 	mc->initrd = initrd;
 	mc->cmdline = cmdline;
 	mc->rng = rng;
+	mc->net = net;
 	mc->guest_page_size = 2ULL << 20;
 	return 0;
 }
@@ -157,6 +159,7 @@ static int from_payload(const json_t *j, struct machine_config *mc)
 	mc->rng = false;
 	mc->nr_disks = 0;
 	mc->nr_modules = 0;
+	mc->net = NULL;
 	mc->guest_page_size = (uint64_t)page;
 	memset(&mc->args, 0, sizeof(mc->args));
 	json_array_foreach(args, i, a) {

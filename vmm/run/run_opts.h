@@ -37,7 +37,7 @@ struct run_opts {
 
 #define RUN_OPTS_LINUX_USAGE                                                                            \
 	"--kernel PATH [--initrd PATH | --module PATH[,STRING] ...] [--cmdline STR] [--rng] "                 \
-	"[--disk PATH[,readonly|,snapshot] ...] "                                                       \
+	"[--disk PATH[,readonly|,snapshot] ...] [--net tap=NAME[,mac=MAC]] "                                \
 	"[--console stdio|file:PATH] [--memory SIZE] "                                                    \
 	"[--backing thp|4k|hugetlb] [--prefault] [--cpus N] [--timeout SECONDS] [--ctl-sock PATH] "     \
 	"[--collapse MODE[,KEY=VALUE...]]"
