@@ -26,10 +26,10 @@ fi
 out=$1
 shift
 cache=${THPVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thpvm}
-lab_modules=(irqbypass kvm ccp kvm-amd)
+lab_modules=(irqbypass kvm ccp kvm-amd tun) # tun: the taps thpvm makes for L2 guests (--net)
 # the guest's own drivers, loaded by its /init: thpvm's virtio devices and ext4 for a root disk
 # (Debian builds them as modules; crc32c is ext4's checksum, asked for by name at mount time)
-guest_modules=(virtio_mmio virtio_rng virtio_blk ext4 crc32c_generic)
+guest_modules=(virtio_mmio virtio_rng virtio_blk virtio_net ext4 crc32c_generic)
 
 mkdir -p "$out"
 deb=$("$here/fetch-kernel.sh" "$cache" "$suite") || exit 1
