@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "dev/virtio_net.h"
@@ -314,6 +315,42 @@ Test(virtio_net, a_stop_sends_everything_the_driver_gave)
 	host_send(&d, 0x77);
 	cr_assert(vgq_wait_used(&d.g, VIRTIO_NET_RXQ, 1));
 	expect_rx(&d, 0, 0, 0x77);
+	nic_down(&d);
+}
+
+/* A forked child lets go of its parent's tap: its link goes down, what it sends is dropped; the parent's goes on. */
+Test(virtio_net, a_forked_child_is_unplugged_and_its_parent_is_not)
+{
+	uint8_t got[2048], cfg[8];
+	struct nic d;
+	int status;
+	pid_t pid;
+
+	nic_up(&d);
+	virtio_net_stop(d.n); /* a fork stops the devices first */
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		unsigned before = d.g.interrupts;
+		int ok = !virtio_net_start(d.n, &d.g.t);
+
+		ok = ok && !virtio_mmio_access(&d.g.t, VIRTIO_MMIO_CONFIG, false, cfg, 8) && cfg[6] == 0 && cfg[7] == 0;
+		ok = ok && (vg_rd(&d.g, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG) && d.g.interrupts > before;
+		guest_send(&d, 0x11, true); /* into the void: the test's packet socket must not see it */
+		ok = ok && vgq_wait_used(&d.g, VIRTIO_NET_TXQ, 1);
+		virtio_net_close(d.n);
+		_exit(ok ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw its link go down and its frame taken");
+	cr_assert_eq(virtio_net_start(d.n, &d.g.t), 0);
+	cr_assert_eq(virtio_mmio_access(&d.g.t, VIRTIO_MMIO_CONFIG, false, cfg, 8), 0);
+	cr_expect(cfg[6] == VIRTIO_NET_S_LINK_UP, "the parent's link is up");
+	guest_send(&d, 0x22, true);
+	cr_assert(vgq_wait_used(&d.g, VIRTIO_NET_TXQ, 1));
+	cr_assert_eq(recv(d.pkt, got, sizeof(got), 0), FRAME_LEN, "%s", strerror(errno));
+	cr_expect_eq(got[14], 0x22, "the parent's frame, not the child's");
 	nic_down(&d);
 }
 

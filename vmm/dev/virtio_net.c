@@ -22,7 +22,8 @@
 
 struct virtio_net {
 	struct virtio_device_ops ops;
-	int tap_fd;
+	int tap_fd;                 /* -1 in a forked child: the tap is its parent's */
+	pid_t pid;                  /* the process that opened the tap */
 	char name[IFNAMSIZ];
 	uint8_t mac[6];
 
@@ -55,7 +56,7 @@ static void net_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *dat
 {
 	struct virtio_net *n = net_of(t);
 	uint8_t cfg[12] = { 0 };
-	uint16_t status = VIRTIO_NET_S_LINK_UP;
+	uint16_t status = n->tap_fd >= 0 ? VIRTIO_NET_S_LINK_UP : 0;
 
 	memcpy(cfg, n->mac, 6);
 	memcpy(cfg + 6, &status, 2);
@@ -222,12 +223,31 @@ static void *net_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A forked child: the tap stays its parent's (two VMs on one tap would send
+ * from one MAC and take each other's frames). The child lets go of it and
+ * its guest sees the link go down (a configuration change): what it sends
+ * is dropped, nothing arrives, as on an unplugged cable.
+ */
+static void unplug(struct virtio_net *n, struct virtio_mmio *t)
+{
+	close(n->tap_fd);
+	n->tap_fd = -1;
+	pthread_mutex_lock(&t->lock);
+	t->config_generation++;
+	t->isr |= VIRTIO_INT_CONFIG;
+	t->env.interrupt(t->env.ctx);
+	pthread_mutex_unlock(&t->lock);
+}
+
 int virtio_net_start(struct virtio_net *n, struct virtio_mmio *t)
 {
 	int ret;
 
 	if (n->running)
 		return 0;
+	if (n->pid != getpid() && n->tap_fd >= 0)
+		unplug(n, t);
 	n->t = t;
 	if ((n->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return vmm_fail(-errno, "tap '%s': eventfd: %s", n->name, strerror(errno));
@@ -316,6 +336,7 @@ int virtio_net_open(const struct virtio_net_config *cfg, struct virtio_net **out
 	snprintf(n->name, sizeof(n->name), "%s", cfg->tap);
 	memcpy(n->mac, cfg->mac, 6);
 	n->kick_fd = -1;
+	n->pid = getpid();
 	n->ops = (struct virtio_device_ops){
 		.device_id = VIRTIO_ID_NET,
 		.features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS),
@@ -332,7 +353,8 @@ void virtio_net_close(struct virtio_net *n)
 	if (!n)
 		return;
 	virtio_net_stop(n);
-	close(n->tap_fd);
+	if (n->tap_fd >= 0)
+		close(n->tap_fd);
 	free(n);
 }
 

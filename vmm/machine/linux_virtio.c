@@ -150,33 +150,6 @@ static int hook_disks(struct vm *vm, struct disk_hooks *h)
 	return ret;
 }
 
-/*
- * A forked child would have its parent's tap: two VMs sending from one MAC
- * and taking each other's frames. A VM with a network device does not fork
- * (until a child can get a tap of its own).
- */
-static int net_fork_prepare(void *arg)
-{
-	return vmm_fail(-EBUSY, "the network device on tap '%s' would be shared by the children (a VM with --net "
-			"does not fork)", (const char *)arg);
-}
-
-static int hook_net(struct vm *vm, const struct machine_config *mc)
-{
-	struct vm_hooks hooks = { .name = "net", .fork_prepare = net_fork_prepare, .destroy = disks_destroy };
-	const char *tap = strstr(mc->net, "tap="), *end;
-	int ret;
-
-	/* the tap's name, for the refusal; the spec was checked when the device was made */
-	tap = tap ? tap + 4 : mc->net;
-	end = strchr(tap, ',');
-	if (!(hooks.arg = strndup(tap, end ? (size_t)(end - tap) : strlen(tap))))
-		return vmm_fail(-ENOMEM, "out of memory");
-	if ((ret = vm_add_hooks(vm, &hooks)))
-		free(hooks.arg);
-	return ret;
-}
-
 int linux_virtio_attach(struct vm *vm, const struct machine_config *mc)
 {
 	struct acpi_mmio_device at[X86_VIRTIO_MAX_DEVICES];
@@ -212,8 +185,9 @@ int linux_virtio_attach(struct vm *vm, const struct machine_config *mc)
 	if (mc->net) {
 		struct virtio_backend net;
 
+		/* a forked child's device lets go of the tap: its link goes down (virtio_net.c) */
 		if ((ret = virtio_net_backend(mc->net, &net)) ||
-		    (ret = virtio_dev_add(vm, "virtio-net", &net, at[k].gpa, at[k].irq)) || (ret = hook_net(vm, mc)))
+		    (ret = virtio_dev_add(vm, "virtio-net", &net, at[k].gpa, at[k].irq)))
 			return ret;
 		k++;
 	}
