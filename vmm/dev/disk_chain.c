@@ -248,28 +248,38 @@ int64_t disk_chain_writev(struct disk_chain *c, const struct iovec *iov, unsigne
 	return (int64_t)done;
 }
 
-/* len bytes at off from in to out, in the kernel where it can (copy_file_range), else through buf. */
+/* len bytes at off from in to out, in the kernel where it can (copy_file_range), else through a buffer. */
 static int copy_range(int in, int out, uint64_t off, uint64_t len)
 {
-	static __thread uint8_t buf[1 << 20];
+	/* on the heap: a large thread-local buffer would weigh on every thread's stack (its TLS) */
+	enum { BUF_BYTES = 1 << 20 };
+	uint8_t *buf = NULL;
+	int ret = 0;
 
 	while (len) {
 		loff_t a = (loff_t)off, b = (loff_t)off;
 		ssize_t n = copy_file_range(in, &a, out, &b, len, 0);
 
 		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-			n = pread(in, buf, len < sizeof(buf) ? len : sizeof(buf), (off_t)off);
+			if (!buf && !(buf = malloc(BUF_BYTES))) {
+				ret = -ENOMEM;
+				break;
+			}
+			n = pread(in, buf, len < BUF_BYTES ? len : BUF_BYTES, (off_t)off);
 			if (n > 0 && pwrite(out, buf, (size_t)n, (off_t)off) != n)
 				n = -1;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
 		off += (uint64_t)n;
 		len -= (uint64_t)n;
 	}
-	return 0;
+	free(buf);
+	return ret;
 }
 
 int disk_chain_copy(struct disk_chain *c, int out)

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include "vm_stats.h"
+#include "dev/iobus.h"
 #include "vcpu.h"
 #include "vm.h"
 #include "util/error.h"
@@ -58,6 +59,16 @@ static json_t *summary_json(const struct vm_stats_summary *s)
 	return o;
 }
 
+/* The devices on the VM's bus by name, in the order they were put there (the virtio ones: rng, disks, net). */
+static json_t *devices_json(struct vm *vm)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < iobus_nr_devices(vm->bus); i++)
+		json_array_append_new(a, json_string(iobus_device(vm->bus, i)->name));
+	return a;
+}
+
 json_t *vm_stats_json(struct vm *vm)
 {
 	struct vm_stats_summary s;
@@ -83,6 +94,7 @@ json_t *vm_stats_json(struct vm *vm)
 	json_object_set_new(kvm, "available", json_boolean(vm->stats.fd >= 0));
 	json_object_set_new(root, "kvm", kvm);
 	json_object_set_new(root, "memory", mem);
+	json_object_set_new(root, "devices", devices_json(vm));
 	for (unsigned i = 0; i < vm->nr_hooks; i++) {
 		json_t *o = vm->hooks[i].stats ? vm->hooks[i].stats(vm->hooks[i].arg) : NULL;
 
@@ -187,6 +199,12 @@ int vm_stats_print(FILE *out, struct vm *vm)
 
 	if ((ret = vm_stats_print_summary(out, vm)))
 		return ret;
+	if (iobus_nr_devices(vm->bus)) {
+		fputs("devices:", out);
+		for (unsigned i = 0; i < iobus_nr_devices(vm->bus); i++)
+			fprintf(out, " %s", iobus_device(vm->bus, i)->name);
+		fputc('\n', out);
+	}
 	fputc('\n', out);
 	if ((ret = thpvm_memmap_coverage_print(out, vm->mem, THPVM_COVERAGE_DETAIL | THPVM_COVERAGE_SMAPS)))
 		return vmm_fail(ret, "coverage: %s", thpvm_last_error());
