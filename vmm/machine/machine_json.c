@@ -22,40 +22,21 @@ static json_t *file_json(const char *what, const char *path)
 	return json_string(real);
 }
 
-/* The disks as absolute paths, each with its options: found again wherever the restore runs from. */
-static json_t *disks_json(const struct machine_config *mc)
+/*
+ * PATH[,REST] specs (disks with their options, modules with their strings)
+ * with each PATH made absolute: found again wherever the restore runs from.
+ */
+static json_t *specs_json(const char *what, const char *const *specs, unsigned n)
 {
 	json_t *a = json_array();
 
-	for (unsigned i = 0; a && i < mc->nr_disks; i++) {
-		const char *comma = strchr(mc->disks[i], ',');
+	for (unsigned i = 0; a && i < n; i++) {
+		const char *comma = strchr(specs[i], ',');
 		char path[PATH_MAX], real[PATH_MAX];
 
-		snprintf(path, sizeof(path), "%.*s", comma ? (int)(comma - mc->disks[i]) : (int)strlen(mc->disks[i]),
-			 mc->disks[i]);
+		snprintf(path, sizeof(path), "%.*s", comma ? (int)(comma - specs[i]) : (int)strlen(specs[i]), specs[i]);
 		if (!realpath(path, real)) {
-			vmm_fail(-errno, "disk %s: %s", path, strerror(errno));
-			json_decref(a);
-			return NULL;
-		}
-		json_array_append_new(a, json_sprintf("%s%s", real, comma ? comma : ""));
-	}
-	return a;
-}
-
-/* A multiboot kernel's modules: absolute paths, each with its string. */
-static json_t *modules_json(const struct machine_config *mc)
-{
-	json_t *a = json_array();
-
-	for (unsigned i = 0; a && i < mc->nr_modules; i++) {
-		const char *comma = strchr(mc->modules[i], ',');
-		char path[PATH_MAX], real[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%.*s", comma ? (int)(comma - mc->modules[i]) : (int)strlen(mc->modules[i]),
-			 mc->modules[i]);
-		if (!realpath(path, real)) {
-			vmm_fail(-errno, "module %s: %s", path, strerror(errno));
+			vmm_fail(-errno, "%s %s: %s", what, path, strerror(errno));
 			json_decref(a);
 			return NULL;
 		}
@@ -81,8 +62,8 @@ json_t *machine_config_to_json(const struct machine_config *mc, enum thpvm_backi
 		    (mc->initrd && (!(guest = file_json("initrd", mc->initrd)) || json_object_set_new(j, "initrd", guest))) ||
 		    (mc->cmdline && json_object_set_new(j, "cmdline", json_string(mc->cmdline))) ||
 		    (mc->rng && json_object_set_new(j, "rng", json_true())) ||
-		    (mc->nr_disks && (!(guest = disks_json(mc)) || json_object_set_new(j, "disks", guest))) ||
-		    (mc->nr_modules && (!(guest = modules_json(mc)) || json_object_set_new(j, "modules", guest))) ||
+		    (mc->nr_disks && (!(guest = specs_json("disk", mc->disks, mc->nr_disks)) || json_object_set_new(j, "disks", guest))) ||
+		    (mc->nr_modules && (!(guest = specs_json("module", mc->modules, mc->nr_modules)) || json_object_set_new(j, "modules", guest))) ||
 		    (mc->net && json_object_set_new(j, "net", json_string(mc->net)))) {
 			if (mc->cmdline && !json_string_length(json_object_get(j, "cmdline")) && *mc->cmdline)
 				vmm_fail(-EINVAL, "the kernel command line is not valid UTF-8: a snapshot cannot hold it");

@@ -13,14 +13,7 @@ for k in $kernels; do
 	descs="$descs|$k: the guest's current RNG is virtio_rng.0|$k: /dev/hwrng gives 64 random bytes"
 done
 descs="${descs#|}|restored from a snapshot: /dev/hwrng still answers|restored from a snapshot: ends with status 0"
-if ! reason=$(thpvm_can_boot_linux); then
-	case_skip_all "thpvm L2 virtio-rng" "$descs" "$reason"
-	return 0
-fi
-if ! thpvm run --help 2>&1 | grep -q -- --rng; then
-	case_skip_all "thpvm L2 virtio-rng" "$descs" "thpvm run has no --rng"
-	return 0
-fi
+case_can_run "thpvm L2 virtio-rng" "$descs" --rng || return 0
 
 # hwrng_check NAME DESC_PREFIX TAG: reads 64 bytes, as hex, from the running guest's /dev/hwrng
 hwrng_check() {

@@ -12,14 +12,7 @@ roimg=$L2_DIR/blk-ro.img
 snap=$L2_DIR/blk.snap
 descs="the guest sees vda (8 MiB) and vdb (1 MiB)|the guest reads what L1 wrote|the read-only disk is ro and refuses a write|what the guest wrote and synced is in the image, also after a snapshot|the snapshot keeps both disks as they were|restore 1: the disk as saved (not the original's later write, not restore 1's)|restore 2: the disk as saved (not the original's later write, not restore 1's)|restores never write the original image"
 ok_or_fail() { case_result "thpvm L2 virtio-blk" "$@"; } # ok_or_fail STATUS DESC DIAG...
-if ! reason=$(thpvm_can_boot_linux); then
-	case_skip_all "thpvm L2 virtio-blk" "$descs" "$reason"
-	return 0
-fi
-if ! thpvm run --help 2>&1 | grep -q -- --disk; then
-	case_skip_all "thpvm L2 virtio-blk" "$descs" "thpvm run has no --disk"
-	return 0
-fi
+case_can_run "thpvm L2 virtio-blk" "$descs" --disk || return 0
 
 rm -rf "$img" "$roimg" "$snap"
 dd if=/dev/zero of="$img" bs=1M count=8 2> /dev/null

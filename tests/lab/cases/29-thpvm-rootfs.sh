@@ -13,10 +13,7 @@ if [ -z "$kernels" ]; then
 	tap_skip "thpvm L2 root disk" "no guest has a rootfs.img (guests/linux/build.sh makes it)"
 	return 0
 fi
-if ! reason=$(thpvm_can_boot_linux); then
-	case_skip_all "thpvm L2 root disk" "$descs" "$reason"
-	return 0
-fi
+case_can_run "thpvm L2 root disk" "$descs" || return 0
 for k in $kernels; do
 	disk=$L2_DIR/root-$k.img
 	cp "/guests/$k/rootfs.img" "$disk"

@@ -7,14 +7,7 @@ sock=$L2_DIR/net.sock
 mac=52:54:00:12:34:56
 descs="thpvm creates the tap in L1|the guest has eth0 with the MAC given|the guest pings L1 over the tap|L1 pings the guest over the tap|a forked child's link is down|the parent still pings L1 after the fork"
 ok_or_fail() { case_result "thpvm L2 virtio-net" "$@"; } # ok_or_fail STATUS DESC DIAG...
-if ! reason=$(thpvm_can_boot_linux); then
-	case_skip_all "thpvm L2 virtio-net" "$descs" "$reason"
-	return 0
-fi
-if ! thpvm run --help 2>&1 | grep -q -- --net; then
-	case_skip_all "thpvm L2 virtio-net" "$descs" "thpvm run has no --net"
-	return 0
-fi
+case_can_run "thpvm L2 virtio-net" "$descs" --net || return 0
 if [ ! -c /dev/net/tun ]; then
 	case_skip_all "thpvm L2 virtio-net" "$descs" "L1 has no /dev/net/tun (the tun module: $(grep tun /tmp/insmod.log | head -c 200))"
 	return 0

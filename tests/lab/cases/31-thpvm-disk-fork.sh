@@ -16,10 +16,7 @@ if [ ! -e "$G/rootfs.img" ]; then
 	case_skip_all "thpvm L2 disk fork" "$descs" "the guest has no rootfs.img"
 	return 0
 fi
-if ! reason=$(thpvm_can_boot_linux); then
-	case_skip_all "thpvm L2 disk fork" "$descs" "$reason"
-	return 0
-fi
+case_can_run "thpvm L2 disk fork" "$descs" || return 0
 con() { echo "$sock.$1.console"; }
 child_run() { # child_run N COMMAND REGEX: type COMMAND on child N's console until its console matches (60 s)
 	_i=0

@@ -55,6 +55,19 @@ case_skip_all() {
 	for _cs_d in $2; do tap_skip "$_cs_n: $_cs_d" "$_cs_r"; done
 	IFS=$_cs_ifs
 }
+# case_can_run NAME "DESC|..." [OPTION]: 0 when thpvm here boots Linux (and its run has OPTION), else every
+# DESC skipped with the reason and 1: a case starts with `case_can_run ... || return 0`.
+case_can_run() {
+	if ! _ccr=$(thpvm_can_boot_linux); then
+		case_skip_all "$1" "$2" "$_ccr"
+		return 1
+	fi
+	if [ -n "${3:-}" ] && ! thpvm run --help 2>&1 | grep -q -- "$3"; then
+		case_skip_all "$1" "$2" "thpvm run has no $3"
+		return 1
+	fi
+	return 0
+}
 tap_is() { # tap_is ACTUAL EXPECTED DESC
 	if [ "$1" = "$2" ]; then tap_ok "$3"; else tap_fail "$3" "got '$1', expected '$2'"; fi
 }
