@@ -48,6 +48,7 @@ struct virtio_blk {
 	struct io_uring ring;
 	bool running, stopping;
 	int kick_fd;
+	bool kick_attached;         /* the guest's notifications reach kick_fd inside KVM (ioeventfd) */
 	uint64_t kick_value;
 	pthread_t thread;
 	unsigned inflight;
@@ -198,9 +199,7 @@ static bool take_requests(struct virtio_blk *b)
 		if (!r)
 			return false;
 		pthread_mutex_lock(&b->t->lock);
-		n = b->t->q[BLK_QUEUE].ready && !b->t->q[BLK_QUEUE].broken
-			    ? virtq_pop(b->t, BLK_QUEUE, bufs, VIRTIO_BLK_SEG_MAX + 2, &head)
-			    : 0;
+		n = virtq_live(b->t, BLK_QUEUE) ? virtq_pop(b->t, BLK_QUEUE, bufs, VIRTIO_BLK_SEG_MAX + 2, &head) : 0;
 		pthread_mutex_unlock(&b->t->lock);
 		if (n <= 0)
 			return true; /* nothing more, or a broken ring: nothing more until a reset */
@@ -320,6 +319,7 @@ int virtio_blk_start(struct virtio_blk *b, struct virtio_mmio *t)
 		return vmm_fail(-ret, "%s: cannot start its I/O thread: %s", b->path, strerror(ret));
 	}
 	b->running = true;
+	b->kick_attached = virtio_mmio_attach_kick(t, BLK_QUEUE, b->kick_fd);
 	/* requests the driver made available while the thread was stopped */
 	blk_notify(t, BLK_QUEUE);
 	return 0;
@@ -337,6 +337,9 @@ void virtio_blk_stop(struct virtio_blk *b)
 	}
 	pthread_join(b->thread, NULL);
 	io_uring_queue_exit(&b->ring);
+	if (b->kick_attached)
+		virtio_mmio_detach_kick(b->t, BLK_QUEUE, b->kick_fd);
+	b->kick_attached = false;
 	close(b->kick_fd);
 	b->kick_fd = -1;
 	b->running = false;
@@ -459,6 +462,11 @@ int virtio_blk_save_copy(struct virtio_blk *b, const char *path)
 bool virtio_blk_readonly(const struct virtio_blk *b)
 {
 	return b->readonly;
+}
+
+bool virtio_blk_kick_attached(const struct virtio_blk *b)
+{
+	return b->kick_attached;
 }
 
 unsigned virtio_blk_layers(const struct virtio_blk *b)

@@ -84,6 +84,8 @@ void virtio_blk_fork_parent(struct virtio_blk *b);
  */
 int virtio_blk_save_copy(struct virtio_blk *b, const char *path);
 bool virtio_blk_readonly(const struct virtio_blk *b);
+/* Whether the guest's notifications reach its thread inside KVM (ioeventfd), not through an exit. */
+bool virtio_blk_kick_attached(const struct virtio_blk *b);
 /* Layers in its chain: 1 for the image alone. */
 unsigned virtio_blk_layers(const struct virtio_blk *b);
 

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <thpvm.h>
 #include "virtio_dev.h"
 #include "virtio_blk.h"
@@ -18,6 +20,9 @@ struct virtio_dev {
 	struct virtio_mmio t;
 	struct virtio_backend be;
 	unsigned irq;
+	uint64_t base;
+	int irq_fd;                 /* KVM_IRQFD's eventfd, bound to this process's VM; -1: none (KVM_IRQ_LINE) */
+	pid_t irq_pid;              /* the process it was bound in: a forked child binds its own */
 };
 
 static void *dev_gpa_to_hva(void *ctx, uint64_t gpa, uint64_t len)
@@ -27,13 +32,40 @@ static void *dev_gpa_to_hva(void *ctx, uint64_t gpa, uint64_t len)
 	return thpvm_memmap_gpa_to_hva(d->dev.vm->mem, gpa, len);
 }
 
-/* An edge: the IOAPIC pin is edge-triggered (ISA, MP table), the driver reads InterruptStatus. */
+/*
+ * An edge: the IOAPIC pin is edge-triggered (ISA), the driver reads
+ * InterruptStatus. Through an irqfd where KVM has one (a write, no ioctl);
+ * bound lazily per process: a forked child's VM is another KVM object, and
+ * the eventfd it inherited raises its parent's interrupt, so it binds its
+ * own. Called with the transport locked: one at a time per device.
+ */
 static void dev_interrupt(void *ctx)
 {
 	struct virtio_dev *d = ctx;
+	uint64_t one = 1;
 
+	if (d->irq_pid != getpid()) {
+		if (d->irq_fd >= 0)
+			close(d->irq_fd); /* the parent's: its registration stays with the parent's VM */
+		d->irq_fd = eventfd(0, EFD_CLOEXEC);
+		if (d->irq_fd >= 0 && vm_irqfd(d->dev.vm, d->irq, d->irq_fd, true)) {
+			close(d->irq_fd);
+			d->irq_fd = -1;
+		}
+		d->irq_pid = getpid();
+	}
+	if (d->irq_fd >= 0 && write(d->irq_fd, &one, sizeof(one)) == sizeof(one))
+		return;
 	vm_irq_line(d->dev.vm, d->irq, true);
 	vm_irq_line(d->dev.vm, d->irq, false);
+}
+
+/* QueueNotify with q's index: straight to the device's kick eventfd, inside KVM. */
+static int dev_attach_kick(void *ctx, unsigned q, int fd, bool on)
+{
+	struct virtio_dev *d = ctx;
+
+	return vm_ioeventfd(d->dev.vm, d->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q, fd, on);
 }
 
 static void dev_guest_error(void *ctx, const char *msg)
@@ -100,6 +132,8 @@ static void dev_destroy(struct device *dev)
 	if (d->be.destroy)
 		d->be.destroy(d->be.opaque);
 	virtio_mmio_destroy(&d->t);
+	if (d->irq_fd >= 0)
+		close(d->irq_fd);
 	free(d);
 }
 
@@ -118,7 +152,7 @@ int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_backend 
 {
 	struct virtio_dev *d = calloc(1, sizeof(*d));
 	struct virtio_env env = { .gpa_to_hva = dev_gpa_to_hva, .interrupt = dev_interrupt,
-				  .guest_error = dev_guest_error, .ctx = d };
+				  .guest_error = dev_guest_error, .attach_kick = dev_attach_kick, .ctx = d };
 	int ret;
 
 	if (!d) {
@@ -129,6 +163,9 @@ int virtio_dev_add(struct vm *vm, const char *name, const struct virtio_backend 
 	d->dev = (struct device){ .name = name, .ops = &virtio_dev_ops, .opaque = d };
 	d->be = *backend;
 	d->irq = irq;
+	d->base = base;
+	d->irq_fd = -1;
+	d->irq_pid = -1;
 	virtio_mmio_init(&d->t, backend->ops, backend->opaque, &env);
 	if ((ret = vm_add_device(vm, IOBUS_MMIO, base, VIRTIO_MMIO_SIZE, &d->dev))) {
 		dev_destroy(&d->dev);

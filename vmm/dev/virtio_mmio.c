@@ -202,7 +202,24 @@ int virtio_mmio_access(struct virtio_mmio *t, uint32_t offset, bool is_write, ui
 	return 0;
 }
 
+bool virtio_mmio_attach_kick(struct virtio_mmio *t, unsigned q, int fd)
+{
+	return t->env.attach_kick && !t->env.attach_kick(t->env.ctx, q, fd, true);
+}
+
+void virtio_mmio_detach_kick(struct virtio_mmio *t, unsigned q, int fd)
+{
+	if (t->env.attach_kick)
+		t->env.attach_kick(t->env.ctx, q, fd, false);
+}
+
 /* ---- split virtqueues ---- */
+
+bool virtq_live(const struct virtio_mmio *t, unsigned q)
+{
+	return q < t->ops->nr_queues && t->q[q].ready && !t->q[q].broken && (t->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+}
 
 struct virtq_desc {
 	uint64_t addr;

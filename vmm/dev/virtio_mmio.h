@@ -80,6 +80,12 @@ struct virtio_env {
 	void (*interrupt)(void *ctx);
 	/* One line about what the guest did wrong, said once per device. */
 	void (*guest_error)(void *ctx, const char *msg);
+	/*
+	 * Optional: queue q's notifications straight to eventfd fd (on: KVM's
+	 * ioeventfd, no exit to thpvm; off: undone). Returns 0 or -errno; a
+	 * device whose attach fails keeps getting notify() through the exit.
+	 */
+	int (*attach_kick)(void *ctx, unsigned q, int fd, bool on);
 	void *ctx;
 };
 
@@ -134,6 +140,14 @@ void virtio_mmio_reset(struct virtio_mmio *t);
 json_t *virtio_mmio_save(struct virtio_mmio *t);
 int virtio_mmio_restore(struct virtio_mmio *t, const json_t *state);
 
+/*
+ * A device thread's kick eventfd as queue q's notification, where the host
+ * can (KVM's ioeventfd): returns whether it is attached, to be detached
+ * with virtio_mmio_detach_kick() before the eventfd is closed.
+ */
+bool virtio_mmio_attach_kick(struct virtio_mmio *t, unsigned q, int fd);
+void virtio_mmio_detach_kick(struct virtio_mmio *t, unsigned q, int fd);
+
 /* One buffer of a descriptor chain, in host memory. */
 struct virtio_buf {
 	uint8_t *hva;
@@ -154,6 +168,12 @@ int virtq_pop(struct virtio_mmio *t, unsigned q, struct virtio_buf *bufs, unsign
  * have stayed locked since that pop.
  */
 void virtq_unpop(struct virtio_mmio *t, unsigned q);
+/*
+ * Whether queue q may be used now (called locked): the driver runs it and
+ * the guest has not broken it. A device whose notifications come through
+ * an ioeventfd checks this itself: the transport's notify is not called.
+ */
+bool virtq_live(const struct virtio_mmio *t, unsigned q);
 /* Returns chain head to the driver with written bytes filled in. */
 void virtq_push(struct virtio_mmio *t, unsigned q, uint16_t head, uint32_t written);
 /* Tells the driver about used buffers (unless it asked not to be told). */

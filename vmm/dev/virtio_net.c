@@ -31,6 +31,7 @@ struct virtio_net {
 	struct virtio_mmio *t;
 	bool running, stopping;
 	int kick_fd;
+	bool kick_attached;         /* both queues' notifications reach kick_fd inside KVM (ioeventfd) */
 	pthread_t thread;
 };
 
@@ -62,13 +63,6 @@ static void net_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *dat
 	memcpy(cfg + 6, &status, 2);
 	if (offset < sizeof(cfg))
 		memcpy(data, cfg + offset, len < sizeof(cfg) - offset ? len : sizeof(cfg) - offset);
-}
-
-/* Whether queue q may be used now: the driver runs it and the guest has not broken the device. */
-static bool queue_live(struct virtio_mmio *t, unsigned q)
-{
-	return t->q[q].ready && !t->q[q].broken && (t->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
 /* A chain's buffers as iovecs when all go the one way (device_writes), else -1; *bytes their total. */
@@ -106,7 +100,7 @@ static void tx_all(struct virtio_net *n)
 		int k, nr;
 
 		pthread_mutex_lock(&n->t->lock);
-		k = queue_live(n->t, VIRTIO_NET_TXQ) ? virtq_pop(n->t, VIRTIO_NET_TXQ, bufs, NET_MAX_BUFS, &head) : 0;
+		k = virtq_live(n->t, VIRTIO_NET_TXQ) ? virtq_pop(n->t, VIRTIO_NET_TXQ, bufs, NET_MAX_BUFS, &head) : 0;
 		pthread_mutex_unlock(&n->t->lock);
 		if (k <= 0)
 			break;
@@ -166,7 +160,7 @@ static bool rx_frames(struct virtio_net *n)
 		ssize_t got;
 		int k, nr;
 
-		k = queue_live(n->t, VIRTIO_NET_RXQ) ? virtq_pop(n->t, VIRTIO_NET_RXQ, bufs, NET_MAX_BUFS, &head) : 0;
+		k = virtq_live(n->t, VIRTIO_NET_RXQ) ? virtq_pop(n->t, VIRTIO_NET_RXQ, bufs, NET_MAX_BUFS, &head) : 0;
 		if (k <= 0)
 			break;
 		nr = chain_iov(bufs, k, true, iov, &bytes);
@@ -258,6 +252,11 @@ int virtio_net_start(struct virtio_net *n, struct virtio_mmio *t)
 		return vmm_fail(-ret, "tap '%s': cannot start the device's thread: %s", n->name, strerror(ret));
 	}
 	n->running = true;
+	n->kick_attached = virtio_mmio_attach_kick(t, VIRTIO_NET_RXQ, n->kick_fd);
+	if (n->kick_attached && !virtio_mmio_attach_kick(t, VIRTIO_NET_TXQ, n->kick_fd)) {
+		virtio_mmio_detach_kick(t, VIRTIO_NET_RXQ, n->kick_fd);
+		n->kick_attached = false;
+	}
 	return 0;
 }
 
@@ -272,6 +271,11 @@ void virtio_net_stop(struct virtio_net *n)
 		/* cannot fail: the counter is far from overflowing */
 	}
 	pthread_join(n->thread, NULL);
+	if (n->kick_attached) {
+		virtio_mmio_detach_kick(n->t, VIRTIO_NET_RXQ, n->kick_fd);
+		virtio_mmio_detach_kick(n->t, VIRTIO_NET_TXQ, n->kick_fd);
+	}
+	n->kick_attached = false;
 	close(n->kick_fd);
 	n->kick_fd = -1;
 	n->running = false;

@@ -355,6 +355,32 @@ int vm_add_device(struct vm *vm, enum iobus_space space, uint64_t base, uint64_t
 	return iobus_register(vm->bus, space, base, len, dev);
 }
 
+int vm_irqfd(struct vm *vm, unsigned gsi, int fd, bool assign)
+{
+	struct kvm_irqfd f = { .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+
+	if (!(vm->cfg.features & VM_F_IRQCHIP))
+		return vmm_fail(-ENODEV, "irqfd for GSI %u without an in-kernel irqchip", gsi);
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &f))
+		return vmm_fail(-errno, "KVM_IRQFD %u: %s", gsi, strerror(errno));
+	return 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t gpa, unsigned len, uint64_t datamatch, int fd, bool assign)
+{
+	struct kvm_ioeventfd e = {
+		.datamatch = datamatch,
+		.addr = gpa,
+		.len = len,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &e))
+		return vmm_fail(-errno, "KVM_IOEVENTFD 0x%llx: %s", (unsigned long long)gpa, strerror(errno));
+	return 0;
+}
+
 int vm_irq_line(struct vm *vm, unsigned irq, bool level)
 {
 	struct kvm_irq_level l = { .irq = irq, .level = level };

@@ -193,6 +193,17 @@ const char *vm_kvm_step_name(unsigned step);
 int vm_add_device(struct vm *vm, enum iobus_space space, uint64_t base, uint64_t len, struct device *dev);
 /* Drives an interrupt line of the in-kernel irqchip (KVM_IRQ_LINE). -ENODEV without VM_F_IRQCHIP. */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+/*
+ * KVM_IRQFD: a write to eventfd fd raises GSI gsi (an edge: high, then low)
+ * with no ioctl from the writer; bound to this VM's KVM object (a forked
+ * child binds an eventfd of its own to its own VM).
+ */
+int vm_irqfd(struct vm *vm, unsigned gsi, int fd, bool assign);
+/*
+ * KVM_IOEVENTFD: a guest write of len bytes of value datamatch at MMIO gpa
+ * signals eventfd fd inside KVM, without an exit to thpvm.
+ */
+int vm_ioeventfd(struct vm *vm, uint64_t gpa, unsigned len, uint64_t datamatch, int fd, bool assign);
 
 /* Adds a subsystem's hooks (copied). -ENOSPC past VM_MAX_HOOKS, -EEXIST for a name already there. */
 int vm_add_hooks(struct vm *vm, const struct vm_hooks *hooks);

@@ -101,9 +101,10 @@ static json_t *disks_stats(void *arg)
 	json_t *a = json_array();
 
 	for (unsigned i = 0; i < h->nr_disks; i++)
-		json_array_append_new(a, json_pack("{s:I, s:i}", "capacity_sectors",
+		json_array_append_new(a, json_pack("{s:I, s:i, s:b}", "capacity_sectors",
 						   (json_int_t)virtio_blk_capacity_sectors(h->disks[i]), "layers",
-						   (int)virtio_blk_layers(h->disks[i])));
+						   (int)virtio_blk_layers(h->disks[i]), "ioeventfd",
+						   virtio_blk_kick_attached(h->disks[i])));
 	return a;
 }
 

@@ -10,7 +10,7 @@ sock=$L2_DIR/blk.sock
 img=$L2_DIR/blk.img
 roimg=$L2_DIR/blk-ro.img
 snap=$L2_DIR/blk.snap
-descs="the guest sees vda (8 MiB) and vdb (1 MiB)|the guest reads what L1 wrote|the read-only disk is ro and refuses a write|what the guest wrote and synced is in the image, also after a snapshot|the snapshot keeps both disks as they were|restore 1: the disk as saved (not the original's later write, not restore 1's)|restore 2: the disk as saved (not the original's later write, not restore 1's)|restores never write the original image"
+descs="the guest sees vda (8 MiB) and vdb (1 MiB)|both disks take their notifications through an ioeventfd|the guest reads what L1 wrote|the read-only disk is ro and refuses a write|what the guest wrote and synced is in the image, also after a snapshot|the snapshot keeps both disks as they were|restore 1: the disk as saved (not the original's later write, not restore 1's)|restore 2: the disk as saved (not the original's later write, not restore 1's)|restores never write the original image"
 ok_or_fail() { case_result "thpvm L2 virtio-blk" "$@"; } # ok_or_fail STATUS DESC DIAG...
 case_can_run "thpvm L2 virtio-blk" "$descs" --disk || return 0
 
@@ -32,6 +32,11 @@ fi
 l2_shell_run $name 'echo sizes=$(cat /sys/block/vda/size)/$(cat /sys/block/vdb/size)' '^sizes='
 grep -q '^sizes=16384/2048' "$(l2_log $name)"
 ok_or_fail $? "the guest sees vda (8 MiB) and vdb (1 MiB)" "$(grep -m1 '^sizes=' "$(l2_log $name)")" "$(l2_tail $name 20)"
+
+# the guest's notifications reach the disks' threads inside KVM (ioeventfd), not through exits to thpvm
+st=$(thpvm ctl --raw "$sock" stats 2>/dev/null | grep -o '"disks":\[[^]]*\]')
+[ "$(echo "$st" | grep -o '"ioeventfd":true' | wc -l)" = 2 ]
+ok_or_fail $? "both disks take their notifications through an ioeventfd" "$st"
 
 l2_shell_run $name 'echo read=$(dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null | head -c 11)' '^read='
 grep -q '^read=from-L1-42' "$(l2_log $name)"
