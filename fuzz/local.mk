@@ -5,10 +5,10 @@
 #  - make fuzz builds the targets with clang -fsanitize=fuzzer,address,undefined
 #    (fuzz/fuzz.mk, objects under BUILD/fuzz) and runs each for FUZZ_SECONDS
 #    (fuzz/run.sh); a finding fails it and is left in BUILD/fuzz/findings.
-FUZZ_TARGETS = payload_image linux_kernel ctl_line run_args ctl_args snapshot_state
+FUZZ_TARGETS = payload_image linux_kernel ctl_line run_args ctl_args snapshot_state virtq
 FUZZ_SECONDS = 60
 EXTRA_DIST += fuzz/README.md fuzz/fuzz.h fuzz/fuzz.mk fuzz/run.sh fuzz/corpus fuzz/regress fuzz/ctl_line.dict \
-	fuzz/make-linux-seeds.py
+	fuzz/make-linux-seeds.py fuzz/make-virtq-seeds.py
 
 FUZZ_CORPUS_TESTS = \
 	fuzz/test_corpus_payload_image \
@@ -16,7 +16,8 @@ FUZZ_CORPUS_TESTS = \
 	fuzz/test_corpus_ctl_line \
 	fuzz/test_corpus_run_args \
 	fuzz/test_corpus_ctl_args \
-	fuzz/test_corpus_snapshot_state
+	fuzz/test_corpus_snapshot_state \
+	fuzz/test_corpus_virtq
 UNIT_TESTS += $(FUZZ_CORPUS_TESTS)
 FUZZ_TEST_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/fuzz -DFUZZ_DIR='"$(abs_top_srcdir)/fuzz"'
 fuzz_test_corpus_payload_image_SOURCES = fuzz/corpus_test.c fuzz/fuzz_payload_image.c
@@ -37,6 +38,9 @@ fuzz_test_corpus_ctl_args_LDADD = $(VMM_TEST_LDADD)
 fuzz_test_corpus_snapshot_state_SOURCES = fuzz/corpus_test.c fuzz/fuzz_snapshot_state.c
 fuzz_test_corpus_snapshot_state_CFLAGS = $(FUZZ_TEST_CFLAGS) -DFUZZ_TARGET='"snapshot_state"'
 fuzz_test_corpus_snapshot_state_LDADD = $(VMM_TEST_LDADD)
+fuzz_test_corpus_virtq_SOURCES = fuzz/corpus_test.c fuzz/fuzz_virtq.c
+fuzz_test_corpus_virtq_CFLAGS = $(FUZZ_TEST_CFLAGS) -DFUZZ_TARGET='"virtq"'
+fuzz_test_corpus_virtq_LDADD = $(VMM_TEST_LDADD)
 
 # The targets under libFuzzer: the library and the VMM core once as an archive, each target linked to it.
 FUZZ_CORE_FILES = $(src_libthpvm_la_SOURCES) $(VMM_CORE_SOURCES) vmm/cli/run_opts.c vmm/cli/cmd_ctl.c

@@ -240,6 +240,16 @@ static bool take_requests(struct virtio_blk *b)
 	}
 }
 
+int virtio_blk_serve_now(struct virtio_blk *b, struct virtio_mmio *t)
+{
+	/* no io_uring here: only the chain's synchronous path may run (chain_request, never submit) */
+	if (b->running || !disk_chain_layered(&b->chain))
+		return -EINVAL;
+	b->t = t;
+	take_requests(b);
+	return 0;
+}
+
 static void arm_kick(struct virtio_blk *b)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);

@@ -69,6 +69,16 @@ void virtio_blk_stop(struct virtio_blk *b);
 uint64_t virtio_blk_capacity_sectors(const struct virtio_blk *b);
 
 /*
+ * For a fuzzer or a test that must be deterministic: plays the I/O thread
+ * once on the caller's thread (the thread stopped), taking every request
+ * available on t and answering each before it returns. Only a disk whose
+ * requests are synchronous, one with a layer over its image (opened with
+ * snapshot, or forked); any other disk's I/O needs the thread's io_uring:
+ * -EINVAL. The transport unlocked, as the thread finds it.
+ */
+int virtio_blk_serve_now(struct virtio_blk *b, struct virtio_mmio *t);
+
+/*
  * Fork (disk_chain.h): in the parent before the fork, the I/O thread
  * stopped and, for a writable disk, a copy-on-write layer pushed (the disk
  * as it is now is frozen for parent and children alike); the thread starts
