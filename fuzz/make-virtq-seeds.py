@@ -55,9 +55,10 @@ SEEDS = {
     # a buffer running past the end of RAM, a descriptor past the queue's end
     'rng-buffer-out-of-ram': seed(0, [(0xfff0, 64, WRITE, 0)], [0]),
     'blk-next-past-queue': seed(BLK, [(0x4000, 16, NEXT, 200)], [0], ram=[(0x4000, blk_req(0, 0))]),
-    # rings outside RAM, and more buffers made available than the queue has
+    # rings outside RAM, misaligned, and more buffers made available than the queue has
     'rng-rings-out-of-ram': seed(0, [], [], rings=(0x1fff0, AVAIL, USED)),
     'rng-used-out-of-ram': seed(0, [(0x4000, 64, WRITE, 0)], [0], rings=(DESC, AVAIL, 0xffff_ffff_0000)),
+    'rng-desc-misaligned': seed(0, [(0x4000, 64, WRITE, 0)], [0], rings=(DESC + 8, AVAIL, USED)),
     'blk-too-many-available': seed(BLK, [(0x6000, 1, WRITE, 0)], [0] * 9),
     # registers a driver must not touch: writes after ready, odd sizes, QueueSel past the queues, a
     # notify of a queue the device has not, the configuration read in pieces; then one more request

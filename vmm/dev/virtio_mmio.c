@@ -251,23 +251,34 @@ __attribute__((format(printf, 3, 4))) static int ring_error(struct virtio_mmio *
 	return -EINVAL;
 }
 
-/* The ring's parts in host memory, or NULL when the guest put any of them outside its RAM. */
-static void *ring_part(struct virtio_mmio *t, uint64_t gpa, uint64_t len)
+/* Where the specification puts each part of a split ring (2.7): the loads and stores below rely on it. */
+#define DESC_ALIGN  16u
+#define AVAIL_ALIGN 2u
+#define USED_ALIGN  4u
+
+/*
+ * A ring's part in host memory, or NULL when the guest put it outside its
+ * RAM or not aligned as the specification requires (RAM is page-aligned on
+ * the host too, so an aligned gpa is an aligned pointer: a misaligned one
+ * is undefined in C, and not atomic across cache lines).
+ */
+static void *ring_part(struct virtio_mmio *t, uint64_t gpa, uint64_t len, unsigned align)
 {
-	return t->env.gpa_to_hva(t->env.ctx, gpa, len);
+	return gpa % align ? NULL : t->env.gpa_to_hva(t->env.ctx, gpa, len);
 }
 
 int virtq_pop(struct virtio_mmio *t, unsigned qi, struct virtio_buf *bufs, unsigned max, uint16_t *head)
 {
 	struct virtq *q = &t->q[qi];
-	struct virtq_desc *desc = ring_part(t, q->desc_gpa, (uint64_t)q->num * sizeof(*desc));
-	uint16_t *avail = ring_part(t, q->avail_gpa, 4 + 2ull * q->num);
+	struct virtq_desc *desc = ring_part(t, q->desc_gpa, (uint64_t)q->num * sizeof(*desc), DESC_ALIGN);
+	uint16_t *avail = ring_part(t, q->avail_gpa, 4 + 2ull * q->num, AVAIL_ALIGN);
 	unsigned n = 0;
 	uint16_t idx, i;
 
 	if (!desc || !avail)
-		return ring_error(t, q, "queue %u: its rings lie outside guest RAM (descriptors at 0x%llx)", qi,
-				  (unsigned long long)q->desc_gpa);
+		return ring_error(t, q, "queue %u: its rings lie outside guest RAM or are misaligned (descriptors "
+				  "at 0x%llx, available ring at 0x%llx)", qi, (unsigned long long)q->desc_gpa,
+				  (unsigned long long)q->avail_gpa);
 	idx = __atomic_load_n(&avail[1], __ATOMIC_ACQUIRE);
 	if (idx == q->last_avail)
 		return 0;
@@ -286,7 +297,7 @@ int virtq_pop(struct virtio_mmio *t, unsigned qi, struct virtio_buf *bufs, unsig
 					  n < max ? q->num : max);
 		memcpy(&d, &desc[i], sizeof(d));
 		bufs[n].hva = NULL;
-		if (d.len && !(bufs[n].hva = ring_part(t, d.addr, d.len)))
+		if (d.len && !(bufs[n].hva = t->env.gpa_to_hva(t->env.ctx, d.addr, d.len)))
 			return ring_error(t, q, "queue %u: a buffer at 0x%llx lies outside guest RAM", qi,
 					  (unsigned long long)d.addr);
 		bufs[n].len = d.len;
@@ -308,11 +319,11 @@ void virtq_unpop(struct virtio_mmio *t, unsigned qi)
 void virtq_push(struct virtio_mmio *t, unsigned qi, uint16_t head, uint32_t written)
 {
 	struct virtq *q = &t->q[qi];
-	uint16_t *used = ring_part(t, q->used_gpa, 4 + 8ull * q->num);
+	uint16_t *used = ring_part(t, q->used_gpa, 4 + 8ull * q->num, USED_ALIGN);
 	struct virtq_used_elem e = { .id = head, .len = written };
 
 	if (!used) {
-		ring_error(t, q, "queue %u: its used ring lies outside guest RAM (0x%llx)", qi,
+		ring_error(t, q, "queue %u: its used ring lies outside guest RAM or is misaligned (0x%llx)", qi,
 			   (unsigned long long)q->used_gpa);
 		return;
 	}
@@ -325,7 +336,7 @@ void virtq_push(struct virtio_mmio *t, unsigned qi, uint16_t head, uint32_t writ
 void virtq_notify_driver(struct virtio_mmio *t, unsigned qi)
 {
 	struct virtq *q = &t->q[qi];
-	uint16_t *avail = ring_part(t, q->avail_gpa, 4);
+	uint16_t *avail = ring_part(t, q->avail_gpa, 4, AVAIL_ALIGN);
 
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* our used index before the driver's flags */
 	if (avail && (__atomic_load_n(&avail[0], __ATOMIC_RELAXED) & VIRTQ_AVAIL_F_NO_INTERRUPT))

@@ -8,9 +8,10 @@
  * feature bits, its queues and what a notification does.
  *
  * A guest that breaks the rules of the ring (a descriptor outside its RAM,
- * a loop, a chain longer than the queue) gets what the specification says:
- * the device sets DEVICE_NEEDS_RESET and stops using the queue; the VM goes
- * on, and thpvm says once what the guest did.
+ * a ring not aligned as 2.7 asks, a loop, a chain longer than the queue)
+ * gets what the specification says: the device sets DEVICE_NEEDS_RESET and
+ * stops using the queue; the VM goes on, and thpvm says once what the guest
+ * did.
  */
 #ifndef THPVM_DEV_VIRTIO_MMIO_H
 #define THPVM_DEV_VIRTIO_MMIO_H
