@@ -275,6 +275,9 @@ int virtq_pop(struct virtio_mmio *t, unsigned qi, struct virtio_buf *bufs, unsig
 	unsigned n = 0;
 	uint16_t idx, i;
 
+	/* a device that said it needs a reset takes nothing more until it gets one, whichever queue broke */
+	if (q->broken || (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
+		return 0;
 	if (!desc || !avail)
 		return ring_error(t, q, "queue %u: its rings lie outside guest RAM or are misaligned (descriptors "
 				  "at 0x%llx, available ring at 0x%llx)", qi, (unsigned long long)q->desc_gpa,

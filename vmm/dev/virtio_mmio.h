@@ -159,8 +159,9 @@ struct virtio_buf {
 /*
  * For a device's notify(): takes queue q's next available chain into
  * bufs[0..max). Returns how many buffers it has (and its head in *head),
- * 0 when nothing is available, or -EINVAL when the guest broke the ring
- * (the queue is then marked broken and DEVICE_NEEDS_RESET set).
+ * 0 when nothing is available (nor is anything, once the device needs a
+ * reset), or -EINVAL when the guest broke the ring (the queue is then
+ * marked broken and DEVICE_NEEDS_RESET set).
  */
 int virtq_pop(struct virtio_mmio *t, unsigned q, struct virtio_buf *bufs, unsigned max, uint16_t *head);
 /*
