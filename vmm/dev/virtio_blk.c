@@ -49,6 +49,7 @@ struct virtio_blk {
 	bool running, stopping;
 	int kick_fd;
 	bool kick_attached;         /* the guest's notifications reach kick_fd inside KVM (ioeventfd) */
+	unsigned stop_budget;       /* requests it may still take once stopping */
 	uint64_t kick_value;
 	pthread_t thread;
 	unsigned inflight;
@@ -198,6 +199,16 @@ static bool take_requests(struct virtio_blk *b)
 
 		if (!r)
 			return false;
+		/*
+		 * Stopping: at most a queue's worth more. A hostile guest could
+		 * have its reads write the available index and feed us forever;
+		 * what is left stays available, taken after the resume.
+		 */
+		if (__atomic_load_n(&b->stopping, __ATOMIC_ACQUIRE)) {
+			if (!b->stop_budget)
+				return true;
+			b->stop_budget--;
+		}
 		pthread_mutex_lock(&b->t->lock);
 		n = virtq_live(b->t, BLK_QUEUE) ? virtq_pop(b->t, BLK_QUEUE, bufs, VIRTIO_BLK_SEG_MAX + 2, &head) : 0;
 		pthread_mutex_unlock(&b->t->lock);
@@ -341,6 +352,7 @@ void virtio_blk_stop(struct virtio_blk *b)
 
 	if (!b->running)
 		return;
+	b->stop_budget = VIRTIO_QUEUE_MAX;
 	__atomic_store_n(&b->stopping, true, __ATOMIC_RELEASE);
 	if (write(b->kick_fd, &one, sizeof(one)) < 0) {
 		/* cannot fail: the counter is far from overflowing */
