@@ -88,11 +88,12 @@ LINUX_USER_LINK = $(CC) -nostdlib -nostartfiles -static -no-pie -ffreestanding \
 	-Wl,--build-id=none -Wl,-z,noexecstack
 LINUX_USER_SRCS = $(top_srcdir)/guests/linux-user/rt.S $(top_srcdir)/guests/lib/util.S $(top_srcdir)/guests/lib/chase.S
 LINUX_USER_DEPS = $(LINUX_USER_SRCS) $(PAYLOAD_ABI_H)
-LINUX_USER_BINS = guests/linux-user/tlbbench guests/linux-user/memtest guests/linux-user/selftest
+LINUX_USER_BINS = guests/linux-user/tlbbench guests/linux-user/memtest guests/linux-user/selftest \
+	guests/linux-user/blkbench
 linuxuserdir = $(pkglibdir)/linux-user
 linuxuser_DATA = $(LINUX_USER_BINS)
 CLEANFILES += $(LINUX_USER_BINS)
-EXTRA_DIST += guests/linux-user/rt.S
+EXTRA_DIST += guests/linux-user/rt.S guests/linux-user/blkbench.c
 
 guests/linux-user/tlbbench: $(top_srcdir)/guests/tlbbench.S $(LINUX_USER_DEPS)
 	@$(MKDIR_P) guests/linux-user
@@ -103,6 +104,11 @@ guests/linux-user/memtest: $(top_srcdir)/guests/memtest.S $(LINUX_USER_DEPS)
 guests/linux-user/selftest: $(top_srcdir)/guests/selftest.S $(LINUX_USER_DEPS)
 	@$(MKDIR_P) guests/linux-user
 	$(AM_V_GEN)$(LINUX_USER_LINK) -o $@ $(top_srcdir)/guests/selftest.S $(LINUX_USER_SRCS)
+# blkbench (`thpvm bench blk`'s measuring side, in the guest and on the host): C against Debian's static
+# glibc, none of the host's flags (sanitizers, PIE) on a program that runs in a libc-less guest
+guests/linux-user/blkbench: $(top_srcdir)/guests/linux-user/blkbench.c
+	@$(MKDIR_P) guests/linux-user
+	$(AM_V_GEN)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -o $@ $(top_srcdir)/guests/linux-user/blkbench.c
 # The Linux guest's initramfs carries the payload cores as Linux programs.
 LINUX_GUEST_BINS = $(LINUX_USER_BINS)
 include guests/linux/local.mk

@@ -100,3 +100,39 @@ Test(linux_user, bad_arguments_are_refused)
 	cr_assert(strstr(run(DIR "memtest", "noequals", NULL)->out, "payload: bad argument 'noequals'"));
 	cr_assert_eq(run(DIR "memtest", "mem=4M", "mode=nope", NULL)->status, 2);
 }
+
+/* blkbench (thpvm bench blk's measuring side) on a file: one line, every figure > 0, its writes on the file */
+Test(linux_user, blkbench_measures_a_file_and_writes_it)
+{
+	char path[] = "/var/tmp/thpvm-blkbench-test-XXXXXX", *line;
+	static unsigned char data[4 << 20], back[4 << 20];
+	double iops_r, iops_w, mib_r, mib_w;
+	int fd = mkstemp(path), direct, n;
+	struct proc *p;
+
+	cr_assert_geq(fd, 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + 1);
+	cr_assert_eq(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+	p = run(DIR "blkbench", path, "secs=1", "qd=2", NULL);
+	cr_assert_eq(p->status, 0, "%s", p->out);
+	line = strstr(p->out, "blkbench-result ");
+	cr_assert_not_null(line, "%s", p->out);
+	n = sscanf(line,
+		   "blkbench-result direct=%d size=4194304 secs=1 qd=2 randread_iops=%lf randwrite_iops=%lf "
+		   "seqread_mibs=%lf seqwrite_mibs=%lf\n",
+		   &direct, &iops_r, &iops_w, &mib_r, &mib_w);
+	cr_assert_eq(n, 5, "one line with every figure: %s", p->out);
+	cr_assert(direct == 0 || direct == 1);
+	cr_assert(iops_r > 0 && iops_w > 0 && mib_r > 0 && mib_w > 0, "%s", p->out);
+	/* its writes reached the file (random data over the pattern), which kept its size */
+	cr_assert_eq(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	cr_assert_neq(memcmp(data, back, sizeof(data)), 0, "blkbench wrote nothing");
+	cr_assert_eq(lseek(fd, 0, SEEK_END), (off_t)sizeof(data));
+	close(fd);
+	cr_assert_eq(run(DIR "blkbench", path, "secs=0", NULL)->status, 2);
+	cr_assert_eq(run(DIR "blkbench", path, "qd=65", NULL)->status, 2);
+	cr_assert_eq(run(DIR "blkbench", path, "colour=red", NULL)->status, 2);
+	unlink(path);
+	cr_assert_eq(run(DIR "blkbench", path, NULL)->status, 1, "a missing file");
+}
