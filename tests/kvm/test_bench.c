@@ -16,6 +16,10 @@
  *              the ratios to the baseline are there, and a load leaves
  *              every present extent HUGE where the host gives THP; the
  *              memory-only parts run without KVM too.
+ *   blk        every cell of the table (host, thpvm, QEMU x random read,
+ *              random write, sequential read, sequential write) is a
+ *              number > 0 with its ratio to the host's, where Linux boots;
+ *              elsewhere the host's row, and thpvm's and QEMU's skipped.
  * Each names its host on its first line, and where the CPU is emulated (the
  * lab) says its timings are, so no emulated figure passes for a hardware one.
  */
@@ -24,6 +28,7 @@
 #include <stdlib.h>
 #include "helpers.h"
 #include "kvm_test.h"
+#include "kvm/kvm_host.h"
 
 #define A(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -259,18 +264,93 @@ Test(bench, snapshot_memory_parts_run_without_kvm, .init = setup, .fini = teardo
 	json_decref(j);
 }
 
-/* Bad input: one line, status 2, before any memory or file exists. */
-Test(bench, snapshot_refuses_bad_options_in_one_line)
+/* thpvm bench NAME OPTION VALUE for each of n bad pairs: status 2 and one line on stderr. */
+static void expect_refused(const char *name, const char *const *const *bad, unsigned n)
 {
-	const char *const *const bad[] = { A("--sizes", "63M"), A("--sizes", "65G"), A("--reps", "0"),
-						    A("--parts", "disk,cpu"), A("--dir", "/nonexistent-thpvm") };
 	const struct thpvm_cmd *c;
 
-	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *argv[8] = { "bench", "snapshot", bad[i][0], bad[i][1], NULL };
+	for (unsigned i = 0; i < n; i++) {
+		const char *argv[8] = { "bench", name, bad[i][0], bad[i][1], NULL };
 
 		c = thpvm_cmd_run(argv);
 		cr_assert_eq(c->status, 2, "%s %s: status %d: %s", bad[i][0], bad[i][1], c->status, c->err);
 		cr_assert_eq(strchr(c->err, '\n'), c->err + strlen(c->err) - 1, "more than one line: %s", c->err);
 	}
+}
+
+/* Bad input: one line, status 2, before any memory or file exists. */
+Test(bench, snapshot_refuses_bad_options_in_one_line)
+{
+	const char *const *const bad[] = { A("--sizes", "63M"), A("--sizes", "65G"), A("--reps", "0"),
+						    A("--parts", "disk,cpu"), A("--dir", "/nonexistent-thpvm") };
+
+	expect_refused("snapshot", bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+/* One configuration of bench blk's JSON by name, NULL when missing. */
+static json_t *blk_config(json_t *j, const char *name)
+{
+	size_t i;
+	json_t *cf;
+
+	json_array_foreach(json_object_get(j, "configs"), i, cf)
+		if (!strcmp(json_string_value(json_object_get(cf, "config")), name))
+			return cf;
+	return NULL;
+}
+
+/*
+ * bench blk, one short repetition without warm-up on a 16 MiB image: the
+ * table's shape. Where Linux boots (the lab) the guest recipe (guests/linux,
+ * with blkbench in its initramfs) runs under thpvm and under QEMU; every
+ * figure and ratio is there and > 0, never a timing compared.
+ */
+Test(bench, blk_measures_the_host_thpvm_and_qemu_on_one_image, .init = setup, .fini = teardown)
+{
+	static const char *const metrics[] = { "randread_iops", "randwrite_iops", "seqread_mibs", "seqwrite_mibs" };
+	static const char *const configs[] = { "host", "thpvm", "qemu" };
+	const char *guest = THPVM_BUILD_DIR "/guests/linux";
+	const struct thpvm_cmd *c;
+	struct kvm_host h;
+	bool boots;
+	json_t *j;
+
+	kvm_host_detect(&h);
+	boots = kvm_host_boots_linux(&h);
+	if (boots && access(THPVM_BUILD_DIR "/guests/linux/initramfs.cpio", R_OK))
+		cr_skip_test("no Linux guest in %s (make linux-guest)", guest);
+	j = bench("blk", A("--size", "16M", "--secs", "1", "--reps", "1", "--warmup", "0", "--guest-dir", guest), true, &c);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "bench")), "blk");
+	for (unsigned k = 0; k < 3; k++) {
+		json_t *cf = blk_config(j, configs[k]), *med, *ratio;
+		char row[16];
+
+		cr_assert_not_null(cf, "no %s configuration", configs[k]);
+		snprintf(row, sizeof(row), "\n%-6s ", configs[k]);
+		cr_assert(strstr(c->out, row), "no %s row: %s", configs[k], c->out);
+		if (k && !boots) {
+			cr_assert(json_is_string(json_object_get(cf, "skipped")), "%s ran where Linux cannot boot", configs[k]);
+			continue;
+		}
+		cr_assert_null(json_object_get(cf, "skipped"), "%s skipped: %s", configs[k],
+			       json_string_value(json_object_get(cf, "skipped")));
+		cr_assert_eq(json_array_size(json_object_get(cf, "samples")), 1);
+		med = json_object_get(cf, "median");
+		ratio = json_object_get(cf, "ratio_to_host");
+		for (unsigned m = 0; m < 4; m++) {
+			cr_assert_gt(json_real_value(json_object_get(med, metrics[m])), 0, "%s %s", configs[k], metrics[m]);
+			cr_assert_gt(json_real_value(json_object_get(ratio, metrics[m])), 0, "%s %s ratio", configs[k],
+				     metrics[m]);
+		}
+	}
+	json_decref(j);
+}
+
+/* Bad input: one line, status 2. */
+Test(bench, blk_refuses_bad_options_in_one_line)
+{
+	const char *const *const bad[] = { A("--size", "15M"), A("--size", "17.5M"), A("--reps", "0"), A("--qd", "65"),
+					    A("--warmup", "2"), A("--blkbench", "/nonexistent-thpvm") };
+
+	expect_refused("blk", bad, sizeof(bad) / sizeof(bad[0]));
 }

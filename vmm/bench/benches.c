@@ -8,6 +8,7 @@ extern const struct bench bench_collapse_mem;
 extern const struct bench bench_fork;
 extern const struct bench bench_collapse;
 extern const struct bench bench_snapshot;
+extern const struct bench bench_blk;
 
 const struct bench *const benches[] = {
 	&bench_coverage,
@@ -16,5 +17,6 @@ const struct bench *const benches[] = {
 	&bench_fork,
 	&bench_collapse,
 	&bench_snapshot,
+	&bench_blk,
 	NULL,
 };
