@@ -2,6 +2,8 @@
 # SVM+NPT, KVM inside it, the cases in tests/lab/cases/ run there.
 #   make check-lab   the cases, TAP on stdout, log in tests/lab/lab.log
 #   make bench-lab   L2 boot time to the init marker (docs/benchmarks.md)
+#   make bench-blk-lab  thpvm bench blk in L1: disk IOPS/throughput, host (L1), thpvm, QEMU
+#                    (LAB_BENCH_BLK_ARGS: its options, default "--size 64M --secs 2 --reps 3")
 # LAB_FLAGS passes options to tests/lab/run.sh (e.g. LAB_FLAGS="--cases '1*'").
 LAB_FILES = \
 	tests/lab/run.sh \
@@ -28,12 +30,15 @@ LAB_RUN = $(top_srcdir)/tests/lab/run.sh --builddir $(abs_top_builddir) \
 	--thpvm $(abs_top_builddir)/vmm/thpvm$(EXEEXT)
 
 LAB_BENCH_REPS = 5
+LAB_BENCH_BLK_ARGS = --size 64M --secs 2 --reps 3
 
 check-lab: linux-guest vmm/thpvm$(EXEEXT)
 	$(LAB_RUN) $(LAB_FLAGS)
 bench-lab: linux-guest vmm/thpvm$(EXEEXT)
 	$(LAB_RUN) --bench-boot $(LAB_BENCH_REPS) $(LAB_FLAGS)
-.PHONY: check-lab bench-lab
+bench-blk-lab: linux-guest vmm/thpvm$(EXEEXT)
+	$(LAB_RUN) --bench-blk "$(LAB_BENCH_BLK_ARGS)" $(LAB_FLAGS)
+.PHONY: check-lab bench-lab bench-blk-lab
 
 # make check runs the KVM suite (tests/kvm/) inside the lab too, whatever the
 # host has: one TESTS entry per L1 kernel, each a .lab file that

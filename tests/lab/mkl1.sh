@@ -13,6 +13,7 @@
 #   a libtool wrapper script whose real binary is in .libs/ next to it (then
 #   the build tree's .libs/ directories provide libthpvm); the payload
 #   guests next to it (its tree's guests/*.bin) go to /lab/payloads.
+#   Its tree's Linux user programs (guests/linux-user: blkbench) go to /lab/linux-user.
 # --builddir DIR --test PATH...: the KVM suite. Each Criterion test binary
 #   PATH (in DIR) lands at the same absolute path in L1, with its libraries,
 #   and so do what the tests open there: DIR/vmm/thpvm, the payloads
@@ -110,6 +111,8 @@ if [ -n "$thpvm" ]; then
 	# its payload guests, for /usr/bin/thpvm (L1's init sets THPVM_PAYLOAD_DIR)
 	mkdir -p "$root/lab/payloads"
 	if ls "$tree"/guests/*.bin > /dev/null 2>&1; then cp "$tree"/guests/*.bin "$root/lab/payloads/"; fi
+	# its Linux user programs (blkbench: thpvm bench blk's host side)
+	if [ -d "$tree/guests/linux-user" ]; then cp -r "$tree/guests/linux-user" "$root/lab/"; fi
 fi
 
 cp "$l1"/modules/*.ko "$l1/modules/load-order" "$root/lib/modules/"
@@ -152,6 +155,7 @@ fi
 cp "$here/l1/init" "$root/init"
 cp "$here/l1/lib.sh" "$here/l1/runner.sh" "$here/l1/suite.sh" "$here/l1/bench-boot.sh" "$root/lab/"
 printf '%s\n' "${LAB_DEMO_ARGS:-}" > "$root/lab/demo-args"
+printf '%s\n' "${LAB_BENCH_BLK_ARGS:-}" > "$root/lab/bench-blk-args"
 cp "$here"/cases/*.sh "$root/lab/cases/"
 chmod 755 "$root/init" "$root"/lab/*.sh
 

@@ -4,7 +4,8 @@
 # benchmark inside it.
 #   tests/lab/run.sh [--builddir DIR] [--l1 KERNEL_DIR] [--l2 GUEST_DIR]...
 #                    [--thpvm PATH|--no-thpvm] [--memory MIB] [--timeout SECS]
-#                    [--cases GLOB | --suite TEST... | --demo [ARGS] | --bench-boot [REPS] | --shell]
+#                    [--cases GLOB | --suite TEST... | --demo [ARGS] | --bench-boot [REPS] |
+#                     --bench-blk [ARGS] | --shell]
 # --builddir  the thpvm build directory (default: ./build of the source tree);
 #             the Linux guests come from DIR/guests/linux* (built here when
 #             missing), the log goes to DIR/tests/lab/NAME.log
@@ -15,7 +16,7 @@
 # --thpvm     thpvm binary to test in L1 (default DIR/vmm/thpvm when it exists)
 # --memory    L1's RAM in MiB (default 6144; 128 MiB of it a hugetlb pool)
 # --timeout   hard limit for one L1 run (default 600 s; --suite 2400 s,
-#             --bench-boot 120 + 160 per repetition; QEMU is killed)
+#             --bench-boot 120 + 160 per repetition, --bench-blk 2400 s; QEMU is killed)
 # --cases     run only tests/lab/cases/GLOB.sh
 # --suite     run these Criterion test binaries (build-tree paths) in L1, with
 #             the build tree's payloads and thpvm at the same paths; prints one
@@ -25,6 +26,10 @@
 #             where /dev/kvm is not usable)
 # --bench-boot  L2 boot time to the init marker instead of the cases,
 #             REPS (default 5) runs per configuration
+# --bench-blk thpvm bench blk in L1 (host = L1, thpvm and QEMU on the same
+#             image in L1's memory, the guest /guest), ARGS one word of more
+#             options (default "--size 64M --secs 2 --reps 3"); its output on
+#             stdout, timings emulated (ratios within the run only)
 # --shell     an interactive L1 shell (Ctrl-A x quits QEMU)
 # --name      names the log and the L1 initramfs (default: lab)
 # Environment: LAB_TIME_SCALE (default 6) multiplies the tests' time limits
@@ -61,12 +66,19 @@ while [ $# -gt 0 ]; do
 		--bench-boot)
 			mode=bench bench=5
 			if [ $# -gt 1 ] && [[ $2 =~ ^[0-9]+$ ]]; then bench=$2; shift; fi ;;
+		--bench-blk)
+			mode=benchblk
+			export LAB_BENCH_BLK_ARGS="--size 64M --secs 2 --reps 3"
+			if [ $# -gt 1 ] && ! [[ $2 =~ ^--(builddir|l1|l2|thpvm|no-thpvm|memory|timeout|cases|suite|demo|bench-boot|bench-blk|shell|name|help)$ ]]; then
+				LAB_BENCH_BLK_ARGS=$2
+				shift
+			fi ;;
 		--shell) mode=shell shell=1 ;;
 		--demo)
 			# ARGS is one word that may itself start with "--" ("--memory
 			# 256M", as thpvm demo passes it): anything but one of our options
 			mode=demo
-			if [ $# -gt 1 ] && ! [[ $2 =~ ^--(builddir|l1|l2|thpvm|no-thpvm|memory|timeout|cases|suite|demo|bench-boot|shell|name|help)$ ]]; then
+			if [ $# -gt 1 ] && ! [[ $2 =~ ^--(builddir|l1|l2|thpvm|no-thpvm|memory|timeout|cases|suite|demo|bench-boot|bench-blk|shell|name|help)$ ]]; then
 				export LAB_DEMO_ARGS=$2
 				shift
 			fi ;;
@@ -78,7 +90,7 @@ done
 if [ -z "$timeout" ]; then # up to 4 configurations x 40 s per boot when benchmarking
 	case $mode in
 		bench) timeout=$((120 + bench * 4 * 40)) ;;
-		suite) timeout=2400 ;;
+		suite|benchblk) timeout=2400 ;;
 		*) timeout=600 ;;
 	esac
 fi
@@ -134,6 +146,7 @@ case $mode in
 	bench) append="$append lab.bench=$bench" ;;
 	suite) append="$append lab.suite=1" ;;
 	demo) append="$append lab.demo=1" ;;
+	benchblk) append="$append lab.benchblk=1" ;;
 	*) append="$append lab.cases=$cases" ;;
 esac
 # -cpu max exposes SVM with NPT to L1; the debug-exit port carries L1's result
