@@ -422,8 +422,9 @@ static int prepare(struct ctx *c)
 		c->o.guest_dir = getenv("THPVM_LINUX_GUEST_DIR");
 	if (!c->o.guest_dir)
 		c->o.guest_dir = THPVM_LINUX_GUEST_DIR_DEFAULT;
+	/* $TMPDIR, else /var/tmp (a disk, usually), else /tmp (the lab's L1 has no /var/tmp) */
 	if (!c->o.dir)
-		c->o.dir = tmp && *tmp ? tmp : "/var/tmp";
+		c->o.dir = tmp && *tmp ? tmp : !access("/var/tmp", W_OK | X_OK) ? "/var/tmp" : "/tmp";
 	snprintf(c->kernel, sizeof(c->kernel), "%s/vmlinux", c->o.guest_dir);
 	snprintf(c->initrd, sizeof(c->initrd), "%s/initramfs.cpio", c->o.guest_dir);
 	/* the guest recipe's programs sit beside it in the build tree (guests/linux-user) */
