@@ -24,7 +24,8 @@ LAB_FILES = \
 	tests/lab/cases/23-thpvm-bad-kernel.sh \
 	tests/lab/cases/24-thpvm-demo.sh \
 	tests/lab/cases/25-thpvm-fork.sh \
-	tests/lab/cases/26-thpvm-snapshot.sh
+	tests/lab/cases/26-thpvm-snapshot.sh \
+	tests/lab/cases/32-thpvm-bench-blk.sh
 EXTRA_DIST += $(LAB_FILES)
 LAB_RUN = $(top_srcdir)/tests/lab/run.sh --builddir $(abs_top_builddir) \
 	--thpvm $(abs_top_builddir)/vmm/thpvm$(EXEEXT)
