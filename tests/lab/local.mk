@@ -25,6 +25,11 @@ LAB_FILES = \
 	tests/lab/cases/24-thpvm-demo.sh \
 	tests/lab/cases/25-thpvm-fork.sh \
 	tests/lab/cases/26-thpvm-snapshot.sh \
+	tests/lab/cases/27-thpvm-virtio-rng.sh \
+	tests/lab/cases/28-thpvm-virtio-blk.sh \
+	tests/lab/cases/29-thpvm-rootfs.sh \
+	tests/lab/cases/30-thpvm-virtio-net.sh \
+	tests/lab/cases/31-thpvm-disk-fork.sh \
 	tests/lab/cases/32-thpvm-bench-blk.sh
 EXTRA_DIST += $(LAB_FILES)
 LAB_RUN = $(top_srcdir)/tests/lab/run.sh --builddir $(abs_top_builddir) \
