@@ -25,8 +25,9 @@
 #define HDR_GPA      0x20000u       /* request headers, 16 bytes each */
 #define STATUS_GPA   0x30000u       /* status bytes, one each */
 #define DATA_GPA     0x40000u       /* data, 4 KiB each request */
-#define FEATURES     ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BLK_F_SEG_MAX) | \
+#define FEATURES_RO  ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BLK_F_SEG_MAX) | \
 		      (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH))
+#define FEATURES     (FEATURES_RO | (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES))
 
 static char disk_path[256];
 
@@ -62,7 +63,7 @@ static void disk_up(struct disk *d, bool readonly)
 	cr_assert_eq(virtio_blk_open(&cfg, &d->b), 0, "%s", vmm_last_error());
 	vg_init(&d->g, virtio_blk_ops(d->b), d->b);
 	cr_assert_eq(virtio_blk_start(d->b, &d->g.t), 0, "%s", vmm_last_error());
-	vg_driver_up(&d->g, FEATURES | (readonly ? 1ull << VIRTIO_BLK_F_RO : 0));
+	vg_driver_up(&d->g, readonly ? FEATURES_RO | (1ull << VIRTIO_BLK_F_RO) : FEATURES);
 	cr_assert_neq(vg_rd(&d->g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
 }
 
@@ -140,7 +141,7 @@ Test(virtio_blk, identifies_with_its_capacity_and_features)
 	cr_expect_eq(vg_rd(&d.g, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
 	vg_wr(&d.g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
 	v = vg_rd(&d.g, VIRTIO_MMIO_DEVICE_FEATURES);
-	cr_expect_eq(v, (uint32_t)FEATURES, "SEG_MAX, BLK_SIZE, FLUSH; not RO");
+	cr_expect_eq(v, (uint32_t)FEATURES, "SEG_MAX, BLK_SIZE, FLUSH, DISCARD, WRITE_ZEROES; not RO");
 	cr_assert_eq(virtio_mmio_access(&d.g.t, VIRTIO_MMIO_CONFIG, false, (uint8_t *)&cap, 8), 0);
 	cr_expect_eq(cap, DISK_SECTORS);
 	cr_assert_eq(virtio_mmio_access(&d.g.t, VIRTIO_MMIO_CONFIG + 20, false, (uint8_t *)&v, 4), 0);
@@ -183,11 +184,60 @@ Test(virtio_blk, serial_unsupported_and_past_the_end)
 	cr_expect_eq(one(&d, VIRTIO_BLK_T_GET_ID, 0, 20, &len), VIRTIO_BLK_S_OK);
 	cr_expect_eq(len, 21);
 	cr_expect_eq(strncmp((char *)data(&d, 0), strrchr(disk_path, '/') + 1, 20), 0, "the serial is the image's name");
-	cr_expect_eq(one(&d, 11 /* DISCARD: not offered */, 0, 16, &len), VIRTIO_BLK_S_UNSUPP);
+	cr_expect_eq(one(&d, 12 /* no such type */, 0, 16, &len), VIRTIO_BLK_S_UNSUPP);
 	cr_expect_eq(one(&d, VIRTIO_BLK_T_IN, DISK_SECTORS, 512, &len), VIRTIO_BLK_S_IOERR, "past the end");
 	cr_expect_eq(one(&d, VIRTIO_BLK_T_OUT, DISK_SECTORS - 1, 1024, &len), VIRTIO_BLK_S_IOERR, "across the end");
 	cr_expect_eq(one(&d, VIRTIO_BLK_T_OUT, UINT64_MAX / 512, 512, &len), VIRTIO_BLK_S_IOERR, "a sector that wraps");
 	cr_expect_eq(one(&d, VIRTIO_BLK_T_IN, 0, 100, &len), VIRTIO_BLK_S_IOERR, "not whole sectors");
+	disk_down(&d);
+}
+
+/* One {sector, num_sectors, flags} segment as a request's data. */
+static uint8_t zero_request(struct disk *d, uint32_t type, uint64_t sector, uint32_t num, uint32_t flags)
+{
+	uint32_t len;
+
+	memcpy(data(d, 0), &sector, 8);
+	memcpy(data(d, 0) + 8, &num, 4);
+	memcpy(data(d, 0) + 12, &flags, 4);
+	return one(d, type, 0, 16, &len);
+}
+
+Test(virtio_blk, discard_and_write_zeroes_read_back_as_zeros)
+{
+	uint8_t back[4096], zero[4096] = { 0 };
+	struct disk d;
+	uint32_t len;
+
+	make_disk(DISK_SECTORS * 512ull);
+	disk_up(&d, false);
+	memset(data(&d, 0), 0x77, 4096);
+	cr_assert_eq(one(&d, VIRTIO_BLK_T_OUT, 16, 4096, &len), VIRTIO_BLK_S_OK);
+	memset(data(&d, 0), 0x77, 4096);
+	cr_assert_eq(one(&d, VIRTIO_BLK_T_OUT, 24, 4096, &len), VIRTIO_BLK_S_OK);
+	cr_expect_eq(zero_request(&d, VIRTIO_BLK_T_WRITE_ZEROES, 16, 8, 0), VIRTIO_BLK_S_OK);
+	cr_expect_eq(zero_request(&d, VIRTIO_BLK_T_DISCARD, 24, 8, 0), VIRTIO_BLK_S_OK);
+	file_read(16 * 512, back, sizeof(back));
+	cr_expect_eq(memcmp(back, zero, 4096), 0, "write-zeroes: zeros in the image");
+	file_read(24 * 512, back, sizeof(back));
+	cr_expect_eq(memcmp(back, zero, 4096), 0, "a discard punched a hole: zeros");
+	cr_expect_eq(one(&d, VIRTIO_BLK_T_IN, 16, 4096, &len), VIRTIO_BLK_S_OK);
+	cr_expect(vg_all_zero(data(&d, 0), 4096), "and the guest reads zeros");
+	cr_expect_eq(zero_request(&d, VIRTIO_BLK_T_WRITE_ZEROES, DISK_SECTORS - 4, 8, 0), VIRTIO_BLK_S_IOERR, "past the end");
+	cr_expect_eq(zero_request(&d, VIRTIO_BLK_T_DISCARD, 0, 8, 1), VIRTIO_BLK_S_IOERR, "unmap is write-zeroes' flag");
+	cr_expect_eq(zero_request(&d, VIRTIO_BLK_T_WRITE_ZEROES, 0, 0, 0), VIRTIO_BLK_S_IOERR, "no sectors");
+	cr_expect_eq(one(&d, VIRTIO_BLK_T_DISCARD, 0, 32, &len), VIRTIO_BLK_S_UNSUPP, "two segments: one at most");
+
+	/* forked: zeros through the layers, the image under them untouched */
+	memset(data(&d, 0), 0x55, 4096);
+	cr_assert_eq(one(&d, VIRTIO_BLK_T_OUT, 40, 4096, &len), VIRTIO_BLK_S_OK);
+	cr_assert_eq(virtio_blk_fork_prepare(d.b), 0);
+	cr_assert_eq(virtio_blk_start(d.b, &d.g.t), 0);
+	cr_expect_eq(zero_request(&d, VIRTIO_BLK_T_WRITE_ZEROES, 40, 8, 1), VIRTIO_BLK_S_OK);
+	cr_expect_eq(one(&d, VIRTIO_BLK_T_IN, 40, 4096, &len), VIRTIO_BLK_S_OK);
+	cr_expect(vg_all_zero(data(&d, 0), 4096), "the guest reads zeros");
+	file_read(40 * 512, back, sizeof(back));
+	cr_expect_eq(back[0], 0x55, "the image under the layer keeps its bytes");
 	disk_down(&d);
 }
 
@@ -208,6 +258,9 @@ Test(virtio_blk, a_readonly_disk_refuses_writes_and_says_so)
 	file_read(0, after, sizeof(after));
 	cr_expect_eq(memcmp(before, after, 512), 0, "the image is unchanged");
 	cr_expect_eq(one(&d, VIRTIO_BLK_T_IN, 0, 512, &len), VIRTIO_BLK_S_OK, "reads work");
+	cr_expect_eq(v & (1u << VIRTIO_BLK_F_DISCARD), 0, "no discard offered");
+	memset(data(&d, 0), 0, 16);
+	cr_expect_eq(one(&d, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, &len), VIRTIO_BLK_S_IOERR, "nor write-zeroes taken");
 	disk_down(&d);
 }
 

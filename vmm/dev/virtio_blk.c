@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/falloc.h>
 #include "virtio_blk.h"
 #include "disk_chain.h"
 #include "util/error.h"
@@ -80,9 +81,18 @@ static void blk_config_read(struct virtio_mmio *t, uint32_t offset, uint8_t *dat
 	uint8_t cfg[64] = { 0 };
 	uint32_t seg_max = VIRTIO_BLK_SEG_MAX, blk_size = VIRTIO_BLK_SECTOR;
 
+	uint32_t zero_max = VIRTIO_BLK_ZERO_MAX_SECTORS, one = 1, align = 8;
+
 	memcpy(cfg, &b->capacity_sectors, 8);
 	memcpy(cfg + 12, &seg_max, 4);
 	memcpy(cfg + 20, &blk_size, 4);
+	/* discard and write-zeroes: one segment a request, 4 KiB aligned, a zeroed range may be unmapped */
+	memcpy(cfg + 36, &zero_max, 4);
+	memcpy(cfg + 40, &one, 4);
+	memcpy(cfg + 44, &align, 4);
+	memcpy(cfg + 48, &zero_max, 4);
+	memcpy(cfg + 52, &one, 4);
+	cfg[56] = 1;
 	if (offset < sizeof(cfg))
 		memcpy(data, cfg + offset, len < sizeof(cfg) - offset ? len : sizeof(cfg) - offset);
 }
@@ -181,6 +191,58 @@ static void chain_request(struct virtio_blk *b, struct blk_req *r)
 		complete(b, r, VIRTIO_BLK_S_OK, r->type == VIRTIO_BLK_T_IN ? r->data_bytes : 0);
 }
 
+/* n zero bytes at off through the chain, or into the image itself (when fallocate cannot). */
+static int write_zeroes(struct virtio_blk *b, uint64_t off, uint64_t n)
+{
+	static const uint8_t zeros[64 << 10];
+
+	while (n) {
+		uint64_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+		struct iovec v = { .iov_base = (void *)zeros, .iov_len = k };
+		int64_t done = disk_chain_layered(&b->chain) ? disk_chain_writev(&b->chain, &v, 1, off)
+							     : pwrite(b->fd, zeros, k, (off_t)off);
+
+		if (done <= 0)
+			return -EIO;
+		off += (uint64_t)done;
+		n -= (uint64_t)done;
+	}
+	return 0;
+}
+
+/*
+ * DISCARD and WRITE_ZEROES, one segment {sector, num_sectors, flags}: the
+ * image's range punched (a hole reads as zeros) or zeroed by the file
+ * system where it can; written with zeros through the chain when the disk
+ * has layers (the image under them is never written) or fallocate cannot.
+ * A discard may read back as anything: zeros are one such thing.
+ */
+static uint8_t discard_or_zero(struct virtio_blk *b, struct blk_req *r)
+{
+	uint64_t sector, off, len;
+	uint32_t num, flags;
+	int mode;
+
+	if (b->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (r->nr_iov != 1 || r->iov[0].iov_len != 16)
+		return VIRTIO_BLK_S_UNSUPP; /* one segment a request (max_*_seg), as the configuration says */
+	memcpy(&sector, r->iov[0].iov_base, 8);
+	memcpy(&num, (uint8_t *)r->iov[0].iov_base + 8, 4);
+	memcpy(&flags, (uint8_t *)r->iov[0].iov_base + 12, 4);
+	if (!num || num > VIRTIO_BLK_ZERO_MAX_SECTORS || sector > b->capacity_sectors ||
+	    num > b->capacity_sectors - sector || (flags & ~1u) || (r->type == VIRTIO_BLK_T_DISCARD && flags))
+		return VIRTIO_BLK_S_IOERR;
+	off = sector * VIRTIO_BLK_SECTOR;
+	len = (uint64_t)num * VIRTIO_BLK_SECTOR;
+	if (!disk_chain_layered(&b->chain)) {
+		mode = r->type == VIRTIO_BLK_T_DISCARD || (flags & 1) ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE;
+		if (!fallocate(b->fd, mode | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
+			return VIRTIO_BLK_S_OK;
+	}
+	return write_zeroes(b, off, len) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
 /*
  * Takes every available request: submits the I/O, answers the rest at once.
  * Returns whether the queue is empty now (false: every slot is busy, the
@@ -240,6 +302,8 @@ static bool take_requests(struct virtio_blk *b)
 			complete(b, r, VIRTIO_BLK_S_OK, done);
 		} else if (r->type == VIRTIO_BLK_T_OUT && b->readonly) {
 			complete(b, r, VIRTIO_BLK_S_IOERR, 0);
+		} else if (r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES) {
+			complete(b, r, discard_or_zero(b, r), 0);
 		} else if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_FLUSH) &&
 			   disk_chain_layered(&b->chain)) {
 			chain_request(b, r);
@@ -425,8 +489,9 @@ int virtio_blk_open(const struct virtio_blk_config *cfg, struct virtio_blk **out
 	memcpy(b->id, base, strlen(base) < sizeof(b->id) ? strlen(base) : sizeof(b->id));
 	b->ops = (struct virtio_device_ops){
 		.device_id = VIRTIO_ID_BLOCK,
-		.features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-			    (1ull << VIRTIO_BLK_F_FLUSH) | (cfg->readonly ? 1ull << VIRTIO_BLK_F_RO : 0),
+		.features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
+			    (cfg->readonly ? 1ull << VIRTIO_BLK_F_RO
+					   : (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES)),
 		.nr_queues = 1,
 		.notify = blk_notify,
 		.config_read = blk_config_read,

@@ -31,6 +31,8 @@
 #define VIRTIO_BLK_T_OUT    1u
 #define VIRTIO_BLK_T_FLUSH  4u
 #define VIRTIO_BLK_T_GET_ID 8u
+#define VIRTIO_BLK_T_DISCARD 11u
+#define VIRTIO_BLK_T_WRITE_ZEROES 13u
 #define VIRTIO_BLK_S_OK     0u
 #define VIRTIO_BLK_S_IOERR  1u
 #define VIRTIO_BLK_S_UNSUPP 2u
@@ -40,6 +42,9 @@
 #define VIRTIO_BLK_F_RO       5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH    9
+#define VIRTIO_BLK_F_DISCARD  13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+#define VIRTIO_BLK_ZERO_MAX_SECTORS (1u << 22) /* a discard or write-zeroes segment: 2 GiB at most */
 
 struct virtio_blk;
 
