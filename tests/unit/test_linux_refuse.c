@@ -259,7 +259,8 @@ Test(linux_refuse, ram_not_starting_at_zero)
 REFUSE(plain_elf_without_the_pvh_note, elf, ENOEXEC, LINUX_LOAD_ELF_NO_PVH, "no PVH entry note",
 	   s.pvh_note = false; s.other_notes = true)
 REFUSE(elf_without_any_note, elf, ENOEXEC, LINUX_LOAD_ELF_NO_PVH, "CONFIG_PVH", s.pvh_note = false)
-REFUSE(elf32_file, elf, ENOEXEC, LINUX_LOAD_ELF_BAD, "x86-64", s.elf_class = ELFCLASS32)
+/* an ELF32 is taken for a multiboot kernel: without a multiboot header it is neither */
+REFUSE(elf32_file, elf, ENOEXEC, LINUX_LOAD_MB_BAD_HEADER, "no multiboot header", s.elf_class = ELFCLASS32)
 REFUSE(elf_for_another_machine, elf, ENOEXEC, LINUX_LOAD_ELF_BAD, "machine 183", s.machine = EM_AARCH64)
 REFUSE_CUT(elf_truncated_in_its_header, elf, 40, "ELF header")
 REFUSE_CUT(elf_truncated_in_a_segment, elf, -4096, "truncated")

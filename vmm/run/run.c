@@ -335,14 +335,12 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 	unsigned done;
 	int status, ret;
 
-	for (done = 0; done < NR_RUN_STEPS; done++) {
-		if (run_steps[done].init(&r)) {
-			cli_error("%s: %s", o->guest.cmd, vmm_last_error());
-			/* the failed step's exit too: it takes whatever its init got before failing */
-			unwind(&r, done + 1);
-			return run_steps[done].fail_status;
-		}
-	}
+	/*
+	 * Signals are ours from the start: one while the machine is built (a
+	 * long prefault, a big restore) ends the run cleanly after the step it
+	 * came in, socket removed and all, with the status a run stopped by it
+	 * gets, not by the default action halfway through.
+	 */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -353,6 +351,21 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 	/* a reader of the guest's output that goes away loses the output; thpvm goes on and ends normally */
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, &old_pipe);
+	for (done = 0; done < NR_RUN_STEPS; done++) {
+		if (run_steps[done].init(&r)) {
+			cli_error("%s: %s", o->guest.cmd, vmm_last_error());
+			/* the failed step's exit too: it takes whatever its init got before failing */
+			status = run_steps[done].fail_status;
+			done++;
+			goto unwind;
+		}
+		if (interrupted) {
+			cli_error("interrupted by a signal while the machine was being built");
+			status = VM_STATUS_INTERRUPTED;
+			done++;
+			goto unwind;
+		}
+	}
 	if (r.ops->start)
 		r.ops->start(r.machine, &r.guest, o->timeout_ns);
 	if (!(ret = vm_start(r.vm)) && r.ops->started)
@@ -367,14 +380,15 @@ int run_guest(const struct run_opts *o, void (*after)(struct vm *vm, void *arg),
 	} else {
 		status = report_exit(&r, r.vm);
 	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
 	if (after)
 		after(r.vm, arg);
 	if (write_stats(r.vm, o) && !status)
 		status = 1;
+unwind:
 	unwind(&r, done);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	return status;
 }
