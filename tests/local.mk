@@ -113,7 +113,8 @@ CTL_TESTS = \
 	tests/unit/test_ctl_protocol \
 	tests/unit/test_ctl_socket \
 	tests/unit/test_ctl_fork \
-	tests/unit/test_ctl_cli
+	tests/unit/test_ctl_cli \
+	tests/unit/test_ctl_events
 # appended to UNIT_TESTS: built, run by check, check-unit and check-sanitized
 UNIT_TESTS += $(CTL_TESTS)
 CTL_TEST_SOURCES = tests/lib/ctl_helpers.c tests/lib/ctl_helpers.h $(VMM_CTL_SOURCES)
@@ -131,6 +132,9 @@ tests_unit_test_ctl_fork_LDADD = $(TEST_LDADD)
 tests_unit_test_ctl_cli_SOURCES = tests/unit/test_ctl_cli.c $(CTL_TEST_SOURCES)
 tests_unit_test_ctl_cli_CFLAGS = $(CTL_TEST_CFLAGS)
 tests_unit_test_ctl_cli_LDADD = $(TEST_LDADD)
+tests_unit_test_ctl_events_SOURCES = tests/unit/test_ctl_events.c $(CTL_TEST_SOURCES)
+tests_unit_test_ctl_events_CFLAGS = $(CTL_TEST_CFLAGS)
+tests_unit_test_ctl_events_LDADD = $(TEST_LDADD)
 # The VM's commands as their owners declare them (suite ctl_commands): links the VMM core, where they live
 UNIT_TESTS += tests/unit/test_ctl_commands
 tests_unit_test_ctl_commands_SOURCES = tests/unit/test_ctl_commands.c tests/lib/ctl_helpers.c \
@@ -339,7 +343,7 @@ tests_kvm_test_fork_api_LDADD = $(VMM_TEST_LDADD)
 KVM_TESTS += tests/kvm/test_snapshot
 tests_kvm_test_snapshot_SOURCES = tests/kvm/test_snapshot.c $(COLLAPSE_VM_TEST_SOURCES)
 tests_kvm_test_snapshot_CFLAGS = $(VMM_TEST_CFLAGS)
-tests_kvm_test_snapshot_LDADD = $(VMM_TEST_LDADD)
+tests_kvm_test_snapshot_LDADD = $(VMM_TEST_LDADD) -lutil
 # The collapse thread across a real snapshot-fork (the built thpvm, its control sockets)
 KVM_TESTS += tests/kvm/test_collapse_vm_fork
 tests_kvm_test_collapse_vm_fork_SOURCES = tests/kvm/test_collapse_vm_fork.c $(KVM_TEST_SOURCES)

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pty.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -411,6 +412,60 @@ Test(snapshot, ctl_snapshot_and_run_restore_carry_a_guest_into_another_process)
 	cr_assert_eq(waitpid(vmm_pids[1], &st, 0), vmm_pids[1]);
 	vmm_pids[1] = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the restored thpvm: status 0x%x", st);
+}
+
+/*
+ * `thpvm snapshot SOCK DIR` on a terminal shows the VMM's progress lines
+ * (event lines before the reply, docs/ctl.md): one per memory file at its
+ * end at least, the file named as it will be once in place; the reply is
+ * still the one JSON result on stdout. Off a terminal (thpvm_ctl's pipes)
+ * the client asks for no events and prints none, and the VMM's own stderr,
+ * a file, gets no line either way.
+ */
+Test(snapshot, the_snapshot_client_on_a_terminal_shows_the_vmms_progress_lines)
+{
+	char want[256], snap2[160], got[4096] = "", out[4096] = "", vmm_err[8192] = "";
+	int master, slave, st, fd;
+	struct thpvm_cmd *o;
+	pid_t pid;
+	json_t *j;
+
+	REQUIRE_KVM();
+	vmm_pids[0] = start_waiting(A(THPVM, "run", "--payload", "memtest", "--arg", "mode=fork", "--arg", "size=8M",
+				      "--memory", "64M", "--timeout", "250", "--ctl-sock", sock, "--collapse", "off"),
+				    sock, "original");
+	cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0, "openpty: %m");
+	snprintf(want, sizeof(want), "%s/snapshot.out", dir);
+	fd = open(want, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	pid = thpvm_spawn(A(THPVM, "snapshot", sock, snap), SPAWN_DEVNULL, fd, slave);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "thpvm snapshot: status 0x%x", st);
+	fd_slurp(fd, out, sizeof(out));
+	/* the slave still open here: what the client wrote is waiting on the master */
+	cr_assert_eq(fcntl(master, F_SETFL, O_NONBLOCK), 0);
+	cr_assert_geq(read(master, got, sizeof(got) - 1), 0, "no progress line on the terminal");
+	snprintf(want, sizeof(want), "thpvm: snapshot %s/", snap);
+	cr_assert(strstr(got, want) && strstr(got, ".mem: ") && strstr(got, "(100%)"), "terminal: %s", got);
+	j = json_loads(out, 0, NULL);
+	cr_assert_not_null(j, "stdout is the reply alone: %s", out);
+	cr_assert_gt(json_num(j, "extents.data"), 0);
+	json_decref(j);
+	close(slave);
+	close(master);
+
+	snprintf(snap2, sizeof(snap2), "%s2", snap);
+	o = thpvm_cmd_run(A("snapshot", sock, snap2));
+	cr_assert_eq(o->status, 0, "%s", o->err);
+	cr_assert_null(strstr(o->err, "thpvm: snapshot"), "a line off a terminal: %s", o->err);
+	json_decref(thpvm_ctl_ok(sock, "quit", NULL));
+	cr_assert_eq(waitpid(vmm_pids[0], &st, 0), vmm_pids[0]);
+	vmm_pids[0] = 0;
+	snprintf(want, sizeof(want), "%s/original.out", dir);
+	fd = open(want, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	fd_slurp(fd, vmm_err, sizeof(vmm_err));
+	cr_assert_null(strstr(vmm_err, "thpvm: snapshot"), "the VMM's stderr is a file: %s", vmm_err);
 }
 
 /* The original VM: a memtest that wrote its pattern and waits for a fork, at sock (vmm_pids[0]). */

@@ -29,6 +29,8 @@ extern const struct cli_command *const cli_commands[];
  * 1 the VM answered with an error, 2 no answer).
  */
 int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms, bool raw);
+/* A ctl_event_fn: a progress event's line on stderr where it is a terminal (the VMM's line, as it prints it); others ignored. */
+void ctl_cli_print_event(json_t *event, void *arg);
 
 /* What `thpvm ctl`'s arguments ask for. */
 struct ctl_cli_req {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "util/progress.h"
 #include "util/opts.h"
 #include "ctl/ctl.h"
 
@@ -74,6 +75,20 @@ static void print_help(json_t *result)
 	}
 }
 
+void ctl_cli_print_event(json_t *event, void *arg)
+{
+	json_t *done = json_object_get(event, "done_bytes"), *total = json_object_get(event, "total_bytes");
+	const char *what = json_string_value(json_object_get(event, "what"));
+
+	(void)arg;
+	/* the VMM's own line, on this terminal; an event of another kind or shape is not ours to show */
+	if (strcmp(json_string_value(json_object_get(event, "event")), "progress") || !what ||
+	    !json_is_integer(done) || !json_is_integer(total))
+		return;
+	progress_lines_print(STDERR_FILENO, what, (uint64_t)json_integer_value(done), (uint64_t)json_integer_value(total),
+			     (uint64_t)(json_number_value(json_object_get(event, "elapsed_ms")) * 1e6));
+}
+
 /* One request, its reply printed (stdout) or its error said (stderr); takes args. Returns the exit status. */
 int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms, bool raw)
 {
@@ -93,7 +108,7 @@ int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms
 		cli_error("ctl: %s", err.message);
 		return EXIT_USAGE;
 	}
-	ret = ctl_client_request(fd, req, timeout_ms, &reply, &err);
+	ret = ctl_client_request_events(fd, req, timeout_ms, ctl_cli_print_event, NULL, &reply, &err);
 	close(fd);
 	json_decref(req);
 	if (ret) {

@@ -40,7 +40,8 @@ static int run(int argc, char **argv)
 		snprintf(abs, sizeof(abs), "%s/%s", cwd, dir);
 		dir = abs;
 	}
-	args = json_pack("{s:s, s:b}", "path", dir, "resume", !paused);
+	/* on a terminal, the VMM's progress lines here too (event lines before the reply, docs/ctl.md) */
+	args = json_pack("{s:s, s:b, s:b}", "path", dir, "resume", !paused, "progress", isatty(STDERR_FILENO));
 	if (!args) {
 		cli_error("snapshot: directory '%s' is not valid UTF-8", dir);
 		return 2;

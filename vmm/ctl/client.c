@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The control client: connect, one request line out, one reply line in. */
+/* The control client: connect, one request line out, one reply line in (after any event lines it asked for). */
 #include "config.h"
 #include <errno.h>
 #include <poll.h>
@@ -78,55 +78,71 @@ int ctl_client_connect(const char *path, int timeout_ms, struct ctl_error *err)
 	return fd;
 }
 
-/* Reads up to the first newline; returns the line (without it) or NULL with err set. */
-static char *read_line(int fd, int64_t deadline, int timeout_ms, struct ctl_error *err)
-{
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap), *nl;
+/* Lines in from the server: what was read past a line stays for the next (an event, then the reply). */
+struct line_reader {
+	char *buf;
+	size_t cap, len, start;
+};
 
-	if (!buf) {
+/* Reads up to the next newline; returns the line (without it, valid until the next call) or NULL with err set. */
+static char *read_line(int fd, struct line_reader *lr, int64_t deadline, int timeout_ms, struct ctl_error *err)
+{
+	char *nl;
+
+	if (lr->start) {
+		memmove(lr->buf, lr->buf + lr->start, lr->len - lr->start);
+		lr->len -= lr->start;
+		lr->start = 0;
+	}
+	if (!lr->buf && !(lr->buf = malloc(lr->cap = 4096))) {
 		ctl_fail(err, CTL_NO_MEMORY, "out of memory for the reply");
 		return NULL;
 	}
-	for (;;) {
+	for (size_t seen = 0;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 		int ret;
 
+		nl = memchr(lr->buf + seen, '\n', lr->len - seen);
+		if (nl) {
+			*nl = '\0';
+			lr->start = (size_t)(nl - lr->buf) + 1;
+			return lr->buf;
+		}
+		seen = lr->len;
 		ret = poll(&pfd, 1, left_ms(deadline));
 		if (ret < 0 && errno == EINTR)
 			continue;
 		if (ret == 0) {
 			ctl_fail(err, CTL_TIMEOUT, "no reply within %d ms", timeout_ms);
-			break;
+			return NULL;
 		}
-		if (len == cap) {
-			char *bigger = cap < REPLY_MAX ? realloc(buf, cap * 2) : NULL;
+		if (lr->len == lr->cap) {
+			char *bigger = lr->cap < REPLY_MAX ? realloc(lr->buf, lr->cap * 2) : NULL;
 
 			if (!bigger) {
 				ctl_fail(err, CTL_BAD_REPLY, "reply longer than %u bytes", REPLY_MAX);
-				break;
+				return NULL;
 			}
-			buf = bigger;
-			cap *= 2;
+			lr->buf = bigger;
+			lr->cap *= 2;
 		}
-		n = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+		n = recv(fd, lr->buf + lr->len, lr->cap - lr->len, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0) {
 			ctl_fail(err, CTL_CONN_CLOSED, "the VM closed the connection before replying%s%s",
 				 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-			break;
+			return NULL;
 		}
-		nl = memchr(buf + len, '\n', (size_t)n);
-		len += (size_t)n;
-		if (nl) {
-			*nl = '\0';
-			return buf;
-		}
+		lr->len += (size_t)n;
 	}
-	free(buf);
-	return NULL;
+}
+
+/* An event line (docs/ctl.md, "Events"): comes before a reply, is never one. */
+static bool is_event(json_t *j)
+{
+	return json_is_object(j) && json_is_string(json_object_get(j, "event")) && !json_object_get(j, "ok");
 }
 
 static bool valid_reply(json_t *reply)
@@ -141,6 +157,13 @@ static bool valid_reply(json_t *reply)
 
 int ctl_client_request(int fd, json_t *request, int timeout_ms, json_t **reply, struct ctl_error *err)
 {
+	return ctl_client_request_events(fd, request, timeout_ms, NULL, NULL, reply, err);
+}
+
+int ctl_client_request_events(int fd, json_t *request, int timeout_ms, ctl_event_fn on_event, void *arg,
+			      json_t **reply, struct ctl_error *err)
+{
+	struct line_reader lr = { 0 };
 	int64_t deadline = timeout_ms >= 0 ? util_mono_ms() + timeout_ms : -1;
 	char *text = json_dumps(request, JSON_COMPACT), *line;
 	json_error_t jerr;
@@ -164,11 +187,20 @@ int ctl_client_request(int fd, json_t *request, int timeout_ms, json_t **reply, 
 	/* a refused connection (other uid, server full) still carries its error reply: read it */
 	if (ret && ret != -EPIPE && ret != -ECONNRESET)
 		return ctl_fail_errno(err, CTL_CONN_CLOSED, "cannot send the request: %s", strerror(-ret));
-	line = read_line(fd, deadline, timeout_ms, err);
-	if (!line)
-		return -ctl_result_errno(err->result);
-	*reply = json_loads(line, 0, &jerr);
-	free(line);
+	for (;;) {
+		line = read_line(fd, &lr, deadline, timeout_ms, err);
+		if (!line) {
+			free(lr.buf);
+			return -ctl_result_errno(err->result);
+		}
+		*reply = json_loads(line, 0, &jerr);
+		if (!is_event(*reply))
+			break;
+		if (on_event)
+			on_event(*reply, arg);
+		json_decref(*reply);
+	}
+	free(lr.buf);
 	if (!*reply || !valid_reply(*reply)) {
 		json_decref(*reply);
 		*reply = NULL;

@@ -189,6 +189,8 @@ struct ctl_server_stats {
 	uint64_t lines_too_long;  /* oversized lines refused */
 	uint64_t bytes_discarded; /* bytes of oversized lines dropped */
 	uint64_t clients;         /* connected now */
+	uint64_t events;          /* event lines sent before a reply (ctl_server_event()) */
+	uint64_t events_dropped;  /* event lines dropped: the client was not reading */
 };
 
 /*
@@ -235,6 +237,18 @@ void ctl_server_destroy(struct ctl_server *srv);
  */
 void ctl_server_forget_after_fork(struct ctl_server *srv);
 
+/*
+ * From inside a handler, on the server thread: sends event (an object with
+ * an "event" member, taken) to the connection whose request is being
+ * handled, as a line of its own before the request's one reply, with the
+ * request's id added (docs/ctl.md, "Events"). Only for a request that asked
+ * for events (e.g. snapshot's progress=true): other clients would not
+ * expect them. Lossy by design: where the client is not reading (its socket
+ * full) the event is dropped, so a handler never blocks on it and no memory
+ * piles up. Returns 0 or -errno (-EAGAIN: dropped).
+ */
+int ctl_server_event(struct ctl_server *srv, json_t *event);
+
 const char *ctl_server_path(const struct ctl_server *srv);
 void ctl_server_get_stats(const struct ctl_server *srv, struct ctl_server_stats *stats);
 
@@ -252,6 +266,13 @@ int ctl_client_connect(const char *path, int timeout_ms, struct ctl_error *err);
  * with err set: CTL_TIMEOUT, CTL_CONN_CLOSED, CTL_BAD_REPLY.
  */
 int ctl_client_request(int fd, json_t *request, int timeout_ms, json_t **reply, struct ctl_error *err);
+/*
+ * The same, handing each event line that comes before the reply (an object
+ * with "event" and no "ok") to on_event (borrowed; may be NULL: skipped).
+ */
+typedef void (*ctl_event_fn)(json_t *event, void *arg);
+int ctl_client_request_events(int fd, json_t *request, int timeout_ms, ctl_event_fn on_event, void *arg,
+			      json_t **reply, struct ctl_error *err);
 /*
  * One command on a fresh connection: {"cmd": cmd, "args": args}. args may be
  * NULL (borrowed otherwise). Returns 0 and *result (new reference) when the

@@ -64,6 +64,9 @@ struct ctl_server {
 	bool stopping;   /* set by the thread when it saw a stop request */
 	bool in_handler; /* the thread is inside a handler (seen by a child after fork) */
 	bool forgotten;  /* forget_after_fork ran on this thread inside a handler */
+	/* the handler's connection and request id, for ctl_server_event(); NULL outside a handler */
+	struct ctl_client *cur;
+	json_t *cur_id;
 	struct ctl_server_stats stats;
 };
 
@@ -177,7 +180,9 @@ static char *handle_line(struct ctl_server *srv, const char *line, size_t len)
 		goto error;
 
 	srv->in_handler = true;
+	srv->cur_id = id;
 	result = r->cmd.handler(r->ctx, args, &err);
+	srv->cur_id = NULL;
 	srv->in_handler = false;
 	json_decref(args);
 	if (srv->forgotten) {
@@ -259,6 +264,21 @@ static bool client_queue(struct ctl_client *c, char *line)
 {
 	if (!line)
 		return true;
+	/* the rest of an event line a handler could not send whole goes first (ctl_server_event()) */
+	if (c->out) {
+		size_t rest = c->out_len - c->out_off, len = strlen(line);
+		char *both = malloc(rest + len + 1);
+
+		if (!both) {
+			free(line);
+			return false;
+		}
+		memcpy(both, c->out + c->out_off, rest);
+		memcpy(both + rest, line, len + 1);
+		free(c->out);
+		free(line);
+		line = both;
+	}
 	c->out = line;
 	c->out_len = strlen(line);
 	c->out_off = 0;
@@ -303,7 +323,9 @@ static bool client_process(struct ctl_server *srv, struct ctl_client *c)
 		}
 		if (nl) {
 			c->in_start += (size_t)(nl - start) + 1;
+			srv->cur = c;
 			alive = client_queue(c, handle_line(srv, start, (size_t)(nl - start)));
+			srv->cur = NULL;
 		} else if (held == CTL_LINE_MAX) {
 			STAT_ADD(srv, bytes_discarded, held);
 			c->in_start = c->in_len;
@@ -312,7 +334,9 @@ static bool client_process(struct ctl_server *srv, struct ctl_client *c)
 		} else if (c->eof && held) {
 			/* the last request may lack its newline */
 			c->in_start = c->in_len;
+			srv->cur = c;
 			alive = client_queue(c, handle_line(srv, start, held));
+			srv->cur = NULL;
 		} else {
 			break;
 		}
@@ -354,6 +378,46 @@ static bool client_serve(struct ctl_server *srv, struct ctl_client *c, short rev
 			return false;
 	}
 	return !(c->eof && !c->out && c->in_len == 0);
+}
+
+int ctl_server_event(struct ctl_server *srv, json_t *event)
+{
+	struct ctl_client *c = srv->cur;
+	char *line;
+	size_t len;
+	ssize_t n;
+
+	if (!c || c->fd < 0 || c->out) {
+		/* no connection to tell, or one not reading: an event is worth less than a bounded buffer */
+		json_decref(event);
+		STAT_ADD(srv, events_dropped, 1);
+		return -EAGAIN;
+	}
+	if (srv->cur_id)
+		json_object_set(event, "id", srv->cur_id);
+	line = ctl_json_line(event);
+	json_decref(event);
+	if (!line)
+		return -ENOMEM;
+	len = strlen(line);
+	do {
+		n = send(c->fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		free(line);
+		STAT_ADD(srv, events_dropped, 1);
+		return -errno;
+	}
+	STAT_ADD(srv, events, 1);
+	if ((size_t)n == len) {
+		free(line);
+		return 0;
+	}
+	/* part of the line went out: the rest must, before anything else on this connection */
+	c->out = line;
+	c->out_len = len;
+	c->out_off = (size_t)n;
+	return 0;
 }
 
 /* Refuses a connection with an error reply and closes it. */
@@ -744,4 +808,6 @@ void ctl_server_get_stats(const struct ctl_server *srv, struct ctl_server_stats 
 	stats->lines_too_long = __atomic_load_n(&srv->stats.lines_too_long, __ATOMIC_RELAXED);
 	stats->bytes_discarded = __atomic_load_n(&srv->stats.bytes_discarded, __ATOMIC_RELAXED);
 	stats->clients = __atomic_load_n(&srv->stats.clients, __ATOMIC_RELAXED);
+	stats->events = __atomic_load_n(&srv->stats.events, __ATOMIC_RELAXED);
+	stats->events_dropped = __atomic_load_n(&srv->stats.events_dropped, __ATOMIC_RELAXED);
 }

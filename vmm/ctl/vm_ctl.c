@@ -135,9 +135,10 @@ static json_t *h_stats(void *ctx, json_t *args, struct ctl_error *err)
 	json_object_set_new(o, "state", json_string(state_str(vc->vm)));
 	ctl_server_get_stats(vc->srv, &cs);
 	json_object_set_new(o, "ctl",
-			    json_pack("{s:I, s:I, s:I, s:I}", "connections", (json_int_t)cs.connections, "requests",
-				      (json_int_t)cs.requests, "errors", (json_int_t)cs.errors, "refused_peer",
-				      (json_int_t)cs.refused_peer));
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "connections", (json_int_t)cs.connections,
+				      "requests", (json_int_t)cs.requests, "errors", (json_int_t)cs.errors, "refused_peer",
+				      (json_int_t)cs.refused_peer, "events", (json_int_t)cs.events, "events_dropped",
+				      (json_int_t)cs.events_dropped));
 	if (ctl_arg_bool(args, "extents", false))
 		json_object_set_new(o, "extents", extents_json(vc->vm));
 	return o;
@@ -348,17 +349,35 @@ static const struct ctl_arg snapshot_args[] = {
 	  .help = "the snapshot directory to create (must not exist)" },
 	{ .name = "resume", .type = CTL_ARG_BOOL,
 	  .help = "a running VM runs on after the save (default true); false: it stays paused" },
+	{ .name = "progress", .type = CTL_ARG_BOOL,
+	  .help = "progress event lines on this connection before the reply (default false; docs/ctl.md, Events)" },
 	{ 0 },
 };
+
+/* A progress event on the snapshot's connection: what the VMM's terminal line says, as JSON. */
+static void snapshot_event(const char *what, uint64_t done, uint64_t total, uint64_t elapsed_ns, void *arg)
+{
+	struct vm_ctl *vc = arg;
+	json_t *ev = json_pack("{s:s, s:s, s:I, s:I, s:f}", "event", "progress", "what", what, "done_bytes",
+			       (json_int_t)done, "total_bytes", (json_int_t)total, "elapsed_ms", (double)elapsed_ns / 1e6);
+
+	if (ev)
+		ctl_server_event(vc->srv, ev);
+}
 
 static json_t *h_snapshot(void *ctx, json_t *args, struct ctl_error *err)
 {
 	struct vm_ctl *vc = ctx;
 	const char *dir = ctl_arg_string(args, "path", NULL), *st;
 	bool running, resume = ctl_arg_bool(args, "resume", true);
+	struct snapshot_progress prog = { .fd = STDERR_FILENO };
 	struct snapshot_report rep;
 	int ret;
 
+	if (ctl_arg_bool(args, "progress", false)) {
+		prog.event = snapshot_event;
+		prog.arg = vc;
+	}
 	if (!vc->cfg.machine)
 		return ctl_fail(err, CTL_UNSUPPORTED, "snapshot: %s", vc->cfg.no_snapshot ? vc->cfg.no_snapshot : "");
 	/*
@@ -377,8 +396,8 @@ static json_t *h_snapshot(void *ctx, json_t *args, struct ctl_error *err)
 		vm_hooks_release(vc->vm);
 		return ctl_fail(err, CTL_FAILED, "pause: %s", vmm_last_error());
 	}
-	/* a long save shows how far it got where someone watches the VMM's terminal */
-	ret = vm_snapshot_save_progress(vc->vm, dir, vc->cfg.machine, STDERR_FILENO, &rep);
+	/* a long save shows how far it got where someone watches the VMM's terminal, or the client asked */
+	ret = vm_snapshot_save_progress(vc->vm, dir, vc->cfg.machine, &prog, &rep);
 	if (running && resume && vm_resume(vc->vm) && !ret) {
 		vm_hooks_release(vc->vm);
 		return ctl_fail(err, CTL_FAILED, "saved, but resume: %s", vmm_last_error());

@@ -107,9 +107,9 @@ static void warn_no_uring(const struct thpvm_image_stats *st)
 			  strerror(st->uring_error));
 }
 
-/* Every region's memory file, its map into s; progress lines on progress_fd if it is a terminal. */
-static int save_memory(struct vm *vm, const char *dir, const char *tmp, struct snapshot_state *s, int progress_fd,
-		       struct snapshot_report *rep)
+/* Every region's memory file, its map into s; progress as prog says. */
+static int save_memory(struct vm *vm, const char *dir, const char *tmp, struct snapshot_state *s,
+		       const struct snapshot_progress *prog, struct snapshot_report *rep)
 {
 	char path[PATH_MAX];
 	int ret;
@@ -132,7 +132,9 @@ static int save_memory(struct vm *vm, const char *dir, const char *tmp, struct s
 		if (!sr->map)
 			return vmm_fail(-ENOMEM, "out of memory for the extent map of %s", info.name);
 		/* named as it will be once renamed into place, not as DIR.tmp-PID */
-		progress_lines_init(&pl, progress_fd, "snapshot %s/%s", dir, sr->file);
+		progress_lines_init(&pl, prog->fd, "snapshot %s/%s", dir, sr->file);
+		pl.event = prog->event;
+		pl.event_arg = prog->arg;
 		if ((ret = thpvm_region_image_save(r, join(path, tmp, sr->file), sr->map, progress_lines_report, &pl,
 						   &st)))
 			return vmm_fail(ret, "%s", thpvm_last_error());
@@ -144,11 +146,13 @@ static int save_memory(struct vm *vm, const char *dir, const char *tmp, struct s
 
 int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, struct snapshot_report *rep)
 {
-	return vm_snapshot_save_progress(vm, dir, machine, -1, rep);
+	static const struct snapshot_progress none = { .fd = -1 };
+
+	return vm_snapshot_save_progress(vm, dir, machine, &none, rep);
 }
 
-int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *machine, int progress_fd,
-			      struct snapshot_report *rep)
+int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *machine,
+			      const struct snapshot_progress *progress, struct snapshot_report *rep)
 {
 	struct snapshot_state s = { 0 };
 	struct snapshot_report rp = { 0 };
@@ -171,7 +175,7 @@ int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *mach
 		goto fail;
 	rp.capture_ns = util_mono_ns() - t;
 	t = util_mono_ns();
-	if ((ret = save_memory(vm, dir, tmp, &s, progress_fd, &rp)))
+	if ((ret = save_memory(vm, dir, tmp, &s, progress, &rp)))
 		goto fail;
 	rp.memory_ns = util_mono_ns() - t;
 	if ((ret = save_device_files(vm, tmp, s.config)))

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "util/progress.h"
 #include <thpvm.h>
 #include "state/snapshot_file.h"
 
@@ -33,15 +34,20 @@ struct snapshot_report {
  * naming dir and the problem; nothing is left behind on failure.
  */
 int vm_snapshot_save(struct vm *vm, const char *dir, const json_t *machine, struct snapshot_report *rep);
+/* Where a save's progress goes: lines on fd where it is a terminal (-1: none), and/or events (NULL: none). */
+struct snapshot_progress {
+	int fd;
+	progress_event_fn event;
+	void *arg;
+};
 /*
- * The same, with progress lines for each memory file on progress_fd where
- * it is a terminal (vmm/util/progress.h; -1: none): the control socket's
- * snapshot passes the VMM's stderr. Either prints one warning line, once
- * per process, where io_uring is refused and the memory files go through
- * pread/pwrite.
+ * The same, with progress for each memory file (vmm/util/progress.h): the
+ * control socket's snapshot passes the VMM's stderr and, where the client
+ * asked, an event sender. Either prints one warning line, once per process,
+ * where io_uring is refused and the memory files go through pread/pwrite.
  */
-int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *machine, int progress_fd,
-			      struct snapshot_report *rep);
+int vm_snapshot_save_progress(struct vm *vm, const char *dir, const json_t *machine,
+			      const struct snapshot_progress *progress, struct snapshot_report *rep);
 
 /*
  * Reads dir's state file into *s (snapshot_state_read(): every check) and
