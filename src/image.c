@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -100,20 +101,62 @@ static uint64_t data_bytes(struct thpvm_region *r, const uint8_t *map)
 	return total;
 }
 
+/* One registered buffer at most (io_uring_register_buffers refuses a longer one). */
+#define IMAGE_MAX_BUF (1ULL << 30)
+
+/*
+ * Registers map's data extents with io's ring where the settings ask for
+ * it: runs of adjacent extents, up to 1 GiB each, in *iov (freed by the
+ * caller). Only the data: registering pins, and pinning an absent page
+ * allocates it. A failure only leaves the requests unregistered.
+ */
+static void image_register(struct image_io *io, struct thpvm_region *r, const uint8_t *map, struct iovec **iov,
+			   struct thpvm_image_stats *st)
+{
+	unsigned n = 0;
+
+	*iov = NULL;
+	if (!io->uring || !io->want_buffers)
+		return;
+	for (uint64_t i = 0; i < r->nr_extents; i++) {
+		uint8_t *hva = extent_hva(r, i);
+		uint64_t len = (uint64_t)extent_nr_pages(r, i) * THPVM_PAGE_SIZE;
+		struct iovec *last = n ? &(*iov)[n - 1] : NULL;
+
+		if (map[i] != THPVM_IMAGE_DATA)
+			continue;
+		if (last && (uint8_t *)last->iov_base + last->iov_len == hva && last->iov_len + len <= IMAGE_MAX_BUF) {
+			last->iov_len += len;
+			continue;
+		}
+		if (!(n & (n - 1))) {
+			struct iovec *grown = realloc(*iov, (n ? 2 * n : 1) * sizeof(**iov));
+
+			if (!grown)
+				return;
+			*iov = grown;
+		}
+		(*iov)[n++] = (struct iovec){ .iov_base = hva, .iov_len = len };
+	}
+	image_io_register(io, *iov, n, st);
+}
+
 THPVM_EXPORT int thpvm_region_image_save(struct thpvm_region *r, const char *path, uint8_t *map,
 					 thpvm_progress_fn progress, void *arg, struct thpvm_image_stats *stats)
 {
 	struct thpvm_image_stats st = { .nr_extents = r->nr_extents };
 	struct image_io io = { .write = true, .progress = progress, .progress_arg = arg };
+	struct iovec *iov = NULL;
 	uint64_t t0 = monotonic_ns();
 	int ret;
 
-	if ((ret = image_refresh(r, path)) || (ret = image_io_open(&io, path, O_WRONLY | O_CREAT | O_TRUNC, &st)))
+	if ((ret = image_refresh(r, path)) || (ret = image_io_open(&io, path, O_WRONLY | O_CREAT | O_TRUNC, NULL, &st)))
 		return ret;
 	/* every extent's state first: the progress callback is told the total before the first byte goes out */
 	for (uint64_t i = 0; i < r->nr_extents; i++)
 		st.nr[map[i] = extent_state(r, i)]++;
 	io.total = data_bytes(r, map);
+	image_register(&io, r, map, &iov, &st);
 	/* the whole region's length, holes included: a load checks it, a mapping needs it */
 	if (ftruncate(io.fd, (off_t)r->size_bytes)) {
 		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "setting its size: %s", strerror(errno));
@@ -127,7 +170,9 @@ THPVM_EXPORT int thpvm_region_image_save(struct thpvm_region *r, const char *pat
 	if (!ret && fsync(io.fd))
 		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "fsync: %s", strerror(errno));
 out:
-	return image_close(&io, &st, t0, stats, ret);
+	ret = image_close(&io, &st, t0, stats, ret);
+	free(iov);
+	return ret;
 }
 
 THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *path, const uint8_t *map,
@@ -135,6 +180,7 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 {
 	struct thpvm_image_stats st = { .nr_extents = r->nr_extents };
 	struct image_io io = { .write = false, .progress = progress, .progress_arg = arg };
+	struct iovec *iov = NULL;
 	uint64_t t0 = monotonic_ns();
 	struct stat sb;
 	int ret = 0;
@@ -146,7 +192,7 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 		st.nr[map[i]]++;
 	}
 	io.total = data_bytes(r, map);
-	if ((ret = image_refresh(r, path)) || (ret = image_io_open(&io, path, O_RDONLY, &st)))
+	if ((ret = image_refresh(r, path)) || (ret = image_io_open(&io, path, O_RDONLY, NULL, &st)))
 		return ret;
 	if (fstat(io.fd, &sb))
 		sb.st_size = 0;
@@ -155,6 +201,8 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 				 (unsigned long long)sb.st_size, r->name, (unsigned long long)r->size_bytes);
 		goto out;
 	}
+	/* pins, so faults in, every data extent before the first read: what registering costs a load */
+	image_register(&io, r, map, &iov, &st);
 	for (uint64_t i = 0; i < r->nr_extents && !ret; i++) {
 		struct thpvm_extent_info e;
 		uint8_t *hva;
@@ -179,5 +227,7 @@ THPVM_EXPORT int thpvm_region_image_load(struct thpvm_region *r, const char *pat
 	}
 	ret = image_io_drain(&io, ret);
 out:
-	return image_close(&io, &st, t0, stats, ret);
+	ret = image_close(&io, &st, t0, stats, ret);
+	free(iov);
+	return ret;
 }

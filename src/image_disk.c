@@ -3,7 +3,8 @@
  * thpvm_image_measure_disk(): the file system's own sequential bandwidth,
  * measured through the images' I/O loop (image_io.h) so that the baseline
  * asks the disk for exactly what an image asks: 2 MiB requests from 2 MiB
- * pages, IMAGE_QUEUE_DEPTH in flight, the same fallbacks.
+ * pages, as many in flight, registered or not as the settings say
+ * (thpvm_image_io_config), the same fallbacks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,14 +33,22 @@ static int disk_pass(struct image_io *io, uint8_t *buf, uint64_t size)
 	return image_io_drain(io, ret);
 }
 
-static int disk_write(const char *path, uint8_t *buf, uint64_t size, struct thpvm_image_stats *st)
+/* The baseline's buffers: one slot of 2 MiB per request in flight, registered as one where asked. */
+struct disk_bufs {
+	const struct thpvm_image_io_config *cfg;
+	struct iovec iov;
+};
+
+static int disk_write(const char *path, struct disk_bufs *b, uint64_t size, struct thpvm_image_stats *st)
 {
 	struct image_io io = { .write = true };
+	uint8_t *buf = b->iov.iov_base;
 	uint64_t t0 = monotonic_ns();
 	int ret;
 
-	if ((ret = image_io_open(&io, path, O_WRONLY | O_CREAT | O_TRUNC, st)))
+	if ((ret = image_io_open(&io, path, O_WRONLY | O_CREAT | O_TRUNC, b->cfg, st)))
 		return ret;
+	image_io_register(&io, &b->iov, 1, st);
 	/* sized first, as an image is: the writes then allocate inside the file instead of growing it */
 	if (ftruncate(io.fd, (off_t)size))
 		ret = image_fail(path, THPVM_IMAGE_IO_FAILED, "setting its size: %s", strerror(errno));
@@ -56,14 +65,16 @@ static int disk_write(const char *path, uint8_t *buf, uint64_t size, struct thpv
 	return ret;
 }
 
-static int disk_read(const char *path, uint8_t *buf, uint64_t size, struct thpvm_image_stats *st)
+static int disk_read(const char *path, struct disk_bufs *b, uint64_t size, struct thpvm_image_stats *st)
 {
 	struct image_io io = { .write = false };
+	uint8_t *buf = b->iov.iov_base;
 	uint64_t t0 = monotonic_ns();
 	int ret;
 
-	if ((ret = image_io_open(&io, path, O_RDONLY, st)))
+	if ((ret = image_io_open(&io, path, O_RDONLY, b->cfg, st)))
 		return ret;
+	image_io_register(&io, &b->iov, 1, st);
 	ret = disk_pass(&io, buf, size);
 	image_io_close(&io);
 	st->ns = monotonic_ns() - t0;
@@ -74,10 +85,16 @@ static int disk_read(const char *path, uint8_t *buf, uint64_t size, struct thpvm
 THPVM_EXPORT int thpvm_image_measure_disk(const char *path, uint64_t size, struct thpvm_image_stats *write,
 					  struct thpvm_image_stats *read)
 {
-	uint64_t len = (IMAGE_QUEUE_DEPTH + 1) * THPVM_EXTENT_SIZE;
+	struct thpvm_image_io_config cfg;
+	struct disk_bufs b = { .cfg = &cfg };
+	uint64_t len, blen;
 	uint8_t *map, *buf;
 	int ret;
 
+	/* one copy of the settings for both passes and the buffers: a change meanwhile cannot outgrow them */
+	thpvm_image_io_config_get(&cfg);
+	blen = (uint64_t)cfg.queue_depth * THPVM_EXTENT_SIZE;
+	len = blen + THPVM_EXTENT_SIZE;
 	*write = *read = (struct thpvm_image_stats){ 0 };
 	if (!size || size % THPVM_EXTENT_SIZE)
 		return image_fail(path, THPVM_IMAGE_IO_FAILED, "%llu bytes is not a multiple of 2 MiB",
@@ -91,11 +108,12 @@ THPVM_EXPORT int thpvm_image_measure_disk(const char *path, uint64_t size, struc
 	if (map == MAP_FAILED)
 		return image_fail(path, THPVM_IMAGE_NO_MEMORY, "the baseline's buffers: %s", strerror(errno));
 	buf = (uint8_t *)ALIGN_UP((uintptr_t)map, THPVM_EXTENT_SIZE);
-	madvise(buf, IMAGE_QUEUE_DEPTH * THPVM_EXTENT_SIZE, MADV_HUGEPAGE);
-	memset(buf, DISK_FILL, IMAGE_QUEUE_DEPTH * THPVM_EXTENT_SIZE);
-	ret = disk_write(path, buf, size, write);
+	madvise(buf, blen, MADV_HUGEPAGE);
+	memset(buf, DISK_FILL, blen);
+	b.iov = (struct iovec){ .iov_base = buf, .iov_len = blen };
+	ret = disk_write(path, &b, size, write);
 	if (!ret)
-		ret = disk_read(path, buf, size, read);
+		ret = disk_read(path, &b, size, read);
 	unlink(path);
 	munmap(map, len);
 	return ret;

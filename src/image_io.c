@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +30,35 @@ int image_fail(const char *path, enum thpvm_image_result result, const char *fmt
 	return -thpvm_image_result_errno(result);
 }
 
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thpvm_image_io_config config = { .queue_depth = IMAGE_QUEUE_DEPTH, .register_file = IMAGE_REGISTER_FILE,
+					       .register_buffers = IMAGE_REGISTER_BUFFERS };
+
+THPVM_EXPORT int thpvm_image_io_config_set(const struct thpvm_image_io_config *cfg)
+{
+	struct thpvm_image_io_config c = { .queue_depth = IMAGE_QUEUE_DEPTH, .register_file = IMAGE_REGISTER_FILE,
+					   .register_buffers = IMAGE_REGISTER_BUFFERS };
+
+	if (cfg) {
+		if (cfg->queue_depth > THPVM_IMAGE_MAX_QUEUE_DEPTH)
+			return -EINVAL;
+		c = *cfg;
+		if (!c.queue_depth)
+			c.queue_depth = IMAGE_QUEUE_DEPTH;
+	}
+	pthread_mutex_lock(&config_lock);
+	config = c;
+	pthread_mutex_unlock(&config_lock);
+	return 0;
+}
+
+THPVM_EXPORT void thpvm_image_io_config_get(struct thpvm_image_io_config *cfg)
+{
+	pthread_mutex_lock(&config_lock);
+	*cfg = config;
+	pthread_mutex_unlock(&config_lock);
+}
+
 /*
  * io_uring refused as a matter of policy, not of resources: the kernel has
  * none (ENOSYS), kernel.io_uring_disabled or a seccomp filter (EPERM), an
@@ -40,8 +70,10 @@ static bool uring_refused(int err)
 	return err == ENOSYS || err == EPERM || err == EACCES;
 }
 
-int image_io_open(struct image_io *io, const char *path, int flags, struct thpvm_image_stats *st)
+int image_io_open(struct image_io *io, const char *path, int flags, const struct thpvm_image_io_config *c,
+		  struct thpvm_image_stats *st)
 {
+	struct thpvm_image_io_config cfg;
 	struct stat sb;
 	int ret;
 
@@ -57,7 +89,13 @@ int image_io_open(struct image_io *io, const char *path, int flags, struct thpvm
 		close(io->fd);
 		return image_fail(path, THPVM_IMAGE_NOT_REGULAR, "%s", "");
 	}
-	ret = io_uring_queue_init(IMAGE_QUEUE_DEPTH, &io->ring, 0);
+	if (c)
+		cfg = *c;
+	else
+		thpvm_image_io_config_get(&cfg);
+	io->depth = cfg.queue_depth;
+	io->want_buffers = cfg.register_buffers;
+	ret = io_uring_queue_init(io->depth, &io->ring, 0);
 	if (ret && !uring_refused(-ret)) {
 		close(io->fd);
 		return image_fail(path, THPVM_IMAGE_URING_FAILED, "%s", strerror(-ret));
@@ -65,14 +103,36 @@ int image_io_open(struct image_io *io, const char *path, int flags, struct thpvm
 	io->uring = !ret;
 	io->uring_error = -ret;
 	st->uring_error = io->uring_error;
-	st->queue_depth = io->uring ? IMAGE_QUEUE_DEPTH : 1;
+	if (!io->uring)
+		io->depth = 1;
+	st->queue_depth = io->depth;
+	/* a refusal only costs the per-request file lookup it would have saved */
+	io->fixed_file = io->uring && cfg.register_file && !io_uring_register_files(&io->ring, &io->fd, 1);
+	st->fixed_file = io->fixed_file;
 	return 0;
+}
+
+void image_io_register(struct image_io *io, const struct iovec *iov, unsigned n, struct thpvm_image_stats *st)
+{
+	if (!io->uring || !io->want_buffers || !n || io_uring_register_buffers(&io->ring, iov, n))
+		return;
+	io->bufs = iov;
+	io->nr_bufs = n;
+	st->fixed_buffers = true;
 }
 
 void image_io_close(struct image_io *io)
 {
-	if (io->uring)
+	if (io->uring) {
+		/*
+		 * Unpinned now, not when the ring's teardown runs later in a
+		 * kernel worker: a fork() right after a save must not find
+		 * guest RAM still pinned (it would copy every pinned page).
+		 */
+		if (io->bufs)
+			io_uring_unregister_buffers(&io->ring);
 		io_uring_queue_exit(&io->ring);
+	}
 	close(io->fd);
 }
 
@@ -130,16 +190,44 @@ static int image_submit(struct image_io *io)
 	return image_fail(io->path, THPVM_IMAGE_IO_FAILED, "io_uring_submit: %s", strerror(-ret));
 }
 
+/* The registered buffer holding [p, p + len), or -1. */
+static int image_buf_index(const struct image_io *io, const uint8_t *p, uint64_t len)
+{
+	unsigned lo = 0, hi = io->nr_bufs;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const uint8_t *b = io->bufs[mid].iov_base;
+
+		if (p < b)
+			hi = mid;
+		else if (p >= b + io->bufs[mid].iov_len)
+			lo = mid + 1;
+		else
+			return p + len <= b + io->bufs[mid].iov_len ? (int)mid : -1;
+	}
+	return -1;
+}
+
 static void image_prep(struct image_io *io, unsigned slot)
 {
 	struct image_req *r = &io->reqs[slot];
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+	uint8_t *p = r->hva + r->done;
+	unsigned len = (unsigned)(r->len - r->done);
+	int fd = io->fixed_file ? 0 : io->fd, buf = io->bufs ? image_buf_index(io, p, len) : -1;
 
 	/* never NULL: the ring has a slot per request and at most that many are queued */
-	if (io->write)
-		io_uring_prep_write(sqe, io->fd, r->hva + r->done, (unsigned)(r->len - r->done), r->off + r->done);
+	if (buf >= 0 && io->write)
+		io_uring_prep_write_fixed(sqe, fd, p, len, r->off + r->done, buf);
+	else if (buf >= 0)
+		io_uring_prep_read_fixed(sqe, fd, p, len, r->off + r->done, buf);
+	else if (io->write)
+		io_uring_prep_write(sqe, fd, p, len, r->off + r->done);
 	else
-		io_uring_prep_read(sqe, io->fd, r->hva + r->done, (unsigned)(r->len - r->done), r->off + r->done);
+		io_uring_prep_read(sqe, fd, p, len, r->off + r->done);
+	if (io->fixed_file)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, slot);
 }
 
@@ -181,7 +269,7 @@ int image_io_slot(struct image_io *io)
 
 	if (io->broken)
 		return -EIO;
-	while (io->in_flight == IMAGE_QUEUE_DEPTH)
+	while (io->in_flight == io->depth)
 		if ((ret = image_reap(io)))
 			return ret;
 	for (slot = 0; io->busy[slot]; slot++)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libthpvm's one file I/O loop (src/image_io.c): requests of up to 2 MiB
- * between memory and a file, IMAGE_QUEUE_DEPTH in flight through io_uring,
+ * between memory and a file, a few in flight through io_uring,
  * or one at a time with pread/pwrite where io_uring cannot be used (the
  * kernel lacks it, kernel.io_uring_disabled, a seccomp policy). The region
  * images (image.c) and the disk baseline (image_disk.c) both go through it.
@@ -12,15 +12,20 @@
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <thpvm/image.h>
 
 /*
- * Requests in flight. One 2 MiB request keeps an NVMe queue busy only with
- * company; 8 reached the disk's sequential bandwidth here (host-facts: O_DIRECT
- * 2 MiB at queue depth 32 ran 3.3-3.8 GB/s, disk-bound) and bounds the pinned
+ * Requests in flight by default (thpvm_image_io_config_set() changes it).
+ * One 2 MiB request keeps an NVMe queue busy only with company; 8 reached
+ * the disk's sequential bandwidth here (host-facts: O_DIRECT 2 MiB at
+ * queue depth 32 ran 3.3-3.8 GB/s, disk-bound) and bounds the pinned
  * memory to 16 MiB.
  */
 #define IMAGE_QUEUE_DEPTH 8
+/* Registration by default (thpvm_image_io_config): off, as before, until thpvm bench snapshot --register says. */
+#define IMAGE_REGISTER_FILE false
+#define IMAGE_REGISTER_BUFFERS false
 
 /* One request: where in memory, where in the file, how much of it is done. */
 struct image_req {
@@ -38,9 +43,17 @@ struct image_io {
 	bool uring;
 	int uring_error;
 	struct io_uring ring;
+	/* the settings this call started with (thpvm_image_io_config) */
+	unsigned depth;
+	bool want_buffers;
+	/* the file is registered: index 0, IOSQE_FIXED_FILE */
+	bool fixed_file;
+	/* registered buffers (image_io_register()), sorted by address; NULL: none */
+	const struct iovec *bufs;
+	unsigned nr_bufs;
 	unsigned in_flight;
-	struct image_req reqs[IMAGE_QUEUE_DEPTH];
-	bool busy[IMAGE_QUEUE_DEPTH];
+	struct image_req reqs[THPVM_IMAGE_MAX_QUEUE_DEPTH];
+	bool busy[THPVM_IMAGE_MAX_QUEUE_DEPTH];
 	/* the ring failed (a submit or a wait): what is in flight cannot be waited for; io_uring_queue_exit() cancels it */
 	bool broken;
 	uint64_t bytes;
@@ -59,10 +72,20 @@ __attribute__((format(printf, 3, 4))) int image_fail(const char *path, enum thpv
  * Opens path (flags: O_RDONLY, or O_WRONLY | O_CREAT | O_TRUNC) with
  * O_DIRECT, or without where the file system refuses it, and sets up the
  * ring, or the pread/pwrite fallback where io_uring is refused (ENOSYS,
- * EPERM, EACCES). io->write, progress and total are the caller's; st gets
- * direct, queue_depth and uring_error. Returns 0 or -errno (error set).
+ * EPERM, EACCES), with the settings cfg (NULL: the process's, as
+ * thpvm_image_io_config_get() gives them). io->write, progress and total
+ * are the caller's; st gets direct, queue_depth, uring_error and
+ * fixed_file. Returns 0 or -errno (error set).
  */
-int image_io_open(struct image_io *io, const char *path, int flags, struct thpvm_image_stats *st);
+int image_io_open(struct image_io *io, const char *path, int flags, const struct thpvm_image_io_config *cfg,
+		  struct thpvm_image_stats *st);
+/*
+ * Registers iov[0..n) (sorted by address, each at most 1 GiB) as the ring's
+ * buffers where the settings ask for it, so that requests inside them go
+ * as READ_FIXED/WRITE_FIXED; iov must outlive io. Where the kernel refuses,
+ * the requests go as before: no error. st->fixed_buffers says which.
+ */
+void image_io_register(struct image_io *io, const struct iovec *iov, unsigned n, struct thpvm_image_stats *st);
 /* A free request slot, reaping completions first while all are busy. Returns the slot or -errno (error set). */
 int image_io_slot(struct image_io *io);
 /* Starts [off, off + len) of the file from or into hva in slot (from image_io_slot()). Returns 0 or -errno. */

@@ -191,7 +191,7 @@ VMM_CORE_SOURCES += vmm/state/snapshot_dir.h vmm/state/snapshot_dir.c vmm/state/
 # thpvm bench snapshot: the disk's own bandwidth (libthpvm's thpvm_image_measure_disk(), the images' own
 # I/O loop), a region's image, a whole VM
 vmm_thpvm_SOURCES += vmm/bench/bench_snapshot.h vmm/bench/bench_snapshot.c vmm/bench/bench_snapshot_mem.c \
-	vmm/bench/bench_snapshot_vm.c vmm/bench/bench_snapshot_out.c
+	vmm/bench/bench_snapshot_vm.c vmm/bench/bench_snapshot_out.c vmm/bench/bench_snapshot_sweep.c
 # thpvm bench blk: disk IOPS and throughput in a Linux guest under thpvm and QEMU next to the host's own
 # (blkbench, guests/linux-user/blkbench.c, on the same image)
 vmm_thpvm_SOURCES += vmm/bench/bench_blk.c

@@ -62,7 +62,36 @@ struct thpvm_image_stats {
 	 * at a time, still O_DIRECT where the file system takes it.
 	 */
 	int uring_error;
+	bool fixed_file;                        /* the file went through io_uring_register_files */
+	bool fixed_buffers;                     /* the memory went through io_uring_register_buffers */
 };
+
+/* The most requests an image keeps in flight (thpvm_image_io_config.queue_depth). */
+#define THPVM_IMAGE_MAX_QUEUE_DEPTH 64
+
+/*
+ * How every image and thpvm_image_measure_disk() use io_uring, for the
+ * whole process (the defaults were chosen by thpvm bench snapshot, which
+ * sweeps these; docs/benchmarks.md). A call already under way keeps the
+ * settings it started with.
+ */
+struct thpvm_image_io_config {
+	unsigned queue_depth;      /* requests in flight, 1..THPVM_IMAGE_MAX_QUEUE_DEPTH; 0: the default */
+	bool register_file;        /* io_uring_register_files of the file, IOSQE_FIXED_FILE */
+	/*
+	 * io_uring_register_buffers over the memory a call moves (its data
+	 * extents, up to 1 GiB per buffer), READ_FIXED/WRITE_FIXED: the pages
+	 * are pinned once for the call instead of per request. Where the
+	 * kernel refuses (RLIMIT_MEMLOCK, too many buffers) the call goes on
+	 * without, and its stats say so.
+	 */
+	bool register_buffers;
+};
+
+/* Sets the process's image I/O settings (NULL: the defaults). Returns 0 or -EINVAL (a depth out of range). */
+int thpvm_image_io_config_set(const struct thpvm_image_io_config *cfg);
+/* The settings in force: the defaults unless thpvm_image_io_config_set() changed them. */
+void thpvm_image_io_config_get(struct thpvm_image_io_config *cfg);
 
 const char *thpvm_image_extent_str(enum thpvm_image_extent state);
 const char *thpvm_image_result_str(enum thpvm_image_result result);

@@ -280,11 +280,49 @@ static void expect_refused(const char *name, const char *const *const *bad, unsi
 	}
 }
 
+/*
+ * The io_uring settings' sweep: a row per depth and registration with
+ * positive figures in the table and the JSON; a registration the kernel
+ * took is not marked refused (root here: RLIMIT_MEMLOCK does not apply).
+ */
+Test(bench, snapshot_sweeps_queue_depths_and_registrations, .init = setup, .fini = teardown)
+{
+	static const char *const regs[] = { "none", "buffers" };
+	const struct thpvm_cmd *c;
+	json_t *j, *set;
+	unsigned k = 0;
+
+	j = bench("snapshot", A("--sizes", "64M", "--reps", "1", "--queue-depths", "2,32", "--register", "none,buffers"),
+		  true, &c);
+	cr_assert(strstr(c->out, "\nio_uring settings (host "), "%s", c->out);
+	cr_assert(strstr(c->out, "\n  register none   : ") && strstr(c->out, "\n  register buffers: "), "%s", c->out);
+	cr_assert_null(strstr(c->out, "memory-only"), "the parts ran too: %s", c->out);
+	set = json_object_get(json_array_get(json_object_get(j, "sweep"), 0), "settings");
+	cr_assert_eq(json_array_size(set), 4);
+	for (unsigned d = 0; d < 2; d++)
+		for (unsigned g = 0; g < 2; g++, k++) {
+			json_t *s = json_array_get(set, k);
+
+			cr_assert_eq(json_integer_value(json_object_get(s, "queue_depth")), d ? 32 : 2);
+			cr_assert_str_eq(json_string_value(json_object_get(s, "register")), regs[g]);
+			cr_assert(json_is_false(json_object_get(s, "buffers_refused")));
+			for (unsigned m = 0; m < 4; m++) {
+				static const char *const names[] = { "write_gbps", "read_gbps", "save_gbps", "load_gbps" };
+
+				cr_assert_gt(json_number_value(json_object_get(json_object_get(s, names[m]), "median")), 0,
+					     "setting %u: %s", k, names[m]);
+			}
+		}
+	json_decref(j);
+}
+
 /* Bad input: one line, status 2, before any memory or file exists. */
 Test(bench, snapshot_refuses_bad_options_in_one_line)
 {
 	const char *const *const bad[] = { A("--sizes", "63M"), A("--sizes", "65G"), A("--reps", "0"),
-						    A("--parts", "disk,cpu"), A("--dir", "/nonexistent-thpvm") };
+						    A("--parts", "disk,cpu"), A("--dir", "/nonexistent-thpvm"),
+						    A("--queue-depths", "0"), A("--queue-depths", "65"),
+						    A("--register", "pinned") };
 
 	expect_refused("snapshot", bad, sizeof(bad) / sizeof(bad[0]));
 }

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <thpvm.h>
 #include "helpers.h"
@@ -183,6 +184,80 @@ Test(image, data_extents_go_out_and_come_back_on_2m_pages_holes_stay_holes)
 	/* the same image loads again: nothing in it is consumed */
 	load_and_check(path, emap, host_thp_allowed());
 	load_over_written(path, emap);
+}
+
+Test(image, io_settings_are_checked_and_read_back)
+{
+	struct thpvm_image_io_config c = { .queue_depth = THPVM_IMAGE_MAX_QUEUE_DEPTH + 1 }, got, def;
+
+	thpvm_image_io_config_get(&def);
+	cr_assert_geq(def.queue_depth, 1);
+	cr_assert_eq(thpvm_image_io_config_set(&c), -EINVAL, "a depth over the bound is refused");
+	thpvm_image_io_config_get(&got);
+	cr_assert_eq(got.queue_depth, def.queue_depth, "a refused setting changes nothing");
+	c = (struct thpvm_image_io_config){ .queue_depth = 0, .register_file = true };
+	cr_assert_eq(thpvm_image_io_config_set(&c), 0);
+	thpvm_image_io_config_get(&got);
+	cr_assert_eq(got.queue_depth, def.queue_depth, "0: the default depth");
+	cr_assert(got.register_file);
+	cr_assert_eq(thpvm_image_io_config_set(NULL), 0);
+	thpvm_image_io_config_get(&got);
+	cr_assert(got.queue_depth == def.queue_depth && got.register_file == def.register_file &&
+		  got.register_buffers == def.register_buffers, "NULL: the defaults again");
+}
+
+/*
+ * Registered file and buffers (READ_FIXED/WRITE_FIXED over guest RAM): the
+ * same bytes and holes as without (save_filled()'s checks: absent extents
+ * are not pinned, so not allocated), the source still on 2 MiB pages after
+ * the pins, the pins gone with the call (a fork() then copies nothing: the
+ * child sees the parent's bytes, its writes stay its own).
+ */
+Test(image, registered_file_and_buffers_move_the_same_bytes_and_leave_thp_and_fork_alone)
+{
+	struct thpvm_image_io_config c = { .queue_depth = 4, .register_file = true, .register_buffers = true };
+	bool uring = host_io_uring_error() == 0;
+	struct thpvm_image_stats st;
+	struct thpvm_memmap *map;
+	struct thpvm_region *r;
+	struct thpvm_extent_info e;
+	uint8_t emap[NR_EXTENTS];
+	char path[128];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/ram.mem", dir);
+	cr_assert_eq(thpvm_image_io_config_set(&c), 0);
+	save_filled(path, emap, &st);
+	cr_assert_eq(st.queue_depth, uring ? 4u : 1u);
+	cr_assert_eq(st.fixed_file, uring, "the file registered where io_uring is");
+	cr_assert_eq(st.fixed_buffers, uring, "the data extents registered where io_uring is");
+	load_and_check(path, emap, host_thp_allowed());
+
+	r = new_region(&map);
+	fill(map);
+	cr_assert_eq(thpvm_region_image_save(r, path, emap, NULL, NULL, &st), 0, "%s", thpvm_last_error());
+	cr_assert_eq(thpvm_region_refresh(r), 0);
+	for (uint64_t i = 0; i < 2 && host_thp_allowed(); i++) {
+		cr_assert_eq(thpvm_region_extent(r, i, &e), 0);
+		cr_assert_eq(e.state, THPVM_EXTENT_HUGE, "extent %llu split by the save's pins (%s)",
+			     (unsigned long long)i, thpvm_extent_state_str(e.state));
+	}
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %m");
+	if (!pid) {
+		uint8_t *p = hva_of(map, 0);
+
+		if (pattern_check(p, 0, 2 * THPVM_EXTENT_PAGES, 1, 7))
+			_exit(1);
+		memset(p, 0xee, THPVM_PAGE_SIZE);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw other bytes (status %d)", status);
+	cr_assert_eq(pattern_check(hva_of(map, 0), 0, 2 * THPVM_EXTENT_PAGES, 1, 7), 0, "the child's write leaked");
+	thpvm_memmap_destroy(map);
+	cr_assert_eq(thpvm_image_io_config_set(NULL), 0);
 }
 
 /* Whether this file system takes O_DIRECT for a file in dirpath (tmpfs does since Linux 6.6, not before). */

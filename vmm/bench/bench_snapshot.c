@@ -63,22 +63,41 @@ static int parse_sizes(const char *arg, struct opts *o)
 	return o->nr_sizes ? 0 : -EINVAL;
 }
 
-static int parse_parts(const char *arg, struct opts *o)
+static int parse_depths(const char *arg, struct opts *o)
+{
+	char *copy = strdup(arg), *save = NULL;
+
+	o->nr_depths = 0;
+	for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (o->nr_depths == MAX_DEPTHS || parse_uint(t, 1, THPVM_IMAGE_MAX_QUEUE_DEPTH, &v)) {
+			free(copy);
+			return -EINVAL;
+		}
+		o->depths[o->nr_depths++] = (unsigned)v;
+	}
+	free(copy);
+	return o->nr_depths ? 0 : -EINVAL;
+}
+
+/* A comma-separated list of names from names[0..n): on[i] for each one given. */
+static int parse_names(const char *arg, const char *const *names, unsigned n, bool *on)
 {
 	char *copy = strdup(arg), *save = NULL;
 	bool any = false;
 
-	memset(o->part, 0, sizeof(o->part));
+	memset(on, 0, n * sizeof(*on));
 	for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
-		unsigned p;
+		unsigned i;
 
-		for (p = 0; p < NR_PARTS && strcmp(t, part_name[p]); p++)
+		for (i = 0; i < n && strcmp(t, names[i]); i++)
 			;
-		if (p == NR_PARTS) {
+		if (i == n) {
 			free(copy);
 			return -EINVAL;
 		}
-		o->part[p] = any = true;
+		on[i] = any = true;
 	}
 	free(copy);
 	return any ? 0 : -EINVAL;
@@ -97,19 +116,23 @@ static const char *default_dir(void)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-	enum { O_SIZES = 256, O_REPS, O_DIR, O_PARTS, O_JSON, O_NO_WARM };
+	enum { O_SIZES = 256, O_REPS, O_DIR, O_PARTS, O_JSON, O_NO_WARM, O_DEPTHS, O_REGISTER };
 	static const struct option opts[] = {
 		{ "sizes", required_argument, NULL, O_SIZES }, { "reps", required_argument, NULL, O_REPS },
 		{ "dir", required_argument, NULL, O_DIR },     { "parts", required_argument, NULL, O_PARTS },
 		{ "json", required_argument, NULL, O_JSON },   { "no-warm", no_argument, NULL, O_NO_WARM },
+		{ "queue-depths", required_argument, NULL, O_DEPTHS }, { "register", required_argument, NULL, O_REGISTER },
 		{ 0 },
 	};
+	struct thpvm_image_io_config io;
 	struct stat sb;
 	uint64_t v;
 	int c;
 
 	*o = (struct opts){ .sizes = { GIB, 8 * GIB }, .nr_sizes = 2, .reps = 5, .dir = default_dir(),
-			    .part = { true, true, true }, .warm = true };
+			    .part = { true, true, true }, .warm = true, .regs = { [REG_NONE] = true } };
+	thpvm_image_io_config_get(&io);
+	o->depths[o->nr_depths++] = io.queue_depth;
 	opt_begin();
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
@@ -131,7 +154,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->dir = optarg;
 			break;
 		case O_PARTS:
-			if (parse_parts(optarg, o)) {
+			if (parse_names(optarg, part_name, NR_PARTS, o->part)) {
 				cli_error("bench snapshot: --parts '%s': expected disk, memory and/or vm, comma-separated",
 					  optarg);
 				return 2;
@@ -142,6 +165,21 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case O_NO_WARM:
 			o->warm = false;
+			break;
+		case O_DEPTHS:
+			if (parse_depths(optarg, o)) {
+				cli_error("bench snapshot: --queue-depths '%s': expected up to %d depths, 1..%d", optarg,
+					  MAX_DEPTHS, THPVM_IMAGE_MAX_QUEUE_DEPTH);
+				return 2;
+			}
+			o->sweep = true;
+			break;
+		case O_REGISTER:
+			if (parse_names(optarg, reg_name, NR_REGS, o->regs)) {
+				cli_error("bench snapshot: --register '%s': expected none, files, buffers and/or both", optarg);
+				return 2;
+			}
+			o->sweep = true;
 			break;
 		default:
 			return opt_bad("bench snapshot", c, argv);
@@ -297,15 +335,36 @@ static int run(int argc, char **argv)
 	printf("bench snapshot: ");
 	for (unsigned i = 0; i < o.nr_sizes; i++)
 		printf("%s%s", i ? ", " : "", format_size(o.sizes[i], sz, sizeof(sz)));
-	printf(" one after another; %u repetitions of the parts (", o.reps);
-	for (unsigned p = 0, first = 1; p < NR_PARTS; p++)
+	if (o.sweep)
+		printf(" one after another; %u repetitions of %u io_uring settings (disk, then memory, each)", o.reps,
+		       o.nr_depths * (o.regs[REG_NONE] + o.regs[REG_FILES] + o.regs[REG_BUFFERS] + o.regs[REG_BOTH]));
+	else
+		printf(" one after another; %u repetitions of the parts (", o.reps);
+	for (unsigned p = 0, first = 1; p < NR_PARTS && !o.sweep; p++)
 		if (on[p]) {
 			printf("%s%s", first ? "" : ",", part_name[p]);
 			first = 0;
 		}
-	printf(") interleaved, after one unrecorded\nround; median [p10 p90] (under 10 repetitions: min and max); "
-	       "memory %swarmed; files in %s\n", o.warm ? "" : "not ", tmp);
+	printf("%s, after one unrecorded\nround; median [p10 p90] (under 10 repetitions: min and max); "
+	       "memory %swarmed; files in %s\n", o.sweep ? " in a shuffled order" : ") interleaved", o.warm ? "" : "not ",
+	       tmp);
 	fflush(stdout);
+	if (o.sweep) {
+		char host[256];
+
+		json_t *j = NULL;
+
+		snap_host_tag(host, sizeof(host));
+		if (snap_sweep(&o, tmp, host, &j)) {
+			cli_error("bench snapshot: %s", vmm_last_error());
+			status = 1;
+		} else if (o.json && bench_json_write(j, o.json)) {
+			cli_error("bench snapshot: cannot write %s", o.json);
+			status = 1;
+		}
+		json_decref(j);
+		goto out;
+	}
 	if (no_vm)
 		on[P_VM] = false;
 	for (unsigned i = 0; i < o.nr_sizes && !status; i++) {
@@ -332,6 +391,7 @@ static int run(int argc, char **argv)
 			json_decref(j);
 		}
 	}
+out:
 	if (snap_rm_tree(tmp))
 		cli_error("bench snapshot: %s", vmm_last_error());
 	for (unsigned i = 0; i < o.nr_sizes; i++)
@@ -344,8 +404,10 @@ const struct bench bench_snapshot = {
 	.name = "snapshot",
 	.summary = "snapshots on disk: the disk's own bandwidth, a region's image, a whole VM saved and restored",
 	.usage = "thpvm bench snapshot [--sizes 1G,8G] [--reps N] [--dir DIR] [--parts disk,memory,vm] [--json FILE]\n"
-		 "                     [--no-warm]\n"
+		 "                     [--no-warm] [--queue-depths 1,2,4,... --register none,files,buffers,both]\n"
 		 "  the files go in a fresh directory in DIR (default $TMPDIR, else /var/tmp, else /tmp), removed\n"
-		 "  at the end; DIR's file system needs twice the largest size free",
+		 "  at the end; DIR's file system needs twice the largest size free;\n"
+		 "  --queue-depths/--register: instead of the parts, the disk and memory-only parts once per\n"
+		 "  io_uring setting (each depth with each registration, default: today's depth, none)",
 	.run = run,
 };

@@ -41,6 +41,11 @@ extern const char *const part_name[NR_PARTS];
 /* Each part's figures: part_first[p]..part_last[p] of enum snap_metric. */
 extern const enum snap_metric part_first[NR_PARTS], part_last[NR_PARTS];
 
+/* The io_uring registrations the sweep compares (thpvm_image_io_config). */
+enum reg { REG_NONE, REG_FILES, REG_BUFFERS, REG_BOTH, NR_REGS };
+extern const char *const reg_name[NR_REGS];
+#define MAX_DEPTHS 8
+
 struct opts {
 	uint64_t sizes[MAX_SIZES];
 	unsigned nr_sizes;
@@ -49,6 +54,11 @@ struct opts {
 	bool part[NR_PARTS];
 	bool warm;
 	const char *json;
+	/* the sweep (--queue-depths, --register): given, it runs instead of the parts */
+	unsigned depths[MAX_DEPTHS];
+	unsigned nr_depths;
+	bool regs[NR_REGS];
+	bool sweep;
 };
 
 /* One size's samples, repetition by repetition. */
@@ -73,6 +83,7 @@ struct snap_mem {
 	struct thpvm_region *region;
 	uint8_t *extents;           /* the image's extent map */
 	bool direct;                /* the last save and load used O_DIRECT */
+	bool fixed_buffers;         /* ... and registered buffers */
 };
 int snap_mem_setup(struct snap_mem *m, uint64_t size);
 int snap_mem_once(struct snap_mem *m, const char *path, bool warm, double *v);
@@ -90,6 +101,14 @@ struct snap_vm {
 int snap_vm_setup(struct snap_vm *sv, uint64_t size, const char *dir);
 int snap_vm_once(struct snap_vm *sv, bool warm, double *v);
 void snap_vm_free(struct snap_vm *sv);
+
+/*
+ * The sweep of the images' io_uring settings, disk baseline and memory-only
+ * image per setting, tables printed; *json gets every sample (free it).
+ */
+int snap_sweep(const struct opts *o, const char *tmp, const char *host, json_t **json);
+/* "host KIND, PAGING paging[, timings emulated...]": beside every table. */
+void snap_host_tag(char *buf, size_t len);
 
 /* Removes path and everything below it (the snapshot directory before a save into its place; the run's files). */
 int snap_rm_tree(const char *path);

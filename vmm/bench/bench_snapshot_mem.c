@@ -137,6 +137,7 @@ int snap_mem_once(struct snap_mem *m, const char *path, bool warm, double *v)
 	v[SM_MEM_SAVE] = gbps(save.bytes, save.ns);
 	v[SM_MEM_LOAD] = gbps(load.bytes, load.ns);
 	m->direct = save.direct && load.direct;
+	m->fixed_buffers = save.fixed_buffers && load.fixed_buffers;
 	if (thpvm_region_coverage(r, THPVM_COVERAGE_REFRESH, &cov) || (ret = check_pattern(r, m->size))) {
 		thpvm_memmap_destroy(map);
 		return ret ? ret : vmm_fail(-EIO, "%s", thpvm_last_error());

@@ -53,7 +53,7 @@ static const char *fmt_ratio(char *buf, size_t len, double r)
 }
 
 /* The host beside each table: every figure's worth depends on it (an emulated CPU's are not hardware's). */
-static void host_tag(char *buf, size_t len)
+void snap_host_tag(char *buf, size_t len)
 {
 	const struct kvm_host *h = bench_host_get();
 
@@ -65,10 +65,13 @@ void snap_print_tables(const struct opts *o, const bool *on, struct size_run *ru
 {
 	char host[256], sz[32], a[64], b[64], x1[16], x2[16];
 
-	host_tag(host, sizeof(host));
+	snap_host_tag(host, sizeof(host));
 	if (on[P_DISK]) {
-		printf("\ndisk baseline (%s): sequential, io_uring, 2 MiB requests, queue depth 8 (the images'), GB/s\n",
-		       host);
+		struct thpvm_image_io_config io;
+
+		thpvm_image_io_config_get(&io);
+		printf("\ndisk baseline (%s): sequential, io_uring, 2 MiB requests, queue depth %u%s (the images'), GB/s\n",
+		       host, io.queue_depth, io.register_buffers ? ", registered buffers" : io.register_file ? ", registered file" : "");
 		printf("  %-8s %-8s %-23s %-23s\n", "size", "I/O", "write + fsync", "read, page cache dropped");
 		for (unsigned i = 0; i < n; i++)
 			printf("  %-8s %-8s %-23s %-23s\n", format_size(runs[i].size, sz, sizeof(sz)),
