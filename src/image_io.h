@@ -16,14 +16,30 @@
 #include <thpvm/image.h>
 
 /*
- * Requests in flight by default (thpvm_image_io_config_set() changes it).
- * One 2 MiB request keeps an NVMe queue busy only with company; 8 reached
- * the disk's sequential bandwidth here (host-facts: O_DIRECT 2 MiB at
- * queue depth 32 ran 3.3-3.8 GB/s, disk-bound) and bounds the pinned
- * memory to 16 MiB.
+ * Requests of 2 MiB in flight by default (thpvm_image_io_config_set()
+ * changes it), chosen by `thpvm bench snapshot --sizes 1G --reps 7
+ * --queue-depths ...` (kvm-pvm, ext4 on virtio, 2026-12-07; the tables in
+ * docs/benchmarks.md). Three runs; save / load medians, GB/s:
+ *   depths 1,2,4,8,16,32:  save 2.99 3.27 3.21 3.12 3.12 3.27, load 2.95 2.88 3.37 3.36 3.29 3.56
+ *   depths 4,8,16,32,64:   save 3.05 3.09 3.37 3.58 3.49,      load 2.98 3.32 3.44 2.79 3.39
+ *   depths 16,32:          save 3.29 3.36,                     load 3.07 3.29
+ * 32 is the one depth at or within 2% of the best save in every run and
+ * the best load in two (in the third 3 of its 7 loads met the fresh-memory
+ * stalls that hit every depth now and then: 0.5-1 GB/s); 64 gains nothing.
+ * The old default, 8, saved 5-14% slower. Bounds what is pinned at once
+ * to 64 MiB.
  */
-#define IMAGE_QUEUE_DEPTH 8
-/* Registration by default (thpvm_image_io_config): off, as before, until thpvm bench snapshot --register says. */
+#define IMAGE_QUEUE_DEPTH 32
+/*
+ * No registration by default, measured in the same way (--queue-depths
+ * 16,32 --register none,files,buffers,both, 7 repetitions): a registered
+ * file made every save slower (2.30 against 3.36 GB/s at depth 32; 2.42
+ * against 3.39 in an earlier, busier run of depths 1-32) and no load
+ * faster beyond the spread; registered buffers
+ * saved no faster (3.18) and loaded at a third of the speed (1.25 against
+ * 3.29: pinning faults in every data extent before the first read, where
+ * unregistered reads overlap the faults with the I/O).
+ */
 #define IMAGE_REGISTER_FILE false
 #define IMAGE_REGISTER_BUFFERS false
 
