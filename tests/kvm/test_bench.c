@@ -249,6 +249,10 @@ Test(bench, snapshot_measures_disk_image_and_a_whole_vm, .init = setup, .fini = 
 	cr_assert_geq(snap_median(j, "vm", "pages_2m"), 0, "KVM's statistics were read");
 	cr_assert(json_is_real(json_object_get(json_object_get(json_array_get(json_object_get(j, "sizes"), 0), "vm"),
 					       "load_ratio")));
+	cr_assert_gt(json_real_value(json_object_get(
+			     json_object_get(json_array_get(json_object_get(j, "sizes"), 0), "vm"), "save_ratio")),
+		     0, "the whole VM's save against the disk's write");
+	cr_assert_gt(snap_median(j, "vm", "save_gbps"), 0);
 	if (host_thp_allowed())
 		cr_assert_eq(snap_median(j, "vm", "huge_pct"), 100.0, "the restored RAM has split extents");
 	json_decref(j);

@@ -107,20 +107,23 @@ void snap_print_tables(const struct opts *o, const bool *on, struct size_run *ru
 	}
 	printf("\nwhole VM (%s): memtest mode=fork (all its RAM written), 2 vCPUs, 2 MiB guest pages;\n"
 	       "restore = vm_snapshot_open + a fresh VM + vm_snapshot_load, to the moment it could run; ms\n", host);
-	printf("  %-8s %8s %-23s %-23s %8s %9s %7s %6s %8s\n", "size", "data MiB", "save", "restore", "(memory)",
-	       "load GB/s", "x disk", "HUGE%", "pages_2m");
+	printf("  %-8s %8s %-23s %9s %7s %-23s %8s %9s %7s %6s %8s\n", "size", "data MiB", "save", "save GB/s", "x disk",
+	       "restore", "(memory)", "load GB/s", "x disk", "HUGE%", "pages_2m");
 	for (unsigned i = 0; i < n; i++) {
 		struct size_run *r = &runs[i];
 
-		printf("  %-8s %8llu %-23s %-23s %8.1f %9.3f %7s %6.1f %8.0f%s\n", format_size(r->size, sz, sizeof(sz)),
-		       (unsigned long long)(r->vm_data_bytes / MIB), fmt3(a, sizeof(a), stat_of(r, SM_VM_SAVE), 1),
+		printf("  %-8s %8llu %-23s %9.3f %7s %-23s %8.1f %9.3f %7s %6.1f %8.0f%s\n",
+		       format_size(r->size, sz, sizeof(sz)), (unsigned long long)(r->vm_data_bytes / MIB),
+		       fmt3(a, sizeof(a), stat_of(r, SM_VM_SAVE), 1), bench_median(r->s[SM_VM_SAVE_GBPS], r->n),
+		       fmt_ratio(x2, sizeof(x2), ratio(r, SM_VM_SAVE_GBPS, SM_DISK_WRITE)),
 		       fmt3(b, sizeof(b), stat_of(r, SM_VM_RESTORE), 1), bench_median(r->s[SM_VM_LOAD_MEM], r->n),
 		       bench_median(r->s[SM_VM_LOAD_GBPS], r->n),
 		       fmt_ratio(x1, sizeof(x1), ratio(r, SM_VM_LOAD_GBPS, SM_DISK_READ)),
 		       bench_median(r->s[SM_VM_HUGE], r->n), bench_median(r->s[SM_VM_PAGES_2M], r->n),
 		       r->vm_direct ? "" : "  (buffered)");
 	}
-	printf("  HUGE%%: host THP share of the present extents right after the restore (the restore's own result);\n"
+	printf("  save GB/s: the memory files' data over the save's memory part; x disk: over the baseline's write / read;\n"
+	       "  HUGE%%: host THP share of the present extents right after the restore (the restore's own result);\n"
 	       "  pages_2m: KVM's 2 MiB mappings after %s100 ms of running: KVM maps what the guest touches%s, and this\n"
 	       "  guest idles waiting for a fork, so the count is small whatever the host backs its RAM with\n",
 	       "", bench_host_get()->paging == KVM_PAGING_SHADOW ? " (shadow paging, kvm-pvm)" : "");
@@ -170,8 +173,9 @@ json_t *snap_runs_json(const struct opts *o, const bool *on, struct size_run *ru
 					   json_pack("{s:I, s:b}", "data_bytes", (json_int_t)r->vm_data_bytes, "direct",
 						     r->vm_direct));
 		if (on[P_VM] && !no_vm && on[P_DISK])
-			json_object_set_new(json_object_get(sj, "vm"), "load_ratio",
-					    json_real(ratio(r, SM_VM_LOAD_GBPS, SM_DISK_READ)));
+			json_object_update_new(json_object_get(sj, "vm"),
+					       json_pack("{s:f, s:f}", "load_ratio", ratio(r, SM_VM_LOAD_GBPS, SM_DISK_READ),
+							 "save_ratio", ratio(r, SM_VM_SAVE_GBPS, SM_DISK_WRITE)));
 		json_array_append_new(json_object_get(root, "sizes"), sj);
 	}
 	return root;
