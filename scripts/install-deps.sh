@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config   # toolchain (gcc, as, ld)
 	libjansson-dev liburing-dev libcriterion-dev           # libraries: JSON, snapshot I/O, tests
+	libvirt-dev libxml2-dev                                # run --domain: libvirt validates, libxml2 XPath reads
 	linux-libc-dev                                         # KVM and userfaultfd headers
 	gnuplot-nox                                            # bench --plot
 	qemu-system-x86 busybox-static cpio zstd xz-utils      # the nested Linux lab

@@ -195,3 +195,17 @@ vmm_thpvm_SOURCES += vmm/bench/bench_snapshot.h vmm/bench/bench_snapshot.c vmm/b
 # thpvm bench blk: disk IOPS and throughput in a Linux guest under thpvm and QEMU next to the host's own
 # (blkbench, guests/linux-user/blkbench.c, on the same image)
 vmm_thpvm_SOURCES += vmm/bench/bench_blk.c
+# thpvm run --domain FILE.xml (docs/libvirt.md): libvirt validates and normalises, libxml2's XPath reads
+VMM_DOMAIN_SOURCES = \
+	vmm/domain/domain.h \
+	vmm/domain/domain_internal.h \
+	vmm/domain/domain.c \
+	vmm/domain/domain_virt.c \
+	vmm/domain/domain_map.c \
+	vmm/domain/domain_devices.c \
+	vmm/domain/domain_check.c
+VMM_DOMAIN_CFLAGS = $(LIBVIRT_CFLAGS) $(LIBXML_CFLAGS)
+VMM_DOMAIN_LIBS = $(LIBVIRT_LIBS) $(LIBXML_LIBS)
+vmm_thpvm_SOURCES += $(VMM_DOMAIN_SOURCES)
+vmm_thpvm_CFLAGS += $(VMM_DOMAIN_CFLAGS)
+vmm_thpvm_LDADD += $(VMM_DOMAIN_LIBS)

@@ -3,15 +3,18 @@
 #include "cli.h"
 #include "run/run_opts.h"
 #include "run/run.h"
+#include "domain/domain.h"
 
 static int run(int argc, char **argv)
 {
 	struct run_opts o = { .guest.cmd = "run" };
-	int ret = run_opts_parse(argc, argv, &o);
+	int ret;
 
-	if (ret)
-		return ret;
-	return o.clones ? run_clones(&o) : run_guest(&o, NULL, NULL);
+	run_opts_domain = &domain_run_opts;
+	if (!(ret = run_opts_parse(argc, argv, &o)))
+		ret = o.clones ? run_clones(&o) : run_guest(&o, NULL, NULL);
+	run_opts_release(&o);
+	return ret;
 }
 
 const struct cli_command cmd_run = {
@@ -20,7 +23,9 @@ const struct cli_command cmd_run = {
 		   "thpvm's",
 	.usage = "thpvm run " RUN_OPTS_USAGE " [--stats] [--stats-json FILE]\n"
 		 "       thpvm run " RUN_OPTS_LINUX_USAGE " [--stats] [--stats-json FILE]\n"
+		 "       thpvm run " RUN_OPTS_DOMAIN_USAGE " [--stats] [--stats-json FILE]\n"
 		 "       thpvm run " RUN_OPTS_RESTORE_USAGE " [--stats] [--stats-json FILE]\n"
-		 "Linux console on stdio: Ctrl-A x quits, Ctrl-A h lists the keys (docs/linux-boot.md)",
+		 "Linux console on stdio: Ctrl-A x quits, Ctrl-A h lists the keys (docs/linux-boot.md); "
+		 "--domain: libvirt domain XML (docs/libvirt.md)",
 	.run = run,
 };

@@ -9,11 +9,15 @@
 #include "dev/console.h"
 #include "collapse/collapse_vm.h"
 #include "run/run.h"
+#include "domain/domain.h"
+
+const struct run_opts_domain_ops *run_opts_domain;
 
 enum { O_PAYLOAD = 256, O_MEMORY, O_GUEST_PAGE, O_BACKING, O_PREFAULT, O_CPUS, O_ARG, O_STATS, O_STATS_JSON, O_TIMEOUT,
        O_CTL_SOCK, O_COLLAPSE };
 enum { O_KERNEL = 512, O_INITRD, O_CMDLINE, O_RNG, O_DISK, O_NET, O_MODULE, O_CONSOLE }; /* Linux and multiboot guests */
 enum { O_RESTORE = 768, O_MEMORY_MODE, O_CLONES };
+enum { O_DOMAIN = 1024, O_DOMAIN_LENIENT };
 
 /* Which guest the options describe: a payload or a Linux kernel, never both, each with its own options. */
 static int check_guest_kind(const struct run_opts *o, bool guest_page_given, const char *guest_option)
@@ -70,6 +74,53 @@ static int check_guest_kind(const struct run_opts *o, bool guest_page_given, con
 	return 0;
 }
 
+/*
+ * --domain FILE.xml: the XML is the whole guest (docs/libvirt.md), so no
+ * option may describe it again; read before anything runs (status 2).
+ */
+static int read_domain(struct run_opts *o, const char *guest_option)
+{
+	const char *cmd = o->guest.cmd;
+	const char *other = guest_option         ? guest_option
+			    : o->restore         ? "restore"
+			    : o->guest.console   ? "console"
+			    : o->prefault        ? "prefault"
+			    : o->collapse_arg    ? "collapse"
+			    : o->clones          ? "clones"
+						 : NULL;
+
+	if (!o->domain_xml) {
+		if (o->domain_lenient) {
+			cli_error("%s: --domain-lenient needs --domain FILE.xml", cmd);
+			return 2;
+		}
+		return 0;
+	}
+	if (other) {
+		cli_error("%s: --%s and --domain exclude each other (the domain XML describes the whole guest: "
+			  "docs/libvirt.md)", cmd, other);
+		return 2;
+	}
+	if (!run_opts_domain) {
+		cli_error("%s: --domain: not built into this program (thpvm run and thpvm stats take it)", cmd);
+		return 2;
+	}
+	if (run_opts_domain->load(o->domain_xml, o->domain_lenient, o, &o->domain)) {
+		cli_error("%s: %s", cmd, vmm_last_error());
+		return 2;
+	}
+	for (unsigned i = 0; i < o->domain->nr_warnings; i++)
+		cli_error("warning: %s: %s; left out (--domain-lenient)", cmd, o->domain->warnings[i]);
+	return 0;
+}
+
+void run_opts_release(struct run_opts *o)
+{
+	if (o->domain && run_opts_domain)
+		run_opts_domain->free(o->domain);
+	o->domain = NULL;
+}
+
 void run_opts_default(struct run_opts *o, const char *cmd)
 {
 	memset(o, 0, sizeof(*o));
@@ -109,6 +160,8 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 		{ "restore", required_argument, NULL, O_RESTORE },
 		{ "memory-mode", required_argument, NULL, O_MEMORY_MODE },
 		{ "clones", required_argument, NULL, O_CLONES },
+		{ "domain", required_argument, NULL, O_DOMAIN },
+		{ "domain-lenient", no_argument, NULL, O_DOMAIN_LENIENT },
 		{ 0 },
 	};
 	const char *cmd = o->guest.cmd, *guest_option = NULL;
@@ -249,11 +302,19 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o)
 			}
 			o->clones = (unsigned)v;
 			break;
+		case O_DOMAIN:
+			o->domain_xml = optarg;
+			break;
+		case O_DOMAIN_LENIENT:
+			o->domain_lenient = true;
+			break;
 		default:
 			return opt_bad(cmd, c, argv);
 		}
 	}
 	if (opt_rest(cmd, argc, argv))
+		return 2;
+	if (read_domain(o, guest_option))
 		return 2;
 	if (o->restore_shared && o->prefault) {
 		cli_error("%s: --prefault would read every memory file into guest RAM: not with --memory-mode shared", cmd);

@@ -22,6 +22,9 @@ struct run_opts {
 	const char *restore;            /* --restore DIR: the guest is the snapshot's (docs/snapshot-format.md) */
 	bool restore_shared;            /* --memory-mode shared: guest RAM is the memory files, MAP_PRIVATE */
 	unsigned clones;                /* --clones N: N VMs from the snapshot, each its own process (run.h) */
+	const char *domain_xml;         /* --domain FILE.xml: the guest, backing, prefault, collapse from libvirt XML */
+	bool domain_lenient;            /* --domain-lenient: what thpvm does not do in it is a warning, not a refusal */
+	struct domain *domain;          /* what --domain's options point to (vmm/domain/domain.h) */
 };
 
 #define RUN_OPTS_USAGE                                                                                  \
@@ -35,6 +38,9 @@ struct run_opts {
 	"[--ctl-sock PATH] "                                                                              \
 	"[--collapse MODE[,KEY=VALUE...]]"
 
+#define RUN_OPTS_DOMAIN_USAGE                                                                           \
+	"--domain FILE.xml [--domain-lenient] [--timeout SECONDS] [--ctl-sock PATH]"
+
 #define RUN_OPTS_LINUX_USAGE                                                                            \
 	"--kernel PATH [--initrd PATH | --module PATH[,STRING] ...] [--cmdline STR] [--rng] "                 \
 	"[--disk PATH[,readonly|,snapshot] ...] [--net tap=NAME[,mac=MAC]] "                                \
@@ -46,5 +52,18 @@ struct run_opts {
 /* What a run gets without options: 256 MiB of THP, 2 MiB guest pages, 1 vCPU, collapse balanced. */
 void run_opts_default(struct run_opts *o, const char *cmd);
 int run_opts_parse(int argc, char **argv, struct run_opts *o);
+/*
+ * --domain's reader (vmm/domain/domain.h), set by the commands that take
+ * it: run_opts.c is also linked where libvirt is not (the fuzz targets),
+ * and there --domain is refused as not built in.
+ */
+struct domain;
+struct run_opts_domain_ops {
+	int (*load)(const char *path, bool lenient, struct run_opts *o, struct domain **out);
+	void (*free)(struct domain *d);
+};
+extern const struct run_opts_domain_ops *run_opts_domain;
+/* What parsing left for o's strings to point to (--domain); o is not used after. */
+void run_opts_release(struct run_opts *o);
 
 #endif
