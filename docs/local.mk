@@ -6,3 +6,4 @@ EXTRA_DIST += docs/collapse.md
 EXTRA_DIST += docs/design.md docs/benchmarks.md docs/vmm.md docs/payload-abi.md
 EXTRA_DIST += docs/lab.md
 EXTRA_DIST += docs/bench-collapse.png
+EXTRA_DIST += docs/libvirt.md

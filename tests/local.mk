@@ -150,6 +150,11 @@ tests_unit_test_progress_LDADD = $(TEST_LDADD) -lutil
 UNIT_TESTS += tests/unit/test_cli_opts
 tests_unit_test_cli_opts_CFLAGS = $(TEST_CFLAGS) -DTHPVM_BIN='"$(abs_top_builddir)/vmm/thpvm"'
 tests_unit_test_cli_opts_LDADD = $(TEST_LDADD)
+# thpvm run --domain (suite domain): domain XML through the real libvirt (test driver) and libxml2 onto run options
+UNIT_TESTS += tests/unit/test_domain
+tests_unit_test_domain_SOURCES = tests/unit/test_domain.c vmm/cli/run_opts.c $(VMM_DOMAIN_SOURCES)
+tests_unit_test_domain_CFLAGS = $(VMM_TEST_CFLAGS) $(VMM_DOMAIN_CFLAGS)
+tests_unit_test_domain_LDADD = $(VMM_TEST_LDADD) $(VMM_DOMAIN_LIBS)
 # Linux boot (vmm/x86: loader, e820, MP table, boot CPU state, CPUID, MSRs). Tests that
 # load real kernels read them from $THPVM_TEST_KERNEL_DIR (default: guests/linux in the
 # build tree) and skip, saying where they looked, when there are none.

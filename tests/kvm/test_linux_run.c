@@ -610,3 +610,72 @@ Test(linux_run, a_forked_child_writes_its_own_console_not_the_parents_file)
 	read_some(parent_file, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "D", "the parent's console file has the parent's output only");
 }
+
+/* path: a domain XML (docs/libvirt.md) for kernel with a disk and its console in console_path */
+static const char *write_domain(const char *kernel, const char *disk, const char *console_path, const char *extra)
+{
+	static char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/domain.xml", linux_test_dir());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"<domain type='kvm'>\n  <name>hello</name>\n  <memory unit='MiB'>64</memory>\n"
+		"  <memoryBacking><allocation mode='immediate'/></memoryBacking>\n"
+		"  <os><type arch='x86_64'>hvm</type><kernel>%s</kernel></os>\n"
+		"  <on_reboot>destroy</on_reboot>\n  <devices>\n"
+		"    <disk type='file' device='disk'><source file='%s'/><target dev='vda' bus='virtio'/></disk>\n"
+		"    <serial type='file'><source path='%s'/></serial>\n    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n%s  </devices>\n"
+		"</domain>\n",
+		kernel, disk, console_path, extra);
+	fclose(f);
+	return path;
+}
+
+/* --domain: the guest, its disk, console, entropy and memory from the XML, through thpvm stats */
+Test(linux_run, a_domain_xml_runs_the_guest_it_describes)
+{
+	char console[256], json_path[256], buf[64] = "";
+	const char *img = linux_test_sparse_file("disk.img", 1 << 20), *xml;
+	const struct thpvm_cmd *c;
+	json_error_t je;
+	json_t *j;
+	int fd;
+
+	snprintf(console, sizeof(console), "%s/console.log", linux_test_dir());
+	snprintf(json_path, sizeof(json_path), "%s/stats.json", linux_test_dir());
+	xml = write_domain(KERNEL(hello), img, console, "");
+	c = thpvm("stats", "--domain", xml, "--json", json_path, NULL);
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert_eq(error_lines(c->err), 0, "%s", c->err);
+	fd = open(console, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(read(fd, buf, sizeof(buf) - 1), 3);
+	close(fd);
+	cr_assert_str_eq(buf, "hi\n");
+	/* the report of the domain's 64 MiB, written where --json said */
+	j = json_load_file(json_path, 0, &je);
+	cr_assert_not_null(j, "%s: %s", json_path, je.text);
+	cr_assert(strstr(c->out, "64.0 MiB") || strstr(c->out, "64 MiB"), "the report shows the domain's memory: %s",
+		  c->out);
+	json_decref(j);
+}
+
+/* What thpvm does not do is refused before anything runs, naming its XPath; --domain-lenient runs it anyway */
+Test(linux_run, a_domain_xml_with_what_thpvm_does_not_do_is_refused)
+{
+	char console[256];
+	const char *img = linux_test_sparse_file("disk.img", 1 << 20), *xml;
+	const struct thpvm_cmd *c;
+
+	snprintf(console, sizeof(console), "%s/console.log", linux_test_dir());
+	xml = write_domain(KERNEL(hello), img, console, "    <graphics type='vnc'/>\n");
+	expect_refused(thpvm("run", "--domain", xml, NULL),
+		       "/domain/devices/graphics: thpvm has no display: its console is COM1 (<serial>)");
+	expect_refused(thpvm("run", "--domain", xml, "--memory", "128M", NULL), "--memory and --domain exclude each other");
+	c = thpvm("run", "--domain", xml, "--domain-lenient", NULL);
+	cr_assert_eq(c->status, 42, "status %d; stderr: %s", c->status, c->err);
+	cr_assert(strstr(c->err, "thpvm: warning: run: "), "%s", c->err);
+	cr_assert(strstr(c->err, "/domain/devices/graphics: thpvm has no display"), "%s", c->err);
+}
