@@ -108,6 +108,11 @@ if [ -n "$thpvm" ]; then
 	[ -e "$thpvm" ] || die "thpvm binary $thpvm does not exist"
 	tree=$(cd "$(dirname "$thpvm")/.." && pwd)
 	copy_elf "$(real_elf "$thpvm")" /usr/bin/thpvm "$(build_libpath "$tree")"
+	# libvirt validates --domain XML against its schemas (libvirt0's files), read at run time
+	if [ -d /usr/share/libvirt/schemas ]; then
+		mkdir -p "$root/usr/share/libvirt"
+		cp -r /usr/share/libvirt/schemas "$root/usr/share/libvirt/"
+	fi
 	# its payload guests, for /usr/bin/thpvm (L1's init sets THPVM_PAYLOAD_DIR)
 	mkdir -p "$root/lab/payloads"
 	if ls "$tree"/guests/*.bin > /dev/null 2>&1; then cp "$tree"/guests/*.bin "$root/lab/payloads/"; fi
