@@ -363,7 +363,9 @@ Test(bench, blk_measures_the_host_thpvm_and_qemu_on_one_image, .init = setup, .f
 	boots = kvm_host_boots_linux(&h);
 	/* in the lab the suite runs on thread=single TCG, where L2 Linux boots stall (docs/lab.md) */
 	if (boots && h.emulated)
-		cr_skip_test("Linux guests on an emulated CPU: lab case 32-thpvm-bench-blk checks this on thread=multi");
+		cr_skip_test("KVM here is %s, run by this suite on one host thread, where L2 Linux boots stall (docs/lab.md): "
+			     "lab case 32-thpvm-bench-blk measures every cell on thread=multi",
+			     h.what);
 	if (boots && access(THPVM_BUILD_DIR "/guests/linux/initramfs.cpio", R_OK))
 		cr_skip_test("no Linux guest in %s (make linux-guest)", guest);
 	j = bench("blk", A("--size", "16M", "--secs", "1", "--reps", "1", "--warmup", "0", "--guest-dir", guest), true, &c);
