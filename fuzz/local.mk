@@ -5,10 +5,10 @@
 #  - make fuzz builds the targets with clang -fsanitize=fuzzer,address,undefined
 #    (fuzz/fuzz.mk, objects under BUILD/fuzz) and runs each for FUZZ_SECONDS
 #    (fuzz/run.sh); a finding fails it and is left in BUILD/fuzz/findings.
-FUZZ_TARGETS = payload_image linux_kernel ctl_line run_args ctl_args snapshot_state virtq
+FUZZ_TARGETS = payload_image linux_kernel ctl_line run_args ctl_args snapshot_state virtq domain_xml
 FUZZ_SECONDS = 60
 EXTRA_DIST += fuzz/README.md fuzz/fuzz.h fuzz/fuzz.mk fuzz/run.sh fuzz/corpus fuzz/regress fuzz/ctl_line.dict \
-	fuzz/make-linux-seeds.py fuzz/make-virtq-seeds.py
+	fuzz/make-linux-seeds.py fuzz/make-virtq-seeds.py fuzz/domain_xml.dict
 
 FUZZ_CORPUS_TESTS = \
 	fuzz/test_corpus_payload_image \
@@ -17,7 +17,8 @@ FUZZ_CORPUS_TESTS = \
 	fuzz/test_corpus_run_args \
 	fuzz/test_corpus_ctl_args \
 	fuzz/test_corpus_snapshot_state \
-	fuzz/test_corpus_virtq
+	fuzz/test_corpus_virtq \
+	fuzz/test_corpus_domain_xml
 UNIT_TESTS += $(FUZZ_CORPUS_TESTS)
 FUZZ_TEST_CFLAGS = $(VMM_TEST_CFLAGS) -I$(top_srcdir)/fuzz -DFUZZ_DIR='"$(abs_top_srcdir)/fuzz"'
 fuzz_test_corpus_payload_image_SOURCES = fuzz/corpus_test.c fuzz/fuzz_payload_image.c
@@ -41,13 +42,18 @@ fuzz_test_corpus_snapshot_state_LDADD = $(VMM_TEST_LDADD)
 fuzz_test_corpus_virtq_SOURCES = fuzz/corpus_test.c fuzz/fuzz_virtq.c
 fuzz_test_corpus_virtq_CFLAGS = $(FUZZ_TEST_CFLAGS) -DFUZZ_TARGET='"virtq"'
 fuzz_test_corpus_virtq_LDADD = $(VMM_TEST_LDADD)
+fuzz_test_corpus_domain_xml_SOURCES = fuzz/corpus_test.c fuzz/fuzz_domain_xml.c vmm/cli/run_opts.c $(VMM_DOMAIN_SOURCES)
+fuzz_test_corpus_domain_xml_CFLAGS = $(FUZZ_TEST_CFLAGS) -DFUZZ_TARGET='"domain_xml"' $(VMM_DOMAIN_CFLAGS)
+fuzz_test_corpus_domain_xml_LDADD = $(VMM_TEST_LDADD) $(VMM_DOMAIN_LIBS)
 
 # The targets under libFuzzer: the library and the VMM core once as an archive, each target linked to it.
-FUZZ_CORE_FILES = $(src_libthpvm_la_SOURCES) $(VMM_CORE_SOURCES) vmm/cli/run_opts.c vmm/cli/cmd_ctl.c
+FUZZ_CORE_FILES = $(src_libthpvm_la_SOURCES) $(VMM_CORE_SOURCES) vmm/cli/run_opts.c vmm/cli/cmd_ctl.c \
+	$(VMM_DOMAIN_SOURCES)
 fuzz-build:
 	$(MAKE) -f $(top_srcdir)/fuzz/fuzz.mk top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 		CORE_SOURCES='$(FUZZ_CORE_FILES)' TARGETS='$(FUZZ_TARGETS)' \
-		DEP_CFLAGS='$(JANSSON_CFLAGS) $(URING_CFLAGS)' DEP_LIBS='$(JANSSON_LIBS) $(URING_LIBS) -lm'
+		DEP_CFLAGS='$(JANSSON_CFLAGS) $(URING_CFLAGS) $(VMM_DOMAIN_CFLAGS)' \
+		DEP_LIBS='$(JANSSON_LIBS) $(URING_LIBS) $(VMM_DOMAIN_LIBS) -lm'
 fuzz: fuzz-build
 	$(top_srcdir)/fuzz/run.sh '$(abs_top_srcdir)/fuzz' '$(abs_top_builddir)/fuzz' $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 .PHONY: fuzz fuzz-build

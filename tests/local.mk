@@ -135,12 +135,13 @@ tests_unit_test_ctl_cli_LDADD = $(TEST_LDADD)
 tests_unit_test_ctl_events_SOURCES = tests/unit/test_ctl_events.c $(CTL_TEST_SOURCES)
 tests_unit_test_ctl_events_CFLAGS = $(CTL_TEST_CFLAGS)
 tests_unit_test_ctl_events_LDADD = $(TEST_LDADD)
-# The VM's commands as their owners declare them (suite ctl_commands): links the VMM core, where they live
+# The VM's commands as their owners declare them (suite ctl_commands): links the VMM core, where they live,
+# and vmm/domain/ (domxml)
 UNIT_TESTS += tests/unit/test_ctl_commands
 tests_unit_test_ctl_commands_SOURCES = tests/unit/test_ctl_commands.c tests/lib/ctl_helpers.c \
-	tests/lib/ctl_helpers.h
-tests_unit_test_ctl_commands_CFLAGS = $(VMM_TEST_CFLAGS) -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
-tests_unit_test_ctl_commands_LDADD = $(VMM_TEST_LDADD)
+	tests/lib/ctl_helpers.h vmm/cli/run_opts.c $(VMM_DOMAIN_SOURCES)
+tests_unit_test_ctl_commands_CFLAGS = $(VMM_TEST_CFLAGS) -DTHPVM_SRCDIR='"$(abs_top_srcdir)"' $(VMM_DOMAIN_CFLAGS)
+tests_unit_test_ctl_commands_LDADD = $(VMM_TEST_LDADD) $(VMM_DOMAIN_LIBS)
 # Progress lines on a terminal and nothing elsewhere (vmm/util/progress.h), on a pty
 UNIT_TESTS += tests/unit/test_progress
 tests_unit_test_progress_SOURCES = tests/unit/test_progress.c vmm/util/progress.c vmm/util/progress.h
@@ -153,8 +154,9 @@ tests_unit_test_cli_opts_LDADD = $(TEST_LDADD)
 # thpvm run --domain (suite domain): domain XML through the real libvirt (test driver) and libxml2 onto run options
 UNIT_TESTS += tests/unit/test_domain
 tests_unit_test_domain_SOURCES = tests/unit/test_domain.c vmm/cli/run_opts.c $(VMM_DOMAIN_SOURCES)
-tests_unit_test_domain_CFLAGS = $(VMM_TEST_CFLAGS) $(VMM_DOMAIN_CFLAGS)
+tests_unit_test_domain_CFLAGS = $(VMM_TEST_CFLAGS) $(VMM_DOMAIN_CFLAGS) -DTHPVM_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_domain_LDADD = $(VMM_TEST_LDADD) $(VMM_DOMAIN_LIBS)
+EXTRA_DIST += tests/unit/domains/virt-install.xml
 # Linux boot (vmm/x86: loader, e820, MP table, boot CPU state, CPUID, MSRs). Tests that
 # load real kernels read them from $THPVM_TEST_KERNEL_DIR (default: guests/linux in the
 # build tree) and skip, saying where they looked, when there are none.

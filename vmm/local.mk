@@ -103,6 +103,7 @@ vmm_thpvm_SOURCES = \
 	vmm/machine/payload_ops.c \
 	vmm/cli/cmd_run.c \
 	vmm/cli/cmd_stats.c \
+	vmm/cli/cmd_domxml.c \
 	vmm/cli/cmd_host.c \
 	vmm/bench/bench.h \
 	vmm/bench/bench.c \
@@ -195,7 +196,8 @@ vmm_thpvm_SOURCES += vmm/bench/bench_snapshot.h vmm/bench/bench_snapshot.c vmm/b
 # thpvm bench blk: disk IOPS and throughput in a Linux guest under thpvm and QEMU next to the host's own
 # (blkbench, guests/linux-user/blkbench.c, on the same image)
 vmm_thpvm_SOURCES += vmm/bench/bench_blk.c
-# thpvm run --domain FILE.xml (docs/libvirt.md): libvirt validates and normalises, libxml2's XPath reads
+# thpvm run --domain FILE.xml (docs/libvirt.md): libvirt validates and normalises, libxml2's XPath reads;
+# and back: thpvm domxml, the control socket's domxml (a libxml2 tree libvirt validates)
 VMM_DOMAIN_SOURCES = \
 	vmm/domain/domain.h \
 	vmm/domain/domain_internal.h \
@@ -203,7 +205,9 @@ VMM_DOMAIN_SOURCES = \
 	vmm/domain/domain_virt.c \
 	vmm/domain/domain_map.c \
 	vmm/domain/domain_devices.c \
-	vmm/domain/domain_check.c
+	vmm/domain/domain_check.c \
+	vmm/domain/domain_write.c \
+	vmm/domain/domain_ctl.c
 VMM_DOMAIN_CFLAGS = $(LIBVIRT_CFLAGS) $(LIBXML_CFLAGS)
 VMM_DOMAIN_LIBS = $(LIBVIRT_LIBS) $(LIBXML_LIBS)
 vmm_thpvm_SOURCES += $(VMM_DOMAIN_SOURCES)

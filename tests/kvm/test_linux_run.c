@@ -521,7 +521,8 @@ Test(linux_run, console_command_types_on_the_guest_console)
 	cr_assert_eq(bg_wait(&b), 'A', "the guest read what the socket typed");
 }
 
-Test(linux_run, console_command_refuses_a_payload_guest)
+/* A payload guest has no console UART and no domain XML: both commands say so, the VM runs on */
+Test(linux_run, console_and_domxml_commands_refuse_a_payload_guest)
 {
 	char sock[128];
 	const char *argv[] = { THPVM, "run", "--payload", "forktest", "--memory", "64M", "--arg", "then=wait",
@@ -537,6 +538,9 @@ Test(linux_run, console_command_refuses_a_payload_guest)
 	c = thpvm("ctl", sock, "console", "text=hello", NULL);
 	cr_assert_neq(c->status, 0);
 	cr_assert(strstr(c->err, "unsupported") && strstr(c->err, "no console UART"), "%s", c->err);
+	c = thpvm("ctl", sock, "domxml", NULL);
+	cr_assert_eq(c->status, 1, "%s%s", c->out, c->err);
+	cr_assert(strstr(c->err, "unsupported: domxml: a payload guest (--payload"), "%s", c->err);
 	cr_assert_eq(thpvm("ctl", sock, "quit", NULL)->status, 0);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
@@ -660,6 +664,50 @@ Test(linux_run, a_domain_xml_runs_the_guest_it_describes)
 	cr_assert(strstr(c->out, "64.0 MiB") || strstr(c->out, "64 MiB"), "the report shows the domain's memory: %s",
 		  c->out);
 	json_decref(j);
+}
+
+/*
+ * The other direction: the control socket's domxml describes the running VM
+ * in XML libvirt accepts (what it runs with and what it has now), and
+ * thpvm run --domain of that XML runs the same guest again.
+ */
+Test(linux_run, domxml_of_a_running_vm_runs_it_again)
+{
+	char xml_path[300], kernel[PATH_MAX], want[PATH_MAX + 32], *measured, *plain;
+	const struct thpvm_cmd *c;
+	struct bg b;
+	FILE *f;
+
+	cr_assert_not_null(realpath(KERNEL(echo), kernel));
+	bg_start(&b, KERNEL(echo));
+	c = thpvm("ctl", b.sock, "domxml", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	measured = strdup(c->out);
+	snprintf(want, sizeof(want), "<kernel>%s</kernel>", kernel);
+	cr_assert(strstr(measured, want), "the VM's kernel: %s", measured);
+	cr_assert(strstr(measured, "<memory unit=\"KiB\">65536</memory>"), "its 64 MiB: %s", measured);
+	cr_assert(strstr(measured, "<serial type=\"stdio\">"), "its console: %s", measured);
+	cr_assert(strstr(measured, "<thpvm:measured size_bytes=\"67108864\" huge_bytes=\""), "its coverage: %s", measured);
+	c = thpvm("ctl", b.sock, "domxml", "measured=false", NULL);
+	cr_assert_eq(c->status, 0, "%s%s", c->out, c->err);
+	plain = strdup(c->out);
+	c = thpvm("ctl", b.sock, "console", "text=Y", "newline=false", NULL);
+	cr_assert_eq(bg_wait(&b), 'Y');
+	/* the command line the VM ran with (less how the run went: --timeout, --ctl-sock) says the same */
+	c = thpvm("domxml", "--kernel", KERNEL(echo), "--memory", "64M", "--console", "stdio", NULL);
+	cr_assert_eq(c->status, 0, "%s", c->err);
+	cr_assert_str_eq(c->out, plain, "thpvm domxml and the socket's domxml differ");
+	/* the VM's XML, its measure in it, as a file: thpvm run --domain runs the guest it describes */
+	snprintf(xml_path, sizeof(xml_path), "%s/vm.xml", linux_test_dir());
+	f = fopen(xml_path, "w");
+	cr_assert_not_null(f);
+	fputs(measured, f);
+	fclose(f);
+	c = thpvm_in("Z", 1, "run", "--domain", xml_path, "--timeout", "30", NULL);
+	cr_assert_eq(c->status, 'Z', "status %d; stderr: %s", c->status, c->err);
+	cr_assert_eq(error_lines(c->err), 0, "%s", c->err);
+	free(measured);
+	free(plain);
 }
 
 /* What thpvm does not do is refused before anything runs, naming its XPath; --domain-lenient runs it anyway */

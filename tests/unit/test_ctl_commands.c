@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The VM's control commands as their owners declare them (vm_ctl.c's own,
- * collapse_ctl.c's, console_ctl.c's; each schema beside its handler): every
+ * collapse_ctl.c's, console_ctl.c's, domain_ctl.c's; each schema beside its handler): every
  * schema refuses bad arguments on a real socket, names are unique, and
  * docs/ctl.md documents every command, argument and error code.
  */
@@ -15,6 +15,7 @@
 #include "collapse/collapse_vm.h"
 #include "ctl/vm_ctl.h"
 #include "dev/console_ctl.h"
+#include "domain/domain.h"
 
 TestSuite(ctl_commands, .init = ctl_fixture_init, .fini = ctl_fixture_fini, .timeout = 60);
 
@@ -29,6 +30,8 @@ static unsigned all_commands(const struct ctl_command **out, unsigned max)
 		out[n++] = &collapse_ctl_command;
 	if (n < max)
 		out[n++] = &console_ctl_command;
+	if (n < max)
+		out[n++] = &domain_ctl_command;
 	return n;
 }
 
@@ -55,13 +58,14 @@ Test(ctl_commands, every_owners_schema_validates_its_arguments)
 		{ "{\"cmd\": \"snapshot\", \"args\": {}}\n", "missing_arg", "path" },
 		{ "{\"cmd\": \"snapshot\", \"args\": {\"path\": \"\"}}\n", "arg_value", "path" },
 		{ "{\"cmd\": \"snapshot\", \"args\": {\"path\": \"d\", \"resume\": 1}}\n", "arg_type", "bool" },
+		{ "{\"cmd\": \"domxml\", \"args\": {\"measured\": \"yes\"}}\n", "arg_type", "bool" },
 	};
 	const struct ctl_command *cmds[16];
 	unsigned n = all_commands(cmds, 16);
 	int fd = conn_open(ctl_fix_tmp.path);
 	json_t *r;
 
-	cr_assert_eq(n, 8, "pause, resume, stats, fork, snapshot, quit, collapse, console");
+	cr_assert_eq(n, 9, "pause, resume, stats, fork, snapshot, quit, collapse, console, domxml");
 	for (unsigned i = 0; i < n; i++) {
 		struct ctl_command c = *cmds[i];
 

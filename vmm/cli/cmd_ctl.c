@@ -125,6 +125,9 @@ int ctl_cli_send(const char *path, const char *cmd, json_t *args, int timeout_ms
 	}
 	if (!strcmp(cmd, "help") && !raw) {
 		print_help(json_object_get(reply, "result"));
+	} else if (!strcmp(cmd, "domxml") && !raw && json_is_string(json_object_get(json_object_get(reply, "result"), "xml"))) {
+		/* the XML as a file holds it, for virsh or thpvm run --domain */
+		fputs(json_string_value(json_object_get(json_object_get(reply, "result"), "xml")), stdout);
 	} else {
 		char *text = json_dumps(json_object_get(reply, "result"),
 					raw ? JSON_COMPACT : JSON_INDENT(2));

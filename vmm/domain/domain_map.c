@@ -242,6 +242,8 @@ static int map_metadata(struct dom *x)
 			return dom_bad(x, n, "type '%s' and <memoryBacking><hugepages/>: one backing", s);
 		x->o->backing = is(s, "4k") ? THPVM_BACKING_4K : THPVM_BACKING_THP;
 	}
+	/* `domxml`'s report of the VM it came from (coverage, KVM's mappings): not configuration */
+	dom_use_tree(dom_node(x, t, "thpvm:measured"));
 	if (!(n = dom_node(x, t, "thpvm:collapse")))
 		return 0;
 	dom_use(n);

@@ -21,6 +21,7 @@
 #include "kvm/vm_stats.h"
 #include "machine/machine.h"
 #include "state/snapshot_dir.h"
+#include "domain/domain.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -223,6 +224,20 @@ static int restore_snapshot(struct run *r)
 	return ret ? ret : run_clone_attach(r->vm, r->o);
 }
 
+/*
+ * The control socket's `domxml` (vmm/domain/): the VM as libvirt domain XML,
+ * from the guest the run has (the command line's, the domain's, the
+ * snapshot's) and the backing it got.
+ */
+static int describe_vm(struct run *r)
+{
+	struct domain_desc d = { .guest = &r->guest, .backing = r->backing, .prefault = r->o->prefault,
+				 .collapse_arg = r->o->collapse_arg, .name = r->o->domain ? r->o->domain->name : NULL,
+				 .uuid = r->o->domain ? r->o->domain->uuid : NULL };
+
+	return domain_ctl_attach(r->vm, &d);
+}
+
 /* The collapse thread (docs/collapse.md): the VM owns it from here on; started as the vCPUs start. */
 static int start_collapse(struct run *r)
 {
@@ -282,6 +297,7 @@ static const struct run_step {
 	{ "prefault guest RAM", prefault, NULL, 1 },
 	{ "create the VM", create_vm, destroy_vm, 1 },
 	{ "restore the snapshot", restore_snapshot, NULL, 1 },
+	{ "describe the VM (domxml)", describe_vm, NULL, 1 },
 	{ "start the collapse thread", start_collapse, NULL, 1 },
 	{ "serve the control socket", attach_ctl, stop_ctl, 1 },
 };
