@@ -2,12 +2,14 @@
 # the kernel, initrd and command line, the root disk (the recipe's rootfs.img as vda), the console (COM1 on
 # stdio), the memory (320 MiB) and its backing (THP, allocated at once) all taken from the XML: the guest
 # boots from its disk with that much memory, its shell answers on the console, and thpvm's stats show the
-# XML's memory on THP. An element thpvm does not implement is refused by its XPath before anything runs.
+# XML's memory on THP; the control socket's domxml describes the running VM back (its name, disk and
+# memory, and its coverage now). An element thpvm does not implement is refused by its XPath before
+# anything runs.
 name=domain
 sock=$L2_DIR/domain.sock
 xml=$L2_DIR/domain.xml
 disk=$L2_DIR/domain-root.img
-descs="the guest boots from the domain's root disk|it has the domain's memory|thpvm's stats show the domain's memory on THP|a <graphics> element is refused by its XPath"
+descs="the guest boots from the domain's root disk|it has the domain's memory|thpvm's stats show the domain's memory on THP|domxml describes the running VM, its memory on THP now|a <graphics> element is refused by its XPath"
 case_can_run "thpvm L2 domain XML" "$descs" --domain || return 0
 ok_or_fail() { case_result "thpvm L2 domain XML" "$@"; } # ok_or_fail STATUS DESC DIAG...
 [ -e "$GUEST/rootfs.img" ] || { case_skip_all "thpvm L2 domain XML" "$descs" "the guest has no rootfs.img"; return 0; }
@@ -63,6 +65,12 @@ ok_or_fail $? "it has the domain's memory" "MemTotal ${kb:-?} kB"
 st=$(thpvm ctl --raw "$sock" stats 2>/dev/null)
 echo "$st" | tr -d ' ' | grep -q '"size_bytes":335544320' && echo "$st" | tr -d ' ' | grep -q '"backing":"thp"'
 ok_or_fail $? "thpvm's stats show the domain's memory on THP" "$(echo "$st" | head -c 400)"
+now=$(thpvm ctl "$sock" domxml 2>&1)
+# allocated at once on THP: (nearly) all of it on 2 MiB pages when asked
+hb=$(echo "$now" | sed -n 's/.*<thpvm:measured size_bytes="335544320" huge_bytes="\([0-9]*\)".*/\1/p')
+echo "$now" | grep -q '<name>thpvm-lab</name>' && echo "$now" | grep -q "<source file=\"$disk\"/>" &&
+	echo "$now" | grep -q '<memory unit="KiB">327680</memory>' && [ "${hb:-0}" -ge $((335544320 * 9 / 10)) ]
+ok_or_fail $? "domxml describes the running VM, its memory on THP now" "$(echo "$now" | head -c 1500)"
 l2_send $name exit
 l2_wait $name
 rm -f "$disk" "$xml"
