@@ -3,6 +3,9 @@
  * Choose: the modes' thresholds on private pages and split age, the budget
  * and the cursor, measured on a forked child whose extent i holds 16 * i
  * private pages (copied on write) and shares the rest with its template.
+ * Density also on a clone's RAM, a snapshot's memory file mapped private
+ * (shmem and a file on disk): its unwritten pages are the page cache, which
+ * every clone shares, and its written ones the clone's own copies.
  */
 #include "collapse_common.h"
 
@@ -23,6 +26,8 @@ struct policy {
 };
 
 struct policy_ctx {
+	const struct backing_ops *b;
+	unsigned first_split;    /* extent 0 is huge before any write (1) or not (0: page cache without large folios) */
 	struct thpvm_memmap *map;
 	struct thpvm_region *r;
 	uint8_t *hva;
@@ -40,9 +45,19 @@ static int expect_huge(struct policy_ctx *x, int reason, int status, const char 
 
 		thpvm_region_extent(x->r, i, &e);
 		if ((e.state == THPVM_EXTENT_HUGE) != (i < first_split || PRIVATE_PAGES(i) >= threshold))
-			return child_fail(reason, status, "%s: extent %u with %u private pages is %s", what, i,
-					  PRIVATE_PAGES(i), thpvm_extent_state_str(e.state));
+			return child_fail(reason, status, "%s, %s: extent %u with %u private pages is %s", x->b->name,
+					  what, i, PRIVATE_PAGES(i), thpvm_extent_state_str(e.state));
 	}
+	return 0;
+}
+
+static volatile uint8_t sink;
+
+/* The child is the only writer of its RAM: a copy it must not write under needs nothing stopped (a VM pauses its vCPUs). */
+static int quiesce_nothing(void *arg, bool stop)
+{
+	(void)arg;
+	(void)stop;
 	return 0;
 }
 
@@ -53,6 +68,21 @@ static int child_main(void *arg, int reason)
 	struct thpvm_collapse *c;
 	int ret;
 
+	/*
+	 * fork() leaves a private file mapping's page-cache pages out of the
+	 * child (they fault back in from the file): read back in, as a clone
+	 * that has read all of its RAM, each extent PMD-mapped again where the
+	 * page cache holds it in a large folio
+	 */
+	if (x->b->file) {
+		struct thpvm_extent_info e0;
+
+		for (uint64_t off = 0; off < SIZE; off += 4096)
+			sink += x->hva[off];
+		thpvm_region_refresh(x->r);
+		thpvm_region_extent(x->r, 0, &e0);
+		x->first_split = e0.state == THPVM_EXTENT_HUGE;
+	}
 	for (unsigned i = 0; i < NR_EXTENTS; i++)
 		for (unsigned p = 0; p < PRIVATE_PAGES(i); p++)
 			x->hva[i * 2 * MIB + (1 + p) * 4096] ^= 1;
@@ -67,6 +97,9 @@ static int child_main(void *arg, int reason)
 		return child_fail(reason, 10, "parse '%s': %s", x->p->options, thpvm_last_error());
 	if (x->p->budget_extents)
 		x->cfg.budget_extents = x->p->budget_extents;
+	/* a private file mapping's copied pages: only copy-and-remap collapses them, under the quiesce hook */
+	if (x->b->file)
+		x->cfg.quiesce = quiesce_nothing;
 	if (thpvm_collapse_create(x->map, &x->cfg, &c))
 		return child_fail(reason, 11, "create: %s", thpvm_last_error());
 	if ((ret = x->p->check(x, c, reason)))
@@ -75,22 +108,36 @@ static int child_main(void *arg, int reason)
 	return 0;
 }
 
-/* Runs policy p in a forked child of the anonymous fixture, its extent i holding PRIVATE_PAGES(i) private pages. */
-static void policy_case(const struct policy *p)
+/*
+ * Runs policy p in a forked child of backing b's fixture, its extent i
+ * holding PRIVATE_PAGES(i) private pages. Anonymous RAM is the template's,
+ * shared with the child copy-on-write; a file backing is a clone's RAM.
+ */
+static void policy_case_on(const struct policy *p, const struct backing_ops *b)
 {
-	struct policy_ctx x = { .p = p };
+	struct policy_ctx x = { .p = p, .b = b };
+	struct thpvm_extent_info e;
 	char reason[512];
 	int st;
 
-	fixture_make(&fx, &backing_anon, NR_EXTENTS, 1);
+	fixture_make(&fx, b, NR_EXTENTS, 1);
 	x.map = fx.map;
 	x.r = fx.r;
 	x.hva = fx.hva;
-	memset(x.hva, 0x33, SIZE);
+	/* anonymous RAM gets data of its own; a file's stays the file's, clean in the page cache */
+	if (!b->file)
+		memset(x.hva, 0x33, SIZE);
 	thpvm_region_refresh(x.r);
+	thpvm_region_extent(x.r, 0, &e);
+	x.first_split = e.state == THPVM_EXTENT_HUGE;
 	st = run_in_child(child_main, &x, reason, sizeof(reason));
 	cr_assert_eq(st, 0, "child status %d: %s", st, reason);
 	fixture_destroy(&fx);
+}
+
+static void policy_case(const struct policy *p)
+{
+	policy_case_on(p, &backing_anon);
 }
 
 static int density_check(struct policy_ctx *x, struct thpvm_collapse *c, int reason)
@@ -101,20 +148,34 @@ static int density_check(struct policy_ctx *x, struct thpvm_collapse *c, int rea
 	if (x->cfg.private_pages != 256)
 		return child_fail(reason, 10, "density default threshold %u, want 256", x->cfg.private_pages);
 	run_passes(c, 10);
-	if ((ret = expect_huge(x, reason, 12, "density", 1, 256)))
+	if ((ret = expect_huge(x, reason, 12, "density", x->first_split, 256)))
 		return ret;
 	thpvm_collapse_stats(c, &st);
+	/* extents 16..31 hold 256 private pages or more: onto private THPs; the others stay shared */
 	if (st.nr_collapsed != 16 || !st.results[THPVM_COLLAPSE_POLICY_SHARED])
-		return child_fail(reason, 13, "density: %llu collapsed, %llu POLICY_SHARED",
+		return child_fail(reason, 13, "density, %s: %llu collapsed, %llu POLICY_SHARED", x->b->name,
 				  (unsigned long long)st.nr_collapsed,
 				  (unsigned long long)st.results[THPVM_COLLAPSE_POLICY_SHARED]);
 	return 0;
 }
 
+static const struct policy density = { .mode = THPVM_COLLAPSE_MODE_DENSITY, .engine = THPVM_COLLAPSE_ENGINE_AUTO,
+				       .check = density_check };
+
 Test(collapse, density_never_collapses_below_its_private_threshold, .timeout = 60)
 {
-	policy_case(&(struct policy){ .mode = THPVM_COLLAPSE_MODE_DENSITY, .engine = THPVM_COLLAPSE_ENGINE_AUTO,
-				      .check = density_check });
+	policy_case(&density);
+}
+
+/* A clone's RAM (issue 12): a mostly-shared extent stays the page cache's, a mostly-copied one gets a private THP */
+Test(collapse, density_on_a_clone_keeps_mostly_shared_extents_shared_shmem, .timeout = 60)
+{
+	policy_case_on(&density, &backing_shmem);
+}
+
+Test(collapse, density_on_a_clone_keeps_mostly_shared_extents_shared_file, .timeout = 60)
+{
+	policy_case_on(&density, &backing_file);
 }
 
 static int density_custom_check(struct policy_ctx *x, struct thpvm_collapse *c, int reason)
