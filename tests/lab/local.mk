@@ -31,7 +31,8 @@ LAB_FILES = \
 	tests/lab/cases/30-thpvm-virtio-net.sh \
 	tests/lab/cases/31-thpvm-disk-fork.sh \
 	tests/lab/cases/32-thpvm-bench-blk.sh \
-	tests/lab/cases/33-thpvm-domain.sh
+	tests/lab/cases/33-thpvm-domain.sh \
+	tests/lab/cases/34-thpvm-linux-clones.sh
 EXTRA_DIST += $(LAB_FILES)
 LAB_RUN = $(top_srcdir)/tests/lab/run.sh --builddir $(abs_top_builddir) \
 	--thpvm $(abs_top_builddir)/vmm/thpvm$(EXEEXT)
