@@ -135,3 +135,21 @@ const struct cli_command cmd_bench = {
 	.usage = "thpvm bench NAME [OPTIONS]   (thpvm bench --help lists them)",
 	.run = cmd_bench_run,
 };
+
+int bench_parse_sizes(const char *arg, uint64_t min, uint64_t max, uint64_t *sizes, unsigned max_n)
+{
+	char *copy = strdup(arg), *save = NULL;
+	unsigned n = 0;
+
+	for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (n == max_n || parse_size(t, &v) || v < min || v > max || v % (2ULL << 20)) {
+			free(copy);
+			return -EINVAL;
+		}
+		sizes[n++] = v;
+	}
+	free(copy);
+	return n ? (int)n : -EINVAL;
+}

@@ -32,6 +32,13 @@ void bench_warm_memory(uint64_t size);
 /* Writes a benchmark's --json file, with "host" (KVM kind, paging, emulated or not) added. 0 or -errno. */
 int bench_json_write(json_t *j, const char *path);
 
+/*
+ * --sizes: a comma-separated list of sizes (256M, 1G, ...), each a multiple
+ * of 2 MiB within [min, max], at most max_n, into sizes[]. Returns how many,
+ * or -EINVAL for an empty list or a bad or extra size.
+ */
+int bench_parse_sizes(const char *arg, uint64_t min, uint64_t max, uint64_t *sizes, unsigned max_n);
+
 /* Median of n samples (sorts a copy). */
 double bench_median(const double *v, size_t n);
 /* Percentile p in [0, 100] of n samples, nearest rank (sorts a copy). */

@@ -242,24 +242,6 @@ static uint64_t host_tsc_khz(void)
 
 /* ---- options ---- */
 
-static int parse_list(const char *arg, struct opts *o)
-{
-	char *copy = strdup(arg), *save = NULL;
-
-	o->nr_sizes = 0;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		uint64_t v;
-
-		if (o->nr_sizes == 4 || parse_size(t, &v) || v < 64 * MIB || v % (2 * MIB)) {
-			free(copy);
-			return -1;
-		}
-		o->sizes[o->nr_sizes++] = v;
-	}
-	free(copy);
-	return o->nr_sizes ? 0 : -1;
-}
-
 static int parse(int argc, char **argv, struct opts *o)
 {
 	enum { O_SIZES = 256, O_BACKINGS, O_REPS, O_CHILDREN, O_WRITE, O_COW_EXTENTS, O_COW_REPS, O_MAX, O_PARTS, O_JSON };
@@ -277,7 +259,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ 0 },
 	};
 	uint64_t v;
-	int c;
+	int c, ret;
 
 	*o = (struct opts){ .sizes = { GIB, 8 * GIB }, .nr_sizes = 2, .thp = true, .k4 = true, .reps = 11,
 			    .children = 16, .write_pct = 1, .cow_extents = 64, .cow_reps = 3, .max_resident = 10 * GIB,
@@ -286,11 +268,12 @@ static int parse(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SIZES:
-			if (parse_list(optarg, o)) {
+			if ((ret = bench_parse_sizes(optarg, 64 * MIB, UINT64_MAX, o->sizes, 4)) < 0) {
 				cli_error("bench fork: --sizes '%s': expected up to 4 sizes, 64M or more, 2 MiB multiples",
 					  optarg);
 				return 2;
 			}
+			o->nr_sizes = (unsigned)ret;
 			break;
 		case O_BACKINGS:
 			o->thp = strstr(optarg, "thp") != NULL;

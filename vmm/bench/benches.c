@@ -9,6 +9,7 @@ extern const struct bench bench_fork;
 extern const struct bench bench_collapse;
 extern const struct bench bench_snapshot;
 extern const struct bench bench_blk;
+extern const struct bench bench_clone;
 
 const struct bench *const benches[] = {
 	&bench_coverage,
@@ -18,5 +19,6 @@ const struct bench *const benches[] = {
 	&bench_collapse,
 	&bench_snapshot,
 	&bench_blk,
+	&bench_clone,
 	NULL,
 };
