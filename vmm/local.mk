@@ -196,6 +196,8 @@ vmm_thpvm_SOURCES += vmm/bench/bench_snapshot.h vmm/bench/bench_snapshot.c vmm/b
 # thpvm bench blk: disk IOPS and throughput in a Linux guest under thpvm and QEMU next to the host's own
 # (blkbench, guests/linux-user/blkbench.c, on the same image)
 vmm_thpvm_SOURCES += vmm/bench/bench_blk.c
+# thpvm bench tlb --linux: the Linux guest's TLB matrix, host backing x guest THP mode
+vmm_thpvm_SOURCES += vmm/bench/bench_tlb_linux.c
 # thpvm bench clone: clones of a snapshot (shared restore alone and at once, density, HUGE by file system,
 # collapse back), each clone a process
 vmm_thpvm_SOURCES += vmm/bench/bench_clone.h vmm/bench/bench_clone.c vmm/bench/bench_clone_parts.c

@@ -384,6 +384,28 @@ Test(bench, clone_refuses_bad_options_in_one_line)
 	expect_refused("clone", bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/*
+ * tlb --linux: bad options refused in one line before anything runs; where
+ * Linux cannot boot (kvm-pvm, no KVM), status 0 and one line saying where it
+ * runs instead. Its matrix is lab case 35's (L2 Linux boots stall under this
+ * suite's thread=single TCG).
+ */
+Test(bench, tlb_linux_refuses_bad_options_and_says_where_it_cannot_run)
+{
+	const char *const *const bad[] = { A("--linux", "--memory=256M"), A("--linux", "--reps=0"),
+					   A("--linux", "--working-set=3M"), A("--linux", "--bogus") };
+	struct kvm_host h;
+
+	expect_refused("tlb", bad, sizeof(bad) / sizeof(bad[0]));
+	kvm_host_detect(&h);
+	if (!kvm_host_boots_linux(&h)) {
+		const struct thpvm_cmd *c = thpvm_cmd_run(A("bench", "tlb", "--linux"));
+
+		cr_assert_eq(c->status, 0, "%s", c->err);
+		cr_assert(strstr(c->out, "bench tlb --linux: not measured: "), "%s", c->out);
+	}
+}
+
 /* One configuration of bench blk's JSON by name, NULL when missing. */
 static json_t *blk_config(json_t *j, const char *name)
 {

@@ -32,7 +32,8 @@ LAB_FILES = \
 	tests/lab/cases/31-thpvm-disk-fork.sh \
 	tests/lab/cases/32-thpvm-bench-blk.sh \
 	tests/lab/cases/33-thpvm-domain.sh \
-	tests/lab/cases/34-thpvm-linux-clones.sh
+	tests/lab/cases/34-thpvm-linux-clones.sh \
+	tests/lab/cases/35-thpvm-bench-tlb-linux.sh
 EXTRA_DIST += $(LAB_FILES)
 LAB_RUN = $(top_srcdir)/tests/lab/run.sh --builddir $(abs_top_builddir) \
 	--thpvm $(abs_top_builddir)/vmm/thpvm$(EXEEXT)

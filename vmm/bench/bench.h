@@ -77,6 +77,23 @@ struct bench_template {
 int bench_template_start(struct bench_template *t, const char *const *run_args, unsigned limit_s, json_t **stats);
 /* Quits (or kills) the template and reaps it. */
 void bench_template_stop(struct bench_template *t);
+/*
+ * argv (argv[0] found on PATH) run in a process group of its own with stdin
+ * /dev/null and stdout+stderr into the file path, killed (the group) after
+ * timeout_s: its wait status, or -1 with vmm_last_error().
+ */
+int bench_run_logged(const char *const *argv, const char *path, unsigned timeout_s);
+/* The Linux guest recipe's command line (docs/linux-boot.md): what the benches that boot it start from. */
+#define BENCH_LINUX_CMDLINE "console=ttyS0 quiet nokaslr pci=off initcall_blacklist=cmos_init"
+/*
+ * The Linux guest recipe: dir, else $THPVM_LINUX_GUEST_DIR, else the build
+ * tree's guests/linux; its vmlinux and initramfs.cpio paths into kernel and
+ * initrd (len bytes each). Returns the directory used.
+ */
+const char *bench_linux_guest(const char *dir, char *kernel, char *initrd, size_t len);
+
+/* thpvm bench tlb --linux (bench_tlb_linux.c): the Linux guest's matrix, run instead of the payload's. */
+int bench_tlb_linux(int argc, char **argv);
 /* Waits (up to 2 min) until a process has ended and been reaped by its parent. */
 int bench_wait_gone(pid_t pid);
 

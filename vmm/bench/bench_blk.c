@@ -36,11 +36,7 @@
 #include "util/error.h"
 #include "../kvm/kvm_host.h"
 
-#ifndef THPVM_LINUX_GUEST_DIR_DEFAULT
-#define THPVM_LINUX_GUEST_DIR_DEFAULT "guests/linux"
-#endif
 #define MIB (1ULL << 20)
-#define GUEST_CMDLINE "console=ttyS0 quiet nokaslr pci=off initcall_blacklist=cmos_init"
 
 enum { HOST, THPVM, QEMU, NR_CONFIGS };
 static const char *const config_str[NR_CONFIGS] = { "host", "thpvm", "qemu" };
@@ -74,50 +70,6 @@ struct ctx {
 	char work[4096], image[4200], log[4200], cmdline[512];
 	struct config cfg[NR_CONFIGS];
 };
-
-/* argv run with stdin /dev/null and stdout+stderr to path, killed after timeout_s: its wait status, or -1 */
-static int run_child(const char *const *argv, const char *path, unsigned timeout_s)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), st;
-	pid_t pid;
-
-	if (fd < 0)
-		return vmm_fail(-errno, "%s: %s", path, strerror(errno)), -1;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		close(fd);
-		return vmm_fail(-errno, "fork: %s", strerror(errno)), -1;
-	}
-	if (!pid) {
-		int null = open("/dev/null", O_RDONLY);
-
-		dup2(null, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		setpgid(0, 0);
-		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(fd);
-	for (unsigned long ms = 0;; ms += 20) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-
-		if (w == pid)
-			return st;
-		if (w < 0)
-			return vmm_fail(-errno, "waitpid: %s", strerror(errno)), -1;
-		if (ms >= timeout_s * 1000UL) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			vmm_fail(-ETIMEDOUT, "%s did not end within %u s", argv[0], timeout_s);
-			return -1;
-		}
-		bench_sleep_ms(20);
-	}
-}
 
 /* The blkbench-result line in a log: 0 with every metric > 0, or -EIO */
 static int parse_result(const char *path, struct sample *s)
@@ -164,20 +116,20 @@ static int run_config(struct ctx *c, unsigned config, uint64_t secs, struct samp
 
 	snprintf(secs_arg, sizeof(secs_arg), "secs=%llu", (unsigned long long)secs);
 	snprintf(qd_arg, sizeof(qd_arg), "qd=%llu", (unsigned long long)c->o.qd);
-	snprintf(cmdline, sizeof(cmdline), GUEST_CMDLINE " thpvm.run=blkbench,/dev/vda,%s,%s", secs_arg, qd_arg);
+	snprintf(cmdline, sizeof(cmdline), BENCH_LINUX_CMDLINE " thpvm.run=blkbench,/dev/vda,%s,%s", secs_arg, qd_arg);
 	snprintf(cpus, sizeof(cpus), "%llu", (unsigned long long)c->o.cpus);
 	snprintf(c->log, sizeof(c->log), "%s/%s.log", c->work, config_str[config]);
 	if (config == HOST) {
 		const char *argv[] = { c->blkbench, c->image, secs_arg, qd_arg, NULL };
 
-		st = run_child(argv, c->log, (unsigned)c->o.timeout);
+		st = bench_run_logged(argv, c->log, (unsigned)c->o.timeout);
 		want = 0;
 	} else if (config == THPVM) {
 		snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(c->o.memory / MIB));
 		const char *argv[] = { c->exe, "run", "--kernel", c->kernel, "--initrd", c->initrd, "--cmdline", cmdline,
 				       "--memory", mem, "--cpus", cpus, "--disk", c->image, NULL };
 
-		st = run_child(argv, c->log, (unsigned)c->o.timeout);
+		st = bench_run_logged(argv, c->log, (unsigned)c->o.timeout);
 		want = 0; /* thpvm exits with the guest's status byte */
 	} else {
 		snprintf(mem, sizeof(mem), "%llu", (unsigned long long)(c->o.memory / MIB));
@@ -187,7 +139,7 @@ static int run_config(struct ctx *c, unsigned config, uint64_t secs, struct samp
 				       "isa-debug-exit,iobase=0x501,iosize=1", "-kernel", c->kernel, "-initrd", c->initrd,
 				       "-append", cmdline, "-drive", drive, "-device", "virtio-blk-device,drive=vda", NULL };
 
-		st = run_child(argv, c->log, (unsigned)c->o.timeout);
+		st = bench_run_logged(argv, c->log, (unsigned)c->o.timeout);
 		want = 1; /* isa-debug-exit: (status << 1) | 1 */
 	}
 	if (st == -1)
@@ -418,15 +370,10 @@ static int prepare(struct ctx *c)
 	const char *tmp = getenv("TMPDIR");
 	ssize_t len;
 
-	if (!c->o.guest_dir)
-		c->o.guest_dir = getenv("THPVM_LINUX_GUEST_DIR");
-	if (!c->o.guest_dir)
-		c->o.guest_dir = THPVM_LINUX_GUEST_DIR_DEFAULT;
+	c->o.guest_dir = bench_linux_guest(c->o.guest_dir, c->kernel, c->initrd, sizeof(c->kernel));
 	/* $TMPDIR, else /var/tmp (a disk, usually), else /tmp (the lab's L1 has no /var/tmp) */
 	if (!c->o.dir)
 		c->o.dir = tmp && *tmp ? tmp : !access("/var/tmp", W_OK | X_OK) ? "/var/tmp" : "/tmp";
-	snprintf(c->kernel, sizeof(c->kernel), "%s/vmlinux", c->o.guest_dir);
-	snprintf(c->initrd, sizeof(c->initrd), "%s/initramfs.cpio", c->o.guest_dir);
 	/* the guest recipe's programs sit beside it in the build tree (guests/linux-user) */
 	if (c->o.blkbench) {
 		snprintf(c->blkbench, sizeof(c->blkbench), "%s", c->o.blkbench);

@@ -307,6 +307,9 @@ static int run(int argc, char **argv)
 	FILE *null;
 	int ret, status = 0;
 
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--linux"))
+			return bench_tlb_linux(argc, argv);
 	if ((ret = parse(argc, argv, &o)))
 		return ret;
 	ram = payload_ram_for_heap(o.ws);
@@ -398,6 +401,10 @@ static int run(int argc, char **argv)
 const struct bench bench_tlb = {
 	.name = "tlb",
 	.summary = "guest memory latency: host backing x guest page size, with KVM's 2 MiB mappings",
-	.usage = "thpvm bench tlb [--working-set SIZE] [--reps N] [--laps N] [--mode page|line] [--json FILE] [--plot FILE.png]",
+	.usage = "thpvm bench tlb [--working-set SIZE] [--reps N] [--laps N] [--mode page|line] [--json FILE] [--plot FILE.png]\n"
+		 "thpvm bench tlb --linux [--guest-dir DIR] [--memory SIZE] [--working-set SIZE] [--laps N] [--reps N]\n"
+		 "                [--timeout S] [--json FILE]\n"
+		 "  --linux: a Linux guest per cell of host backing (thp, 4k, hugetlb where a pool exists) x the guest's\n"
+		 "  THP (always, never), tlbbench in it; needs a KVM host that boots Linux (the nested lab)",
 	.run = run,
 };
