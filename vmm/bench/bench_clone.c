@@ -338,14 +338,14 @@ static int run_host_parts(const struct clone_opts *o, const char *tmp, const cha
 	if (o->part[CP_FS]) {
 		json_t *a = json_array();
 
-		printf("\nfile systems, %s (host clone, %s): map + first read of every page; HUGE right after\n", sz, host);
+		printf("\nfile systems, %s (host clone, %s): map + first read of every page; HUGE right after (extents\n"
+		       "PMD-mapped from the page cache, by libthpvm's scan)\n", sz, host);
 		for (unsigned f = 0; f < CLONE_NR_FS; f++) {
 			if (fs[f].skipped[0]) {
 				printf("  %-28s not measured: %s\n", fs[f].name[0] ? fs[f].name : "?", fs[f].skipped);
 				continue;
 			}
-			printf("  %-28s %8.1f ms   HUGE %5.1f%%   FilePmdMapped %llu MiB\n", fs[f].name, med(map_ms[f], n),
-			       med(huge[f], n), (unsigned long long)(fs[f].file_pmd_bytes / MIB));
+			printf("  %-28s %8.1f ms   HUGE %5.1f%%\n", fs[f].name, med(map_ms[f], n), med(huge[f], n));
 			json_array_append_new(a, json_pack("{s:s, s:o, s:o}", "fs", fs[f].name, "map_ms",
 							   samples_json(map_ms[f], n), "huge_pct", samples_json(huge[f], n)));
 		}
