@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -520,4 +521,92 @@ Test(image, progress_counts_up_to_the_data_bytes_and_a_non_zero_return_cancels)
 	cr_assert_eq(cancel.n, 1, "called again after it cancelled");
 	thpvm_memmap_destroy(src_map);
 	thpvm_memmap_destroy(dst_map);
+}
+
+/*
+ * The process's own threads now: /proc/self/task but io_uring's workers
+ * ("iou-wrk-PID", the kernel's, which outlive a ring for a while). A load's
+ * fault-in thread is gone when the load returns.
+ */
+static unsigned nr_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	unsigned n = 0;
+
+	cr_assert(d);
+	while ((de = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		f = fopen(path, "r");
+		/* a worker gone since readdir() */
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		n += strncmp(comm, "iou-", 4) != 0;
+	}
+	closedir(d);
+	return n;
+}
+
+#define AHEAD_BYTES (256 * MIB)
+
+static struct thpvm_region *new_big_region(struct thpvm_memmap **map)
+{
+	struct thpvm_region_config cfg = { .name = "ram", .size_bytes = AHEAD_BYTES };
+	struct thpvm_region *r;
+
+	cr_assert_eq(thpvm_memmap_create(map), 0);
+	cr_assert_eq(thpvm_memmap_add(*map, &cfg, &r), 0, "%s", thpvm_last_error());
+	return r;
+}
+
+/*
+ * A load faults its data extents in on a thread of its own, ahead of the
+ * reads (src/image.c, struct ahead): over 128 extents every byte still
+ * comes back where it was, on 2 MiB pages, and the thread is gone when the
+ * load returns, also when the load is cancelled at its first read (then
+ * the thread, free to run to the region's end, must have been stopped).
+ */
+Test(image, a_load_faults_in_ahead_on_a_thread_that_is_gone_when_it_returns_even_cancelled)
+{
+	struct progress_log cancel = { .cancel_at = 1 };
+	struct thpvm_memmap *src_map, *dst_map;
+	struct thpvm_region *src = new_big_region(&src_map), *dst;
+	uint8_t emap[AHEAD_BYTES / THPVM_EXTENT_SIZE];
+	struct thpvm_image_stats st;
+	unsigned threads = nr_threads();
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/big.mem", dir);
+	for (uint64_t e = 0; e < AHEAD_BYTES / THPVM_EXTENT_SIZE; e++)
+		pattern_fill(hva_of(src_map, e), e * THPVM_EXTENT_PAGES, THPVM_EXTENT_PAGES, 1, 11);
+	cr_assert_eq(thpvm_region_image_save(src, path, emap, NULL, NULL, &st), 0, "%s", thpvm_last_error());
+	cr_assert_eq(st.nr[THPVM_IMAGE_DATA], AHEAD_BYTES / THPVM_EXTENT_SIZE);
+
+	dst = new_big_region(&dst_map);
+	cr_assert_eq(thpvm_region_image_load(dst, path, emap, NULL, NULL, &st), 0, "%s", thpvm_last_error());
+	cr_assert_eq(nr_threads(), threads, "a load left a thread running");
+	cr_assert_eq(memcmp(hva_of(src_map, 0), hva_of(dst_map, 0), AHEAD_BYTES), 0, "the loaded bytes differ");
+	cr_assert_eq(thpvm_region_refresh(dst), 0);
+	for (uint64_t i = 0; i < AHEAD_BYTES / THPVM_EXTENT_SIZE && host_thp_allowed(); i++) {
+		struct thpvm_extent_info e;
+
+		thpvm_region_extent(dst, i, &e);
+		cr_assert_eq(e.state, THPVM_EXTENT_HUGE, "extent %llu loaded on 4 KiB pages (%s)", (unsigned long long)i,
+			     thpvm_extent_state_str(e.state));
+	}
+	thpvm_memmap_destroy(dst_map);
+
+	dst = new_big_region(&dst_map);
+	cr_assert_eq(thpvm_region_image_load(dst, path, emap, log_progress, &cancel, NULL), -ECANCELED);
+	cr_assert_eq(nr_threads(), threads, "a cancelled load left a thread running");
+	thpvm_memmap_destroy(dst_map);
+	thpvm_memmap_destroy(src_map);
 }
