@@ -124,8 +124,11 @@ int thpvm_region_image_save(struct thpvm_region *region, const char *path, uint8
  * saved: where the region already holds pages there (a machine that wrote
  * its image before the restore), they are discarded, else left untouched.
  * The file must be exactly the region's size; the map is checked before
- * anything is read. progress as for a save (bytes read). Returns 0 or
- * -errno, thpvm_last_error() says why.
+ * anything is read. The DATA extents are faulted in ahead of the reads by
+ * a thread the call starts (every signal blocked in it) and joins before
+ * it returns, whatever the outcome. progress as for a save (bytes read),
+ * called on the calling thread. Returns 0 or -errno, thpvm_last_error()
+ * says why.
  */
 int thpvm_region_image_load(struct thpvm_region *region, const char *path, const uint8_t *map,
 			    thpvm_progress_fn progress, void *arg, struct thpvm_image_stats *stats);
