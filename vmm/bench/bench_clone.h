@@ -57,7 +57,6 @@ struct clone_fs {
 	char skipped[160];              /* why it was not measured, or "" */
 	double map_ms;                  /* map + read every page, ms */
 	double huge_pct;                /* extents HUGE (PMD-mapped from the page cache) right after */
-	uint64_t file_pmd_bytes;        /* smaps FilePmdMapped */
 };
 /* The file systems measured, in order: the directory's own, tmpfs, tmpfs huge=within_size. */
 #define CLONE_NR_FS 3

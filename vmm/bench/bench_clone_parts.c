@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ static volatile uint8_t sink;
 /* ---- workers: forked clones, released together, their figures read back while all are alive ---- */
 
 #define WORKER_RESULT_MAX 256
+#define WORKER_TIMEOUT_MS (10 * 60 * 1000)  /* an 8 GiB clone's work, many times over */
 struct worker_record {
 	uint32_t index;
 	int32_t status;                 /* 0 or -errno */
@@ -127,10 +129,13 @@ static int run_workers(unsigned n, unsigned phases, worker_fn fn, void *arg, voi
 			break;
 		}
 		for (unsigned k = 0; k < started; k++) {
+			struct pollfd in = { .fd = results[0], .events = POLLIN };
 			struct worker_record rec;
 
-			if (read(results[0], &rec, sizeof(rec)) != sizeof(rec)) {
-				ret = vmm_fail(-EIO, "a clone ended before it reported");
+			/* a clone that died holds no record back, and the others wait for done: bounded */
+			if (poll(&in, 1, WORKER_TIMEOUT_MS) != 1 || read(results[0], &rec, sizeof(rec)) != sizeof(rec)) {
+				ret = vmm_fail(-EIO, "a clone ended or hung before it reported (%u of %u reported)", k,
+					       started);
 				break;
 			}
 			if (rec.status && !ret)
@@ -151,7 +156,9 @@ out:
 			close(results[i]);
 	}
 	for (unsigned i = 0; i < started; i++) {
-		/* a worker still waiting for a release it will not get reads EOF and ends */
+		/* a worker still waiting for a release it will not get reads EOF and ends; one that hung is ended */
+		if (ret)
+			kill(pids[i], SIGKILL);
 		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
 			;
 	}
@@ -409,7 +416,6 @@ static int fs_worker(void *arg, unsigned index, unsigned phase, void *res)
 		touch_all(hva, a->size);
 		out->map_ms = (double)(util_mono_ns() - t0) / 1e6;
 		out->huge_pct = huge_pct(r, &cov);
-		out->file_pmd_bytes = cov.smaps_valid ? cov.smaps_file_pmd_bytes : 0;
 	}
 	thpvm_memmap_destroy(map);
 	close(fd);
