@@ -360,7 +360,7 @@ static int run(int argc, char **argv)
 	struct size_samples s[CLONE_MAX_SIZES] = { 0 };
 	struct clone_opts o;
 	char tmp[256], host[256], sz[32];
-	json_t *j = json_object(), *sizes = json_array();
+	json_t *j, *sizes;
 	bool kvm;
 	int ret, status = 0;
 
@@ -373,6 +373,9 @@ static int run(int argc, char **argv)
 		cli_error("bench clone: cannot make a directory in %s: %s", o.dir, strerror(errno));
 		return 1;
 	}
+	/* the report, once nothing can refuse the run any more */
+	j = json_object();
+	sizes = json_array();
 	printf("bench clone: ");
 	for (unsigned i = 0; i < o.nr_sizes; i++)
 		printf("%s%s", i ? ", " : "", format_size(o.sizes[i], sz, sizeof(sz)));
