@@ -57,16 +57,25 @@ static void alloc_failure_backs_off_then_succeeds(const struct backing_ops *b, c
 		usleep((useconds_t)(want_step * 1000 + 2000));
 		want_step *= 2;
 	}
-	/* the allocator recovers: everything collapses and the back-off resets */
+	/*
+	 * The allocator recovers: everything is huge again and the back-off
+	 * resets. The host's khugepaged may have collapsed some of the split
+	 * extents meanwhile (CI saw 8 of 16 taken while the test backed off: one
+	 * of its scans, pages_to_scan 4096 PTEs, is 8 extents); the collapser
+	 * then finds them NOT_SPLIT and leaves them. The rest are its own.
+	 */
 	run_passes(c, 20);
 	thpvm_collapse_stats(c, &st);
-	cr_assert_eq(st.nr_collapsed, NR_EXTENTS, "collapsed %llu; results: %s", (unsigned long long)st.nr_collapsed,
-		     results_why(&st));
+	cr_assert(st.nr_collapsed > 0 && st.nr_collapsed <= NR_EXTENTS, "collapsed %llu; results: %s",
+		  (unsigned long long)st.nr_collapsed, results_why(&st));
+	if (st.nr_collapsed < NR_EXTENTS)
+		cr_log_info("khugepaged collapsed %llu of the %d extents first", NR_EXTENTS - (unsigned long long)st.nr_collapsed,
+			    NR_EXTENTS);
 	cr_assert_eq(st.results[THPVM_COLLAPSE_ALLOC_FAILED], 12, "results: %s", results_why(&st));
 	cr_assert_eq(st.backoff_ms_now, 0);
 	thpvm_region_counters(fx.r, &counters);
 	cr_assert_eq(counters.thp_collapse_alloc_failed, 12);
-	cr_assert_eq(counters.thp_collapse_alloc, NR_EXTENTS);
+	cr_assert_eq(counters.thp_collapse_alloc, st.nr_collapsed, "the region counts the collapser's own");
 	cr_assert_eq(fixture_nr_huge(&fx), NR_EXTENTS);
 	cr_assert_eq(fixture_bad_pages(&fx), 0);
 	thpvm_collapse_destroy(c);
